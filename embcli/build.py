@@ -1,0 +1,111 @@
+"""First-time work: read one table from a checkpoint and write a normalised cache entry.
+
+Only this module (and what it calls) may import torch or transformers, and only for PyTorch
+pickles or slow-tokenizer conversion. Rows are read, converted and normalised in chunks, so peak
+memory is about one float32 copy of the table no matter how large the rest of the checkpoint is.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from embcli import __version__
+from embcli.checkpoint import Checkpoint
+from embcli.errors import EmbcliError
+from embcli.locate import locate_embedding
+from embcli.modelconfig import ModelConfig
+from embcli.sources import Source
+from embcli.tokens import display_tokens, prepare_tokenizer
+
+Progress = Callable[[int, int], None]  # (rows done, rows total)
+HEAD_NAMES = ("lm_head.weight", "embed_out.weight", "output.weight")
+
+
+def write_table(
+    source: Source,
+    target: Path,
+    tensor: str | None = None,
+    allow_pickle: bool = False,
+    progress: Progress | None = None,
+) -> dict[str, Any]:
+    """Fill ``target`` with a cache entry for ``source``; return its metadata."""
+    config = ModelConfig.load(source.fetch("config.json"))
+    ckpt = _open_checkpoint(source, allow_pickle)
+    names = ckpt.names()
+    name = locate_embedding(
+        names, ckpt.shape, config.vocab_size, config.hidden_candidates, explicit=tensor
+    )
+    rows, dim = ckpt.shape(name)
+    tokenizer_size, tokens, special = _write_tokens(source.directory, target, rows)
+
+    vectors = np.lib.format.open_memmap(
+        target / "vectors.npy", mode="w+", dtype=np.float32, shape=(rows, dim)
+    )
+    norms = np.empty(rows, dtype=np.float32)
+    for lo, block in ckpt.iter_rows(name):
+        hi = lo + block.shape[0]
+        wide = block.astype(np.float64)
+        if not np.isfinite(wide).all():
+            bad = lo + int(np.argwhere(~np.isfinite(wide))[0][0])
+            raise EmbcliError(f"tensor {name!r} holds a non-finite value in row {bad}")
+        n = np.sqrt(np.einsum("ij,ij->i", wide, wide))
+        vectors[lo:hi] = wide / np.where(n > 0, n, 1.0)[:, None]
+        norms[lo:hi] = n
+        if progress:
+            progress(hi, rows)
+    vectors.flush()
+    del vectors
+    np.save(target / "norms.npy", norms)
+    (target / "tokens.json").write_text(json.dumps(tokens, ensure_ascii=False), encoding="utf-8")
+
+    head = next((h for h in names if any(h == n or h.endswith("." + n) for n in HEAD_NAMES)), None)
+    return {
+        "model": source.label,
+        "kind": source.kind,
+        "identity": source.identity,
+        "revision": source.revision,
+        "tensor": name,
+        "tensor_option": tensor,
+        "shape": [rows, dim],
+        "source_dtype": ckpt.dtype(name),
+        "checkpoint_format": ckpt.format,
+        "checkpoint_file": ckpt.file_of(name).name,
+        "model_type": config.model_type,
+        "config_vocab_size": config.vocab_size,
+        "config_hidden_size": config.hidden_size,
+        "text_config": config.text_path or None,
+        "tied": config.tie_word_embeddings,
+        "tie_explicit": config.tie_is_explicit,
+        "head_tensor": head,
+        "tokenizer_size": tokenizer_size,
+        "special_ids": special,
+        "zero_rows": int((norms == 0).sum()),
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "embcli_version": __version__,
+    }
+
+
+def _open_checkpoint(source: Source, allow_pickle: bool) -> Checkpoint:
+    if source.kind == "local":
+        return Checkpoint.open(source.directory, allow_pickle)
+    return Checkpoint.open(source.directory, allow_pickle, source.remote_files, source.fetch)
+
+
+def _write_tokens(model_dir: Path, target: Path, rows: int) -> tuple[int | None, list[str], list[int]]:
+    """Save the tokenizer; return (its vocabulary size, display strings, special token ids)."""
+    if not prepare_tokenizer(model_dir, target / "tokenizer.json"):
+        return None, [f"<row {i}>" for i in range(rows)], []
+    spec = json.loads((target / "tokenizer.json").read_text(encoding="utf-8"))
+    from tokenizers import Tokenizer
+
+    tok = Tokenizer.from_file(str(target / "tokenizer.json"))
+    vocab = tok.get_vocab(with_added_tokens=True)
+    special = sorted(t["id"] for t in spec.get("added_tokens", []) if t.get("special"))
+    size = max(vocab.values()) + 1 if vocab else 0
+    return size, display_tokens(spec, vocab, rows), [i for i in special if i < rows]

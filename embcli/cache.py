@@ -1,0 +1,205 @@
+"""The normalised on-disk cache: one directory per (model source, table) pair.
+
+An entry holds::
+
+    vectors.npy     float32 [V, D], every row scaled to unit length (zero rows stay zero)
+    norms.npy       float32 [V], the original row norms, so dot products stay available
+    tokens.json     display string of every row (see ``embcli.tokens``)
+    tokenizer.json  the model's tokenizer, padding and truncation off (absent if it has none)
+    meta.json       what was read and from where; written last, it marks the entry complete
+
+Entries are built in a private temporary directory and renamed into place, so a reader never
+sees a half-written entry; a file lock makes concurrent builders of the same entry wait for one
+another and reuse the winner's copy. ``meta.json`` records every file's size: an entry whose
+files disagree with it (a crash, a full disk, a hand edit) is reported and rebuilt.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from embcli.errors import CacheProblem, EmbcliError
+
+FORMAT_VERSION = 1
+META = "meta.json"
+TMP_DIR = ".tmp"
+LOCK_DIR = ".locks"
+REFS_DIR = "refs"
+
+
+def cache_root(override: str | None = None) -> Path:
+    """``--cache-dir``, else ``$EMBCLI_CACHE``, else the platform's user cache directory."""
+    chosen = override or os.environ.get("EMBCLI_CACHE")
+    if chosen:
+        return Path(chosen).expanduser()
+    from platformdirs import user_cache_dir
+
+    return Path(user_cache_dir("embcli", appauthor=False))
+
+
+@dataclass(frozen=True)
+class Entry:
+    """A complete, validated cache entry."""
+
+    path: Path
+    meta: dict[str, Any]
+
+    @property
+    def size_bytes(self) -> int:
+        return sum(p.stat().st_size for p in self.path.rglob("*") if p.is_file())
+
+
+def entry_dir(root: Path, label: str, key: str) -> Path:
+    safe = "".join(c if c.isalnum() or c in "-_." else "-" for c in label.strip("/"))[-60:]
+    return root / f"{safe.strip('-.') or 'model'}--{key[:16]}"
+
+
+def open_entry(path: Path) -> Entry:
+    """Validate the entry at ``path``; raise :class:`CacheProblem` saying what is wrong."""
+    try:
+        meta = json.loads((path / META).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise CacheProblem(f"cache entry {path} is incomplete (no {META})") from None
+    except (OSError, ValueError) as exc:
+        raise CacheProblem(f"cache entry {path} has an unreadable {META} ({exc})") from None
+    version = meta.get("format_version") if isinstance(meta, dict) else None
+    if version != FORMAT_VERSION:
+        raise CacheProblem(
+            f"cache entry {path} has format version {version}, this embcli reads {FORMAT_VERSION}"
+        )
+    for name, size in meta.get("files", {}).items():
+        try:
+            actual = (path / name).stat().st_size
+        except OSError:
+            raise CacheProblem(f"cache entry {path} is missing {name}") from None
+        if actual != size:
+            raise CacheProblem(f"cache entry {path}: {name} has {actual} bytes, expected {size}")
+    return Entry(path, meta)
+
+
+def find_entry(path: Path, warn: Callable[[str], None]) -> Entry | None:
+    """The entry at ``path`` if it is complete; a broken one is reported, removed, and None."""
+    if not path.exists():
+        return None
+    try:
+        return open_entry(path)
+    except CacheProblem as problem:
+        warn(f"{problem.message}; rebuilding it")
+        _remove_tree(path)
+        return None
+
+
+@contextmanager
+def locked(root: Path, key: str) -> Iterator[None]:
+    """Hold the build lock of ``key``; concurrent builders of one entry run one at a time."""
+    from filelock import FileLock
+
+    locks = _mkdirs(root / LOCK_DIR)
+    with FileLock(str(locks / f"{key[:32]}.lock")):
+        yield
+
+
+def build_entry(
+    root: Path, final: Path, write: Callable[[Path], dict[str, Any]]
+) -> Entry:
+    """Run ``write(tmpdir) -> meta`` in a fresh temporary directory and rename it to ``final``.
+
+    ``write`` fills the directory and returns the metadata; this function adds the file sizes
+    and format version, writes ``meta.json`` last, and renames. On any failure the temporary
+    directory is removed, so nothing half-written survives.
+    """
+    tmp_parent = _mkdirs(root / TMP_DIR)
+    tmp = Path(tempfile.mkdtemp(prefix=final.name + ".", dir=tmp_parent))
+    try:
+        meta = write(tmp)
+        meta["format_version"] = FORMAT_VERSION
+        meta["files"] = {
+            p.name: p.stat().st_size for p in sorted(tmp.iterdir()) if p.name != META
+        }
+        _write_json_atomic(tmp / META, meta)
+        try:
+            os.rename(tmp, final)
+        except OSError:
+            if not final.exists():
+                raise
+            _remove_tree(tmp)  # another process finished first: keep its copy
+        return open_entry(final)
+    except BaseException:
+        _remove_tree(tmp)
+        raise
+
+
+def list_entries(root: Path) -> list[Entry | CacheProblem]:
+    """Every entry under ``root``, complete ones as :class:`Entry`, broken ones as problems."""
+    found: list[Entry | CacheProblem] = []
+    if not root.is_dir():
+        return found
+    for path in sorted(root.iterdir()):
+        if path.is_dir() and "--" in path.name and not path.name.startswith("."):
+            try:
+                found.append(open_entry(path))
+            except CacheProblem as problem:
+                found.append(problem)
+    return found
+
+
+def remove_entry(path: Path) -> None:
+    _remove_tree(path)
+
+
+def clear_scratch(root: Path) -> None:
+    """Remove temporary build directories left by interrupted builds."""
+    _remove_tree(root / TMP_DIR)
+
+
+def read_ref(root: Path, name: str) -> str | None:
+    """A remembered resolution (e.g. a Hub branch to the entry key built from it)."""
+    try:
+        return (root / REFS_DIR / _ref_file(name)).read_text(encoding="utf-8").strip() or None
+    except OSError:
+        return None
+
+
+def write_ref(root: Path, name: str, value: str) -> None:
+    path = _mkdirs(root / REFS_DIR) / _ref_file(name)
+    tmp = path.with_name(path.name + f".{os.getpid()}.tmp")
+    tmp.write_text(value + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _ref_file(name: str) -> str:
+    import hashlib
+
+    return hashlib.sha256(name.encode()).hexdigest()[:32]
+
+
+def _write_json_atomic(path: Path, data: Any) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=1, ensure_ascii=False), encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _mkdirs(path: Path) -> Path:
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / f".probe-{os.getpid()}"
+        probe.touch()
+        probe.unlink()
+    except OSError as exc:
+        raise EmbcliError(
+            f"cannot write the cache at {path}: {exc.strerror or exc}",
+            "set EMBCLI_CACHE or --cache-dir to a writable directory",
+        ) from None
+    return path
+
+
+def _remove_tree(path: Path) -> None:
+    shutil.rmtree(path, ignore_errors=True)

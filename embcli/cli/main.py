@@ -1,0 +1,102 @@
+"""The ``embcli`` application: root options, command registration and the error boundary."""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Annotated
+
+import click
+import typer
+
+from embcli import __version__
+from embcli.cli import cache_cmds, inspect_cmds
+from embcli.cli.errors import INTERRUPTED, describe
+from embcli.cli.options import DEFAULT_MODEL, FormatOpt, RevisionOpt, Settings, TensorOpt
+
+app = typer.Typer(
+    name="embcli",
+    help="Explore the token-embedding tables of pretrained language models.\n\n"
+    "The first use of a model reads only its embedding table and caches it normalised; "
+    "later commands answer from the cache in a fraction of a second.",
+    rich_markup_mode="rich",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"embcli {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    model: Annotated[
+        str,
+        typer.Option(
+            "--model", "-m", envvar="EMBCLI_MODEL", help="Local model directory or Hub repo id."
+        ),
+    ] = DEFAULT_MODEL,
+    revision: RevisionOpt = None,
+    tensor: TensorOpt = None,
+    format: FormatOpt = None,
+    cache_dir: Annotated[
+        str | None,
+        typer.Option(
+            "--cache-dir",
+            envvar="EMBCLI_CACHE",
+            help="Cache directory (default: the platform's user cache dir).",
+            show_default=False,
+        ),
+    ] = None,
+    allow_pickle: Annotated[
+        bool,
+        typer.Option(
+            "--allow-pickle", help="Fully unpickle PyTorch checkpoints (runs code: trusted only)."
+        ),
+    ] = False,
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors.")] = False,
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Show the version."),
+    ] = False,
+) -> None:
+    ctx.obj = Settings(model, revision, tensor, cache_dir, allow_pickle, debug, format)
+
+
+inspect_cmds.register(app)
+cache_cmds.register(app)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console-script entry point: run the app and map every failure to one stderr line."""
+    args = sys.argv[1:] if argv is None else argv
+    debug = "--debug" in args or bool(os.environ.get("EMBCLI_DEBUG"))
+    command = typer.main.get_command(app)
+    try:
+        result = command.main(args=args, prog_name="embcli", standalone_mode=False)
+        code = result if isinstance(result, int) else 0
+    except click.exceptions.Exit as exc:
+        code = exc.exit_code
+    except click.ClickException as exc:
+        exc.show()
+        code = exc.exit_code
+    except (click.exceptions.Abort, KeyboardInterrupt):
+        print("embcli: interrupted", file=sys.stderr)
+        code = INTERRUPTED
+    except BrokenPipeError:
+        # The reader went away (``embcli ... | head``): that is not an error of ours.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        code = 0
+    except Exception as exc:
+        if debug:
+            raise
+        message, code = describe(exc)
+        print(f"embcli: {message}", file=sys.stderr)
+    sys.exit(code)

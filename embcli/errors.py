@@ -1,0 +1,41 @@
+"""Exceptions that the CLI turns into one line on stderr and an exit code.
+
+Every error a user can cause is an :class:`EmbcliError`: its message says what is wrong and, where
+possible, what to do. The CLI prints ``embcli: <message>`` and exits with ``exit_code``; tracebacks
+appear only with ``--debug``. The exit codes are part of the documented interface:
+
+0 ok, 1 model or I/O error, 2 usage error, 3 a word that cannot be resolved to a token.
+"""
+
+from __future__ import annotations
+
+
+class EmbcliError(Exception):
+    """A problem with a model, a file or the cache (exit code 1)."""
+
+    exit_code = 1
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def one_line(self) -> str:
+        """The message and hint joined into the single line shown on stderr."""
+        return f"{self.message} ({self.hint})" if self.hint else self.message
+
+
+class UsageProblem(EmbcliError):
+    """Arguments that cannot work together (exit code 2, like click's own usage errors)."""
+
+    exit_code = 2
+
+
+class UnresolvedWord(EmbcliError):
+    """A word that maps to no single usable token (exit code 3)."""
+
+    exit_code = 3
+
+
+class CacheProblem(EmbcliError):
+    """A cache entry that is partial, corrupt or of another format version."""

@@ -1,0 +1,88 @@
+"""Which tensor in a checkpoint is the input-embedding table.
+
+Hugging Face checkpoints name the table after the module that owns it; the family decides the
+suffix and the model class the prefix (``transformer.``, ``model.``, ``bert.``, none, or
+``language_model.`` in multimodal wrappers). We match known suffixes, then keep the tensors whose
+shape agrees with the config's vocabulary and hidden sizes. Names alone decide nothing: a vision
+tower may have its own ``embed_tokens``, T5 stores the same table three times.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from embcli.errors import EmbcliError
+
+#: Name suffixes of input-embedding tables, most specific family convention first.
+EMBEDDING_SUFFIXES = (
+    "shared.weight",  # T5 (encoder/decoder embed_tokens are copies of it)
+    "embed_tokens.weight",  # Llama, Mistral, Qwen, Gemma, OPT, Phi-3, BART, Llama 4
+    "wte.weight",  # GPT-2, GPT-J, CodeGen, old Phi (transformer.embd.wte)
+    "word_embeddings.weight",  # BERT, RoBERTa, Falcon, BLOOM, ChatGLM
+    "embed_in.weight",  # GPT-NeoX, Pythia
+    "tok_embeddings.weight",  # Meta's original Llama layout, InternLM
+    "embeddings.weight",  # Mamba (backbone.embeddings)
+)
+#: Words in a tensor name that mark a non-text tower of a multimodal model.
+OTHER_MODALITIES = ("vision", "visual", "image", "audio", "speech", "mm_projector")
+
+
+def locate_embedding(
+    names: Sequence[str],
+    shape_of: Callable[[str], tuple[int, ...]],
+    vocab_size: int,
+    widths: Sequence[int],
+    explicit: str | None = None,
+) -> str:
+    """Return the name of the input-embedding tensor.
+
+    ``shape_of`` is called only for candidate names, so a sharded checkpoint opens the headers of
+    the shards that may hold the table and no others. ``explicit`` (``--tensor``) bypasses the
+    name rules but must still be a 2-D tensor in the checkpoint.
+    """
+    if explicit is not None:
+        if explicit not in names:
+            near = [n for n in names if explicit.split(".")[-2:] == n.split(".")[-2:]][:5]
+            raise EmbcliError(
+                f"no tensor named {explicit!r} in the checkpoint",
+                f"did you mean {', '.join(near)}?" if near else "see the names with --tensor ''",
+            )
+        if len(shape_of(explicit)) != 2:
+            raise EmbcliError(f"tensor {explicit!r} has shape {shape_of(explicit)}, not 2-D")
+        return explicit
+
+    def rank(name: str) -> tuple[int, int, int, str]:
+        suffix = next(i for i, s in enumerate(EMBEDDING_SUFFIXES) if _ends(name, s))
+        other = any(m in name.lower() for m in OTHER_MODALITIES)
+        return (int(other), suffix, name.count("."), name)
+
+    by_name = sorted((n for n in names if any(_ends(n, s) for s in EMBEDDING_SUFFIXES)), key=rank)
+    fitting = [n for n in by_name if _fits(shape_of(n), vocab_size, widths)]
+    if fitting:
+        return fitting[0]
+    raise EmbcliError(
+        f"no tensor fits the config's table of {vocab_size:,} x {widths[0]:,}; "
+        + _describe_candidates(names, by_name, shape_of, vocab_size),
+        "choose one with --tensor NAME",
+    )
+
+
+def _ends(name: str, suffix: str) -> bool:
+    return name == suffix or name.endswith("." + suffix)
+
+
+def _fits(shape: tuple[int, ...], vocab_size: int, widths: Sequence[int]) -> bool:
+    return len(shape) == 2 and shape[0] == vocab_size and shape[1] in widths
+
+
+def _describe_candidates(
+    names: Sequence[str],
+    by_name: list[str],
+    shape_of: Callable[[str], tuple[int, ...]],
+    vocab_size: int,
+) -> str:
+    listed = by_name or [n for n in names if "emb" in n.lower() or n.endswith("wte.weight")]
+    if not listed:
+        return f"no embedding-like tensor among {len(names)} tensors"
+    shown = ", ".join(f"{n} {list(shape_of(n))}" for n in listed[:6])
+    return f"candidates: {shown}"

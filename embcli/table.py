@@ -1,0 +1,110 @@
+"""``EmbeddingTable``: the one owner of a cached table's vectors, tokens and tokenizer.
+
+Like gensim's ``KeyedVectors``, it keeps the vectors and the index that names them together, and
+everything that reads vectors goes through it. The arrays are memory-mapped from the cache, so
+opening a 50,257 x 768 table costs a few milliseconds and touches only the pages a query reads.
+
+``unit``  is the unit-normalised matrix (cosine similarity is a dot product of its rows);
+``norms`` holds the original row lengths, so ``unit[i] * norms[i]`` gives back the raw vector.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from embcli.cache import Entry
+from embcli.errors import EmbcliError
+
+
+@dataclass(frozen=True)
+class Piece:
+    """One token of an encoded text."""
+
+    id: int
+    piece: str  # as the tokenizer's vocabulary spells it (``ĠParis``)
+    text: str  # what it stands for (``" Paris"``)
+    start: int
+    end: int
+
+
+class EmbeddingTable:
+    """A token-embedding table read from the normalised cache."""
+
+    def __init__(self, entry: Entry) -> None:
+        self.path: Path = entry.path
+        self.meta: dict[str, Any] = entry.meta
+        self.unit: np.ndarray = np.load(self.path / "vectors.npy", mmap_mode="r")
+        self.norms: np.ndarray = np.load(self.path / "norms.npy", mmap_mode="r")
+        if self.unit.shape != tuple(self.meta["shape"]):
+            raise EmbcliError(f"cache entry {self.path} disagrees with its metadata; clear it")
+
+    @property
+    def label(self) -> str:
+        return str(self.meta["model"])
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        rows, dim = self.unit.shape
+        return int(rows), int(dim)
+
+    @cached_property
+    def tokens(self) -> list[str]:
+        """Display string of every row (``" Paris"``, ``"##ing"``, ``"<row 50257>"``)."""
+        return json.loads((self.path / "tokens.json").read_text(encoding="utf-8"))
+
+    @cached_property
+    def special_ids(self) -> frozenset[int]:
+        return frozenset(self.meta.get("special_ids", []))
+
+    @property
+    def tokenizer_size(self) -> int | None:
+        return self.meta.get("tokenizer_size")
+
+    @property
+    def padded_rows(self) -> int:
+        """Rows beyond the tokenizer's vocabulary (tables are often padded to a multiple of 64)."""
+        size = self.tokenizer_size
+        return max(0, self.shape[0] - size) if size is not None else 0
+
+    @cached_property
+    def tokenizer(self) -> Any:
+        """The model's ``tokenizers.Tokenizer`` (padding and truncation off), or None."""
+        path = self.path / "tokenizer.json"
+        if not path.is_file():
+            return None
+        from tokenizers import Tokenizer
+
+        return Tokenizer.from_file(str(path))
+
+    def require_tokenizer(self) -> Any:
+        if self.tokenizer is None:
+            raise EmbcliError(f"{self.label} has no tokenizer", "address tokens by id, as #123")
+        return self.tokenizer
+
+    def encode(self, text: str, special: bool = False) -> list[Piece]:
+        """Tokenize ``text`` as the model would, without the special tokens it may add."""
+        enc = self.require_tokenizer().encode(text, add_special_tokens=special)
+        rows = self.shape[0]
+        return [
+            Piece(i, p, self.tokens[i] if 0 <= i < rows else p, s, e)
+            for i, p, (s, e) in zip(enc.ids, enc.tokens, enc.offsets, strict=True)
+        ]
+
+    def token_id(self, piece: str) -> int | None:
+        """The id of a vocabulary piece spelled as the tokenizer stores it, or None."""
+        tok = self.tokenizer
+        return None if tok is None else tok.token_to_id(piece)
+
+    def raw(self, ids: np.ndarray | list[int]) -> np.ndarray:
+        """The original (unnormalised) float32 vectors of ``ids``."""
+        idx = np.asarray(ids)
+        return np.asarray(self.unit[idx]) * np.asarray(self.norms[idx])[..., None]
+
+    def size_on_disk(self) -> int:
+        return sum(p.stat().st_size for p in self.path.iterdir() if p.is_file())
