@@ -97,7 +97,9 @@ def _open_checkpoint(source: Source, allow_pickle: bool) -> Checkpoint:
     return Checkpoint.open(source.directory, allow_pickle, source.remote_files, source.fetch)
 
 
-def _write_tokens(model_dir: Path, target: Path, rows: int) -> tuple[int | None, list[str], list[int]]:
+def _write_tokens(
+    model_dir: Path, target: Path, rows: int
+) -> tuple[int | None, list[str], list[int]]:
     """Save the tokenizer; return (its vocabulary size, display strings, special token ids)."""
     if not prepare_tokenizer(model_dir, target / "tokenizer.json"):
         return None, [f"<row {i}>" for i in range(rows)], []

@@ -107,9 +107,7 @@ def locked(root: Path, key: str) -> Iterator[None]:
         yield
 
 
-def build_entry(
-    root: Path, final: Path, write: Callable[[Path], dict[str, Any]]
-) -> Entry:
+def build_entry(root: Path, final: Path, write: Callable[[Path], dict[str, Any]]) -> Entry:
     """Run ``write(tmpdir) -> meta`` in a fresh temporary directory and rename it to ``final``.
 
     ``write`` fills the directory and returns the metadata; this function adds the file sizes
@@ -121,9 +119,7 @@ def build_entry(
     try:
         meta = write(tmp)
         meta["format_version"] = FORMAT_VERSION
-        meta["files"] = {
-            p.name: p.stat().st_size for p in sorted(tmp.iterdir()) if p.name != META
-        }
+        meta["files"] = {p.name: p.stat().st_size for p in sorted(tmp.iterdir()) if p.name != META}
         _write_json_atomic(tmp / META, meta)
         try:
             os.rename(tmp, final)

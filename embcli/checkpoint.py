@@ -36,8 +36,10 @@ def weight_files(
     ``listing`` names the files of a remote repository (they need not exist locally yet).
     safetensors wins over PyTorch pickles whenever both are present.
     """
-    names = sorted(listing) if listing is not None else sorted(
-        p.name for p in directory.iterdir() if p.is_file()
+    names = (
+        sorted(listing)
+        if listing is not None
+        else sorted(p.name for p in directory.iterdir() if p.is_file())
     )
     for fmt, index_name, ext in (
         ("safetensors", SAFETENSORS_INDEX, ".safetensors"),

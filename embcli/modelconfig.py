@@ -23,11 +23,29 @@ NESTED_TEXT_KEYS = ("text_config", "language_config", "llm_config", "text_model"
 #: ``PretrainedConfig``'s default of True (checked against transformers 5.x sources).
 UNTIED_BY_DEFAULT = frozenset(
     {
-        "llama", "llama4", "llama4_text", "mistral", "mixtral", "qwen2", "qwen2_moe", "qwen3",
-        "qwen3_moe", "gpt_neox", "phi", "phi3", "gptj", "deepseek_v2", "deepseek_v3", "olmo",
-        "olmo2", "falcon_mamba", "mamba", "internlm2", "stablelm",
+        "llama",
+        "llama4",
+        "llama4_text",
+        "mistral",
+        "mixtral",
+        "qwen2",
+        "qwen2_moe",
+        "qwen3",
+        "qwen3_moe",
+        "gpt_neox",
+        "phi",
+        "phi3",
+        "gptj",
+        "deepseek_v2",
+        "deepseek_v3",
+        "olmo",
+        "olmo2",
+        "falcon_mamba",
+        "mamba",
+        "internlm2",
+        "stablelm",
     }
-)  # fmt: skip
+)
 
 #: Families with a learned absolute position table: (config key for positions, tensor suffix).
 POSITION_TABLES = {

@@ -63,7 +63,7 @@ class Source:
 
 
 def looks_like_path(spec: str) -> bool:
-    return spec.startswith((".", "/", "~")) or os.sep in spec and Path(spec).exists()
+    return spec.startswith((".", "/", "~")) or (os.sep in spec and Path(spec).exists())
 
 
 def resolve_local(spec: str) -> Source | None:
@@ -163,8 +163,7 @@ def hub_call(repo_id: str, revision: str | None, call: Any) -> Any:
     except Exception as exc:  # httpx errors do not share a base with OSError
         if type(exc).__module__.startswith(("httpx", "httpcore", "requests", "urllib3")):
             raise EmbcliError(
-                f"cannot reach the Hugging Face Hub at {hub_endpoint()} for {at} "
-                f"({_reason(exc)})",
+                f"cannot reach the Hugging Face Hub at {hub_endpoint()} for {at} ({_reason(exc)})",
                 "check the network; a local model directory works offline",
             ) from None
         raise

@@ -42,17 +42,26 @@ def list_(ctx: typer.Context, format: FormatOpt = None) -> None:
             }
         )
     rows = [
-        (r["model"] or "(broken)", f"{r['rows']:,} x {r['dim']:,}", f"{r['bytes'] / 1e6:,.1f} MB", r["path"])
-        if r["model"] else ("(broken)", "", "", r["problem"])
+        (
+            r["model"] or "(broken)",
+            f"{r['rows']:,} x {r['dim']:,}",
+            f"{r['bytes'] / 1e6:,.1f} MB",
+            r["path"],
+        )
+        if r["model"]
+        else ("(broken)", "", "", r["problem"])
         for r in records
-    ]  # fmt: skip
+    ]
     total = sum(r.get("bytes", 0) for r in records)
     emit(
         settings.format,
         records,
-        View(["model", "shape", "size", "path"], rows,
-             caption=f"{len(records)} entries, {total / 1e6:,.1f} MB in {root}"),
-    )  # fmt: skip
+        View(
+            ["model", "shape", "size", "path"],
+            rows,
+            caption=f"{len(records)} entries, {total / 1e6:,.1f} MB in {root}",
+        ),
+    )
 
 
 @cache_app.command("clear")

@@ -36,7 +36,10 @@ def info(
         ("tensor", data["tensor"]),
         ("shape", f"{data['rows']:,} x {data['dim']:,}"),
         ("dtype", data["source_dtype"]),
-        ("model type", data["model_type"] + (f" (in {data['text_config']})" if data["text_config"] else "")),
+        (
+            "model type",
+            data["model_type"] + (f" (in {data['text_config']})" if data["text_config"] else ""),
+        ),
         ("output head", _head_text(data)),
         ("tokenizer", _tokenizer_text(data)),
         ("zero rows", f"{data['zero_rows']:,}"),
@@ -125,13 +128,23 @@ def tokenize(
     table = load(settings)
     pieces = table.encode(text, special=special)
     records = [
-        {"index": n, "id": p.id, "token": p.text, "piece": p.piece, "start": p.start, "end": p.end,
-         "special": p.id in table.special_ids}
+        {
+            "index": n,
+            "id": p.id,
+            "token": p.text,
+            "piece": p.piece,
+            "start": p.start,
+            "end": p.end,
+            "special": p.id in table.special_ids,
+        }
         for n, p in enumerate(pieces)
-    ]  # fmt: skip
+    ]
     view = View(
         ["#", "id", "token", "piece", "span"],
-        [(r["index"], r["id"], r["token"], r["piece"], f"{r['start']}-{r['end']}") for r in records],
+        [
+            (r["index"], r["id"], r["token"], r["piece"], f"{r['start']}-{r['end']}")
+            for r in records
+        ],
         caption=f"{len(records)} tokens, {table.label}",
         token_columns={"token"},
     )

@@ -6,7 +6,6 @@ import os
 import sys
 from typing import Annotated
 
-import click
 import typer
 
 from embcli import __version__
@@ -81,12 +80,9 @@ def main(argv: list[str] | None = None) -> None:
     try:
         result = command.main(args=args, prog_name="embcli", standalone_mode=False)
         code = result if isinstance(result, int) else 0
-    except click.exceptions.Exit as exc:
+    except typer.Exit as exc:
         code = exc.exit_code
-    except click.ClickException as exc:
-        exc.show()
-        code = exc.exit_code
-    except (click.exceptions.Abort, KeyboardInterrupt):
+    except (typer.Abort, KeyboardInterrupt):
         print("embcli: interrupted", file=sys.stderr)
         code = INTERRUPTED
     except BrokenPipeError:
@@ -95,8 +91,20 @@ def main(argv: list[str] | None = None) -> None:
         os.dup2(devnull, sys.stdout.fileno())
         code = 0
     except Exception as exc:
+        if _is_usage_error(exc):  # click's (or typer's vendored click's) own exceptions
+            exc.show()  # type: ignore[attr-defined]
+            code = exc.exit_code  # type: ignore[attr-defined]
+            sys.exit(code)
         if debug:
             raise
         message, code = describe(exc)
         print(f"embcli: {message}", file=sys.stderr)
     sys.exit(code)
+
+
+def _is_usage_error(exc: BaseException) -> bool:
+    """True for click-style exceptions that know how to print themselves (exit code 2 etc.).
+
+    typer vendors click in recent releases, so the class is matched by shape, not identity.
+    """
+    return hasattr(exc, "show") and isinstance(getattr(exc, "exit_code", None), int)

