@@ -21,7 +21,7 @@ from embcli.errors import EmbcliError
 from embcli.locate import locate_embedding
 from embcli.modelconfig import ModelConfig
 from embcli.sources import Source
-from embcli.tokens import display_tokens, prepare_tokenizer
+from embcli.tokens import display_tokens, prepare_tokenizer, vocabulary_style, wordlike_mask
 
 Progress = Callable[[int, int], None]  # (rows done, rows total)
 HEAD_NAMES = ("lm_head.weight", "embed_out.weight", "output.weight")
@@ -42,7 +42,9 @@ def write_table(
         names, ckpt.shape, config.vocab_size, config.hidden_candidates, explicit=tensor
     )
     rows, dim = ckpt.shape(name)
-    tokenizer_size, tokens, special = _write_tokens(source.directory, target, rows)
+    tokenizer_size, tokens, special, style, unk_id = _write_tokens(source.directory, target, rows)
+    mask = wordlike_mask(tokens, style, set(special), tokenizer_size)
+    np.save(target / "wordlike.npy", np.array(mask, dtype=bool))
 
     vectors = np.lib.format.open_memmap(
         target / "vectors.npy", mode="w+", dtype=np.float32, shape=(rows, dim)
@@ -85,6 +87,8 @@ def write_table(
         "head_tensor": head,
         "tokenizer_size": tokenizer_size,
         "special_ids": special,
+        "tokenizer_style": style,
+        "unk_id": unk_id,
         "zero_rows": int((norms == 0).sum()),
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "embcli_version": __version__,
@@ -99,10 +103,10 @@ def _open_checkpoint(source: Source, allow_pickle: bool) -> Checkpoint:
 
 def _write_tokens(
     model_dir: Path, target: Path, rows: int
-) -> tuple[int | None, list[str], list[int]]:
-    """Save the tokenizer; return (its vocabulary size, display strings, special token ids)."""
+) -> tuple[int | None, list[str], list[int], str, int | None]:
+    """Save the tokenizer; return its size, display strings, special ids, style, unknown id."""
     if not prepare_tokenizer(model_dir, target / "tokenizer.json"):
-        return None, [f"<row {i}>" for i in range(rows)], []
+        return None, [f"<row {i}>" for i in range(rows)], [], "none", None
     spec = json.loads((target / "tokenizer.json").read_text(encoding="utf-8"))
     from tokenizers import Tokenizer
 
@@ -110,4 +114,7 @@ def _write_tokens(
     vocab = tok.get_vocab(with_added_tokens=True)
     special = sorted(t["id"] for t in spec.get("added_tokens", []) if t.get("special"))
     size = max(vocab.values()) + 1 if vocab else 0
-    return size, display_tokens(spec, vocab, rows), [i for i in special if i < rows]
+    unk = (spec.get("model") or {}).get("unk_token")
+    unk_id = vocab.get(unk) if isinstance(unk, str) else None
+    style = vocabulary_style(spec)
+    return size, display_tokens(spec, vocab, rows), [i for i in special if i < rows], style, unk_id

@@ -11,6 +11,7 @@ opening a 50,257 x 768 table costs a few milliseconds and touches only the pages
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -105,6 +106,63 @@ class EmbeddingTable:
         """The original (unnormalised) float32 vectors of ``ids``."""
         idx = np.asarray(ids)
         return np.asarray(self.unit[idx]) * np.asarray(self.norms[idx])[..., None]
+
+    @cached_property
+    def wordlike(self) -> np.ndarray:
+        """Boolean mask of whole word-initial tokens (see ``tokens.wordlike_mask``)."""
+        return np.load(self.path / "wordlike.npy", mmap_mode="r")
+
+    @property
+    def style(self) -> str:
+        """How the vocabulary marks words: byte_level, metaspace, plain, words or none."""
+        return str(self.meta.get("tokenizer_style", "plain"))
+
+    @cached_property
+    def _variant_index(self) -> dict[str, list[int]]:
+        index: dict[str, list[int]] = {}
+        for i, t in enumerate(self.tokens):
+            index.setdefault(t.strip().casefold(), []).append(i)
+        return index
+
+    def variants(self, token_id: int) -> list[int]:
+        """Rows spelling the same word up to case and surrounding space (" Paris", "paris")."""
+        return self._variant_index.get(self.tokens[token_id].strip().casefold(), [token_id])
+
+    def centered(self) -> tuple[np.ndarray, np.ndarray]:
+        """The table with its mean vector removed, re-normalised: ``(unit matrix, mean)``.
+
+        Token tables are anisotropic (a large shared component makes every cosine high); the
+        mean is taken over the tokenizer's rows with non-zero norm and the result is cached
+        beside the entry the first time it is asked for.
+        """
+        target = self.path / "centered.npy"
+        mean_file = self.path / "mean.npy"
+        rows, dim = self.shape
+        expected = rows * dim * 4
+        if target.is_file() and mean_file.is_file():
+            arr = np.load(target, mmap_mode="r")
+            if arr.shape == self.shape and arr.nbytes == expected:
+                return arr, np.load(mean_file)
+        from embcli.queries import mean_vector
+
+        limit = min(rows, self.tokenizer_size or rows)
+        use = (np.arange(rows) < limit) & (np.asarray(self.norms) > 0)
+        mean = mean_vector(self.unit, self.norms, use)
+        tmp = self.path / f"centered.{os.getpid()}.tmp.npy"
+        out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=self.shape)
+        for lo in range(0, rows, 16384):
+            raw = np.asarray(self.unit[lo : lo + 16384], np.float64)
+            raw = raw * np.asarray(self.norms[lo : lo + 16384], np.float64)[:, None] - mean
+            raw[np.asarray(self.norms[lo : lo + 16384]) == 0] = 0.0
+            n = np.linalg.norm(raw, axis=1, keepdims=True)
+            out[lo : lo + 16384] = np.divide(raw, n, out=np.zeros_like(raw), where=n > 0)
+        out.flush()
+        del out
+        mtmp = self.path / f"mean.{os.getpid()}.tmp.npy"
+        np.save(mtmp, mean)
+        os.replace(mtmp, mean_file)
+        os.replace(tmp, target)
+        return np.load(target, mmap_mode="r"), mean
 
     def size_on_disk(self) -> int:
         return sum(p.stat().st_size for p in self.path.iterdir() if p.is_file())

@@ -10,6 +10,7 @@ vocabulary entry into the text it stands for (``Ġ Paris`` -> ``" Paris"``), kee
 from __future__ import annotations
 
 import json
+import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -66,6 +67,31 @@ def display_tokens(spec: dict[str, Any], vocab: dict[str, int], rows: int) -> li
     for piece, idx in vocab.items():
         if 0 <= idx < rows:
             out[idx] = piece if idx in special else display_piece(piece, style)
+    return out
+
+
+#: A whole word: letters or digits, with inner apostrophes, hyphens or dots (``don't``, ``U.S``).
+WORD = re.compile(r"^[^\W_](?:[\w'’.-]*[^\W_])?$")
+
+
+def wordlike_mask(tokens: list[str], style: str, special: set[int], size: int | None) -> list[bool]:
+    """Which rows are whole word-initial tokens, the only ones worth listing as neighbours.
+
+    Byte-level and SentencePiece vocabularies mark a word start with a leading space, so a word
+    is ``" Paris"`` and ``"aris"`` is a fragment; WordPiece marks fragments with ``##``. Special
+    tokens, rows beyond the tokenizer (padding) and punctuation are never word-like.
+    """
+    limit = size if size is not None else len(tokens)
+    out = []
+    for i, t in enumerate(tokens):
+        if i in special or i >= limit:
+            out.append(False)
+        elif style in ("byte_level", "metaspace"):
+            out.append(t.startswith(" ") and bool(WORD.match(t[1:])))
+        elif style in ("words", "none"):
+            out.append(True)
+        else:
+            out.append(not t.startswith("##") and bool(WORD.match(t)))
     return out
 
 

@@ -158,17 +158,17 @@ def sharded_llama(path: Path) -> Path:
 def planted(path: Path, words: list[str], vectors: np.ndarray, model_type: str = "llama") -> Path:
     """A model directory whose table is exactly ``vectors``, one whole-word token per row.
 
-    The tokenizer is a WordLevel model over ``words`` with a Metaspace pre-tokenizer, so each
+    The tokenizer is a WordLevel model over ``words`` split on whitespace (``words[0]`` is its
+    unknown token), so each
     word is one token and its row is known: the geometry the tests plant is what embcli sees.
     """
     from safetensors.numpy import save_file
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers
+    from tokenizers import Tokenizer, models, pre_tokenizers
 
     path.mkdir(parents=True, exist_ok=True)
     vocab = {w: i for i, w in enumerate(words)}
     tok = Tokenizer(models.WordLevel(vocab, unk_token=words[0]))
     tok.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
-    tok.decoder = decoders.Metaspace()
     tok.save(str(path / "tokenizer.json"))
     cfg = {
         "model_type": model_type,

@@ -89,3 +89,34 @@ def settings_of(ctx: typer.Context) -> Settings:
 
 def _env_model() -> str:
     return os.environ.get("EMBCLI_MODEL") or DEFAULT_MODEL
+
+
+# -- options of the query commands ---------------------------------------------------------------
+class Pool(str, Enum):
+    mean = "mean"
+
+
+PoolOpt = Annotated[
+    Pool | None,
+    typer.Option(
+        "--pool",
+        help="How to use a word that splits into several tokens: 'mean' averages its "
+        "sub-token vectors (default: such a word is an error).",
+        show_default=False,
+    ),
+]
+IdsOpt = Annotated[
+    bool, typer.Option("--ids", help="Read every query as a row id (same as writing #123).")
+]
+CenterOpt = Annotated[
+    bool,
+    typer.Option("--center", help="Subtract the table's mean vector before normalising."),
+]
+AllTokensOpt = Annotated[
+    bool,
+    typer.Option(
+        "--all-tokens",
+        help="Consider every row (fragments, special tokens, case/space variants); "
+        "only the query token itself is left out.",
+    ),
+]

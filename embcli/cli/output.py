@@ -31,6 +31,7 @@ class View:
     caption: str | None = None
     token_columns: set[str] = field(default_factory=set)
     key_value: bool = False  # a two-column "field / value" listing (``info``)
+    table_hidden: set[str] = field(default_factory=set)  # columns left out of the rich table
 
 
 def resolve_format(fmt: Format | None) -> Format:
@@ -73,18 +74,19 @@ def _rich_table(view: View) -> None:
 
     table = Table(
         title=view.title,
-        caption=view.caption,
         show_header=not view.key_value,
         box=None if view.key_value else _box(),
         title_justify="left",
-        caption_justify="left",
     )
-    for col in view.columns:
+    shown = [c for c in view.columns if c not in view.table_hidden]
+    for col in shown:
         numeric = col in ("id", "rank", "cosine", "dot", "score", "norm", "#")
         table.add_column(col, justify="right" if numeric else "left", style=_style(col, view))
     for row in view.rows:
         cells = []
         for col, value in zip(view.columns, row, strict=True):
+            if col in view.table_hidden:
+                continue
             if col in view.token_columns and isinstance(value, str):
                 cells.append(Text(visible(value)))
             elif isinstance(value, float):
@@ -92,7 +94,10 @@ def _rich_table(view: View) -> None:
             else:
                 cells.append(Text("" if value is None else str(value)))
         table.add_row(*cells)
-    Console(soft_wrap=False).print(table)
+    console = Console(soft_wrap=False)
+    console.print(table)
+    if view.caption:
+        console.print(Text(view.caption, style="dim"), soft_wrap=True)
 
 
 def _box() -> Any:

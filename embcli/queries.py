@@ -1,0 +1,140 @@
+"""The math of the three questions, as plain functions over arrays.
+
+Everything here takes unit-normalised float32 matrices (rows of ``EmbeddingTable.unit``) and
+numpy arrays, so tests call it directly against a float64 reference. The CLI layer only resolves
+words to ids and renders results.
+
+Top-k over a large vocabulary is done in blocks of queries: one matrix product per block, then
+``argpartition`` on each row to keep k candidates, then a sort of those k. Exclusions (the query's
+own token and its variants, special tokens, fragments) are applied as ``-inf`` before selection,
+so a result list never contains them and never comes up short while candidates remain.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+QUERY_BLOCK = 256  # queries per matrix product: 256 x 50,257 float32 scores is 51 MB
+COSMUL_EPS = 1e-3  # Levy and Goldberg (2014); gensim uses the same value
+
+
+def unit_rows(x: np.ndarray) -> np.ndarray:
+    """Rows scaled to unit length (zero rows stay zero), computed in float64."""
+    x64 = np.asarray(x, dtype=np.float64)
+    n = np.linalg.norm(x64, axis=-1, keepdims=True)
+    return np.divide(x64, n, out=np.zeros_like(x64), where=n > 0)
+
+
+def top_k(
+    unit: np.ndarray,
+    queries: np.ndarray,
+    k: int,
+    allowed: np.ndarray | None = None,
+    exclude: Sequence[Sequence[int]] | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Indices and cosines of the ``k`` rows of ``unit`` most similar to each query.
+
+    ``queries`` is ``[Q, D]`` (unit vectors); ``allowed`` a boolean mask over rows (False rows are
+    never returned); ``exclude[q]`` lists rows to leave out for query ``q`` only. Returns
+    ``(ids [Q, k'], scores [Q, k'])`` sorted by decreasing score, ties by increasing id, where
+    ``k' = min(k, candidates)``; rows with no candidate left are padded with id -1.
+    """
+    q = np.atleast_2d(np.asarray(queries, dtype=np.float32))
+    n_rows = unit.shape[0]
+    k = max(0, min(k, n_rows))
+    ids = np.full((q.shape[0], k), -1, dtype=np.int64)
+    scores = np.full((q.shape[0], k), -np.inf, dtype=np.float32)
+    if k == 0:
+        return ids, scores
+    blocked = None if allowed is None else ~np.asarray(allowed, dtype=bool)
+    for lo in range(0, q.shape[0], QUERY_BLOCK):
+        block = q[lo : lo + QUERY_BLOCK] @ unit.T  # [B, V] float32
+        if blocked is not None:
+            block[:, blocked] = -np.inf
+        if exclude is not None:
+            for r, rows in enumerate(exclude[lo : lo + QUERY_BLOCK]):
+                if len(rows):
+                    block[r, list(rows)] = -np.inf
+        ids[lo : lo + len(block)], scores[lo : lo + len(block)] = _select(block, k)
+    ids[~np.isfinite(scores)] = -1
+    return _refine(unit, q, ids, scores)
+
+
+def _refine(
+    unit: np.ndarray, q: np.ndarray, ids: np.ndarray, scores: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Recompute the k winners' cosines in float64 and re-sort them.
+
+    A float32 matrix product gives slightly different last bits for a batch than for a single
+    query (BLAS blocks the sums differently); recomputing the few winners exactly makes batched
+    and one-at-a-time answers identical, and as close to a float64 reference as the cache allows.
+    """
+    out_ids, out_scores = ids.copy(), scores.astype(np.float64)
+    for r in range(ids.shape[0]):
+        valid = ids[r] >= 0
+        sel = ids[r][valid]
+        if len(sel) == 0:
+            continue
+        exact = np.asarray(unit[sel], np.float64) @ q[r].astype(np.float64)
+        order = np.lexsort((sel, -exact))
+        out_ids[r, : len(sel)] = sel[order]
+        out_scores[r, : len(sel)] = exact[order]
+    return out_ids, out_scores
+
+
+def _select(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Top ``k`` per row of a score block: partition, then sort only the k survivors."""
+    if k < scores.shape[1]:
+        part = np.argpartition(-scores, k - 1, axis=1)[:, :k]
+    else:
+        part = np.broadcast_to(np.arange(scores.shape[1]), scores.shape).copy()
+    vals = np.take_along_axis(scores, part, axis=1)
+    order = np.lexsort((part, -vals), axis=1)  # by score desc, then id asc for ties
+    top = np.take_along_axis(part, order, axis=1)
+    return top, np.take_along_axis(vals, order, axis=1)
+
+
+def analogy_target(unit: np.ndarray, a: np.ndarray, b: np.ndarray, c: np.ndarray) -> np.ndarray:
+    """Unit vector of ``a - b + c`` over unit inputs (3CosAdd's query, as gensim forms it)."""
+    return unit_rows(np.asarray(a) - np.asarray(b) + np.asarray(c)).astype(np.float32)
+
+
+def cosmul_scores(unit: np.ndarray, a: np.ndarray, b: np.ndarray, c: np.ndarray) -> np.ndarray:
+    """3CosMul scores of every row for ``a - b + c`` (Levy and Goldberg, 2014).
+
+    ``cos(x, a) * cos(x, c) / (cos(x, b) + eps)`` with cosines shifted to [0, 1], which keeps one
+    large similarity from dominating as it can in the additive form.
+    """
+    sims = (unit @ np.stack([a, b, c]).T + 1.0) / 2.0  # [V, 3]
+    return sims[:, 0] * sims[:, 2] / (sims[:, 1] + COSMUL_EPS)
+
+
+def top_k_scores(
+    scores: np.ndarray, k: int, allowed: np.ndarray | None, exclude: Sequence[int] = ()
+) -> tuple[np.ndarray, np.ndarray]:
+    """Top ``k`` of one precomputed score vector, with the same masking rules as :func:`top_k`."""
+    s = np.array(scores, dtype=np.float32)
+    if allowed is not None:
+        s[~np.asarray(allowed, dtype=bool)] = -np.inf
+    if len(exclude):
+        s[list(exclude)] = -np.inf
+    k = max(0, min(k, s.shape[0]))
+    if k == 0:
+        return np.empty(0, np.int64), np.empty(0, np.float32)
+    ids, vals = _select(s[None, :], k)
+    keep = np.isfinite(vals[0])
+    return ids[0][keep], vals[0][keep]
+
+
+def mean_vector(unit: np.ndarray, norms: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """Mean of the raw (unnormalised) vectors of ``rows``, accumulated in float64 by blocks."""
+    total = np.zeros(unit.shape[1], dtype=np.float64)
+    idx = np.flatnonzero(rows)
+    for lo in range(0, len(idx), 16384):
+        sel = idx[lo : lo + 16384]
+        total += (
+            np.asarray(unit[sel], np.float64) * np.asarray(norms[sel], np.float64)[:, None]
+        ).sum(0)
+    return total / max(1, len(idx))

@@ -1,0 +1,108 @@
+"""From what a user types to table rows, openly.
+
+A word is looked up in the form the tokenizer gives a word inside running text: GPT-2's
+byte-level BPE with a leading space (``" Paris"``), SentencePiece with ``▁``, BERT's WordPiece
+after its own lower-casing. If that form is not a single token, the bare form (``"Paris"``, as
+at the start of a text) is tried. The result records which token was used, so output can say so.
+
+A word that splits into several tokens is an error (exit code 3) unless pooling is asked for;
+embcli never silently takes the first piece. ``#1234`` addresses a row by id, and a special
+token may be given by its literal text (``[CLS]``, ``<|endoftext|>``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from embcli.errors import UnresolvedWord
+from embcli.table import EmbeddingTable
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """A query word and the rows that stand for it."""
+
+    query: str
+    ids: tuple[int, ...]  # one id, or the sub-tokens of a pooled word
+    form: str  # "word", "bare", "id", "special" or "pooled"
+
+    @property
+    def pooled(self) -> bool:
+        return len(self.ids) > 1
+
+    def raw(self, table: EmbeddingTable) -> np.ndarray:
+        """The query's raw vector: its row, or the mean of its sub-token rows (float64)."""
+        return np.asarray(table.raw(list(self.ids)), np.float64).mean(axis=0)
+
+    def unit(self, table: EmbeddingTable, mean: np.ndarray | None = None) -> np.ndarray:
+        """The query's unit vector, from the raw vector minus ``mean`` (``--center``) if given."""
+        if len(self.ids) == 1 and mean is None:
+            return np.asarray(table.unit[self.ids[0]], dtype=np.float32)
+        v = self.raw(table) - (mean if mean is not None else 0.0)
+        n = np.linalg.norm(v)
+        return (v / n if n > 0 else v).astype(np.float32)
+
+    def describe(self, table: EmbeddingTable) -> list[dict[str, object]]:
+        return [{"id": i, "token": table.tokens[i]} for i in self.ids]
+
+
+def resolve(table: EmbeddingTable, query: str, pool: bool = False, ids: bool = False) -> Resolved:
+    """Resolve one query; raise :class:`UnresolvedWord` (exit 3) with the reason otherwise."""
+    rows = table.shape[0]
+    if ids or (query.startswith("#") and query[1:].isdigit()):
+        text = query[1:] if query.startswith("#") else query
+        if not text.isdigit() or int(text) >= rows:
+            raise UnresolvedWord(f"{query!r} is not a row id of this table (0..{rows - 1})")
+        return Resolved(query, (int(text),), "id")
+    if not query.strip():
+        raise UnresolvedWord("empty word")
+    special = table.token_id(query)
+    if special is not None and special in table.special_ids:
+        return Resolved(query, (special,), "special")
+    if table.tokenizer is None:
+        raise UnresolvedWord(f"{table.label} has no tokenizer", "address rows by id, as #123")
+
+    forms = _forms(table, query)
+    for form, pieces in forms:
+        if len(pieces) == 1 and pieces[0] != table.meta.get("unk_id") and pieces[0] < rows:
+            return Resolved(query, (pieces[0],), form)
+    word_pieces = forms[0][1]
+    unk = table.meta.get("unk_id")
+    if not word_pieces or (unk is not None and unk in word_pieces):
+        raise UnresolvedWord(
+            f"{query!r} is not in the vocabulary (the tokenizer maps it to its unknown token)"
+        )
+    if pool:
+        return Resolved(query, tuple(word_pieces), "pooled")
+    split = "|".join(table.tokens[i] for i in word_pieces)
+    raise UnresolvedWord(
+        f"{query!r} is not a single token: {query} -> {split}",
+        "use --pool mean to average its sub-tokens",
+    )
+
+
+def _forms(table: EmbeddingTable, word: str) -> list[tuple[str, list[int]]]:
+    """Candidate encodings, word-inside-text form first, then bare."""
+    tok = table.tokenizer
+
+    def ids(text: str) -> list[int]:
+        return list(tok.encode(text, add_special_tokens=False).ids)
+
+    if table.style == "byte_level":
+        return [("word", ids(" " + word)), ("bare", ids(word))]
+    if table.style == "metaspace":
+        bare = tok.token_to_id(word)
+        return [("word", ids(word))] + ([("bare", [bare])] if bare is not None else [])
+    return [("word", ids(word))]
+
+
+def exclusions(table: EmbeddingTable, resolved: Resolved, all_tokens: bool) -> list[int]:
+    """Rows to leave out of a query's results: the query itself, and its case/space variants."""
+    if all_tokens:
+        return list(resolved.ids)
+    out = set(resolved.ids)
+    for i in resolved.ids:
+        out.update(table.variants(i))
+    return sorted(out)
