@@ -156,6 +156,12 @@ def test_top_k_batched_equals_single_and_breaks_ties_by_id():
         one_ids, _one_scores = top_k(unit, q[i], 10, exclude=[[i]])
         assert ids[i].tolist() == one_ids[0].tolist()
     assert ids[5][0] == 7 and ids[7][0] == 5
+    # The grouped two-stage selection equals a full float64 sort.
+    ref = unit.astype(np.float64) @ q.astype(np.float64).T
+    for i in range(0, 600, 37):
+        col = ref[:, i].copy()
+        col[i] = -np.inf
+        assert ids[i].tolist() == np.lexsort((np.arange(3000), -col))[:10].tolist()
 
 
 def planted_analogy(tmp_path):
