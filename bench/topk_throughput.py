@@ -39,8 +39,9 @@ def main() -> None:
 
     sample = rng.choice(len(q), 50, replace=False)
     t = time.perf_counter()
-    same = all(top_k(unit, q[i], 10, exclude=[excl[i]])[0][0].tolist() == ids[i].tolist()
-               for i in sample)  # fmt: skip
+    same = all(
+        top_k(unit, q[i], 10, exclude=[excl[i]])[0][0].tolist() == ids[i].tolist() for i in sample
+    )
     single = (time.perf_counter() - t) / len(sample)
 
     n = len(q)

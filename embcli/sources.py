@@ -118,7 +118,7 @@ def resolve_hub(repo_id: str, revision: str | None) -> Source:
     return Source("hub", repo_id, directory, sha, repo_id, revision, names)
 
 
-def hub_download(repo_id: str, filename: str, sha: str) -> Path:
+def hub_download(repo_id: str, filename: str, sha: str | None) -> Path:
     from huggingface_hub import hf_hub_download
 
     return Path(hub_call(repo_id, sha, lambda: hf_hub_download(repo_id, filename, revision=sha)))

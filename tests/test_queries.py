@@ -83,9 +83,18 @@ def test_multi_token_word_is_an_error_unless_pooled(cli, minilm_dir, minilm_ref)
     assert res.code == 3
     assert "defenestration -> def|##enes|##tra|##tion" in res.err and "--pool mean" in res.err
     pooled = json.loads(
-        cli("neighbors", "defenestration", "--pool", "mean", "-m", minilm_dir, "--all-tokens",
-            "-f", "json").out
-    )  # fmt: skip
+        cli(
+            "neighbors",
+            "defenestration",
+            "--pool",
+            "mean",
+            "-m",
+            minilm_dir,
+            "--all-tokens",
+            "-f",
+            "json",
+        ).out
+    )
     assert pooled["pooled"] is True
     ids = [t["id"] for t in pooled["tokens"]]
     assert ids == [vocab[p] for p in ("def", "##enes", "##tra", "##tion")]
@@ -169,8 +178,20 @@ def planted_analogy(tmp_path):
     rng = np.random.default_rng(3)
     base = rng.normal(size=(12, 16))
     base /= np.linalg.norm(base, axis=1, keepdims=True)
-    words = ["<unk>", "king", "man", "woman", "queen", "prince", "apple", "pear",
-             "duke", "car", "road", "tree"]  # fmt: skip
+    words = [
+        "<unk>",
+        "king",
+        "man",
+        "woman",
+        "queen",
+        "prince",
+        "apple",
+        "pear",
+        "duke",
+        "car",
+        "road",
+        "tree",
+    ]
     vec = {w: base[i] for i, w in enumerate(words)}
     vec["queen"] = vec["king"] - vec["man"] + vec["woman"]
     vec["prince"] = vec["king"] + 0.05 * base[5]  # closest to king, a trap without exclusion
@@ -182,18 +203,30 @@ def test_planted_analogy_comes_out_exactly(cli, tmp_path):
     model, words, table = planted_analogy(tmp_path)
     for method in ("3cosadd", "3cosmul"):
         rec = json.loads(
-            cli("analogy", "king", "man", "woman", "--method", method, "-m", model, "-f",
-                "json").out
-        )  # fmt: skip
+            cli(
+                "analogy", "king", "man", "woman", "--method", method, "-m", model, "-f", "json"
+            ).out
+        )
         assert rec["results"][0]["token"] == "queen", (method, rec)
         assert rec["formula"] == "king - man + woman" and rec["method"] == method
     add = json.loads(cli("analogy", "king", "man", "woman", "-m", model, "-f", "json").out)
     assert abs(add["results"][0]["score"] - 1.0) < 1e-6  # the planted target is exact
     inputs = {"king", "man", "woman"}
     kept = json.loads(
-        cli("analogy", "king", "man", "woman", "--keep-inputs", "-k", "20", "-m", model,
-            "-f", "json").out
-    )  # fmt: skip
+        cli(
+            "analogy",
+            "king",
+            "man",
+            "woman",
+            "--keep-inputs",
+            "-k",
+            "20",
+            "-m",
+            model,
+            "-f",
+            "json",
+        ).out
+    )
     assert inputs <= {r["token"] for r in kept["results"]}
     assert not inputs & {r["token"] for r in add["results"]}
     # With inputs kept, the ranking is the plain cosine ranking against a - b + c.
@@ -219,16 +252,18 @@ def test_center_matches_reference(cli, tmp_path):
     words = ["<unk>"] + [f"w{i}" for i in range(40)]
     table = rng.normal(size=(41, 8)) + 3.0  # a large shared mean, like real token tables
     model = models.planted(tmp_path / "c", words, table)
-    res = json.loads(cli("neighbors", "w1", "--center", "--all-tokens", "-k", "5", "-m", model,
-                         "-f", "json").out)  # fmt: skip
+    res = json.loads(
+        cli("neighbors", "w1", "--center", "--all-tokens", "-k", "5", "-m", model, "-f", "json").out
+    )
     centred = table - table.mean(0)
     unit = centred / np.linalg.norm(centred, axis=1, keepdims=True)
     w1 = words.index("w1")
     sims = unit @ unit[w1]
     sims[w1] = -np.inf
     assert [n["id"] for n in res["neighbors"]] == np.argsort(-sims)[:5].tolist()
-    np.testing.assert_allclose([n["cosine"] for n in res["neighbors"]],
-                               np.sort(sims)[::-1][:5], atol=1e-5)  # fmt: skip
+    np.testing.assert_allclose(
+        [n["cosine"] for n in res["neighbors"]], np.sort(sims)[::-1][:5], atol=1e-5
+    )
     sim = json.loads(cli("similarity", "w1", "w2", "--center", "-m", model, "-f", "json").out)
     assert abs(sim["cosine"] - unit[w1] @ unit[words.index("w2")]) < 1e-6
 

@@ -1,0 +1,146 @@
+"""Where ``embcli size`` gets a config and a parameter total, in order of trust.
+
+Config: a local model directory or ``config.json`` path; else the Hub (only ``config.json`` is
+fetched); else, offline or when the Hub cannot be reached, the built-in catalog. What-if
+arithmetic builds a config from ``--vocab`` and ``--dim``.
+
+Total parameters: safetensors headers (local files, or the Hub's header-only metadata), else a
+meta-device build of the config (needs torch and transformers), else the catalog's figure.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from embcli import catalog, sizing
+from embcli.errors import EmbcliError
+from embcli.modelconfig import ModelConfig
+
+
+@dataclass
+class SizeInput:
+    name: str
+    config: ModelConfig
+    origin: str  # "local", "hub", "catalog" or "what-if"
+    ref: str  # path, Hub id, or the catalog's cited source
+    note: str | None = None
+    tokenizer_size: int | None = None
+    directory: Path | None = None
+    entry: dict[str, Any] | None = None
+
+
+def resolve(spec: str, offline: bool) -> SizeInput:
+    path = Path(spec).expanduser()
+    if path.is_file():
+        return SizeInput(spec, ModelConfig.load(path), "local", str(path.resolve()))
+    if path.is_dir():
+        cfg = ModelConfig.load(path / "config.json")
+        return SizeInput(spec, cfg, "local", str(path.resolve()), None, _tokenizer_size(path), path)
+    found = catalog.lookup(spec)
+    hub_id = found[1]["hub_id"] if found and found[1]["hub_id"] else spec
+    reachable_name = found is None or found[1]["hub_id"] is not None
+    if not offline and reachable_name and _looks_like_repo(hub_id):
+        if not _hub_offline():
+            try:
+                return _from_hub(spec, hub_id)
+            except EmbcliError as exc:
+                if found is None or "gated" in exc.message or "not authorised" in exc.message:
+                    raise
+                return _from_catalog(spec, found, f"Hub not used ({exc.message})")
+    if found is not None:
+        why = "--offline" if offline else "HF_HUB_OFFLINE is set" if _hub_offline() else None
+        return _from_catalog(spec, found, why)
+    raise EmbcliError(
+        f"{spec} is not a local model, and offline it is not in the built-in catalog",
+        "see the catalog with: embcli size --list",
+    )
+
+
+def what_if(vocab: int, dim: int, dtype: str | None, tied: bool) -> SizeInput:
+    raw: dict[str, Any] = {
+        "model_type": "what-if",
+        "vocab_size": vocab,
+        "hidden_size": dim,
+        "tie_word_embeddings": tied,
+    }
+    if dtype:
+        raw["torch_dtype"] = dtype
+    return SizeInput(f"{vocab:,} x {dim:,}", ModelConfig.from_dict(raw), "what-if", "--vocab/--dim")
+
+
+def totals(inp: SizeInput) -> tuple[int | None, int | None, str | None]:
+    """(total, active, method) by the first method that works for this input."""
+    counted: tuple[int, int] | None = None
+    method = None
+    if inp.directory is not None:
+        counted, method = sizing.count_local(inp.directory), "safetensors headers"
+    elif inp.origin == "hub":
+        counted, method = _hub_header_counts(inp.ref), "safetensors headers (Hub metadata)"
+    if counted is None and inp.origin == "catalog" and inp.entry is not None:
+        e = inp.entry
+        how = e.get("params_note") or "meta-device build of the cited config"
+        return e["params_total"], e.get("params_active"), f"catalog ({how})"
+    if counted is None and inp.origin != "what-if":
+        counted, method = sizing.count_meta_device(inp.config), "meta-device model"
+    if counted is None:
+        return None, None, None
+    total, experts = counted
+    return total, sizing.active_params(inp.config, total, experts), method
+
+
+def _from_catalog(spec: str, found: tuple[str, dict[str, Any]], note: str | None) -> SizeInput:
+    key, entry = found
+    cfg = ModelConfig.from_dict(entry["config"], f"catalog entry {key}")
+    raw = dict(cfg.raw)
+    raw.setdefault("torch_dtype", entry["dtype"])
+    cfg = ModelConfig.from_dict(raw, f"catalog entry {key}")
+    return SizeInput(spec, cfg, "catalog", entry["source"], note, entry=entry)
+
+
+def _from_hub(spec: str, repo_id: str) -> SizeInput:
+    from embcli.sources import hub_download
+
+    path = hub_download(repo_id, "config.json", None)
+    return SizeInput(spec, ModelConfig.load(path), "hub", repo_id)
+
+
+def _hub_header_counts(repo_id: str) -> tuple[int, int] | None:
+    try:
+        from huggingface_hub import get_safetensors_metadata
+
+        meta = get_safetensors_metadata(repo_id)
+    except Exception:
+        return None
+    shapes = [
+        (name, info.shape)
+        for fmeta in meta.files_metadata.values()
+        for name, info in fmeta.tensors.items()
+    ]
+    return sizing.count_from_shapes(shapes)
+
+
+def _tokenizer_size(directory: Path) -> int | None:
+    path = directory / "tokenizer.json"
+    if not path.is_file():
+        return None
+    try:
+        spec = json.loads(path.read_text(encoding="utf-8"))
+        ids = list((spec.get("model") or {}).get("vocab", {}).values())
+        ids += [t["id"] for t in spec.get("added_tokens", [])]
+        return max(ids) + 1 if ids and all(isinstance(i, int) for i in ids) else None
+    except (OSError, ValueError, TypeError, KeyError):
+        return None
+
+
+def _looks_like_repo(name: str) -> bool:
+    from embcli.sources import REPO_ID
+
+    return bool(REPO_ID.match(name))
+
+
+def _hub_offline() -> bool:
+    return os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on")

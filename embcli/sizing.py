@@ -1,0 +1,237 @@
+"""What an embedding table costs: arithmetic from a config, no weights needed.
+
+``table_report`` turns a :class:`ModelConfig` into exact integers (parameters and bytes at each
+dtype), the tying of the output head, position tables, and, when a parameter total is known,
+the table's share of the model. Where the total comes from is the caller's business (safetensors
+headers, a meta-device build, the catalog); ``count_*`` helpers here provide each method.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from embcli.modelconfig import ModelConfig
+
+BYTES_PER_PARAM = {"float32": 4.0, "float16": 2.0, "bfloat16": 2.0, "int8": 1.0, "int4": 0.5}
+DTYPE_ALIASES = {
+    "fp32": "float32",
+    "f32": "float32",
+    "fp16": "float16",
+    "f16": "float16",
+    "half": "float16",
+    "bf16": "bfloat16",
+    "i8": "int8",
+    "i4": "int4",
+    "float": "float32",
+}
+ROTARY = {
+    "llama",
+    "llama4",
+    "llama4_text",
+    "mistral",
+    "mixtral",
+    "qwen2",
+    "qwen2_moe",
+    "qwen3",
+    "qwen3_moe",
+    "gemma",
+    "gemma2",
+    "gemma3",
+    "gemma3_text",
+    "gpt_neox",
+    "gptj",
+    "phi",
+    "phi3",
+    "deepseek_v2",
+    "deepseek_v3",
+    "olmo",
+    "olmo2",
+    "starcoder2",
+    "cohere",
+    "stablelm",
+    "internlm2",
+    "falcon",
+}
+ALIBI = {"bloom", "mpt"}
+RELATIVE = {"t5", "mt5", "umt5", "longt5"}
+EXPERT_COUNT_KEYS = ("num_local_experts", "n_routed_experts", "num_experts")
+#: Encoder families: counted as the bare encoder (``AutoModel``), not with an LM head.
+ENCODERS = {
+    "bert",
+    "roberta",
+    "xlm-roberta",
+    "electra",
+    "distilbert",
+    "albert",
+    "mpnet",
+    "deberta",
+    "deberta-v2",
+    "t5",
+    "mt5",
+}
+
+
+def dtype_name(text: str) -> str:
+    key = text.lower().removeprefix("torch.")
+    key = DTYPE_ALIASES.get(key, key)
+    if key not in BYTES_PER_PARAM:
+        raise ValueError(f"unknown dtype {text!r} (one of {', '.join(BYTES_PER_PARAM)})")
+    return key
+
+
+def nbytes(params: int, dtype: str) -> int:
+    """Exact bytes for ``params`` values of ``dtype`` (int4 packs two values per byte)."""
+    return -(-params // 2) if dtype == "int4" else params * int(BYTES_PER_PARAM[dtype])
+
+
+def checkpoint_dtype(cfg: ModelConfig) -> str | None:
+    for part in (cfg.text, cfg.raw):
+        value = part.get("torch_dtype") or part.get("dtype")
+        if isinstance(value, str):
+            try:
+                return dtype_name(value)
+            except ValueError:
+                return None
+    return None
+
+
+def position_info(cfg: ModelConfig) -> tuple[dict[str, int] | None, str]:
+    """A learned absolute position table (rows, dim, params), or None and why not."""
+    spec = cfg.position_table()
+    if spec is not None:
+        rows, _ = spec
+        return {"rows": rows, "dim": cfg.hidden_size, "params": rows * cfg.hidden_size}, "learned"
+    kind = cfg.model_type
+    if kind in ALIBI or cfg.text.get("alibi") is True:
+        return None, "none: ALiBi"
+    if kind in RELATIVE:
+        return None, "none: relative position bias"
+    if kind in ROTARY or "rope_theta" in cfg.text or "rope_scaling" in cfg.text:
+        return None, "none: rotary"
+    return None, "none stated in the config"
+
+
+def table_report(cfg: ModelConfig, tokenizer_size: int | None = None) -> dict[str, Any]:
+    """Exact sizes of the token table (and head, position tables) described by ``cfg``."""
+    v, d = cfg.vocab_size, cfg.hidden_candidates[0]
+    table = v * d
+    tied = cfg.tie_word_embeddings
+    head = 0 if tied else v * d
+    positions, pos_note = position_info(cfg)
+    ttypes = cfg.text.get("type_vocab_size")
+    token_types = (
+        {"rows": int(ttypes), "dim": d, "params": int(ttypes) * d}
+        if isinstance(ttypes, int)
+        and ttypes > 0
+        and cfg.model_type in ("bert", "roberta", "electra", "xlm-roberta")
+        else None
+    )
+    ckpt = checkpoint_dtype(cfg)
+    return {
+        "model_type": cfg.model_type,
+        "vocab_size": v,
+        "tokenizer_vocab_size": tokenizer_size,
+        "padded_rows": (v - tokenizer_size) if tokenizer_size and tokenizer_size < v else 0,
+        "dim": d,
+        "table_params": table,
+        "bytes": {name: nbytes(table, name) for name in BYTES_PER_PARAM},
+        "checkpoint_dtype": ckpt,
+        "checkpoint_bytes": nbytes(table, ckpt) if ckpt else None,
+        "tied": tied,
+        "tie_from": "config" if cfg.tie_is_explicit else f"{cfg.model_type} default",
+        "head_params": head,
+        "table_and_head_params": table + head,
+        "position_table": positions,
+        "position_note": pos_note,
+        "token_type_table": token_types,
+    }
+
+
+def add_totals(
+    report: dict[str, Any], total: int | None, active: int | None, method: str | None
+) -> None:
+    report["total_params"] = total
+    report["active_params"] = active
+    report["params_method"] = method
+    share = report["table_and_head_params"] if not report["tied"] else report["table_params"]
+    report["table_share"] = report["table_params"] / total if total else None
+    report["table_and_head_share"] = share / total if total else None
+
+
+def is_expert_tensor(name: str) -> bool:
+    """Routed-expert weights (``...experts.N.w1``, fused ``...experts.gate_up_proj``)."""
+    return ".experts." in name
+
+
+def active_params(cfg: ModelConfig, total: int, expert_params: int) -> int | None:
+    """Parameters used per token: the routed experts count only ``k / E`` of their weights."""
+    per_token = cfg.text.get("num_experts_per_tok")
+    experts = next(
+        (cfg.text[k] for k in EXPERT_COUNT_KEYS if isinstance(cfg.text.get(k), int)), None
+    )
+    if not expert_params or not isinstance(per_token, int) or not experts:
+        return None
+    return total - round(expert_params * (1 - per_token / experts))
+
+
+def count_from_shapes(shapes: Iterable[tuple[str, Iterable[int]]]) -> tuple[int, int]:
+    """(total, routed-expert) parameters from tensor names and shapes."""
+    total = experts = 0
+    for name, shape in shapes:
+        n = 1
+        for s in shape:
+            n *= int(s)
+        total += n
+        experts += n if is_expert_tensor(name) else 0
+    return total, experts
+
+
+def count_local(directory: Path) -> tuple[int, int] | None:
+    """Totals from the safetensors headers of a local model (headers only, no weights)."""
+    from embcli.safetensors_header import read_header
+
+    files = sorted(directory.glob("*.safetensors"))
+    if not files:
+        return None
+    shapes = []
+    for f in files:
+        shapes += [(name, e.shape) for name, e in read_header(f).items()]
+    return count_from_shapes(shapes)
+
+
+def count_meta_device(cfg: ModelConfig) -> tuple[int, int] | None:
+    """Totals from building the model on PyTorch's meta device (no memory, no weights).
+
+    Needs torch and transformers; uses only built-in architectures (never remote code).
+    Returns None when the architecture cannot be built from the config alone.
+    """
+    try:
+        import torch
+        from transformers import AutoConfig, AutoModel, AutoModelForCausalLM
+    except ImportError:
+        return None
+    raw = dict(cfg.raw)
+    model_type = raw.pop("model_type", None)
+    if not model_type:
+        return None
+    try:
+        config = AutoConfig.for_model(model_type, **raw)
+        with torch.device("meta"):
+            if model_type in ENCODERS:
+                model = AutoModel.from_config(config)
+            else:
+                try:
+                    model = AutoModelForCausalLM.from_config(config)
+                except ValueError:
+                    model = AutoModel.from_config(config)
+    except Exception:
+        return None
+    seen: set[int] = set()
+    shapes = []
+    for name, p in model.named_parameters(remove_duplicate=True):
+        if id(p) not in seen:
+            seen.add(id(p))
+            shapes.append((name, tuple(p.shape)))
+    return count_from_shapes(shapes)
