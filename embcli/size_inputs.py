@@ -43,14 +43,13 @@ def resolve(spec: str, offline: bool) -> SizeInput:
     found = catalog.lookup(spec)
     hub_id = found[1]["hub_id"] if found and found[1]["hub_id"] else spec
     reachable_name = found is None or found[1]["hub_id"] is not None
-    if not offline and reachable_name and _looks_like_repo(hub_id):
-        if not _hub_offline():
-            try:
-                return _from_hub(spec, hub_id)
-            except EmbcliError as exc:
-                if found is None or "gated" in exc.message or "not authorised" in exc.message:
-                    raise
-                return _from_catalog(spec, found, f"Hub not used ({exc.message})")
+    if not offline and reachable_name and _looks_like_repo(hub_id) and not _hub_offline():
+        try:
+            return _from_hub(spec, hub_id)
+        except EmbcliError as exc:
+            if found is None or "gated" in exc.message or "not authorised" in exc.message:
+                raise
+            return _from_catalog(spec, found, f"Hub not used ({exc.message})")
     if found is not None:
         why = "--offline" if offline else "HF_HUB_OFFLINE is set" if _hub_offline() else None
         return _from_catalog(spec, found, why)

@@ -32,6 +32,7 @@ class View:
     token_columns: set[str] = field(default_factory=set)
     key_value: bool = False  # a two-column "field / value" listing (``info``)
     table_hidden: set[str] = field(default_factory=set)  # columns left out of the rich table
+    no_wrap: set[str] = field(default_factory=set)  # columns whose cells must stay on one line
 
 
 def resolve_format(fmt: Format | None) -> Format:
@@ -81,7 +82,12 @@ def _rich_table(view: View) -> None:
     shown = [c for c in view.columns if c not in view.table_hidden]
     for col in shown:
         numeric = col in ("id", "rank", "cosine", "dot", "score", "norm", "#")
-        table.add_column(col, justify="right" if numeric else "left", style=_style(col, view))
+        table.add_column(
+            col,
+            justify="right" if numeric else "left",
+            style=_style(col, view),
+            no_wrap=col in view.no_wrap or col in view.token_columns,
+        )
     for row in view.rows:
         cells = []
         for col, value in zip(view.columns, row, strict=True):

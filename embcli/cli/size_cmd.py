@@ -180,18 +180,7 @@ def _comparison(
             for r in records
         ]
         return View(cols, rows)
-    cols = [
-        "model",
-        "vocab",
-        "dim",
-        "V x D",
-        column,
-        "head",
-        "positions",
-        "params",
-        "table share",
-        "from",
-    ]
+    cols = ["model", "vocab", "dim", "V x D", column, "head", "params", "table share"]
     rows = [
         (
             r["model"],
@@ -199,15 +188,19 @@ def _comparison(
             f"{r['dim']:,}",
             f"{r['table_params']:,}",
             _fmt_bytes(r["bytes"][column], unit, label),
-            _head(r),
-            _positions(r),
+            "tied" if r["tied"] else "untied",
             _total(r),
             _share(r),
-            _source(r),
         )
         for r in records
     ]
-    return View(cols, rows, caption=f"{column} sizes in {label}; params = total parameters")
+    notes = [f"{r['model']}: {_source(r)}; positions {_positions(r)}" for r in records]
+    return View(
+        cols,
+        rows,
+        caption="\n".join([f"{column} sizes in {label}; params = total parameters", *notes]),
+        no_wrap={"model", "vocab", "dim", "V x D", column, "table share"},
+    )
 
 
 def _card(r: dict[str, Any], column: str, unit: float, label: str) -> View:
