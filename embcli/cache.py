@@ -58,7 +58,9 @@ class Entry:
 
 
 def entry_dir(root: Path, label: str, key: str) -> Path:
-    safe = "".join(c if c.isalnum() or c in "-_." else "-" for c in label.strip("/"))[-60:]
+    """``<root>/<last two parts of the label>--<key prefix>``: readable, and unique by key."""
+    short = "--".join(label.strip("/").split("/")[-2:])
+    safe = "".join(c if c.isalnum() or c in "-_." else "-" for c in short)[-60:]
     return root / f"{safe.strip('-.') or 'model'}--{key[:16]}"
 
 

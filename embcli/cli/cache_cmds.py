@@ -58,6 +58,7 @@ def list_(ctx: typer.Context, format: FormatOpt = None) -> None:
         records,
         View(
             ["model", "shape", "size", "path"],
+            table_hidden={"path"},
             rows,
             caption=f"{len(records)} entries, {total / 1e6:,.1f} MB in {root}",
         ),
