@@ -23,7 +23,7 @@ from embcli.modelconfig import ModelConfig
 from embcli.sources import Source
 from embcli.tokens import display_tokens, prepare_tokenizer, vocabulary_style, wordlike_mask
 
-Progress = Callable[[int, int], None]  # (rows done, rows total)
+Progress = Callable[[int, int, str], None]  # (done, total, "rows" or "bytes")
 HEAD_NAMES = ("lm_head.weight", "embed_out.weight", "output.weight")
 
 
@@ -33,10 +33,14 @@ def write_table(
     tensor: str | None = None,
     allow_pickle: bool = False,
     progress: Progress | None = None,
+    notice: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
-    """Fill ``target`` with a cache entry for ``source``; return its metadata."""
+    """Fill ``target`` with a cache entry for ``source``; return its metadata.
+
+    ``progress(done, total, unit)`` reports rows converted (local) or bytes received (Hub).
+    """
     config = ModelConfig.load(source.fetch("config.json"))
-    ckpt = _open_checkpoint(source, allow_pickle)
+    ckpt = _open_checkpoint(source, allow_pickle, progress, notice)
     names = ckpt.names()
     name = locate_embedding(
         names, ckpt.shape, config.vocab_size, config.hidden_candidates, explicit=tensor
@@ -59,8 +63,8 @@ def write_table(
         n = np.sqrt(np.einsum("ij,ij->i", wide, wide))
         vectors[lo:hi] = wide / np.where(n > 0, n, 1.0)[:, None]
         norms[lo:hi] = n
-        if progress:
-            progress(hi, rows)
+        if progress and ckpt.remote is None:
+            progress(hi, rows, "rows")
     vectors.flush()
     del vectors
     np.save(target / "norms.npy", norms)
@@ -95,10 +99,24 @@ def write_table(
     }
 
 
-def _open_checkpoint(source: Source, allow_pickle: bool) -> Checkpoint:
+def _open_checkpoint(
+    source: Source,
+    allow_pickle: bool,
+    progress: Progress | None,
+    notice: Callable[[str], None] | None,
+) -> Checkpoint:
     if source.kind == "local":
         return Checkpoint.open(source.directory, allow_pickle)
-    return Checkpoint.open(source.directory, allow_pickle, source.remote_files, source.fetch)
+    from embcli.hub import HubFiles
+
+    def transfer(done: int, total: int) -> None:
+        if progress:
+            progress(done, total, "bytes")
+
+    remote = HubFiles(source.repo_id or "", source.identity, notice, transfer)
+    return Checkpoint.open(
+        source.directory, allow_pickle, source.remote_files, source.fetch, remote, notice
+    )
 
 
 def _write_tokens(

@@ -22,7 +22,14 @@ from typing import Any
 import numpy as np
 
 from embcli.errors import EmbcliError
-from embcli.safetensors_header import TensorEntry, memmap_tensor, read_header, to_float32
+from embcli.safetensors_header import (
+    FLOAT_DTYPES,
+    RAW_DTYPES,
+    TensorEntry,
+    memmap_tensor,
+    read_header,
+    to_float32,
+)
 
 SAFETENSORS_INDEX = "model.safetensors.index.json"
 PYTORCH_INDEX = "pytorch_model.bin.index.json"
@@ -65,7 +72,9 @@ class Checkpoint:
     files: list[Path]
     index: Path | None
     allow_pickle: bool = False
-    fetch: Callable[[str], Path] | None = None  # brings a remote file here on first use
+    fetch: Callable[[str], Path] | None = None  # downloads a whole remote file
+    remote: Any = None  # an ``embcli.hub.HubFiles`` for ranged reads of remote files
+    notice: Callable[[str], None] | None = None
     _weight_map: dict[str, str] | None = field(default=None, repr=False)
     _headers: dict[Path, dict[str, TensorEntry]] = field(default_factory=dict, repr=False)
     _torch: dict[Path, dict[str, Any]] = field(default_factory=dict, repr=False)
@@ -77,9 +86,11 @@ class Checkpoint:
         allow_pickle: bool = False,
         listing: Sequence[str] | None = None,
         fetch: Callable[[str], Path] | None = None,
+        remote: Any = None,
+        notice: Callable[[str], None] | None = None,
     ) -> Checkpoint:
         fmt, files, index = weight_files(directory, listing)
-        return cls(directory, fmt, files, index, allow_pickle, fetch)
+        return cls(directory, fmt, files, index, allow_pickle, fetch, remote, notice)
 
     def _local(self, path: Path) -> Path:
         if not path.is_file() and self.fetch is not None:
@@ -140,6 +151,9 @@ class Checkpoint:
         path = self.file_of(name)
         if self.format == "safetensors":
             entry = self._entry(path, name)
+            if not entry.file.is_file():
+                yield from self._remote_rows(entry, chunk_rows)
+                return
             raw = memmap_tensor(entry)
             for lo in range(0, entry.shape[0], chunk_rows):
                 yield lo, to_float32(raw[lo : lo + chunk_rows], entry.dtype)
@@ -151,14 +165,53 @@ class Checkpoint:
             for lo in range(0, tensor.shape[0], chunk_rows):
                 yield lo, tensor[lo : lo + chunk_rows].to(torch.float32).numpy()
 
+    def _remote_rows(self, entry: TensorEntry, chunk_rows: int) -> Iterator[tuple[int, np.ndarray]]:
+        """Stream a remote tensor's bytes and cut them into row blocks as they arrive."""
+        raw_dtype, width = RAW_DTYPES[entry.dtype]
+        if entry.dtype not in FLOAT_DTYPES:
+            memmap_tensor(entry)  # raises the unsupported-dtype error
+        row_bytes = width * int(np.prod(entry.shape[1:]))
+        block_bytes = row_bytes * chunk_rows
+        pending = bytearray()
+        row = 0
+        for chunk in self.remote.stream(entry.file.name, entry.start, entry.end):
+            pending += chunk
+            while len(pending) >= block_bytes:
+                yield row, self._rows(pending[:block_bytes], raw_dtype, entry)
+                del pending[:block_bytes]
+                row += chunk_rows
+        if pending:
+            yield row, self._rows(pending, raw_dtype, entry)
+
+    @staticmethod
+    def _rows(data: bytearray, raw_dtype: str, entry: TensorEntry) -> np.ndarray:
+        flat = np.frombuffer(bytes(data), dtype=raw_dtype)
+        return to_float32(flat.reshape(-1, *entry.shape[1:]), entry.dtype)
+
     # -- file access -------------------------------------------------------------------------
     def _header(self, path: Path) -> dict[str, TensorEntry]:
         if path not in self._headers:
+            if not path.is_file() and self.remote is not None:
+                self._headers[path] = self._remote_header(path)
+                return self._headers[path]
             local = self._local(path)
             if not local.is_file():
                 raise EmbcliError(f"missing checkpoint file {path}")
             self._headers[path] = read_header(local)
         return self._headers[path]
+
+    def _remote_header(self, path: Path) -> dict[str, TensorEntry]:
+        from embcli.hub import RangesUnsupported
+
+        try:
+            return self.remote.header(path.name)
+        except RangesUnsupported:
+            if self.notice:
+                self.notice(
+                    f"the server does not serve byte ranges: downloading all of {path.name}"
+                )
+            self.remote = None
+            return read_header(self._local(path))
 
     def _entry(self, path: Path, name: str) -> TensorEntry:
         header = self._header(path)

@@ -16,7 +16,7 @@ from embcli.sources import Source, hub_endpoint, resolve_hub, resolve_local
 from embcli.table import EmbeddingTable
 
 Notice = Callable[[str], None]
-Progress = Callable[[int, int], None]
+Progress = Callable[[int, int, str], None]  # (done, total, "rows" or "bytes")
 
 
 def _stderr(message: str) -> None:
@@ -80,6 +80,6 @@ def _build(
             entry = cache.build_entry(
                 root,
                 path,
-                lambda tmp: write_table(source, tmp, tensor, allow_pickle, progress),
+                lambda tmp: write_table(source, tmp, tensor, allow_pickle, progress, notice),
             )
         return EmbeddingTable(entry)

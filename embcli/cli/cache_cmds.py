@@ -58,9 +58,9 @@ def list_(ctx: typer.Context, format: FormatOpt = None) -> None:
         records,
         View(
             ["model", "shape", "size", "path"],
-            table_hidden={"path"},
             rows,
             caption=f"{len(records)} entries, {total / 1e6:,.1f} MB in {root}",
+            table_hidden={"path"},
         ),
     )
 

@@ -9,7 +9,7 @@ from embcli.table import EmbeddingTable
 
 
 def load(settings: Settings) -> EmbeddingTable:
-    with build_progress(f"Caching {settings.model}") as progress:
+    with build_progress(settings.model) as progress:
         return open_table(
             settings.model,
             tensor=settings.tensor,

@@ -21,21 +21,40 @@ def build_progress(description: str) -> Iterator[Progress | None]:
         return
     state: dict[str, Any] = {}
 
-    def update(done: int, total: int) -> None:
-        if "bar" not in state:
+    def update(done: int, total: int, unit: str = "rows") -> None:
+        if state.get("unit") != unit:
+            if "bar" in state:
+                state["bar"].stop()
             from rich.console import Console
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+            from rich.progress import (
+                BarColumn,
+                DownloadColumn,
+                MofNCompleteColumn,
+                Progress,
+                TimeRemainingColumn,
+                TransferSpeedColumn,
+            )
 
+            counts = (
+                (DownloadColumn(), TransferSpeedColumn())
+                if unit == "bytes"
+                else (MofNCompleteColumn(),)
+            )
             bar = Progress(
                 "[progress.description]{task.description}",
                 BarColumn(),
-                MofNCompleteColumn(),
+                *counts,
                 TimeRemainingColumn(),
                 console=Console(stderr=True),
                 transient=True,
             )
             bar.start()
-            state["bar"], state["task"] = bar, bar.add_task(description, total=total)
+            text = (
+                f"Downloading the table of {description}"
+                if unit == "bytes"
+                else (f"Caching {description}")
+            )
+            state.update(bar=bar, unit=unit, task=bar.add_task(text, total=total))
         state["bar"].update(state["task"], completed=done, total=total)
 
     try:
