@@ -97,11 +97,13 @@ class HubFiles:
                     )
 
     def _get(self, filename: str, start: int, end: int) -> Iterator[bytes]:
-        from huggingface_hub.utils import build_hf_headers, hf_raise_for_status, http_stream_backoff
+        from huggingface_hub.utils import build_hf_headers, get_session, hf_raise_for_status
 
         headers = {**build_hf_headers(), "Range": f"bytes={start}-{end - 1}",
                    "Accept-Encoding": "identity"}  # fmt: skip
-        with http_stream_backoff(
+        # The session's own stream, not ``http_stream_backoff``: its retry loop cannot resume a
+        # body that breaks off half-way; ``stream`` above does that from the last byte received.
+        with get_session().stream(
             "GET", self.url(filename), headers=headers, follow_redirects=True
         ) as response:
             hf_raise_for_status(response)

@@ -145,6 +145,11 @@ def hub_call(repo_id: str, revision: str | None, call: Any) -> Any:
         raise EmbcliError(f"revision {revision!r} not found in {repo_id}") from None
     except hf.RemoteEntryNotFoundError as exc:
         raise EmbcliError(f"{at}: file not found on the Hub ({exc})") from None
+    except hf.OfflineModeIsEnabled:
+        raise EmbcliError(
+            f"HF_HUB_OFFLINE is set and {at} is not in the embcli cache",
+            "unset HF_HUB_OFFLINE once to fetch it",
+        ) from None
     except hf.LocalEntryNotFoundError:
         raise EmbcliError(
             f"cannot reach the Hugging Face Hub for {at} and it is not cached",

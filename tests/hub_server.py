@@ -1,0 +1,188 @@
+"""A Hugging Face Hub stand-in on 127.0.0.1, serving generated repos to huggingface_hub.
+
+It implements the endpoints huggingface_hub 2.x calls for what embcli does: model info with
+revision resolution (``/api/models/{repo}[/revision/{rev}]``), and ``/{repo}/resolve/{rev}/{file}``
+with HEAD, GET and ``Range``. Errors carry the ``X-Error-Code`` headers the real Hub sends, so the
+client raises its real exception types. Every response body is logged with its byte count, so
+tests can assert exactly which bytes were served.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import threading
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+
+@dataclass
+class Repo:
+    files: dict[str, bytes]
+    sha: str
+    refs: dict[str, str] = field(default_factory=lambda: {})
+    gated: bool = False
+
+
+@dataclass
+class Served:
+    method: str
+    repo: str
+    filename: str | None
+    start: int
+    end: int  # exclusive
+
+    @property
+    def nbytes(self) -> int:
+        return self.end - self.start
+
+
+class HubServer:
+    """``with HubServer() as hub: hub.add(...); os.environ["HF_ENDPOINT"] = hub.url``."""
+
+    def __init__(self) -> None:
+        self.repos: dict[str, Repo] = {}
+        self.log: list[Served] = []
+        self.ranges = True  # False: ignore Range and send whole files
+        self.drop_after: int | None = None  # close the connection after this many body bytes
+        self.drops_left = 0  # how many responses to cut short
+        self._lock = threading.Lock()
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def add(self, repo_id: str, directory: Path, gated: bool = False, tag: str | None = None):
+        files = {p.name: p.read_bytes() for p in sorted(directory.iterdir()) if p.is_file()}
+        sha = hashlib.sha1(b"".join(files.values())).hexdigest()
+        refs = {"main": sha, **({tag: sha} if tag else {})}
+        self.repos[repo_id] = Repo(files, sha, refs, gated)
+        return self.repos[repo_id]
+
+    def bytes_served(self, filename: str | None = None, method: str = "GET") -> int:
+        return sum(s.nbytes for s in self.log if s.method == method and
+                   (filename is None or s.filename == filename))  # fmt: skip
+
+    def __enter__(self) -> HubServer:
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        hub = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: object) -> None:  # keep test output quiet
+                pass
+
+            def do_GET(self) -> None:
+                self._route(head=False)
+
+            def do_HEAD(self) -> None:
+                self._route(head=True)
+
+            def _error(self, status: int, code: str, message: str) -> None:
+                body = json.dumps({"error": message}).encode()
+                self.send_response(status)
+                self.send_header("X-Error-Code", code)
+                self.send_header("X-Error-Message", message)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(body)
+
+            def _repo(self, repo_id: str) -> Repo | None:
+                repo = hub.repos.get(repo_id)
+                if repo is None:
+                    self._error(404, "RepoNotFound", "Repository not found")
+                    return None
+                if repo.gated and "authorization" not in {k.lower() for k in self.headers}:
+                    self._error(401, "GatedRepo", "Access to this model is restricted")
+                    return None
+                return repo
+
+            def _route(self, head: bool) -> None:
+                path = self.path.split("?")[0]
+                m = re.fullmatch(r"/api/models/([^/]+/[^/]+)(?:/revision/([^/]+))?", path)
+                if m:
+                    return self._info(m.group(1), m.group(2) or "main")
+                m = re.fullmatch(r"/([^/]+/[^/]+)/resolve/([^/]+)/(.+)", path)
+                if m:
+                    return self._file(m.group(1), m.group(2), m.group(3), head)
+                self._error(404, "EntryNotFound", f"no route {path}")
+
+            def _sha(self, repo: Repo, revision: str) -> str | None:
+                sha = repo.refs.get(revision, revision if revision == repo.sha else None)
+                if sha is None:
+                    self._error(404, "RevisionNotFound", f"Invalid rev id: {revision}")
+                return sha
+
+            def _info(self, repo_id: str, revision: str) -> None:
+                repo = self._repo(repo_id)
+                sha = repo and self._sha(repo, revision)
+                if not repo or not sha:
+                    return
+                body = json.dumps({
+                    "id": repo_id, "modelId": repo_id, "sha": sha, "private": False,
+                    "gated": repo.gated, "disabled": False, "downloads": 0, "likes": 0,
+                    "tags": [], "siblings": [{"rfilename": f} for f in repo.files],
+                }).encode()  # fmt: skip
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+                hub.log.append(Served("GET", repo_id, None, 0, len(body)))
+
+            def _file(self, repo_id: str, revision: str, filename: str, head: bool) -> None:
+                repo = self._repo(repo_id)
+                sha = repo and self._sha(repo, revision)
+                if not repo or not sha:
+                    return
+                if filename not in repo.files:
+                    return self._error(404, "EntryNotFound", f"{filename} does not exist")
+                data = repo.files[filename]
+                start, end, status = 0, len(data), 200
+                rng = self.headers.get("Range")
+                if rng and hub.ranges and not head:
+                    m = re.fullmatch(r"bytes=(\d+)-(\d*)", rng.strip())
+                    if m:
+                        start = int(m.group(1))
+                        end = min(len(data), int(m.group(2)) + 1 if m.group(2) else len(data))
+                        status = 206
+                self.send_response(status)
+                self.send_header("X-Repo-Commit", sha)
+                self.send_header("ETag", '"' + hashlib.sha256(data).hexdigest() + '"')
+                self.send_header("Accept-Ranges", "bytes" if hub.ranges else "none")
+                self.send_header("Content-Length", str(end - start))
+                if status == 206:
+                    self.send_header("Content-Range", f"bytes {start}-{end - 1}/{len(data)}")
+                self.end_headers()
+                if head:
+                    hub.log.append(Served("HEAD", repo_id, filename, 0, 0))
+                    return
+                body = data[start:end]
+                with hub._lock:
+                    cut = (
+                        hub.drop_after is not None
+                        and hub.drops_left > 0
+                        and len(body) > hub.drop_after
+                    )
+                    if cut:
+                        hub.drops_left -= 1
+                if cut:
+                    body = body[: hub.drop_after]
+                    self.close_connection = True
+                self.wfile.write(body)
+                hub.log.append(Served("GET", repo_id, filename, start, start + len(body)))
+                if cut:
+                    self.wfile.flush()
+                    self.connection.shutdown(2)
+
+        return Handler
