@@ -112,6 +112,9 @@ class HubServer:
                 m = re.fullmatch(r"/api/models/([^/]+/[^/]+)(?:/revision/([^/]+))?", path)
                 if m:
                     return self._info(m.group(1), m.group(2) or "main")
+                m = re.fullmatch(r"/api/models/([^/]+/[^/]+)/tree/([^/]+)", path)
+                if m:
+                    return self._tree(m.group(1), m.group(2))
                 m = re.fullmatch(r"/([^/]+/[^/]+)/resolve/([^/]+)/(.+)", path)
                 if m:
                     return self._file(m.group(1), m.group(2), m.group(3), head)
@@ -139,6 +142,23 @@ class HubServer:
                 self.end_headers()
                 self.wfile.write(body)
                 hub.log.append(Served("GET", repo_id, None, 0, len(body)))
+
+            def _tree(self, repo_id: str, revision: str) -> None:
+                """The listing ``snapshot_download`` asks for (used by the benchmark)."""
+                repo = self._repo(repo_id)
+                sha = repo and self._sha(repo, revision)
+                if not repo or not sha:
+                    return
+                body = json.dumps([
+                    {"type": "file", "path": f, "size": len(d),
+                     "oid": hashlib.sha1(d).hexdigest()}
+                    for f, d in repo.files.items()
+                ]).encode()  # fmt: skip
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
 
             def _file(self, repo_id: str, revision: str, filename: str, head: bool) -> None:
                 repo = self._repo(repo_id)
