@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +39,8 @@ def write_table(
 
     ``progress(done, total, unit)`` reports rows converted (local) or bytes received (Hub).
     """
+    if source.kind == "vectors":
+        return write_vectors(source, target, progress)
     config = ModelConfig.load(source.fetch("config.json"))
     ckpt = _open_checkpoint(source, allow_pickle, progress, notice)
     names = ckpt.names()
@@ -50,24 +52,8 @@ def write_table(
     mask = wordlike_mask(tokens, style, set(special), tokenizer_size)
     np.save(target / "wordlike.npy", np.array(mask, dtype=bool))
 
-    vectors = np.lib.format.open_memmap(
-        target / "vectors.npy", mode="w+", dtype=np.float32, shape=(rows, dim)
-    )
-    norms = np.empty(rows, dtype=np.float32)
-    for lo, block in ckpt.iter_rows(name):
-        hi = lo + block.shape[0]
-        wide = block.astype(np.float64)
-        if not np.isfinite(wide).all():
-            bad = lo + int(np.argwhere(~np.isfinite(wide))[0][0])
-            raise EmbcliError(f"tensor {name!r} holds a non-finite value in row {bad}")
-        n = np.sqrt(np.einsum("ij,ij->i", wide, wide))
-        vectors[lo:hi] = wide / np.where(n > 0, n, 1.0)[:, None]
-        norms[lo:hi] = n
-        if progress and ckpt.remote is None:
-            progress(hi, rows, "rows")
-    vectors.flush()
-    del vectors
-    np.save(target / "norms.npy", norms)
+    report = progress if progress and ckpt.remote is None else None
+    norms = _write_unit_rows(target, rows, dim, ckpt.iter_rows(name), f"tensor {name!r}", report)
     (target / "tokens.json").write_text(json.dumps(tokens, ensure_ascii=False), encoding="utf-8")
 
     head = next((h for h in names if any(h == n or h.endswith("." + n) for n in HEAD_NAMES)), None)
@@ -93,6 +79,77 @@ def write_table(
         "special_ids": special,
         "tokenizer_style": style,
         "unk_id": unk_id,
+        "zero_rows": int((norms == 0).sum()),
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "embcli_version": __version__,
+    }
+
+
+def _write_unit_rows(
+    target: Path,
+    rows: int,
+    dim: int,
+    blocks: Iterator[tuple[int, np.ndarray]],
+    what: str,
+    progress: Progress | None,
+) -> np.ndarray:
+    """Write ``vectors.npy`` (unit rows) and ``norms.npy`` from blocks of raw rows; return norms.
+
+    Norms and division are done in float64 so the stored unit vectors are the float32 rounding
+    of the exact ones.
+    """
+    vectors = np.lib.format.open_memmap(
+        target / "vectors.npy", mode="w+", dtype=np.float32, shape=(rows, dim)
+    )
+    norms = np.empty(rows, dtype=np.float32)
+    for lo, block in blocks:
+        hi = lo + block.shape[0]
+        wide = block.astype(np.float64)
+        if not np.isfinite(wide).all():
+            bad = lo + int(np.argwhere(~np.isfinite(wide))[0][0])
+            raise EmbcliError(f"{what} holds a non-finite value in row {bad}")
+        n = np.sqrt(np.einsum("ij,ij->i", wide, wide))
+        vectors[lo:hi] = wide / np.where(n > 0, n, 1.0)[:, None]
+        norms[lo:hi] = n
+        if progress:
+            progress(hi, rows, "rows")
+    vectors.flush()
+    del vectors
+    np.save(target / "norms.npy", norms)
+    return norms
+
+
+def write_vectors(source: Source, target: Path, progress: Progress | None) -> dict[str, Any]:
+    """A cache entry for a word-vector file: its words are the vocabulary, no tokenizer."""
+    from embcli.wordvectors import read_vectors
+
+    path = Path(source.label)
+    words, blocks, rows, dim, fmt = read_vectors(path, progress)
+    norms = _write_unit_rows(target, rows, dim, blocks, path.name, None)
+    (target / "tokens.json").write_text(json.dumps(words, ensure_ascii=False), encoding="utf-8")
+    np.save(target / "wordlike.npy", np.ones(rows, dtype=bool))
+    return {
+        "model": source.label,
+        "kind": "vectors",
+        "identity": source.identity,
+        "revision": None,
+        "tensor": fmt,
+        "tensor_option": None,
+        "shape": [rows, dim],
+        "source_dtype": "text" if "text" in fmt else "F32",
+        "checkpoint_format": fmt,
+        "checkpoint_file": path.name,
+        "model_type": "word-vectors",
+        "config_vocab_size": rows,
+        "config_hidden_size": dim,
+        "text_config": None,
+        "tied": False,
+        "tie_explicit": False,
+        "head_tensor": None,
+        "tokenizer_size": None,
+        "special_ids": [],
+        "tokenizer_style": "words",
+        "unk_id": None,
         "zero_rows": int((norms == 0).sum()),
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "embcli_version": __version__,

@@ -74,7 +74,16 @@ def resolve_local(spec: str) -> Source | None:
             raise EmbcliError(f"no such model directory: {spec}")
         return None
     if not path.is_dir():
-        raise EmbcliError(f"{spec} is a file; --model takes a model directory or a Hub repo id")
+        from embcli.wordvectors import VECTOR_SUFFIXES, is_vector_file
+
+        if is_vector_file(path):
+            st = path.stat()
+            ident = hashlib.sha256(f"{st.st_size}\0{st.st_mtime_ns}".encode()).hexdigest()
+            return Source("vectors", str(path.resolve()), path.resolve().parent, ident)
+        raise EmbcliError(
+            f"{spec} is a file; --model takes a model directory, a Hub repo id, or a "
+            f"word-vector file ({', '.join(VECTOR_SUFFIXES)})"
+        )
     path = path.resolve()
     if not (path / "config.json").is_file():
         raise EmbcliError(

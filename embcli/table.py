@@ -98,9 +98,22 @@ class EmbeddingTable:
         ]
 
     def token_id(self, piece: str) -> int | None:
-        """The id of a vocabulary piece spelled as the tokenizer stores it, or None."""
+        """The id of a vocabulary piece spelled as the tokenizer stores it, or None.
+
+        For word-vector files (no tokenizer) the piece is a word of the file.
+        """
+        if self.style == "words":
+            return self.word_index.get(piece)
         tok = self.tokenizer
         return None if tok is None else tok.token_to_id(piece)
+
+    @cached_property
+    def word_index(self) -> dict[str, int]:
+        """word -> row; the first row wins, as in the file's frequency order."""
+        index: dict[str, int] = {}
+        for i, w in enumerate(self.tokens):
+            index.setdefault(w, i)
+        return index
 
     def raw(self, ids: np.ndarray | list[int]) -> np.ndarray:
         """The original (unnormalised) float32 vectors of ``ids``."""
@@ -123,6 +136,10 @@ class EmbeddingTable:
         for i, t in enumerate(self.tokens):
             index.setdefault(t.strip().casefold(), []).append(i)
         return index
+
+    def variants_of(self, text: str) -> list[int]:
+        """Rows whose text equals ``text`` up to case and surrounding space."""
+        return self._variant_index.get(text.strip().casefold(), [])
 
     def variants(self, token_id: int) -> list[int]:
         """Rows spelling the same word up to case and surrounding space (" Paris", "paris")."""

@@ -58,6 +58,8 @@ def resolve(table: EmbeddingTable, query: str, pool: bool = False, ids: bool = F
         return Resolved(query, (int(text),), "id")
     if not query.strip():
         raise UnresolvedWord("empty word")
+    if table.style == "words":
+        return _resolve_word(table, query)
     special = table.token_id(query)
     if special is not None and special in table.special_ids:
         return Resolved(query, (special,), "special")
@@ -81,6 +83,18 @@ def resolve(table: EmbeddingTable, query: str, pool: bool = False, ids: bool = F
         f"{query!r} is not a single token: {query} -> {split}",
         "use --pool mean to average its sub-tokens",
     )
+
+
+def _resolve_word(table: EmbeddingTable, query: str) -> Resolved:
+    """A word of a word-vector file: as written, else lower-cased, else any case."""
+    for form, word in (("word", query), ("lower", query.lower())):
+        row = table.token_id(word)
+        if row is not None:
+            return Resolved(query, (row,), form)
+    rows = table.variants_of(query)
+    if rows:
+        return Resolved(query, (min(rows),), "case")
+    raise UnresolvedWord(f"{query!r} is not in the vocabulary of {table.label}")
 
 
 def _forms(table: EmbeddingTable, word: str) -> list[tuple[str, list[int]]]:

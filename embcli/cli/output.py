@@ -81,7 +81,19 @@ def _rich_table(view: View) -> None:
     )
     shown = [c for c in view.columns if c not in view.table_hidden]
     for col in shown:
-        numeric = col in ("id", "rank", "cosine", "dot", "score", "norm", "#")
+        numeric = col in (
+            "id",
+            "rank",
+            "cosine",
+            "dot",
+            "score",
+            "norm",
+            "#",
+            "correct",
+            "answered",
+            "skipped",
+            "accuracy",
+        )
         table.add_column(
             col,
             justify="right" if numeric else "left",
