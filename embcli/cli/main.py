@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from embcli import __version__
-from embcli.cli import cache_cmds, evaluate_cmd, inspect_cmds, query_cmds, size_cmd
+from embcli.cli import cache_cmds, evaluate_cmd, inspect_cmds, plot_cmds, query_cmds, size_cmd
 from embcli.cli.errors import INTERRUPTED, describe
 from embcli.cli.options import DEFAULT_MODEL, FormatOpt, RevisionOpt, Settings, TensorOpt
 
@@ -72,6 +72,7 @@ inspect_cmds.register(app)
 query_cmds.register(app)
 size_cmd.register(app)
 evaluate_cmd.register(app)
+plot_cmds.register(app)
 cache_cmds.register(app)
 
 
