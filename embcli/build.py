@@ -51,6 +51,7 @@ def write_table(
     tokenizer_size, tokens, special, style, unk_id = _write_tokens(source.directory, target, rows)
     mask = wordlike_mask(tokens, style, set(special), tokenizer_size)
     np.save(target / "wordlike.npy", np.array(mask, dtype=bool))
+    np.save(target / "variant_group.npy", variant_groups(tokens))
 
     report = progress if progress and ckpt.remote is None else None
     norms = _write_unit_rows(target, rows, dim, ckpt.iter_rows(name), f"tensor {name!r}", report)
@@ -83,6 +84,16 @@ def write_table(
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "embcli_version": __version__,
     }
+
+
+def variant_groups(tokens: list[str]) -> np.ndarray:
+    """A group id per row; rows spelling one word up to case and surrounding space share it.
+
+    Computed once here so that a query finds " Paris", "Paris" and " paris" with one vectorised
+    comparison instead of indexing the whole vocabulary on every call.
+    """
+    ids: dict[str, int] = {}
+    return np.array([ids.setdefault(t.strip().casefold(), len(ids)) for t in tokens], np.int32)
 
 
 def _write_unit_rows(
@@ -128,6 +139,7 @@ def write_vectors(source: Source, target: Path, progress: Progress | None) -> di
     norms = _write_unit_rows(target, rows, dim, blocks, path.name, None)
     (target / "tokens.json").write_text(json.dumps(words, ensure_ascii=False), encoding="utf-8")
     np.save(target / "wordlike.npy", np.ones(rows, dtype=bool))
+    np.save(target / "variant_group.npy", variant_groups(words))
     return {
         "model": source.label,
         "kind": "vectors",

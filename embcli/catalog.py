@@ -64,6 +64,35 @@ def _llama(
     }
 
 
+def _llama4(
+    repo: str, experts: int, moe_every: int, total: int, active: int, published: str
+) -> dict[str, Any]:
+    """Llama 4: a multimodal config whose language part is nested in ``text_config``."""
+    text = {
+        "model_type": "llama4_text",
+        "vocab_size": 202048,
+        "hidden_size": 5120,
+        "intermediate_size": 8192,
+        "intermediate_size_mlp": 16384,
+        "num_hidden_layers": 48,
+        "num_attention_heads": 40,
+        "num_key_value_heads": 8,
+        "head_dim": 128,
+        "num_local_experts": experts,
+        "num_experts_per_tok": 1,
+        "interleave_moe_layer_step": moe_every,
+    }
+    return {
+        "hub_id": repo,
+        "source": HF.format(repo),
+        "dtype": "bfloat16",
+        "config": {"model_type": "llama4", "tie_word_embeddings": False, "text_config": text},
+        "params_total": total,
+        "params_active": active,
+        "params_note": f"text model; {published}",
+    }
+
+
 CATALOG: dict[str, dict[str, Any]] = {
     "gpt2": _gpt2("openai-community/gpt2", 768, 12, 12, 124_439_808),
     "gpt2-medium": _gpt2("openai-community/gpt2-medium", 1024, 24, 16, 354_823_168),
@@ -131,58 +160,22 @@ CATALOG: dict[str, dict[str, Any]] = {
     "llama-3.1-405b": _llama(
         "meta-llama/Llama-3.1-405B", 128256, 16384, 53248, 126, 128, 8, 405_853_388_800
     ),
-    "llama-4-scout": {
-        "hub_id": "meta-llama/Llama-4-Scout-17B-16E",
-        "source": HF.format("meta-llama/Llama-4-Scout-17B-16E"),
-        "dtype": "bfloat16",
-        "config": {
-            "model_type": "llama4",
-            "tie_word_embeddings": False,
-            "text_config": {
-                "model_type": "llama4_text",
-                "vocab_size": 202048,
-                "hidden_size": 5120,
-                "intermediate_size": 8192,
-                "intermediate_size_mlp": 16384,
-                "num_hidden_layers": 48,
-                "num_attention_heads": 40,
-                "num_key_value_heads": 8,
-                "head_dim": 128,
-                "num_local_experts": 16,
-                "num_experts_per_tok": 1,
-                "interleave_moe_layer_step": 1,
-            },
-        },
-        "params_total": 107_769_861_120,
-        "params_active": 17_172_894_720,
-        "params_note": "text model; Meta's 109B includes the vision encoder",
-    },
-    "llama-4-maverick": {
-        "hub_id": "meta-llama/Llama-4-Maverick-17B-128E",
-        "source": HF.format("meta-llama/Llama-4-Maverick-17B-128E"),
-        "dtype": "bfloat16",
-        "config": {
-            "model_type": "llama4",
-            "tie_word_embeddings": False,
-            "text_config": {
-                "model_type": "llama4_text",
-                "vocab_size": 202048,
-                "hidden_size": 5120,
-                "intermediate_size": 8192,
-                "intermediate_size_mlp": 16384,
-                "num_hidden_layers": 48,
-                "num_attention_heads": 40,
-                "num_key_value_heads": 8,
-                "head_dim": 128,
-                "num_local_experts": 128,
-                "num_experts_per_tok": 1,
-                "interleave_moe_layer_step": 2,
-            },
-        },
-        "params_total": 400_711_848_960,
-        "params_active": 17_184_691_200,
-        "params_note": "text model; Meta's 400B includes the vision encoder",
-    },
+    "llama-4-scout": _llama4(
+        "meta-llama/Llama-4-Scout-17B-16E",
+        16,
+        1,
+        107_769_861_120,
+        17_172_894_720,
+        "Meta's 109B includes the vision encoder",
+    ),
+    "llama-4-maverick": _llama4(
+        "meta-llama/Llama-4-Maverick-17B-128E",
+        128,
+        2,
+        400_711_848_960,
+        17_184_691_200,
+        "Meta's 400B includes the vision encoder",
+    ),
     "qwen2.5-7b": _llama("Qwen/Qwen2.5-7B", 152064, 3584, 18944, 28, 28, 4, 7_615_616_512, "qwen2"),
     "gemma-2-9b": {
         **_llama(

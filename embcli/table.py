@@ -110,10 +110,8 @@ class EmbeddingTable:
     @cached_property
     def word_index(self) -> dict[str, int]:
         """word -> row; the first row wins, as in the file's frequency order."""
-        index: dict[str, int] = {}
-        for i, w in enumerate(self.tokens):
-            index.setdefault(w, i)
-        return index
+        n = len(self.tokens)
+        return dict(zip(reversed(self.tokens), range(n - 1, -1, -1), strict=True))
 
     def raw(self, ids: np.ndarray | list[int]) -> np.ndarray:
         """The original (unnormalised) float32 vectors of ``ids``."""
@@ -141,9 +139,17 @@ class EmbeddingTable:
         """Rows whose text equals ``text`` up to case and surrounding space."""
         return self._variant_index.get(text.strip().casefold(), [])
 
+    @cached_property
+    def _variant_group(self) -> np.ndarray | None:
+        path = self.path / "variant_group.npy"
+        return np.load(path, mmap_mode="r") if path.is_file() else None
+
     def variants(self, token_id: int) -> list[int]:
         """Rows spelling the same word up to case and surrounding space (" Paris", "paris")."""
-        return self._variant_index.get(self.tokens[token_id].strip().casefold(), [token_id])
+        groups = self._variant_group
+        if groups is None:  # an entry written before variant groups were cached
+            return self._variant_index.get(self.tokens[token_id].strip().casefold(), [token_id])
+        return np.flatnonzero(np.asarray(groups) == groups[token_id]).tolist()
 
     def centered(self) -> tuple[np.ndarray, np.ndarray]:
         """The table with its mean vector removed, re-normalised: ``(unit matrix, mean)``.

@@ -47,10 +47,7 @@ def read_vectors(
 def _read_text(
     path: Path, progress: Progress | None
 ) -> tuple[list[str], Iterator[tuple[int, np.ndarray]], int, int, str]:
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise EmbcliError(f"cannot read {path}: {exc.strerror or exc}") from None
+    data = _read_bytes(path)
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -97,6 +94,13 @@ def _read_text(
                 progress(min(lo + BLOCK_LINES, len(rests)), len(rests), "lines")
 
     return words, blocks(), len(words), dims, fmt
+
+
+def _read_bytes(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise EmbcliError(f"cannot read {path}: {exc.strerror or exc}") from None
 
 
 def _parse_block(rests: list[str], dims: int, path: Path, first_line: int) -> np.ndarray:
@@ -149,10 +153,7 @@ def _check_duplicates(words: list[str], path: Path, offset: int) -> None:
 def _read_binary(
     path: Path, progress: Progress | None
 ) -> tuple[list[str], Iterator[tuple[int, np.ndarray]], int, int, str]:
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise EmbcliError(f"cannot read {path}: {exc.strerror or exc}") from None
+    data = _read_bytes(path)
     nl = data.find(b"\n")
     head = data[:nl].split() if nl > 0 else []
     if len(head) != 2 or not all(t.isdigit() for t in head):
