@@ -274,6 +274,7 @@ def test_gpt2_leading_space_is_used_and_shown(cli, model_dirs):
     assert all(n["token"].startswith(" ") for n in rec["neighbors"])
     table = cli("neighbors", "king", "-m", model_dirs["gpt2"], "-f", "table").out
     assert "\u2423king" in table
+    assert "query" not in table.splitlines()[1]  # one query: its column is left out of the table
 
 
 def test_output_formats(cli, minilm_dir):

@@ -141,7 +141,11 @@ def neighbors(
     ]
     cap = _caption(table, records, center)
     view = View(
-        ["query", "rank", "id", "token", "cosine"], rows, caption=cap, token_columns={"token"}
+        ["query", "rank", "id", "token", "cosine"],
+        rows,
+        caption=cap,
+        token_columns={"token"},
+        table_hidden={"query"} if len(records) == 1 else set(),
     )
     emit(settings.format, records[0] if alone and records else records, view)
     batch.finish()
