@@ -10,6 +10,7 @@ from embcli.cli.common import load
 from embcli.cli.options import FormatOpt, ModelOpt, RevisionOpt, TensorOpt, settings_of
 from embcli.cli.output import View, emit
 from embcli.table import EmbeddingTable
+from embcli.tokens import visible
 
 SAMPLE_TOKENS = 8
 
@@ -44,7 +45,7 @@ def info(
         ("tokenizer", _tokenizer_text(data)),
         ("zero rows", f"{data['zero_rows']:,}"),
         ("cache", f"{data['cache_path']} ({data['cache_bytes'] / 1e6:,.1f} MB)"),
-        ("sample", "  ".join(f"{i}:{_quote(t)}" for i, t in data["sample_tokens"])),
+        ("sample", "  ".join(f"{i}:{visible(t)}" for i, t in data["sample_tokens"])),
     ]
     emit(settings.format, data, View(["field", "value"], rows, key_value=True))
 
@@ -100,12 +101,6 @@ def _tokenizer_text(d: dict[str, Any]) -> str:
             "(normal: tables are padded for speed)"
         )
     return text
-
-
-def _quote(token: str) -> str:
-    from embcli.tokens import visible
-
-    return visible(token)
 
 
 def tokenize(

@@ -28,6 +28,7 @@ from embcli.cli.options import (
 from embcli.cli.output import View, emit
 from embcli.errors import EmbcliError, UnresolvedWord, UsageProblem
 from embcli.table import EmbeddingTable
+from embcli.tokens import visible
 from embcli.words import Resolved, exclusions, resolve
 
 
@@ -154,27 +155,27 @@ def neighbors(
 def _neighbor_record(
     table: EmbeddingTable, r: Resolved, ids: np.ndarray, scores: np.ndarray
 ) -> dict[str, Any]:
-    found = [
-        {"rank": n + 1, "id": int(i), "token": table.tokens[i], "cosine": float(s)}
-        for n, (i, s) in enumerate((i, s) for i, s in zip(ids, scores, strict=True) if i >= 0)
-    ]
+    found = _ranked(table, ids, scores, "cosine")
     return {"query": r.query, "tokens": r.describe(table), "pooled": r.pooled, "neighbors": found}
+
+
+def _ranked(
+    table: EmbeddingTable, ids: np.ndarray, scores: np.ndarray, key: str
+) -> list[dict[str, Any]]:
+    """``[{rank, id, token, <key>}]`` for the valid ids of a top-k row (-1 marks padding)."""
+    kept = [(int(i), float(v)) for i, v in zip(ids, scores, strict=True) if i >= 0]
+    return [{"rank": n + 1, "id": i, "token": table.tokens[i], key: v}
+            for n, (i, v) in enumerate(kept)]  # fmt: skip
 
 
 def _caption(table: EmbeddingTable, records: list[dict[str, Any]], center: bool) -> str:
     used = "; ".join(
         f"{rec['query']} = "
-        + "+".join(f"{_shown(t['token'])} (#{t['id']})" for t in rec["tokens"])
+        + "+".join(f"{visible(t['token'])} (#{t['id']})" for t in rec["tokens"])
         + (" pooled" if rec["pooled"] else "")
         for rec in records
     )
     return f"{table.label}{', centred' if center else ''}. {used}"
-
-
-def _shown(token: str) -> str:
-    from embcli.tokens import visible
-
-    return visible(token)
 
 
 # -- similarity ----------------------------------------------------------------------------------
@@ -262,7 +263,7 @@ def _pair_record(
 
 def _pair_caption(table: EmbeddingTable, cache: dict[str, Resolved | None], center: bool) -> str:
     used = "; ".join(
-        f"{w} = " + "+".join(f"{_shown(table.tokens[i])} (#{i})" for i in r.ids)
+        f"{w} = " + "+".join(f"{visible(table.tokens[i])} (#{i})" for i in r.ids)
         for w, r in cache.items()
         if r is not None
     )
@@ -395,10 +396,7 @@ def _solve(
         ]
     records = []
     for (q, res, expected), (ids, scores) in zip(solved, results, strict=True):
-        found = [
-            {"rank": n + 1, "id": int(i), "token": table.tokens[i], "score": float(s)}
-            for n, (i, s) in enumerate((i, s) for i, s in zip(ids, scores, strict=True) if i >= 0)
-        ]
+        found = _ranked(table, ids, scores, "score")
         rec: dict[str, Any] = {
             "a": q[0],
             "b": q[1],
