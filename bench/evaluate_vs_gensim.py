@@ -36,8 +36,8 @@ def main() -> None:
         g_acc, g_sections = kv.evaluate_word_analogies(str(questions))
         g_eval = time.perf_counter() - t
 
-        from embcli.evaluate import evaluate_analogies
-        from embcli.load import open_table
+        from embcli.ask.evaluate import evaluate_analogies
+        from embcli.store.load import open_table
 
         t = time.perf_counter()
         open_table(str(path))

@@ -12,7 +12,7 @@ import time
 
 import numpy as np
 
-from embcli.queries import top_k
+from embcli.ask.queries import top_k
 
 V, D = 50257, 768
 

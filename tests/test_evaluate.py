@@ -7,8 +7,8 @@ import json
 import numpy as np
 import pytest
 
-from embcli.evaluate import evaluate_analogies, evaluate_pairs
-from embcli.load import open_table
+from embcli.ask.evaluate import evaluate_analogies, evaluate_pairs
+from embcli.store.load import open_table
 from tests import glove
 
 

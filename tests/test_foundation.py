@@ -12,7 +12,7 @@ import pytest
 from safetensors.numpy import load_file as load_numpy
 from safetensors.torch import load_file as load_torch
 
-from embcli.load import open_table
+from embcli.store.load import open_table
 from tests.conftest import run_subprocess
 
 EXPECTED = {

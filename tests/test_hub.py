@@ -62,8 +62,8 @@ def test_single_file_repo_fetches_header_and_table_only(hub, model_dirs, tmp_pat
     assert hub.bytes_served("model.safetensors") < 0.5 * weights.stat().st_size
     assert hub.bytes_served("config.json") > 0 and hub.bytes_served("tokenizer.json") > 0
     # The table is the checkpoint's.
-    from embcli.cache import open_entry
-    from embcli.table import EmbeddingTable
+    from embcli.store.cache import open_entry
+    from embcli.store.table import EmbeddingTable
 
     table = EmbeddingTable(open_entry(__import__("pathlib").Path(info["cache_path"])))
     ref = load_file(str(weights))["transformer.wte.weight"].numpy()

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from embcli.errors import EmbcliError
-from embcli.locate import locate_embedding
-from embcli.modelconfig import ModelConfig
+from embcli.read.locate import locate_embedding
+from embcli.read.modelconfig import ModelConfig
 
 V, D = 1000, 64
 

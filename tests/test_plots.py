@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from safetensors.torch import load_file
 
-from embcli.load import open_table
-from embcli.projection import clamp_perplexity, pca_2d, position_similarity, tsne_2d
+from embcli.draw.projection import clamp_perplexity, pca_2d, position_similarity, tsne_2d
+from embcli.store.load import open_table
 from tests import models
 
 CLUSTERS = {"animals": ["cat", "dog", "horse", "cow"], "colours": ["red", "blue", "green", "pink"],

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from safetensors.numpy import load_file
 
-from embcli.queries import top_k
+from embcli.ask.queries import top_k
 from tests import models
 
 WORDS = ["paris", "king", "dog", "computer", "happy", "river", "blue", "seven"]

@@ -7,8 +7,8 @@ import json
 import pytest
 from safetensors import safe_open
 
-from embcli import catalog, sizing
-from embcli.modelconfig import ModelConfig
+from embcli.ask import catalog, sizing
+from embcli.read.modelconfig import ModelConfig
 
 GPT2 = {
     "model_type": "gpt2",

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from embcli.load import open_table
+from embcli.store.load import open_table
 
 WORDS = ["the", "king", "queen", "man", "woman", "Paris", "paris", "berlin"]
 

@@ -7,9 +7,9 @@ from typing import Annotated
 
 import typer
 
-from embcli import cache
 from embcli.cli.options import FormatOpt, settings_of
 from embcli.cli.output import View, emit
+from embcli.store import cache
 
 cache_app = typer.Typer(help="List or clear cached tables.", no_args_is_help=True)
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from embcli.cli.options import Settings
 from embcli.cli.progress import build_progress
-from embcli.load import open_table
-from embcli.table import EmbeddingTable
+from embcli.store.load import open_table
+from embcli.store.table import EmbeddingTable
 
 
 def load(settings: Settings) -> EmbeddingTable:

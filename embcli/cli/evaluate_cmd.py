@@ -66,8 +66,8 @@ def analogies(
     format: FormatOpt = None,
 ) -> None:
     """Analogy accuracy per section and in total (gensim's evaluate_word_analogies method)."""
+    from embcli.ask.evaluate import evaluate_analogies
     from embcli.errors import UsageProblem
-    from embcli.evaluate import evaluate_analogies
 
     if method not in ("3cosadd", "3cosmul"):
         raise UsageProblem(f"--method must be 3cosadd or 3cosmul, not {method!r}")
@@ -112,7 +112,7 @@ def similarity(
     format: FormatOpt = None,
 ) -> None:
     """Spearman and Pearson correlation of cosine similarity with human judgements."""
-    from embcli.evaluate import evaluate_pairs
+    from embcli.ask.evaluate import evaluate_pairs
 
     settings = settings_of(ctx).merged(model, revision, tensor, format)
     path = _benchmark(file, "wordsim353")

@@ -9,8 +9,8 @@ import typer
 from embcli.cli.common import load
 from embcli.cli.options import FormatOpt, ModelOpt, RevisionOpt, TensorOpt, settings_of
 from embcli.cli.output import View, emit
-from embcli.table import EmbeddingTable
-from embcli.tokens import visible
+from embcli.read.tokens import visible
+from embcli.store.table import EmbeddingTable
 
 SAMPLE_TOKENS = 8
 

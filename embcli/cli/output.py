@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from embcli.cli.options import Format
-from embcli.tokens import visible
+from embcli.read.tokens import visible
 
 
 @dataclass

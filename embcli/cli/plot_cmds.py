@@ -83,8 +83,8 @@ def plot(
     tensor: TensorOpt = None,
 ) -> None:
     """Project words to 2-D (PCA or t-SNE) and draw them, coloured by group."""
-    from embcli import plotting, projection
-    from embcli.words import resolve
+    from embcli.ask.words import resolve
+    from embcli.draw import plotting, projection
 
     settings = settings_of(ctx).merged(model, revision, tensor)
     groups = parse_groups(group or [], groups_file)
@@ -135,7 +135,7 @@ def positions(
     revision: RevisionOpt = None,
 ) -> None:
     """Heatmap of cosine similarity between learned position vectors, and their norms."""
-    from embcli import plotting, projection
+    from embcli.draw import plotting, projection
 
     settings = settings_of(ctx).merged(model, revision)
     name = position_tensor(settings)
@@ -150,10 +150,10 @@ def positions(
 
 def position_tensor(settings: Settings) -> str:
     """The checkpoint name of the learned position table, or a one-line reason there is none."""
-    from embcli.build import _open_checkpoint
-    from embcli.modelconfig import ModelConfig
-    from embcli.sizing import position_info
-    from embcli.sources import resolve_hub, resolve_local
+    from embcli.ask.sizing import position_info
+    from embcli.read.checkpoint import open_source_checkpoint
+    from embcli.read.modelconfig import ModelConfig
+    from embcli.read.sources import resolve_hub, resolve_local
 
     source = resolve_local(settings.model) or resolve_hub(settings.model, settings.revision)
     if source.kind == "vectors":
@@ -166,7 +166,7 @@ def position_tensor(settings: Settings) -> str:
             f"{settings.model} ({cfg.model_type}) has no learned position table: "
             f"{why.removeprefix('none: ')} positions are computed, not stored"
         )
-    ckpt = _open_checkpoint(source, settings.allow_pickle, None, None)
+    ckpt = open_source_checkpoint(source, settings.allow_pickle, None, None)
     suffix = spec[1]
     names = [n for n in ckpt.names() if n == suffix or n.endswith("." + suffix)]
     if not names:

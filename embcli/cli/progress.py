@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from embcli.load import Progress
+from embcli.store.load import Progress
 
 
 @contextmanager

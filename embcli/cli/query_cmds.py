@@ -11,7 +11,8 @@ from typing import Annotated, Any
 import numpy as np
 import typer
 
-from embcli import queries
+from embcli.ask import queries
+from embcli.ask.words import Resolved, exclusions, resolve
 from embcli.cli.common import load
 from embcli.cli.options import (
     AllTokensOpt,
@@ -27,9 +28,8 @@ from embcli.cli.options import (
 )
 from embcli.cli.output import View, emit
 from embcli.errors import EmbcliError, UnresolvedWord, UsageProblem
-from embcli.table import EmbeddingTable
-from embcli.tokens import visible
-from embcli.words import Resolved, exclusions, resolve
+from embcli.read.tokens import visible
+from embcli.store.table import EmbeddingTable
 
 
 class Method(str, Enum):

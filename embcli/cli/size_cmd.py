@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
-from embcli import catalog, size_inputs, sizing
+from embcli.ask import catalog, size_inputs, sizing
 from embcli.cli.options import Format, FormatOpt, settings_of
 from embcli.cli.output import View, emit, resolve_format
 from embcli.errors import UsageProblem
@@ -279,6 +279,6 @@ def _list(fmt: Format | None) -> None:
 
 
 def _cfg(entry: dict[str, Any]) -> Any:
-    from embcli.modelconfig import ModelConfig
+    from embcli.read.modelconfig import ModelConfig
 
     return ModelConfig.from_dict(entry["config"])

@@ -74,7 +74,7 @@ def resolve_local(spec: str) -> Source | None:
             raise EmbcliError(f"no such model directory: {spec}")
         return None
     if not path.is_dir():
-        from embcli.wordvectors import VECTOR_SUFFIXES, is_vector_file
+        from embcli.read.wordvectors import VECTOR_SUFFIXES, is_vector_file
 
         if is_vector_file(path):
             st = path.stat()

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from embcli.errors import EmbcliError
-from embcli.safetensors_header import MAX_HEADER_BYTES, TensorEntry, parse_header
+from embcli.read.safetensors_header import MAX_HEADER_BYTES, TensorEntry, parse_header
 
 RESUME_ATTEMPTS = 3
 CHUNK_BYTES = 4 * 1024 * 1024

@@ -2,7 +2,7 @@
 
 The warm path resolves ``--model`` to a cache key without reading any weights (a local
 directory is keyed by a stat of its files; a Hub repo by the commit its revision resolved to on
-the last build) and memory-maps the entry. Only a miss imports ``embcli.build``.
+the last build) and memory-maps the entry. Only a miss imports ``embcli.store.build``.
 """
 
 from __future__ import annotations
@@ -11,9 +11,9 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from embcli import cache
-from embcli.sources import Source, hub_endpoint, resolve_hub, resolve_local
-from embcli.table import EmbeddingTable
+from embcli.read.sources import Source, hub_endpoint, resolve_hub, resolve_local
+from embcli.store import cache
+from embcli.store.table import EmbeddingTable
 
 Notice = Callable[[str], None]
 Progress = Callable[[int, int, str], None]  # (done, total, "rows" or "bytes")
@@ -72,7 +72,7 @@ def _build(
     notice: Notice,
     progress: Progress | None,
 ) -> EmbeddingTable:
-    from embcli.build import write_table
+    from embcli.store.build import write_table
 
     with cache.locked(root, key):
         entry = cache.find_entry(path, notice)  # another process may have built it meanwhile

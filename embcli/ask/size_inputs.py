@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from embcli import catalog, sizing
+from embcli.ask import catalog, sizing
 from embcli.errors import EmbcliError
-from embcli.modelconfig import ModelConfig
+from embcli.read.modelconfig import ModelConfig
 
 
 @dataclass
@@ -101,7 +101,7 @@ def _from_catalog(spec: str, found: tuple[str, dict[str, Any]], note: str | None
 
 
 def _from_hub(spec: str, repo_id: str) -> SizeInput:
-    from embcli.sources import hub_download
+    from embcli.read.sources import hub_download
 
     path = hub_download(repo_id, "config.json", None)
     return SizeInput(spec, ModelConfig.load(path), "hub", repo_id)
@@ -136,7 +136,7 @@ def _tokenizer_size(directory: Path) -> int | None:
 
 
 def _looks_like_repo(name: str) -> bool:
-    from embcli.sources import REPO_ID
+    from embcli.read.sources import REPO_ID
 
     return bool(REPO_ID.match(name))
 

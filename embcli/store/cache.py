@@ -4,7 +4,7 @@ An entry holds::
 
     vectors.npy     float32 [V, D], every row scaled to unit length (zero rows stay zero)
     norms.npy       float32 [V], the original row norms, so dot products stay available
-    tokens.json     display string of every row (see ``embcli.tokens``)
+    tokens.json     display string of every row (see ``embcli.read.tokens``)
     tokenizer.json  the model's tokenizer, padding and truncation off (absent if it has none)
     meta.json       what was read and from where; written last, it marks the entry complete
 

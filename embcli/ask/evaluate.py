@@ -29,9 +29,9 @@ from typing import Any
 
 import numpy as np
 
+from embcli.ask.words import resolve
 from embcli.errors import EmbcliError, UnresolvedWord
-from embcli.table import EmbeddingTable
-from embcli.words import resolve
+from embcli.store.table import EmbeddingTable
 
 Q_BLOCK = 1024
 V_CHUNK = 4096

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from embcli.modelconfig import ModelConfig
+from embcli.read.modelconfig import ModelConfig
 
 BYTES_PER_PARAM = {"float32": 4.0, "float16": 2.0, "bfloat16": 2.0, "int8": 1.0, "int4": 0.5}
 DTYPE_ALIASES = {
@@ -190,7 +190,7 @@ def count_from_shapes(shapes: Iterable[tuple[str, Iterable[int]]]) -> tuple[int,
 
 def count_local(directory: Path) -> tuple[int, int] | None:
     """Totals from the safetensors headers of a local model (headers only, no weights)."""
-    from embcli.safetensors_header import read_header
+    from embcli.read.safetensors_header import read_header
 
     files = sorted(directory.glob("*.safetensors"))
     if not files:

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from embcli.errors import EmbcliError
-from embcli.safetensors_header import (
+from embcli.read.safetensors_header import (
     FLOAT_DTYPES,
     RAW_DTYPES,
     TensorEntry,
@@ -30,7 +30,9 @@ from embcli.safetensors_header import (
     read_header,
     to_float32,
 )
+from embcli.read.sources import Source
 
+Progress = Callable[[int, int, str], None]  # (done, total, "rows" or "bytes")
 SAFETENSORS_INDEX = "model.safetensors.index.json"
 PYTORCH_INDEX = "pytorch_model.bin.index.json"
 
@@ -73,7 +75,7 @@ class Checkpoint:
     index: Path | None
     allow_pickle: bool = False
     fetch: Callable[[str], Path] | None = None  # downloads a whole remote file
-    remote: Any = None  # an ``embcli.hub.HubFiles`` for ranged reads of remote files
+    remote: Any = None  # an ``embcli.read.hub.HubFiles`` for ranged reads of remote files
     notice: Callable[[str], None] | None = None
     _weight_map: dict[str, str] | None = field(default=None, repr=False)
     _headers: dict[Path, dict[str, TensorEntry]] = field(default_factory=dict, repr=False)
@@ -201,7 +203,7 @@ class Checkpoint:
         return self._headers[path]
 
     def _remote_header(self, path: Path) -> dict[str, TensorEntry]:
-        from embcli.hub import RangesUnsupported
+        from embcli.read.hub import RangesUnsupported
 
         try:
             return self.remote.header(path.name)
@@ -268,3 +270,24 @@ def load_torch_state(path: Path, allow_pickle: bool) -> dict[str, Any]:
     if not isinstance(state, dict):
         raise EmbcliError(f"{path.name} does not hold a state dict of tensors")
     return {k: v for k, v in state.items() if hasattr(v, "shape") and hasattr(v, "dtype")}
+
+
+def open_source_checkpoint(
+    source: Source,
+    allow_pickle: bool,
+    progress: Progress | None,
+    notice: Callable[[str], None] | None,
+) -> Checkpoint:
+    """The checkpoint of a resolved source: local files, or ranged reads from the Hub."""
+    if source.kind == "local":
+        return Checkpoint.open(source.directory, allow_pickle)
+    from embcli.read.hub import HubFiles
+
+    def transfer(done: int, total: int) -> None:
+        if progress:
+            progress(done, total, "bytes")
+
+    remote = HubFiles(source.repo_id or "", source.identity, notice, transfer)
+    return Checkpoint.open(
+        source.directory, allow_pickle, source.remote_files, source.fetch, remote, notice
+    )

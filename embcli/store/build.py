@@ -16,12 +16,12 @@ from typing import Any
 import numpy as np
 
 from embcli import __version__
-from embcli.checkpoint import Checkpoint
 from embcli.errors import EmbcliError
-from embcli.locate import locate_embedding
-from embcli.modelconfig import ModelConfig
-from embcli.sources import Source
-from embcli.tokens import display_tokens, prepare_tokenizer, vocabulary_style, wordlike_mask
+from embcli.read.checkpoint import open_source_checkpoint
+from embcli.read.locate import locate_embedding
+from embcli.read.modelconfig import ModelConfig
+from embcli.read.sources import Source
+from embcli.read.tokens import display_tokens, prepare_tokenizer, vocabulary_style, wordlike_mask
 
 Progress = Callable[[int, int, str], None]  # (done, total, "rows" or "bytes")
 HEAD_NAMES = ("lm_head.weight", "embed_out.weight", "output.weight")
@@ -42,7 +42,7 @@ def write_table(
     if source.kind == "vectors":
         return write_vectors(source, target, progress)
     config = ModelConfig.load(source.fetch("config.json"))
-    ckpt = _open_checkpoint(source, allow_pickle, progress, notice)
+    ckpt = open_source_checkpoint(source, allow_pickle, progress, notice)
     names = ckpt.names()
     name = locate_embedding(
         names, ckpt.shape, config.vocab_size, config.hidden_candidates, explicit=tensor
@@ -132,7 +132,7 @@ def _write_unit_rows(
 
 def write_vectors(source: Source, target: Path, progress: Progress | None) -> dict[str, Any]:
     """A cache entry for a word-vector file: its words are the vocabulary, no tokenizer."""
-    from embcli.wordvectors import read_vectors
+    from embcli.read.wordvectors import read_vectors
 
     path = Path(source.label)
     words, blocks, rows, dim, fmt = read_vectors(path, progress)
@@ -166,26 +166,6 @@ def write_vectors(source: Source, target: Path, progress: Progress | None) -> di
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "embcli_version": __version__,
     }
-
-
-def _open_checkpoint(
-    source: Source,
-    allow_pickle: bool,
-    progress: Progress | None,
-    notice: Callable[[str], None] | None,
-) -> Checkpoint:
-    if source.kind == "local":
-        return Checkpoint.open(source.directory, allow_pickle)
-    from embcli.hub import HubFiles
-
-    def transfer(done: int, total: int) -> None:
-        if progress:
-            progress(done, total, "bytes")
-
-    remote = HubFiles(source.repo_id or "", source.identity, notice, transfer)
-    return Checkpoint.open(
-        source.directory, allow_pickle, source.remote_files, source.fetch, remote, notice
-    )
 
 
 def _write_tokens(

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from embcli.errors import UnresolvedWord
-from embcli.table import EmbeddingTable
+from embcli.store.table import EmbeddingTable
 
 
 @dataclass(frozen=True)

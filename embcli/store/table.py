@@ -19,8 +19,8 @@ from typing import Any
 
 import numpy as np
 
-from embcli.cache import Entry
 from embcli.errors import EmbcliError
+from embcli.store.cache import Entry
 
 
 @dataclass(frozen=True)
@@ -166,8 +166,6 @@ class EmbeddingTable:
             arr = np.load(target, mmap_mode="r")
             if arr.shape == self.shape and arr.nbytes == expected:
                 return arr, np.load(mean_file)
-        from embcli.queries import mean_vector
-
         limit = min(rows, self.tokenizer_size or rows)
         use = (np.arange(rows) < limit) & (np.asarray(self.norms) > 0)
         mean = mean_vector(self.unit, self.norms, use)
@@ -189,3 +187,15 @@ class EmbeddingTable:
 
     def size_on_disk(self) -> int:
         return sum(p.stat().st_size for p in self.path.iterdir() if p.is_file())
+
+
+def mean_vector(unit: np.ndarray, norms: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """Mean of the raw (unnormalised) vectors of ``rows``, accumulated in float64 by blocks."""
+    total = np.zeros(unit.shape[1], dtype=np.float64)
+    idx = np.flatnonzero(rows)
+    for lo in range(0, len(idx), 16384):
+        sel = idx[lo : lo + 16384]
+        total += (
+            np.asarray(unit[sel], np.float64) * np.asarray(norms[sel], np.float64)[:, None]
+        ).sum(0)
+    return total / max(1, len(idx))

@@ -143,15 +143,3 @@ def top_k_scores(
     ids, vals = _select(s[None, :], k)
     keep = np.isfinite(vals[0])
     return ids[0][keep], vals[0][keep]
-
-
-def mean_vector(unit: np.ndarray, norms: np.ndarray, rows: np.ndarray) -> np.ndarray:
-    """Mean of the raw (unnormalised) vectors of ``rows``, accumulated in float64 by blocks."""
-    total = np.zeros(unit.shape[1], dtype=np.float64)
-    idx = np.flatnonzero(rows)
-    for lo in range(0, len(idx), 16384):
-        sel = idx[lo : lo + 16384]
-        total += (
-            np.asarray(unit[sel], np.float64) * np.asarray(norms[sel], np.float64)[:, None]
-        ).sum(0)
-    return total / max(1, len(idx))
