@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from embcli.cli.options import FormatOpt, settings_of
+from embcli.cli.options import Settings, with_settings
 from embcli.cli.output import View, emit
 from embcli.store import cache
 
@@ -19,9 +19,9 @@ def register(app: typer.Typer) -> None:
 
 
 @cache_app.command("list")
-def list_(ctx: typer.Context, format: FormatOpt = None) -> None:
+@with_settings(skip=("model", "revision", "tensor", "table", "allow_pickle"))
+def list_(settings: Settings) -> None:
     """Cached tables: model, shape, size on disk, path."""
-    settings = settings_of(ctx).merged(format=format)
     root = cache.cache_root(settings.cache_dir)
     records = []
     for item in cache.list_entries(root):
@@ -66,14 +66,14 @@ def list_(ctx: typer.Context, format: FormatOpt = None) -> None:
 
 
 @cache_app.command("clear")
+@with_settings(skip=("model", "revision", "tensor", "table", "allow_pickle"))
 def clear(
-    ctx: typer.Context,
+    settings: Settings,
     model: Annotated[
         str | None, typer.Argument(help="Only this model's entries (as given to --model).")
     ] = None,
 ) -> None:
     """Delete cached tables: all of them, or those of one model."""
-    settings = settings_of(ctx)
     root = cache.cache_root(settings.cache_dir)
     wanted = None
     if model is not None:

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import typer
 
 from embcli.cli.common import load
-from embcli.cli.options import FormatOpt, ModelOpt, RevisionOpt, TensorOpt, settings_of
+from embcli.cli.options import Settings, with_settings
 from embcli.cli.output import View, emit
 from embcli.cli.progress import build_progress
 from embcli.errors import EmbcliError
@@ -52,18 +52,15 @@ def _benchmark(name: str | None, default: str) -> Path:
 
 
 @evaluate_app.command("analogies")
+@with_settings()
 def analogies(
-    ctx: typer.Context,
+    settings: Settings,
     file: Annotated[
         str | None, typer.Argument(help="questions-words format (default: Google's set).")
     ] = None,
     method: Annotated[str, typer.Option("--method", help="3cosadd or 3cosmul.")] = "3cosadd",
     restrict_vocab: RestrictOpt = 300_000,
     case_sensitive: CaseOpt = False,
-    model: ModelOpt = None,
-    revision: RevisionOpt = None,
-    tensor: TensorOpt = None,
-    format: FormatOpt = None,
 ) -> None:
     """Analogy accuracy per section and in total (gensim's evaluate_word_analogies method)."""
     from embcli.ask.evaluate import evaluate_analogies
@@ -71,7 +68,6 @@ def analogies(
 
     if method not in ("3cosadd", "3cosmul"):
         raise UsageProblem(f"--method must be 3cosadd or 3cosmul, not {method!r}")
-    settings = settings_of(ctx).merged(model, revision, tensor, format)
     path = _benchmark(file, "google")
     table = load(settings)
     with build_progress(table.label) as progress:
@@ -98,23 +94,19 @@ def _section_row(s: dict[str, Any]) -> tuple[Any, ...]:
 
 
 @evaluate_app.command("similarity")
+@with_settings()
 def similarity(
-    ctx: typer.Context,
+    settings: Settings,
     file: Annotated[
         str | None,
         typer.Argument(help="wordsim353 (default), simlex999, or a 'w1<TAB>w2<TAB>score' file."),
     ] = None,
     restrict_vocab: RestrictOpt = 300_000,
     case_sensitive: CaseOpt = False,
-    model: ModelOpt = None,
-    revision: RevisionOpt = None,
-    tensor: TensorOpt = None,
-    format: FormatOpt = None,
 ) -> None:
     """Spearman and Pearson correlation of cosine similarity with human judgements."""
     from embcli.ask.evaluate import evaluate_pairs
 
-    settings = settings_of(ctx).merged(model, revision, tensor, format)
     path = _benchmark(file, "wordsim353")
     table = load(settings)
     r = evaluate_pairs(table, path, restrict_vocab or None, not case_sensitive)

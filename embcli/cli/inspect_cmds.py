@@ -7,7 +7,7 @@ from typing import Annotated, Any
 import typer
 
 from embcli.cli.common import load
-from embcli.cli.options import FormatOpt, ModelOpt, RevisionOpt, TensorOpt, settings_of
+from embcli.cli.options import Settings, with_settings
 from embcli.cli.output import View, emit
 from embcli.read.tokens import visible
 from embcli.store.table import EmbeddingTable
@@ -20,15 +20,11 @@ def register(app: typer.Typer) -> None:
     app.command("tokenize")(tokenize)
 
 
+@with_settings()
 def info(
-    ctx: typer.Context,
-    model: ModelOpt = None,
-    revision: RevisionOpt = None,
-    tensor: TensorOpt = None,
-    format: FormatOpt = None,
+    settings: Settings,
 ) -> None:
     """Show where a model's embedding table comes from, its shape and dtype, and its cache."""
-    settings = settings_of(ctx).merged(model, revision, tensor, format)
     table = load(settings)
     data = describe_table(table)
     rows = [
@@ -103,21 +99,17 @@ def _tokenizer_text(d: dict[str, Any]) -> str:
     return text
 
 
+@with_settings()
 def tokenize(
-    ctx: typer.Context,
+    settings: Settings,
     text: Annotated[str, typer.Argument(help="Text to tokenize ('-' reads stdin).")],
     special: Annotated[
         bool, typer.Option("--special", help="Add the model's special tokens ([CLS], <s>...).")
     ] = False,
-    model: ModelOpt = None,
-    revision: RevisionOpt = None,
-    tensor: TensorOpt = None,
-    format: FormatOpt = None,
 ) -> None:
     """Split text into tokens as the model does, with ids; spaces shown as ␣."""
     import sys
 
-    settings = settings_of(ctx).merged(model, revision, tensor, format)
     if text == "-":
         text = sys.stdin.read()
     table = load(settings)

@@ -11,7 +11,17 @@ import typer
 from embcli import __version__
 from embcli.cli import cache_cmds, evaluate_cmd, inspect_cmds, plot_cmds, query_cmds, size_cmd
 from embcli.cli.errors import INTERRUPTED, describe
-from embcli.cli.options import DEFAULT_MODEL, FormatOpt, RevisionOpt, Settings, TensorOpt
+from embcli.cli.options import (
+    DEFAULT_MODEL,
+    AllowPickleOpt,
+    CacheDirOpt,
+    DebugOpt,
+    FormatOpt,
+    RevisionOpt,
+    Settings,
+    TableOpt,
+    TensorOpt,
+)
 
 app = typer.Typer(
     name="embcli",
@@ -44,28 +54,16 @@ def root(
     revision: RevisionOpt = None,
     tensor: TensorOpt = None,
     format: FormatOpt = None,
-    cache_dir: Annotated[
-        str | None,
-        typer.Option(
-            "--cache-dir",
-            envvar="EMBCLI_CACHE",
-            help="Cache directory (default: the platform's user cache dir).",
-            show_default=False,
-        ),
-    ] = None,
-    allow_pickle: Annotated[
-        bool,
-        typer.Option(
-            "--allow-pickle", help="Fully unpickle PyTorch checkpoints (runs code: trusted only)."
-        ),
-    ] = False,
-    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors.")] = False,
+    table: TableOpt = None,
+    cache_dir: CacheDirOpt = None,
+    allow_pickle: AllowPickleOpt = False,
+    debug: DebugOpt = False,
     version: Annotated[
         bool,
         typer.Option("--version", callback=_version, is_eager=True, help="Show the version."),
     ] = False,
 ) -> None:
-    ctx.obj = Settings(model, revision, tensor, cache_dir, allow_pickle, debug, format)
+    ctx.obj = Settings(model, revision, tensor, cache_dir, allow_pickle, debug, format, table)
 
 
 inspect_cmds.register(app)

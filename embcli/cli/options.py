@@ -1,16 +1,20 @@
 """Options shared by the commands, defined once.
 
-The model options work both before the command (``embcli -m gpt2 info``) and after it
-(``embcli info -m gpt2``): the root callback stores the global values in :class:`Settings`,
-and a command's own value, when given, wins.
+The shared options (model, revision, tensor, table, format, cache dir, pickle, debug) work both
+before the command (``embcli -m gpt2 info``) and after it (``embcli info -m gpt2``): the root
+callback stores the global values in :class:`Settings`, and :func:`with_settings` gives every
+command the same options after its name, laying the values given there over the global ones.
 """
 
 from __future__ import annotations
 
+import functools
+import inspect
 import os
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, fields, replace
 from enum import Enum
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -41,6 +45,41 @@ TensorOpt = Annotated[
     str | None,
     typer.Option("--tensor", help="Use this checkpoint tensor as the table.", show_default=False),
 ]
+
+
+class Table(str, Enum):
+    """Which of a model's two vocabulary tables to read."""
+
+    input = "input"
+    output = "output"
+
+
+TableOpt = Annotated[
+    Table | None,
+    typer.Option(
+        "--table",
+        help="input: the token-embedding table (default); output: the output head (lm_head), "
+        "which is the same table for a tied model.",
+        show_default=False,
+        case_sensitive=False,
+    ),
+]
+CacheDirOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--cache-dir",
+        envvar="EMBCLI_CACHE",
+        help="Cache directory (default: the platform's user cache dir).",
+        show_default=False,
+    ),
+]
+AllowPickleOpt = Annotated[
+    bool,
+    typer.Option(
+        "--allow-pickle", help="Fully unpickle PyTorch checkpoints (runs code: trusted only)."
+    ),
+]
+DebugOpt = Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors.")]
 FormatOpt = Annotated[
     Format | None,
     typer.Option(
@@ -64,27 +103,78 @@ class Settings:
     allow_pickle: bool = False
     debug: bool = False
     format: Format | None = None
+    table: Table | None = None
 
-    def merged(
-        self,
-        model: str | None = None,
-        revision: str | None = None,
-        tensor: str | None = None,
-        format: Format | None = None,
-    ) -> Settings:
-        """These settings with a command's own options laid over them."""
-        return replace(
-            self,
-            model=model or self.model,
-            revision=revision or self.revision,
-            tensor=tensor or self.tensor,
-            format=format or self.format,
-        )
+    def merged(self, **given: Any) -> Settings:
+        """These settings with a command's own options laid over them (None/False: not given)."""
+        known = {f.name for f in fields(self)}
+        unknown = set(given) - known
+        if unknown:
+            raise TypeError(f"unknown settings: {sorted(unknown)}")
+        return replace(self, **{k: v for k, v in given.items() if v is not None and v is not False})
+
+    @property
+    def output_table(self) -> bool:
+        return self.table is Table.output
 
 
 def settings_of(ctx: typer.Context) -> Settings:
     obj = ctx.find_root().obj
     return obj if isinstance(obj, Settings) else Settings(model=_env_model())
+
+
+#: The options every command accepts after its name: (annotation, default), in help order.
+SHARED_OPTIONS: dict[str, tuple[Any, Any]] = {
+    "model": (ModelOpt, None),
+    "revision": (RevisionOpt, None),
+    "tensor": (TensorOpt, None),
+    "table": (TableOpt, None),
+    "format": (FormatOpt, None),
+    "cache_dir": (CacheDirOpt, None),
+    "allow_pickle": (AllowPickleOpt, False),
+    "debug": (DebugOpt, False),
+}
+
+
+def with_settings(
+    *, skip: Iterable[str] = ()
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Turn ``func(settings, ...own options)`` into a command that takes the shared options too.
+
+    The returned function has the signature Typer reads: ``ctx``, the command's own parameters,
+    then every shared option not in ``skip`` and not declared by the command itself. When it
+    runs, the shared values given after the command name are merged over the root's
+    :class:`Settings`, and ``func`` receives the result as its first argument. This is the one
+    place the shared options are attached, so a new command gets all of them by construction.
+    """
+    skipped = set(skip)
+
+    def decorate(func: Callable[..., Any]) -> Callable[..., Any]:
+        sig = inspect.signature(func, eval_str=True)
+        first, *own = sig.parameters.values()
+        if first.name != "settings":
+            raise TypeError(f"{func.__name__} must take 'settings' first")
+        declared = {p.name for p in own}
+        shared = [n for n in SHARED_OPTIONS if n not in skipped and n not in declared]
+        kw = inspect.Parameter.KEYWORD_ONLY
+        params = [inspect.Parameter("ctx", kw, annotation=typer.Context)]
+        params += [p.replace(kind=kw) for p in own]
+        params += [
+            inspect.Parameter(n, kw, default=SHARED_OPTIONS[n][1], annotation=SHARED_OPTIONS[n][0])
+            for n in shared
+        ]
+
+        @functools.wraps(func)
+        def command(ctx: typer.Context, **values: Any) -> Any:
+            given = {n: values.pop(n) for n in shared}
+            return func(settings_of(ctx).merged(**given), **values)
+
+        command.__signature__ = sig.replace(parameters=params)  # type: ignore[attr-defined]
+        command.__annotations__ = {p.name: p.annotation for p in params}
+        del command.__wrapped__  # Typer must see the new signature, not the original's
+        return command
+
+    return decorate
 
 
 def _env_model() -> str:

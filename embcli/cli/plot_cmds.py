@@ -11,15 +11,7 @@ import numpy as np
 import typer
 
 from embcli.cli.common import load
-from embcli.cli.options import (
-    CenterOpt,
-    ModelOpt,
-    PoolOpt,
-    RevisionOpt,
-    Settings,
-    TensorOpt,
-    settings_of,
-)
+from embcli.cli.options import CenterOpt, PoolOpt, Settings, with_settings
 from embcli.errors import EmbcliError, UnresolvedWord, UsageProblem
 
 
@@ -60,8 +52,9 @@ def parse_groups(specs: list[str], file: str | None) -> list[tuple[str, list[str
     return groups
 
 
+@with_settings()
 def plot(
-    ctx: typer.Context,
+    settings: Settings,
     words: Annotated[list[str] | None, typer.Argument(help="Words to place.")] = None,
     group: Annotated[
         list[str] | None,
@@ -78,15 +71,11 @@ def plot(
     ] = None,
     pool: PoolOpt = None,
     center: CenterOpt = False,
-    model: ModelOpt = None,
-    revision: RevisionOpt = None,
-    tensor: TensorOpt = None,
 ) -> None:
     """Project words to 2-D (PCA or t-SNE) and draw them, coloured by group."""
     from embcli.ask.words import resolve
     from embcli.draw import plotting, projection
 
-    settings = settings_of(ctx).merged(model, revision, tensor)
     groups = parse_groups(group or [], groups_file)
     if words:
         groups.insert(0, ("", list(words)))
@@ -125,19 +114,17 @@ def plot(
     print(plotting.scatter(points, coords, title, out))
 
 
+@with_settings()
 def positions(
-    ctx: typer.Context,
+    settings: Settings,
     max_positions: Annotated[int, typer.Option("--max", min=2, help="Positions to show.")] = 256,
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help=".png, .svg or .pdf")
     ] = None,
-    model: ModelOpt = None,
-    revision: RevisionOpt = None,
 ) -> None:
     """Heatmap of cosine similarity between learned position vectors, and their norms."""
     from embcli.draw import plotting, projection
 
-    settings = settings_of(ctx).merged(model, revision)
     name = position_tensor(settings)
     table = load(settings.merged(tensor=name))
     limit = min(max_positions, table.shape[0])

@@ -14,18 +14,7 @@ import typer
 from embcli.ask import queries
 from embcli.ask.words import Resolved, exclusions, resolve
 from embcli.cli.common import load
-from embcli.cli.options import (
-    AllTokensOpt,
-    CenterOpt,
-    FormatOpt,
-    IdsOpt,
-    ModelOpt,
-    PoolOpt,
-    RevisionOpt,
-    Settings,
-    TensorOpt,
-    settings_of,
-)
+from embcli.cli.options import AllTokensOpt, CenterOpt, IdsOpt, PoolOpt, Settings, with_settings
 from embcli.cli.output import View, emit
 from embcli.errors import EmbcliError, UnresolvedWord, UsageProblem
 from embcli.read.tokens import visible
@@ -94,32 +83,24 @@ def _open(path: str) -> Any:
         raise EmbcliError(f"cannot read {path}: {exc.strerror or exc}") from None
 
 
-def _settings(ctx: typer.Context, *opts: Any) -> Settings:
-    return settings_of(ctx).merged(*opts)
-
-
 # -- neighbors -----------------------------------------------------------------------------------
 
 
+@with_settings()
 def neighbors(
-    ctx: typer.Context,
+    settings: Settings,
     words: Annotated[list[str], typer.Argument(help="Words, #ids, or '-' to read one per line.")],
     k: KOpt = 10,
     pool: PoolOpt = None,
     ids: IdsOpt = False,
     center: CenterOpt = False,
     all_tokens: AllTokensOpt = False,
-    model: ModelOpt = None,
-    revision: RevisionOpt = None,
-    tensor: TensorOpt = None,
-    format: FormatOpt = None,
 ) -> None:
     """Nearest tokens by cosine similarity.
 
     Leaves out the query token, its case and space variants, special tokens and word fragments
     unless --all-tokens is given.
     """
-    settings = _settings(ctx, model, revision, tensor, format)
     from_stdin = words == ["-"]
     items = [w.strip() for _, w in _read_lines("-")] if from_stdin else words
     table = load(settings)
@@ -181,8 +162,9 @@ def _caption(table: EmbeddingTable, records: list[dict[str, Any]], center: bool)
 # -- similarity ----------------------------------------------------------------------------------
 
 
+@with_settings()
 def similarity(
-    ctx: typer.Context,
+    settings: Settings,
     words: Annotated[
         list[str] | None, typer.Argument(help="Two words, or more for a matrix of all pairs.")
     ] = None,
@@ -195,13 +177,8 @@ def similarity(
     pool: PoolOpt = None,
     ids: IdsOpt = False,
     center: CenterOpt = False,
-    model: ModelOpt = None,
-    revision: RevisionOpt = None,
-    tensor: TensorOpt = None,
-    format: FormatOpt = None,
 ) -> None:
     """Cosine similarity and dot product of words."""
-    settings = _settings(ctx, model, revision, tensor, format)
     words = words or []
     if pairs is None and len(words) < 2:
         raise UsageProblem("similarity needs two or more words, or --pairs FILE")
@@ -303,8 +280,9 @@ def _emit_matrix(
 # -- analogy -------------------------------------------------------------------------------------
 
 
+@with_settings()
 def analogy(
-    ctx: typer.Context,
+    settings: Settings,
     words: Annotated[
         list[str] | None, typer.Argument(help="a b c: find a - b + c (king man woman -> queen).")
     ] = None,
@@ -323,13 +301,8 @@ def analogy(
     ids: IdsOpt = False,
     center: CenterOpt = False,
     all_tokens: AllTokensOpt = False,
-    model: ModelOpt = None,
-    revision: RevisionOpt = None,
-    tensor: TensorOpt = None,
-    format: FormatOpt = None,
 ) -> None:
     """Solve a - b + c = ? (fastText's order; word2vec's word-analogy reads b - a + c)."""
-    settings = _settings(ctx, model, revision, tensor, format)
     if file is None and (not words or len(words) != 3):
         raise UsageProblem("analogy takes exactly three words a b c (a - b + c), or --file")
     if file is not None and words:

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import typer
 
 from embcli.ask import catalog, size_inputs, sizing
-from embcli.cli.options import Format, FormatOpt, settings_of
+from embcli.cli.options import Format, Settings, with_settings
 from embcli.cli.output import View, emit, resolve_format
 from embcli.errors import UsageProblem
 
@@ -22,8 +22,9 @@ def register(app: typer.Typer) -> None:
     app.command("size")(size)
 
 
+@with_settings(skip=("model", "revision", "tensor", "table", "allow_pickle"))
 def size(
-    ctx: typer.Context,
+    settings: Settings,
     models: Annotated[
         list[str] | None,
         typer.Argument(help="Hub ids, local model dirs, config.json paths or catalog names."),
@@ -45,14 +46,12 @@ def size(
     list_catalog: Annotated[
         bool, typer.Option("--list", help="List the built-in catalog and exit.")
     ] = False,
-    format: FormatOpt = None,
 ) -> None:
     """Vocabulary, dimension and memory of embedding tables, from the config alone.
 
     Examples: embcli size gpt2 mistral-7b meta-llama/Llama-3.1-8B;
     embcli size --vocab 256000 --dim 8192 --dtype bf16
     """
-    settings = settings_of(ctx).merged(format=format)
     try:
         column = sizing.dtype_name(dtype)
     except ValueError as exc:
