@@ -105,8 +105,16 @@ class Settings:
     format: Format | None = None
     table: Table | None = None
 
-    def merged(self, **given: Any) -> Settings:
+    def merged(
+        self,
+        model: str | None = None,
+        revision: str | None = None,
+        tensor: str | None = None,
+        format: Format | None = None,
+        **given: Any,
+    ) -> Settings:
         """These settings with a command's own options laid over them (None/False: not given)."""
+        given.update(model=model, revision=revision, tensor=tensor, format=format)
         known = {f.name for f in fields(self)}
         unknown = set(given) - known
         if unknown:
