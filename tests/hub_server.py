@@ -12,7 +12,9 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import socket
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -48,6 +50,14 @@ class HubServer:
         self.ranges = True  # False: ignore Range and send whole files
         self.drop_after: int | None = None  # close the connection after this many body bytes
         self.drops_left = 0  # how many responses to cut short
+        # Only responses for which this says True are cut, stalled or shortened (default: all).
+        self.only: Callable[[str, int, int], bool] | None = None
+        self.stall_after: int | None = None  # send this many body bytes, then wait for release
+        self.stalls_left = 0
+        self.release = threading.Event()  # set to let stalled responses finish (by closing)
+        self.stalled = threading.Event()  # set once a response has stalled
+        self.short_after: int | None = None  # answer a range with only this many bytes, validly
+        self.shorts_left = 0
         self._lock = threading.Lock()
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
@@ -176,6 +186,17 @@ class HubServer:
                         start = int(m.group(1))
                         end = min(len(data), int(m.group(2)) + 1 if m.group(2) else len(data))
                         status = 206
+                chosen = not head and (hub.only is None or hub.only(filename, start, end))
+                with hub._lock:
+                    short = chosen and hub.shorts_left > 0 and status == 206
+                    if short and hub.short_after is not None and end - start > hub.short_after:
+                        hub.shorts_left -= 1
+                        end = start + hub.short_after
+                    stall = chosen and hub.stalls_left > 0 and hub.stall_after is not None
+                    if stall:
+                        hub.stalls_left -= 1
+                if stall:
+                    return self._stall(data, start, end, status, sha)
                 self.send_response(status)
                 self.send_header("X-Repo-Commit", sha)
                 self.send_header("ETag", '"' + hashlib.sha256(data).hexdigest() + '"')
@@ -190,7 +211,8 @@ class HubServer:
                 body = data[start:end]
                 with hub._lock:
                     cut = (
-                        hub.drop_after is not None
+                        chosen
+                        and hub.drop_after is not None
                         and hub.drops_left > 0
                         and len(body) > hub.drop_after
                     )
@@ -205,4 +227,54 @@ class HubServer:
                     self.wfile.flush()
                     self.connection.shutdown(2)
 
+            def _stall(self, data: bytes, start: int, end: int, status: int, sha: str) -> None:
+                """Headers and the first ``stall_after`` bytes, then silence until released."""
+                self.send_response(status)
+                self.send_header("X-Repo-Commit", sha)
+                self.send_header("Content-Length", str(end - start))
+                if status == 206:
+                    self.send_header("Content-Range", f"bytes {start}-{end - 1}/{len(data)}")
+                self.end_headers()
+                try:
+                    self.wfile.write(data[start : start + (hub.stall_after or 0)])
+                    self.wfile.flush()
+                    hub.stalled.set()
+                    hub.release.wait(timeout=60)
+                except OSError:
+                    pass
+                self.close_connection = True
+
         return Handler
+
+
+class SilentServer:
+    """Accepts TCP connections on 127.0.0.1 and never answers; counts the connections."""
+
+    def __init__(self) -> None:
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
+        self.accepted = 0
+        self.held: list[socket.socket] = []
+        self._stop = threading.Event()
+
+    def _serve(self) -> None:
+        self.sock.settimeout(0.1)
+        while not self._stop.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            self.accepted += 1
+            self.held.append(conn)  # kept open, never read from or written to
+
+    def __enter__(self) -> SilentServer:
+        threading.Thread(target=self._serve, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        for conn in self.held:
+            conn.close()
+        self.sock.close()

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import json
 import os
+import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,7 +35,16 @@ class SizeInput:
     entry: dict[str, Any] | None = None
 
 
-def resolve(spec: str, offline: bool) -> SizeInput:
+NO_NETWORK = "no network: figures from the built-in catalog"
+
+
+def _stderr(message: str) -> None:
+    print(f"embcli: {message}", file=sys.stderr)
+
+
+def resolve(spec: str, offline: bool, notice: Callable[[str], None] = _stderr) -> SizeInput:
+    """Where ``spec``'s config comes from; an unreachable Hub falls back to the catalog at once,
+    with one line through ``notice``."""
     path = Path(spec).expanduser()
     if path.is_file():
         return SizeInput(spec, ModelConfig.load(path), "local", str(path.resolve()))
@@ -44,8 +55,15 @@ def resolve(spec: str, offline: bool) -> SizeInput:
     hub_id = found[1]["hub_id"] if found and found[1]["hub_id"] else spec
     reachable_name = found is None or found[1]["hub_id"] is not None
     if not offline and reachable_name and _looks_like_repo(hub_id) and not _hub_offline():
+        from embcli.read.sources import HubUnreachable
+
         try:
             return _from_hub(spec, hub_id)
+        except HubUnreachable:
+            if found is None:
+                raise
+            notice(NO_NETWORK)
+            return _from_catalog(spec, found, NO_NETWORK)
         except EmbcliError as exc:
             if found is None or "gated" in exc.message or "not authorised" in exc.message:
                 raise

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from embcli.errors import UnresolvedWord
-from embcli.store.table import EmbeddingTable
+from embcli.store.table import EmbeddingTable, Transform
 
 
 @dataclass(frozen=True)
@@ -36,11 +36,18 @@ class Resolved:
         """The query's raw vector: its row, or the mean of its sub-token rows (float64)."""
         return np.asarray(table.raw(list(self.ids)), np.float64).mean(axis=0)
 
-    def unit(self, table: EmbeddingTable, mean: np.ndarray | None = None) -> np.ndarray:
-        """The query's unit vector, from the raw vector minus ``mean`` (``--center``) if given."""
-        if len(self.ids) == 1 and mean is None:
+    def unit(
+        self, table: EmbeddingTable, transform: Transform | np.ndarray | None = None
+    ) -> np.ndarray:
+        """The query's unit vector, after ``transform`` (``--center``, ``--remove-pcs``).
+
+        A bare array is taken as a mean to subtract (the older ``--center`` calling form).
+        """
+        if isinstance(transform, np.ndarray):
+            transform = Transform(mean=transform)
+        if len(self.ids) == 1 and (transform is None or transform.identity):
             return np.asarray(table.unit[self.ids[0]], dtype=np.float32)
-        v = self.raw(table) - (mean if mean is not None else 0.0)
+        v = self.raw(table) if transform is None else transform.apply(self.raw(table))
         n = np.linalg.norm(v)
         return (v / n if n > 0 else v).astype(np.float32)
 
@@ -60,6 +67,9 @@ def resolve(table: EmbeddingTable, query: str, pool: bool = False, ids: bool = F
         raise UnresolvedWord("empty word")
     if table.style == "words":
         return _resolve_word(table, query)
+    hit = table.lookup.find(query) if table.lookup is not None else None
+    if hit is not None:  # what the tokenizer answered for this word at build time
+        return Resolved(query, (hit[0],), hit[1])
     special = table.token_id(query)
     if special is not None and special in table.special_ids:
         return Resolved(query, (special,), "special")

@@ -17,4 +17,5 @@ def load(settings: Settings) -> EmbeddingTable:
             allow_pickle=settings.allow_pickle,
             cache_dir=settings.cache_dir,
             progress=progress,
+            table=settings.table.value if settings.table else "input",
         )

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from embcli import __version__
-from embcli.cli import cache_cmds, evaluate_cmd, inspect_cmds, plot_cmds, query_cmds, size_cmd
 from embcli.cli.errors import INTERRUPTED, describe
 from embcli.cli.options import (
     DEFAULT_MODEL,
@@ -23,17 +23,79 @@ from embcli.cli.options import (
     TensorOpt,
 )
 
+#: Which module defines each command, in the order ``--help`` lists them; every module has
+#: ``register(app)``. Running a command imports only its module.
+COMMAND_MODULES = {
+    "info": "inspect_cmds",
+    "tokenize": "inspect_cmds",
+    "stats": "anatomy_cmds",
+    "undertrained": "anatomy_cmds",
+    "neighbors": "query_cmds",
+    "similarity": "query_cmds",
+    "analogy": "query_cmds",
+    "size": "size_cmd",
+    "evaluate": "evaluate_cmd",
+    "plot": "plot_cmds",
+    "positions": "plot_cmds",
+    "export": "export_cmd",
+    "compare": "compare_cmd",
+    "context": "model_cmds",
+    "sentences": "model_cmds",
+    "cache": "cache_cmds",
+}
+
+
+class _LazyGroup(typer.core.TyperGroup):
+    """The root group, importing a command's module only when that command is asked for.
+
+    Importing every command module and building every command's parameters costs more than a
+    warm query itself; looking a command up by name imports one module, and listing the
+    commands (``--help``, completion, an unknown name) imports them all.
+    """
+
+    def _load(self, module_name: str) -> None:
+        module = importlib.import_module(f"embcli.cli.{module_name}")
+        sub = typer.Typer(rich_markup_mode="rich")
+        module.register(sub)
+        for name, command in typer.main.get_group(sub).commands.items():
+            self.commands.setdefault(name, command)
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        if cmd_name not in self.commands:
+            wanted = COMMAND_MODULES.get(cmd_name)
+            for module_name in [wanted] if wanted else dict.fromkeys(COMMAND_MODULES.values()):
+                self._load(module_name)
+        return super().get_command(ctx, cmd_name)
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        return [name for name in COMMAND_MODULES if self.get_command(ctx, name) is not None]
+
+
 app = typer.Typer(
     name="embcli",
+    cls=_LazyGroup,
     help="Explore the token-embedding tables of pretrained language models.\n\n"
     "The first use of a model reads only its embedding table and caches it normalised; "
     "later commands answer from the cache in a fraction of a second.",
     rich_markup_mode="rich",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,  # measured: no start-up cost (typer imports its completion anyway)
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
+
+
+def complete_model(incomplete: str) -> list[str]:
+    """Shell completion for ``--model``: the models already in the cache (run only on TAB)."""
+    from embcli.store import cache
+
+    root = cache.cache_root(os.environ.get("EMBCLI_CACHE"))
+    models = {
+        str(item.meta.get("model"))
+        for item in cache.list_entries(root)
+        if isinstance(item, cache.Entry)
+    }
+    return sorted(m for m in models if m.startswith(incomplete))
 
 
 def _version(value: bool) -> None:
@@ -48,7 +110,11 @@ def root(
     model: Annotated[
         str,
         typer.Option(
-            "--model", "-m", envvar="EMBCLI_MODEL", help="Local model directory or Hub repo id."
+            "--model",
+            "-m",
+            envvar="EMBCLI_MODEL",
+            help="Local model directory or Hub repo id.",
+            autocompletion=complete_model,
         ),
     ] = DEFAULT_MODEL,
     revision: RevisionOpt = None,
@@ -64,14 +130,6 @@ def root(
     ] = False,
 ) -> None:
     ctx.obj = Settings(model, revision, tensor, cache_dir, allow_pickle, debug, format, table)
-
-
-inspect_cmds.register(app)
-query_cmds.register(app)
-size_cmd.register(app)
-evaluate_cmd.register(app)
-plot_cmds.register(app)
-cache_cmds.register(app)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -210,6 +210,16 @@ CenterOpt = Annotated[
     bool,
     typer.Option("--center", help="Subtract the table's mean vector before normalising."),
 ]
+RemovePcsOpt = Annotated[
+    int,
+    typer.Option(
+        "--remove-pcs",
+        min=0,
+        metavar="D",
+        help="Also remove the top D principal components after the mean (all-but-the-top, Mu "
+        "and Viswanath 2018; implies --center).",
+    ),
+]
 AllTokensOpt = Annotated[
     bool,
     typer.Option(

@@ -5,9 +5,10 @@ its table 2 GB. We read each candidate shard's safetensors header with two small
 requests, then stream exactly the table's byte range into the cache build, a chunk at a time.
 
 Requests go through huggingface_hub's own HTTP session and URL builder, so ``HF_ENDPOINT``,
-``HF_TOKEN``, proxies and its retry policy apply as for any Hub download. A transfer that breaks
-off is resumed from the last byte received (a few times); a server that ignores ``Range`` gets
-a whole-file download instead, and the user is told.
+``HF_TOKEN`` and proxies apply as for any Hub download, with ``HF_HUB_DOWNLOAD_TIMEOUT`` as the
+longest wait for a byte. A transfer that breaks off, stalls or ends early is resumed from the
+last byte received (a few times), header reads included; a server that ignores ``Range`` gets a
+whole-file download instead, and the user is told.
 """
 
 from __future__ import annotations
@@ -48,8 +49,9 @@ class HubFiles:
         return hf_hub_url(self.repo_id, filename, revision=self.sha)
 
     def read(self, filename: str, start: int, end: int) -> bytes:
-        """Bytes ``[start, end)`` of ``filename`` (one request)."""
-        return b"".join(self._get(filename, start, end))
+        """Bytes ``[start, end)`` of ``filename`` (fewer if the file ends first), resumed as
+        :meth:`stream` resumes."""
+        return b"".join(self.stream(filename, start, end, report=False))
 
     def header(self, filename: str) -> dict[str, TensorEntry]:
         """The safetensors header of a remote file, from two small range requests."""
@@ -62,15 +64,20 @@ class HubFiles:
         blob = head + self.read(filename, 8, 8 + hlen)
         return parse_header(blob, Path(filename), self.sizes.get(filename))
 
-    def stream(self, filename: str, start: int, end: int) -> Iterator[bytes]:
-        """Bytes ``[start, end)`` as a stream of chunks, resuming after a broken transfer."""
+    def stream(self, filename: str, start: int, end: int, report: bool = True) -> Iterator[bytes]:
+        """Bytes ``[start, end)`` as a stream of chunks, resuming after a broken transfer.
+
+        A transfer resumes from the last byte received, whether the connection broke, the server
+        went silent for ``HF_HUB_DOWNLOAD_TIMEOUT`` seconds, or the body simply ended early;
+        each resumption is announced, and the last failure is one line.
+        """
         done = start
         failures = 0
         while done < end:
             try:
                 for chunk in self._get(filename, done, end):
                     done += len(chunk)
-                    if self.progress:
+                    if self.progress and report:
                         self.progress(done - start, end - start)
                     yield chunk
             except RangesUnsupported:
@@ -88,6 +95,8 @@ class HubFiles:
                 self.notice(f"transfer interrupted at {done - start:,} bytes; resuming")
                 continue
             if done < end:  # the server closed the stream early without an error
+                if self.sizes.get(filename, end) <= done:
+                    return  # the file itself ends here
                 failures += 1
                 if failures > RESUME_ATTEMPTS:
                     raise EmbcliError(
@@ -95,16 +104,20 @@ class HubFiles:
                         f"of {end - start:,} bytes",
                         "run the command again; nothing partial was kept",
                     )
+                self.notice(f"transfer ended early at {done - start:,} bytes; resuming")
 
     def _get(self, filename: str, start: int, end: int) -> Iterator[bytes]:
         from huggingface_hub.utils import build_hf_headers, get_session, hf_raise_for_status
+
+        from embcli.read.sources import hub_timeouts
 
         headers = {**build_hf_headers(), "Range": f"bytes={start}-{end - 1}",
                    "Accept-Encoding": "identity"}  # fmt: skip
         # The session's own stream, not ``http_stream_backoff``: its retry loop cannot resume a
         # body that breaks off half-way; ``stream`` above does that from the last byte received.
+        _, timeout = hub_timeouts()  # the client has none: a silent server would hang us
         with get_session().stream(
-            "GET", self.url(filename), headers=headers, follow_redirects=True
+            "GET", self.url(filename), headers=headers, follow_redirects=True, timeout=timeout
         ) as response:
             hf_raise_for_status(response)
             if response.status_code != 206:

@@ -67,6 +67,37 @@ def locate_embedding(
     )
 
 
+#: Name suffixes of output heads (the unembedding matrix), most common convention first.
+HEAD_SUFFIXES = (
+    "lm_head.weight",  # Llama, Mistral, GPT-2, most *ForCausalLM
+    "embed_out.weight",  # GPT-NeoX, Pythia
+    "output.weight",  # Meta's original Llama layout, InternLM, GGUF-style names
+)
+
+
+def locate_head(
+    names: Sequence[str],
+    shape_of: Callable[[str], tuple[int, ...]],
+    vocab_size: int,
+    widths: Sequence[int],
+) -> str | None:
+    """Return the name of the output-head tensor, or None when the checkpoint stores none.
+
+    A tied model usually stores no head (its logits reuse the input table). Any prefix is
+    accepted (``language_model.lm_head.weight`` in multimodal wrappers); the shape must agree
+    with the config, like the input table's, so a vision tower's own head is never chosen.
+    """
+
+    def rank(name: str) -> tuple[int, int, int, str]:
+        suffix = next(i for i, s in enumerate(HEAD_SUFFIXES) if _ends(name, s))
+        other = any(m in name.lower() for m in OTHER_MODALITIES)
+        return (int(other), suffix, name.count("."), name)
+
+    by_name = sorted((n for n in names if any(_ends(n, s) for s in HEAD_SUFFIXES)), key=rank)
+    fitting = [n for n in by_name if _fits(shape_of(n), vocab_size, widths)]
+    return fitting[0] if fitting else None
+
+
 def _ends(name: str, suffix: str) -> bool:
     return name == suffix or name.endswith("." + suffix)
 

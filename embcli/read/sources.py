@@ -55,10 +55,18 @@ class Source:
         return hashlib.sha256("\0".join(parts).encode()).hexdigest()
 
     def fetch(self, filename: str) -> Path:
-        """A local path for one of the source's files (downloads it from the Hub if needed)."""
+        """A local path for one of the source's files (downloads it from the Hub if needed).
+
+        A weights file is fetched whole only when ranged reads are impossible (a server that
+        ignores ``Range``, a PyTorch pickle); it then goes to a scratch directory removed when
+        the process exits, not into huggingface_hub's cache, where a 548 MB to 800 GB copy of
+        weights embcli has finished with would stay behind unannounced.
+        """
         local = self.directory / filename
         if self.kind == "local" or local.is_file():
             return local
+        if filename.endswith(WEIGHT_SUFFIXES):
+            return hub_download(self.repo_id or "", filename, self.identity, scratch_dir())
         return hub_download(self.repo_id or "", filename, self.identity)
 
 
@@ -107,15 +115,97 @@ def _fingerprint(directory: Path) -> str:
 # -- the Hub -------------------------------------------------------------------------------------
 
 
+WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth")
+_SCRATCH: list[Path] = []
+_REACHED: set[str] = set()
+
+
+class HubUnreachable(EmbcliError):
+    """No answer from the Hub endpoint: no network, a name that does not resolve, a refused
+    connection, or a server that accepts and stays silent past the timeout."""
+
+
 def hub_endpoint() -> str:
     return os.environ.get("HF_ENDPOINT", "https://huggingface.co").rstrip("/")
+
+
+def hub_timeouts() -> tuple[float, float]:
+    """``(metadata, download)`` timeouts in seconds, as huggingface_hub reads them.
+
+    ``HF_HUB_ETAG_TIMEOUT`` bounds requests for metadata (and connecting), and
+    ``HF_HUB_DOWNLOAD_TIMEOUT`` the wait for each piece of a download; both default to 10 s.
+    huggingface_hub's shared HTTP client has no timeout of its own, so every request embcli makes
+    through it passes one of these.
+    """
+    from huggingface_hub import constants
+
+    return float(constants.HF_HUB_ETAG_TIMEOUT), float(constants.HF_HUB_DOWNLOAD_TIMEOUT)
+
+
+def scratch_dir() -> Path:
+    """A private directory for whole-file downloads, removed when the process exits."""
+    if not _SCRATCH:
+        import atexit
+        import shutil
+        import tempfile
+
+        from huggingface_hub import constants
+
+        base = Path(constants.HF_HOME)
+        base.mkdir(parents=True, exist_ok=True)
+        path = Path(tempfile.mkdtemp(prefix="embcli-whole-file-", dir=base))
+        atexit.register(shutil.rmtree, path, ignore_errors=True)
+        _SCRATCH.append(path)
+    return _SCRATCH[0]
+
+
+def ensure_reachable(what: str | None = None) -> None:
+    """Fail at once, in one line, if the Hub endpoint does not answer.
+
+    One HEAD request per process, without retries and with ``HF_HUB_ETAG_TIMEOUT``: a name that
+    does not resolve or a refused connection is known in milliseconds, a silent server after the
+    timeout. Without it huggingface_hub retries a failed file lookup five times with back-off
+    (about 24 s, each attempt logged) before giving up.
+    """
+    endpoint = hub_endpoint()
+    if endpoint in _REACHED or _offline():
+        return
+    from huggingface_hub.utils import get_session, logging
+
+    logging.set_verbosity_error()  # its retry notices are not for our users' terminals
+    timeout, _ = hub_timeouts()
+    try:
+        get_session().head(endpoint + "/", timeout=timeout)
+    except Exception as exc:
+        if not _is_network_error(exc):
+            raise
+        why = f"no answer within {timeout:g} s" if "Timeout" in type(exc).__name__ else None
+        raise HubUnreachable(
+            f"cannot reach the Hugging Face Hub at {endpoint}{f' for {what}' if what else ''} "
+            f"({why or _reason(exc)})",
+            "check the network or HF_ENDPOINT; a local model directory works offline",
+        ) from None
+    _REACHED.add(endpoint)
+
+
+def _offline() -> bool:
+    return os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on")
+
+
+def _is_network_error(exc: BaseException) -> bool:
+    return isinstance(exc, (OSError, ConnectionError)) or type(exc).__module__.startswith(
+        ("httpx", "httpcore", "h11", "requests", "urllib3")
+    )
 
 
 def resolve_hub(repo_id: str, revision: str | None) -> Source:
     """Resolve ``revision`` to a commit and fetch the repo's small files (config, tokenizer)."""
     from huggingface_hub import HfApi
 
-    info = hub_call(repo_id, revision, lambda: HfApi().model_info(repo_id, revision=revision))
+    timeout, _ = hub_timeouts()
+    info = hub_call(
+        repo_id, revision, lambda: HfApi().model_info(repo_id, revision=revision, timeout=timeout)
+    )
     sha = str(info.sha)
     names = tuple(s.rfilename for s in (info.siblings or []))
     directory: Path | None = None
@@ -127,10 +217,21 @@ def resolve_hub(repo_id: str, revision: str | None) -> Source:
     return Source("hub", repo_id, directory, sha, repo_id, revision, names)
 
 
-def hub_download(repo_id: str, filename: str, sha: str | None) -> Path:
+def hub_download(
+    repo_id: str, filename: str, sha: str | None, local_dir: Path | None = None
+) -> Path:
     from huggingface_hub import hf_hub_download
 
-    return Path(hub_call(repo_id, sha, lambda: hf_hub_download(repo_id, filename, revision=sha)))
+    timeout, _ = hub_timeouts()
+    return Path(
+        hub_call(
+            repo_id,
+            sha,
+            lambda: hf_hub_download(
+                repo_id, filename, revision=sha, etag_timeout=timeout, local_dir=local_dir
+            ),
+        )
+    )
 
 
 def hub_call(repo_id: str, revision: str | None, call: Any) -> Any:
@@ -139,7 +240,10 @@ def hub_call(repo_id: str, revision: str | None, call: Any) -> Any:
 
     at = f"{repo_id}@{revision}" if revision else repo_id
     try:
+        ensure_reachable(at)
         return call()
+    except HubUnreachable:
+        raise
     except hf.GatedRepoError:
         raise EmbcliError(
             f"{repo_id} is gated", "accept its licence on the Hub and set HF_TOKEN"
@@ -169,14 +273,9 @@ def hub_call(repo_id: str, revision: str | None, call: Any) -> Any:
         if status in (401, 403):
             raise EmbcliError(f"not authorised to read {repo_id}", "set HF_TOKEN") from None
         raise EmbcliError(f"the Hub answered {status} for {at}") from None
-    except (OSError, ConnectionError) as exc:
-        raise EmbcliError(
-            f"cannot reach the Hugging Face Hub at {hub_endpoint()} for {at} ({_reason(exc)})",
-            "check the network; a local model directory works offline",
-        ) from None
     except Exception as exc:  # httpx errors do not share a base with OSError
-        if type(exc).__module__.startswith(("httpx", "httpcore", "requests", "urllib3")):
-            raise EmbcliError(
+        if _is_network_error(exc):
+            raise HubUnreachable(
                 f"cannot reach the Hugging Face Hub at {hub_endpoint()} for {at} ({_reason(exc)})",
                 "check the network; a local model directory works offline",
             ) from None

@@ -18,10 +18,11 @@ import numpy as np
 from embcli import __version__
 from embcli.errors import EmbcliError
 from embcli.read.checkpoint import open_source_checkpoint
-from embcli.read.locate import locate_embedding
+from embcli.read.locate import locate_embedding, locate_head
 from embcli.read.modelconfig import ModelConfig
 from embcli.read.sources import Source
 from embcli.read.tokens import display_tokens, prepare_tokenizer, vocabulary_style, wordlike_mask
+from embcli.store.lookup import write_lookup
 
 Progress = Callable[[int, int, str], None]  # (done, total, "rows" or "bytes")
 HEAD_NAMES = ("lm_head.weight", "embed_out.weight", "output.weight")
@@ -34,10 +35,12 @@ def write_table(
     allow_pickle: bool = False,
     progress: Progress | None = None,
     notice: Callable[[str], None] | None = None,
+    table: str = "input",
 ) -> dict[str, Any]:
     """Fill ``target`` with a cache entry for ``source``; return its metadata.
 
     ``progress(done, total, unit)`` reports rows converted (local) or bytes received (Hub).
+    ``table`` ("input" or "output") is recorded; for the head, ``tensor`` names it.
     """
     if source.kind == "vectors":
         return write_vectors(source, target, progress)
@@ -54,11 +57,20 @@ def write_table(
     np.save(target / "variant_group.npy", variant_groups(tokens))
 
     report = progress if progress and ckpt.remote is None else None
-    norms = _write_unit_rows(target, rows, dim, ckpt.iter_rows(name), f"tensor {name!r}", report)
+    # Blocks of ~16 M values: the float64 copies of a block are most of a build's own memory
+    # (RssAnon), so on a 5,120-wide table 8,192-row blocks would cost ~1 GB.
+    block = min(8192, max(256, (1 << 24) // max(1, dim)))
+    blocks = ckpt.iter_rows(name, block)
+    norms = _write_unit_rows(target, rows, dim, blocks, f"tensor {name!r}", report)
     (target / "tokens.json").write_text(json.dumps(tokens, ensure_ascii=False), encoding="utf-8")
 
     head = next((h for h in names if any(h == n or h.endswith("." + n) for n in HEAD_NAMES)), None)
+    # The head's shape only when its header is already read: no other shard is opened.
+    known = head is not None and ckpt.file_of(head) == ckpt.file_of(name)
     return {
+        "table": table,
+        "head_shape": list(ckpt.shape(head)) if known else None,
+        "head_dtype": ckpt.dtype(head) if known else None,
         "model": source.label,
         "kind": source.kind,
         "identity": source.identity,
@@ -84,6 +96,22 @@ def write_table(
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "embcli_version": __version__,
     }
+
+
+def probe_head(
+    source: Source, allow_pickle: bool = False, notice: Callable[[str], None] | None = None
+) -> tuple[str | None, bool]:
+    """``(output-head tensor name or None, tied)`` from the config and checkpoint headers only.
+
+    Lets ``--table output`` decide, without reading any weights, whether the head is a table of
+    its own (to be read like the input table) or the input table itself.
+    """
+    if source.kind == "vectors":
+        raise EmbcliError(f"{source.label} is a word-vector file: it has no output head")
+    config = ModelConfig.load(source.fetch("config.json"))
+    ckpt = open_source_checkpoint(source, allow_pickle, None, notice)
+    head = locate_head(ckpt.names(), ckpt.shape, config.vocab_size, config.hidden_candidates)
+    return head, config.tie_word_embeddings
 
 
 def variant_groups(tokens: list[str]) -> np.ndarray:
@@ -184,4 +212,8 @@ def _write_tokens(
     unk = (spec.get("model") or {}).get("unk_token")
     unk_id = vocab.get(unk) if isinstance(unk, str) else None
     style = vocabulary_style(spec)
-    return size, display_tokens(spec, vocab, rows), [i for i in special if i < rows], style, unk_id
+    tokens = display_tokens(spec, vocab, rows)
+    special = [i for i in special if i < rows]
+    # What single-token lookups need, so a warm query never has to load the tokenizer.
+    write_lookup(target, tok, vocab, tokens, style, set(special), unk_id, rows)
+    return size, tokens, special, style, unk_id

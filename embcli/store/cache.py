@@ -5,6 +5,8 @@ An entry holds::
     vectors.npy     float32 [V, D], every row scaled to unit length (zero rows stay zero)
     norms.npy       float32 [V], the original row norms, so dot products stay available
     tokens.json     display string of every row (see ``embcli.read.tokens``)
+    tokens_*.npy    the same strings as UTF-8 bytes and offsets, to read a few rows quickly
+    lookup_*.npy    single-token words and their rows, so a query needs no tokenizer
     tokenizer.json  the model's tokenizer, padding and truncation off (absent if it has none)
     meta.json       what was read and from where; written last, it marks the entry complete
 
@@ -18,10 +20,11 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import shutil
-import tempfile
+import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,6 +36,14 @@ META = "meta.json"
 TMP_DIR = ".tmp"
 LOCK_DIR = ".locks"
 REFS_DIR = "refs"
+OWNER_SUFFIX = ".owner"  # ``.tmp/<build dir>.owner``: a lock held by the process building it
+UNOWNED_GRACE_S = 3600.0  # a build directory with no owner file is stale after this long
+
+
+class BuildInterrupted(EmbcliError):
+    """Ctrl-C during a build: its temporary directory is already gone (exit code 130)."""
+
+    exit_code = 130
 
 
 def cache_root(override: str | None = None) -> Path:
@@ -109,17 +120,38 @@ def locked(root: Path, key: str) -> Iterator[None]:
         yield
 
 
-def build_entry(root: Path, final: Path, write: Callable[[Path], dict[str, Any]]) -> Entry:
+def build_entry(
+    root: Path,
+    final: Path,
+    write: Callable[[Path], dict[str, Any]],
+    notice: Callable[[str], None] | None = None,
+) -> Entry:
     """Run ``write(tmpdir) -> meta`` in a fresh temporary directory and rename it to ``final``.
 
     ``write`` fills the directory and returns the metadata; this function adds the file sizes
     and format version, writes ``meta.json`` last, and renames. On any failure the temporary
-    directory is removed, so nothing half-written survives.
+    directory is removed, so nothing half-written survives; a Ctrl-C becomes
+    :class:`BuildInterrupted`. A process killed outright (SIGKILL, power loss) cannot clean up,
+    so the directory has an owner lock, held for the build's lifetime, that the operating system
+    releases when the process dies: :func:`sweep_stale` (run here first) removes what it finds
+    unowned.
     """
+    from filelock import FileLock
+
     tmp_parent = _mkdirs(root / TMP_DIR)
-    tmp = Path(tempfile.mkdtemp(prefix=final.name + ".", dir=tmp_parent))
+    sweep_stale(root, notice)
+    name = f"{final.name}.{os.getpid()}.{secrets.token_hex(4)}"
+    owner_file = tmp_parent / (name + OWNER_SUFFIX)
+    owner = FileLock(str(owner_file))
+    owner.acquire()  # before the directory exists, so a sweeper never sees it unowned
+    tmp = tmp_parent / name
     try:
+        tmp.mkdir()
         meta = write(tmp)
+        if (tmp / "tokens.json").is_file():
+            from embcli.store.lookup import write_token_index
+
+            write_token_index(tmp)
         meta["format_version"] = FORMAT_VERSION
         meta["files"] = {p.name: p.stat().st_size for p in sorted(tmp.iterdir()) if p.name != META}
         _write_json_atomic(tmp / META, meta)
@@ -130,9 +162,92 @@ def build_entry(root: Path, final: Path, write: Callable[[Path], dict[str, Any]]
                 raise
             _remove_tree(tmp)  # another process finished first: keep its copy
         return open_entry(final)
+    except KeyboardInterrupt:
+        _remove_tree(tmp)
+        raise BuildInterrupted("build interrupted; nothing was kept") from None
     except BaseException:
         _remove_tree(tmp)
         raise
+    finally:
+        owner.release()
+        owner_file.unlink(missing_ok=True)
+
+
+def sweep_stale(root: Path, notice: Callable[[str], None] | None = None) -> list[Path]:
+    """Remove build directories whose builder is gone; say so through ``notice``.
+
+    A directory is stale when its owner lock can be taken (the process that held it has exited
+    or was killed). One without an owner file was left by an embcli that did not write them and
+    counts as stale once untouched for :data:`UNOWNED_GRACE_S`. A live build is never touched.
+    """
+    from filelock import FileLock, Timeout
+
+    tmp_parent = root / TMP_DIR
+    if not tmp_parent.is_dir():
+        return []
+    removed: list[Path] = []
+    freed = 0
+    for path in sorted(tmp_parent.iterdir()):
+        if path.name.endswith(OWNER_SUFFIX):
+            if not (tmp_parent / path.name[: -len(OWNER_SUFFIX)]).exists():
+                _remove_orphan_owner(path)
+            continue
+        if not path.is_dir():
+            continue
+        owner_file = tmp_parent / (path.name + OWNER_SUFFIX)
+        if not owner_file.exists():
+            try:
+                if time.time() - path.stat().st_mtime < UNOWNED_GRACE_S:
+                    continue
+            except OSError:
+                continue
+            freed += _tree_bytes(path)
+            _remove_tree(path)
+            removed.append(path)
+            continue
+        lock = FileLock(str(owner_file), timeout=0)
+        try:
+            lock.acquire()
+        except Timeout:
+            continue  # its builder is alive
+        try:
+            freed += _tree_bytes(path)
+            _remove_tree(path)
+            removed.append(path)
+        finally:
+            lock.release()
+            owner_file.unlink(missing_ok=True)
+    if removed and notice:
+        n = len(removed)
+        notice(
+            f"removed {n} build director{'y' if n == 1 else 'ies'} left by "
+            f"{'an interrupted build' if n == 1 else 'interrupted builds'} "
+            f"({freed / 1e6:,.1f} MB in {tmp_parent})"
+        )
+    return removed
+
+
+def _remove_orphan_owner(path: Path) -> None:
+    """An owner file whose directory is gone (a build killed between the two): drop it if free."""
+    from filelock import FileLock, Timeout
+
+    lock = FileLock(str(path), timeout=0)
+    try:
+        lock.acquire()
+    except Timeout:
+        return
+    try:
+        path.unlink(missing_ok=True)
+    finally:
+        lock.release()
+
+
+def _tree_bytes(path: Path) -> int:
+    total = 0
+    for p in path.rglob("*"):
+        with suppress(OSError):
+            total += p.stat().st_size if p.is_file() else 0
+    return total
 
 
 def list_entries(root: Path) -> list[Entry | CacheProblem]:
@@ -153,9 +268,9 @@ def remove_entry(path: Path) -> None:
     _remove_tree(path)
 
 
-def clear_scratch(root: Path) -> None:
-    """Remove temporary build directories left by interrupted builds."""
-    _remove_tree(root / TMP_DIR)
+def clear_scratch(root: Path, notice: Callable[[str], None] | None = None) -> list[Path]:
+    """Remove temporary build directories left by interrupted builds (never a live build's)."""
+    return sweep_stale(root, notice)
 
 
 def read_ref(root: Path, name: str) -> str | None:

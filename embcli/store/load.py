@@ -11,6 +11,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from embcli.errors import EmbcliError, UsageProblem
 from embcli.read.sources import Source, hub_endpoint, resolve_hub, resolve_local
 from embcli.store import cache
 from embcli.store.table import EmbeddingTable
@@ -32,8 +33,17 @@ def open_table(
     cache_dir: str | None = None,
     notice: Notice = _stderr,
     progress: Progress | None = None,
+    table: str = "input",
 ) -> EmbeddingTable:
-    """The cached table of ``model`` (a local directory or a Hub repo id), built if needed."""
+    """The cached table of ``model`` (a local directory or a Hub repo id), built if needed.
+
+    ``table="output"`` opens the output head instead, cached under its own key; for a tied
+    model the head is the input table, so that entry is returned and ``notice`` says so.
+    """
+    if table == "output":
+        return _open_head(model, tensor, revision, allow_pickle, cache_dir, notice, progress)
+    if table != "input":
+        raise EmbcliError(f"unknown table {table!r}: input or output")
     root = cache.cache_root(cache_dir)
     source = resolve_local(model)
     ref = None
@@ -55,6 +65,68 @@ def open_table(
     return table
 
 
+def _open_head(
+    model: str,
+    tensor: str | None,
+    revision: str | None,
+    allow_pickle: bool,
+    cache_dir: str | None,
+    notice: Notice,
+    progress: Progress | None,
+) -> EmbeddingTable:
+    """The output head of ``model``: its own entry when untied, the input table when tied.
+
+    A ref (like the Hub branch refs) remembers which entry answered, so the warm path reads no
+    checkpoint header; only a miss probes the config and headers (``build.probe_head``).
+    """
+    if tensor is not None:
+        raise UsageProblem("--tensor names the table to read; leave out --table output with it")
+    root = cache.cache_root(cache_dir)
+    source = resolve_local(model)
+    if source is None:
+        ref = "\0".join([hub_endpoint(), model, revision or "", "output"])
+        known = cache.read_ref(root, ref)
+        found = _open_quietly(cache.entry_dir(root, model, known)) if known else None
+        if found is not None:
+            return _tied_notice(found, notice)
+        source = resolve_hub(model, revision)
+    else:
+        ref = "\0".join(["output", source.key(None)])
+        known = cache.read_ref(root, ref)
+        found = _open_quietly(cache.entry_dir(root, source.label, known)) if known else None
+        if found is not None:
+            return _tied_notice(found, notice)
+    from embcli.store.build import probe_head
+
+    head, tied = probe_head(source, allow_pickle, notice)
+    if tied:
+        found = open_table(
+            model,
+            revision=revision,
+            allow_pickle=allow_pickle,
+            cache_dir=cache_dir,
+            notice=notice,
+            progress=progress,
+        )
+        cache.write_ref(root, ref, source.key(None))
+        return _tied_notice(found, notice)
+    if head is None:
+        raise EmbcliError(f"{model} has an untied output head, but its checkpoint stores none")
+    key = source.key("\0".join(["output", head]))
+    path = cache.entry_dir(root, source.label, key)
+    found = _open_quietly(path)
+    if found is None:
+        found = _build(root, key, path, source, head, allow_pickle, notice, progress, "output")
+    cache.write_ref(root, ref, key)
+    return found
+
+
+def _tied_notice(table: EmbeddingTable, notice: Notice) -> EmbeddingTable:
+    if table.meta.get("table", "input") != "output":
+        notice(f"the output head of {table.label} is tied to its input table: using that table")
+    return table
+
+
 def _open_quietly(path: Path) -> EmbeddingTable | None:
     try:
         return EmbeddingTable(cache.open_entry(path))
@@ -71,6 +143,7 @@ def _build(
     allow_pickle: bool,
     notice: Notice,
     progress: Progress | None,
+    table: str = "input",
 ) -> EmbeddingTable:
     from embcli.store.build import write_table
 
@@ -80,6 +153,7 @@ def _build(
             entry = cache.build_entry(
                 root,
                 path,
-                lambda tmp: write_table(source, tmp, tensor, allow_pickle, progress, notice),
+                lambda tmp: write_table(source, tmp, tensor, allow_pickle, progress, notice, table),
+                notice,
             )
         return EmbeddingTable(entry)

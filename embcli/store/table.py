@@ -15,12 +15,15 @@ import os
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from embcli.errors import EmbcliError
 from embcli.store.cache import Entry
+
+if TYPE_CHECKING:
+    from embcli.store.lookup import Lookup
 
 
 @dataclass(frozen=True)
@@ -56,7 +59,16 @@ class EmbeddingTable:
 
     @cached_property
     def tokens(self) -> list[str]:
-        """Display string of every row (``" Paris"``, ``"##ing"``, ``"<row 50257>"``)."""
+        """Display string of every row (``" Paris"``, ``"##ing"``, ``"<row 50257>"``).
+
+        A :class:`~embcli.store.lookup.TokenList` (a list in entries older than it): indexing
+        reads one row, so a query that shows ten rows does not parse the whole vocabulary.
+        """
+        from embcli.store.lookup import TokenList
+
+        lazy = TokenList.open(self.path)
+        if lazy is not None:
+            return lazy  # type: ignore[return-value]
         return json.loads((self.path / "tokens.json").read_text(encoding="utf-8"))
 
     @cached_property
@@ -82,6 +94,13 @@ class EmbeddingTable:
         from tokenizers import Tokenizer
 
         return Tokenizer.from_file(str(path))
+
+    @cached_property
+    def lookup(self) -> Lookup | None:
+        """Single-token words without loading the tokenizer (None in entries older than it)."""
+        from embcli.store.lookup import Lookup
+
+        return Lookup.open(self.path)
 
     def require_tokenizer(self) -> Any:
         if self.tokenizer is None:
@@ -151,6 +170,59 @@ class EmbeddingTable:
             return self._variant_index.get(self.tokens[token_id].strip().casefold(), [token_id])
         return np.flatnonzero(np.asarray(groups) == groups[token_id]).tolist()
 
+    def transformed(self, center: bool, remove_pcs: int = 0) -> tuple[np.ndarray, Transform]:
+        """The unit matrix after ``--center`` / ``--remove-pcs D``, and the transform applied.
+
+        ``remove_pcs`` > 0 is all-but-the-top (Mu and Viswanath, 2018): subtract the mean, then
+        the projections on the top D principal components of the centred rows; it implies
+        centring. Query vectors must go through the same ``Transform`` (``Transform.apply``).
+        The matrix and the transform are cached beside the entry, written atomically.
+        """
+        if remove_pcs <= 0:
+            if not center:
+                return self.unit, Transform()
+            unit, mean = self.centered()
+            return unit, Transform(mean=np.asarray(mean, np.float64))
+        target = self.path / f"abtt{remove_pcs}.npy"
+        params = self.path / f"abtt{remove_pcs}.npz"
+        if target.is_file() and params.is_file():
+            arr = np.load(target, mmap_mode="r")
+            if arr.shape == self.shape and arr.nbytes == self.shape[0] * self.shape[1] * 4:
+                with np.load(params) as saved:
+                    return arr, Transform(saved["mean"], saved["components"])
+        use = self._mean_rows()
+        mean = mean_vector(self.unit, self.norms, use)
+        comps = top_components(self.unit, self.norms, use, mean, remove_pcs)
+        transform = Transform(mean, comps)
+        ptmp = self.path / f"abtt{remove_pcs}.{os.getpid()}.tmp.npz"
+        np.savez(ptmp, mean=mean, components=comps)
+        self._write_rows(target, transform)
+        os.replace(ptmp, params)
+        return np.load(target, mmap_mode="r"), transform
+
+    def _mean_rows(self) -> np.ndarray:
+        """The rows a mean or a PCA is taken over: the tokenizer's rows with non-zero norm."""
+        rows = self.shape[0]
+        limit = min(rows, self.tokenizer_size or rows)
+        return (np.arange(rows) < limit) & (np.asarray(self.norms) > 0)
+
+    def _write_rows(self, target: Path, transform: Transform) -> None:
+        """Write ``transform`` of every raw row, re-normalised, to ``target`` atomically."""
+        rows, _ = self.shape
+        tmp = target.with_name(f"{target.stem}.{os.getpid()}.tmp.npy")
+        out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=self.shape)
+        for lo in range(0, rows, 16384):
+            norms = np.asarray(self.norms[lo : lo + 16384], np.float64)
+            raw = transform.apply(
+                np.asarray(self.unit[lo : lo + 16384], np.float64) * norms[:, None]
+            )
+            raw[np.asarray(self.norms[lo : lo + 16384]) == 0] = 0.0
+            n = np.linalg.norm(raw, axis=1, keepdims=True)
+            out[lo : lo + 16384] = np.divide(raw, n, out=np.zeros_like(raw), where=n > 0)
+        out.flush()
+        del out
+        os.replace(tmp, target)
+
     def centered(self) -> tuple[np.ndarray, np.ndarray]:
         """The table with its mean vector removed, re-normalised: ``(unit matrix, mean)``.
 
@@ -187,6 +259,57 @@ class EmbeddingTable:
 
     def size_on_disk(self) -> int:
         return sum(p.stat().st_size for p in self.path.iterdir() if p.is_file())
+
+
+@dataclass(frozen=True)
+class Transform:
+    """What ``--center`` / ``--remove-pcs`` do to a raw vector: ``x - mean``, minus its
+    projection on ``components`` (orthonormal rows). Empty: the identity."""
+
+    mean: np.ndarray | None = None
+    components: np.ndarray | None = None
+
+    @property
+    def identity(self) -> bool:
+        return self.mean is None and self.components is None
+
+    @property
+    def removed(self) -> int:
+        return 0 if self.components is None else int(self.components.shape[0])
+
+    def apply(self, raw: np.ndarray) -> np.ndarray:
+        """The transformed float64 vector(s) (not normalised)."""
+        x = np.asarray(raw, np.float64)
+        if self.mean is not None:
+            x = x - self.mean
+        if self.components is not None and self.components.size:
+            x = x - (x @ self.components.T) @ self.components
+        return x
+
+    def describe(self) -> str:
+        """Words for a caption: '', 'centred' or 'centred, top 7 PCs removed'."""
+        if self.removed:
+            return f"centred, top {self.removed} PCs removed"
+        return "centred" if self.mean is not None else ""
+
+
+def top_components(
+    unit: np.ndarray, norms: np.ndarray, rows: np.ndarray, mean: np.ndarray, d: int
+) -> np.ndarray:
+    """The top ``d`` principal directions (``[d, D]``) of the raw ``rows`` minus ``mean``.
+
+    Exact: the ``D x D`` scatter matrix is accumulated in float64 by blocks and diagonalised,
+    which is cheap next to the table (``V D^2`` flops, one pass, no ``V x D`` copy).
+    """
+    dim = unit.shape[1]
+    scatter = np.zeros((dim, dim), np.float64)
+    idx = np.flatnonzero(rows)
+    for lo in range(0, len(idx), 16384):
+        sel = idx[lo : lo + 16384]
+        x = np.asarray(unit[sel], np.float64) * np.asarray(norms[sel], np.float64)[:, None] - mean
+        scatter += x.T @ x
+    _, vecs = np.linalg.eigh(scatter)
+    return np.ascontiguousarray(vecs[:, ::-1][:, : min(d, dim)].T)
 
 
 def mean_vector(unit: np.ndarray, norms: np.ndarray, rows: np.ndarray) -> np.ndarray:
