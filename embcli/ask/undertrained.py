@@ -1,0 +1,419 @@
+"""``embcli undertrained``: which tokens were (probably) never trained, after Land and Bartolo.
+
+"Fishing for Magikarp" (Land and Bartolo, 2024) finds under-trained tokens from the weights
+alone. Rows of the output head that gradient descent never pushed away from their initial state
+all drift the same way (every softmax step lowers their logits together), so they point in a
+shared direction. Take a reference set of tokens known to be unused, take the mean of their head
+rows after removing the head's first principal component (the direction every row shares), and
+score every row by its cosine distance to that mean: the lowest scores are the candidates. For
+an untied model the input table's row norm is a second, independent indicator (untrained input
+rows keep their small initial norm, or shrink under weight decay); we report it beside the score.
+
+The reference set comes from the tokenizer alone: bytes that valid UTF-8 never contains, tokens
+named ``[unusedN]`` or reserved, and rows beyond the tokenizer. Candidates are reachable tokens
+(decoding then encoding gives them back); unreachable ones and partial UTF-8 pieces are listed
+apart, since nothing in text can ever produce them and they are expected to be untrained.
+
+This is a reimplementation from the paper's description; no code of theirs is used.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from embcli.ask.anatomy import descending_eigh, scatter
+from embcli.errors import EmbcliError
+from embcli.read.tokens import byte_decoder
+from embcli.store.table import EmbeddingTable
+from embcli.view import Result, View
+
+BLOCK = 16384
+BLOCK_VECTORS = 8
+WARM_ROWS = 16384  # rows of the warm-start sample
+FULL_PASSES = 8  # refinement passes over every row, at most
+#: Bytes that never occur in valid UTF-8: 0xC0, 0xC1 (overlong) and 0xF5-0xFF.
+INVALID_UTF8 = frozenset([0xC0, 0xC1, *range(0xF5, 0x100)])
+UNUSED_NAME = re.compile(
+    r"^(\[unused\d+\]|<unused\d+>|<\|unused_?(token)?_?\d*\|?>|<\|reserved_special_token_\d+\|>"
+    r"|<\|?reserved_\w*\d+\|?>|<extra_id_\d+>|<madeupword\d+>)$",
+    re.IGNORECASE,
+)
+REACH_OK, REACH_UNREACHABLE, REACH_PARTIAL, REACH_SPECIAL, REACH_NONE = 0, 1, 2, 3, 4
+
+
+# -- plain functions over arrays ------------------------------------------------------------------
+
+
+@functools.cache
+def _byte_decoder() -> dict[str, int]:
+    return byte_decoder()
+
+
+def byte_of_piece(piece: str, style: str) -> int | None:
+    """The byte a single-byte vocabulary piece stands for (``Ġ`` -> 0x20, ``<0xF5>`` -> 0xF5)."""
+    if style == "byte_level" and len(piece) == 1:
+        return _byte_decoder().get(piece)
+    m = re.fullmatch(r"<0x([0-9A-Fa-f]{2})>", piece)
+    return int(m.group(1), 16) if m else None
+
+
+def first_component(
+    unit: np.ndarray, norms: np.ndarray, rows: np.ndarray, iters: int = 30, tol: float = 1e-10
+) -> np.ndarray:
+    """The first principal direction of the raw ``rows`` (centred).
+
+    Up to 2,048 dimensions: from the ``D x D`` scatter matrix (``anatomy.scatter``).
+    Wider: by subspace iteration with 8 vectors in float32 passes, first on 16,384 sampled rows
+    (at most 30 steps), then on every row (at most 8 passes), stopping when the top direction
+    moves less than 1e-5 rad; no ``D x D`` eigen-solve. A real head's shared direction stands
+    far above the next one, so the refinement stops after a pass or two; a table without such a
+    gap (random vectors) has no well-defined first component and gets the capped estimate.
+    """
+    dim = unit.shape[1]
+    idx = np.flatnonzero(rows)
+    if dim <= 2048:  # the D x D scatter is cheaper than iterating
+        return descending_eigh(scatter(unit, norms, idx)[1])[1][:, 0]
+    mean = np.zeros(dim)
+    for lo in range(0, len(idx), BLOCK):
+        sel = idx[lo : lo + BLOCK]
+        mean += (
+            np.asarray(unit[sel], np.float64) * np.asarray(norms[sel], np.float64)[:, None]
+        ).sum(0)
+    mean /= max(1, len(idx))
+    mean32 = mean.astype(np.float32)
+    rng = np.random.default_rng(0)
+    basis = np.linalg.qr(rng.standard_normal((dim, BLOCK_VECTORS)))[0]
+    sample = np.sort(rng.choice(idx, size=min(len(idx), WARM_ROWS), replace=False))
+    # Warm start on a row sample (cheap), then refine on every row.
+    basis, _ = _subspace_iteration(unit, norms, sample, mean32, basis, iters, tol)
+    _, top = _subspace_iteration(unit, norms, idx, mean32, basis, FULL_PASSES, tol)
+    return top
+
+
+def _subspace_iteration(
+    unit: np.ndarray,
+    norms: np.ndarray,
+    idx: np.ndarray,
+    mean32: np.ndarray,
+    basis: np.ndarray,
+    iters: int,
+    tol: float,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Subspace iteration on the centred scatter of rows ``idx`` (float32 passes); returns the
+    basis and its Rayleigh-Ritz top vector, stopping once that vector stops moving."""
+    prev = None
+    top = basis[:, 0]
+    for _ in range(iters):
+        acc = np.zeros_like(basis)
+        b32 = basis.astype(np.float32)
+        for lo in range(0, len(idx), BLOCK):
+            sel = idx[lo : lo + BLOCK]
+            x = np.asarray(unit[sel], np.float32) * np.asarray(norms[sel], np.float32)[:, None]
+            x -= mean32
+            acc += x.T @ (x @ b32)
+        basis = np.linalg.qr(acc)[0]
+        small = basis.T @ acc  # Rayleigh-Ritz in the subspace: its top vector
+        top = basis @ np.linalg.eigh((small + small.T) / 2)[1][:, -1]
+        if prev is not None and 1.0 - abs(float(top @ prev)) < tol:
+            break
+        prev = top
+    return basis, top
+
+
+def cosine_distance_scores(
+    unit: np.ndarray, norms: np.ndarray, reference: np.ndarray, pc: np.ndarray
+) -> np.ndarray:
+    """``1 - cos(w - (w.pc) pc, m)`` for every row, ``m`` the mean of the reference rows so
+    transformed (the first PC is removed from the uncentred rows, as in the paper)."""
+    ref = (
+        np.asarray(unit[reference], np.float64) * np.asarray(norms[reference], np.float64)[:, None]
+    )
+    ref = ref - np.outer(ref @ pc, pc)
+    m = ref.mean(axis=0)
+    m_norm = np.linalg.norm(m)
+    rows = unit.shape[0]
+    out = np.empty(rows)
+    for lo in range(0, rows, BLOCK):
+        x = (
+            np.asarray(unit[lo : lo + BLOCK], np.float64)
+            * np.asarray(norms[lo : lo + BLOCK], np.float64)[:, None]
+        )
+        x = x - np.outer(x @ pc, pc)
+        den = np.maximum(np.linalg.norm(x, axis=1) * m_norm, 1e-12)
+        out[lo : lo + BLOCK] = 1.0 - (x @ m) / den
+    return out
+
+
+def percentile_of(values: np.ndarray, among: np.ndarray) -> np.ndarray:
+    """For each value, the percentage of ``among`` at or below it."""
+    s = np.sort(np.asarray(among, np.float64))
+    return 100.0 * np.searchsorted(s, values, side="right") / max(1, len(s))
+
+
+# -- the reference set and reachability -----------------------------------------------------------
+
+
+def default_reference(table: EmbeddingTable) -> tuple[np.ndarray, str]:
+    """Rows that can never occur in text, found from the tokenizer alone, and how."""
+    rows = table.shape[0]
+    size = min(rows, table.tokenizer_size or rows)
+    found: set[int] = set(range(size, rows))
+    how: list[str] = []
+    if found:
+        how.append(f"{len(found)} rows beyond the tokenizer")
+    tok = table.tokenizer
+    named, invalid = set(), set()
+    if tok is not None:
+        for i in range(size):
+            piece = tok.id_to_token(i)
+            if piece is None:
+                continue
+            if UNUSED_NAME.match(piece):
+                named.add(i)
+            b = byte_of_piece(piece, table.style)
+            if b is not None and b in INVALID_UTF8:
+                invalid.add(i)
+    if invalid:
+        how.append(f"{len(invalid)} bytes never valid in UTF-8")
+    if named:
+        how.append(f"{len(named)} unused/reserved tokens by name")
+    found |= named | invalid
+    if not found:
+        raise EmbcliError(
+            f"no known-unused tokens found in {table.label}'s tokenizer",
+            "give a reference set with --reference FILE (one token or #id per line)",
+        )
+    return np.array(sorted(found), dtype=np.int64), "; ".join(how)
+
+
+def reference_from_file(table: EmbeddingTable, path: str) -> tuple[np.ndarray, str]:
+    """``--reference FILE``: one vocabulary piece or ``#id`` per line."""
+    try:
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise EmbcliError(f"cannot read {path}: {exc.strerror or exc}") from None
+    rows = table.shape[0]
+    ids: set[int] = set()
+    for n, line in enumerate(lines, 1):
+        text = line.rstrip("\r\n")
+        if not text.strip():
+            continue
+        if text.startswith("#") and text[1:].isdigit():
+            i = int(text[1:])
+        else:
+            got = table.token_id(text)
+            if got is None:
+                got = table.token_id(text.strip())
+            if got is None:
+                raise EmbcliError(f"{path} line {n}: {text!r} is not a token of {table.label}")
+            i = got
+        if not 0 <= i < rows:
+            raise EmbcliError(f"{path} line {n}: #{i} is not a row of {table.label}")
+        ids.add(i)
+    if not ids:
+        raise EmbcliError(f"{path} names no tokens")
+    return np.array(sorted(ids), dtype=np.int64), f"from {path}"
+
+
+def reachability(table: EmbeddingTable) -> np.ndarray:
+    """A code per row: reachable, unreachable, partial UTF-8, special, or beyond the tokenizer.
+
+    A token is reachable if decoding it alone and encoding the text gives it back. Cached as
+    ``reach.npy`` beside the entry (a pure function of the tokenizer), written atomically.
+    """
+    path = table.path / "reach.npy"
+    rows = table.shape[0]
+    if path.is_file():
+        saved = np.load(path)
+        if saved.shape == (rows,):
+            return saved
+    out = np.full(rows, REACH_NONE, np.int8)
+    tok = table.tokenizer
+    size = min(rows, table.tokenizer_size or rows)
+    if tok is None:
+        return out
+    ids = list(range(size))
+    texts = tok.decode_batch([[i] for i in ids], skip_special_tokens=False)
+    encoded = tok.encode_batch_fast(texts, add_special_tokens=False)
+    special = table.special_ids
+    for i, text, enc in zip(ids, texts, encoded, strict=True):
+        if i in special:
+            out[i] = REACH_SPECIAL
+        elif "\ufffd" in text:
+            out[i] = REACH_PARTIAL
+        elif list(enc.ids) == [i]:
+            out[i] = REACH_OK
+        else:
+            out[i] = REACH_UNREACHABLE
+    tmp = table.path / f"reach.{os.getpid()}.tmp.npy"
+    try:
+        np.save(tmp, out)
+        os.replace(tmp, path)
+    except OSError:  # a read-only cache still answers
+        tmp.unlink(missing_ok=True)
+    return out
+
+
+# -- the question --------------------------------------------------------------------------------
+
+
+@dataclass
+class UndertrainedResult(Result):
+    """``embcli undertrained``; ``to_dict()`` keys are its JSON interface."""
+
+    model: str
+    table: str
+    indicator: str
+    reference: dict[str, Any]
+    candidates: list[dict[str, Any]]
+    unreachable: list[dict[str, Any]]
+    threshold: float | None = None
+    percentile: float = 2.0
+    all_rows: bool = False
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "model": self.model,
+            "table": self.table,
+            "indicator": self.indicator,
+            "reference": self.reference,
+            "candidates": self.candidates,
+            "unreachable": self.unreachable,
+        }
+
+    def view(self) -> View:
+        rows = [
+            ("candidate", c["rank"], c["id"], c["token"], c["score"], c["norm"],
+             c["norm_percentile"], ", ".join(c["reasons"]))
+            for c in self.candidates
+        ] + [
+            ("unreachable", c["rank"], c["id"], c["token"], c["score"], c["norm"],
+             c["norm_percentile"], ", ".join(c["reasons"]))
+            for c in self.unreachable
+        ]  # fmt: skip
+        ref = self.reference
+        if self.all_rows:
+            chosen = "every row outside the reference, unfiltered"
+        else:
+            chosen = (
+                f"reachable tokens in the lowest {self.percentile:g}% (score <= "
+                f"{self.threshold:.4f})"
+            )
+        caption = (
+            f"{self.model}, {self.table} table. score = {self.indicator} (low = under-trained); "
+            f"reference: {ref['size']:,} rows ({ref['how']}). Candidates: {chosen}."
+            + "".join(f" {n}" for n in self.notes)
+        )
+        return View(
+            ["list", "rank", "id", "token", "score", "norm", "norm %", "reasons"],
+            rows,
+            caption=caption,
+            token_columns={"token"},
+        )
+
+
+INDICATOR = "cosine distance to the reference mean, first principal component removed"
+
+
+def find_undertrained(
+    head: EmbeddingTable,
+    input_table: EmbeddingTable | None = None,
+    reference_file: str | None = None,
+    k: int = 50,
+    percentile: float = 2.0,
+    all_rows: bool = False,
+    table_name: str = "output",
+) -> UndertrainedResult:
+    """Rank ``head``'s rows by how likely they are under-trained (see the module docstring).
+
+    ``input_table`` (an untied model's input table) gives the norms shown beside each row; for
+    a tied model, or without it, the head's own norms are shown.
+    """
+    rows = head.shape[0]
+    if reference_file is not None:
+        ref, how = reference_from_file(head, reference_file)
+    else:
+        ref, how = default_reference(head)
+    norms = np.asarray(head.norms)
+    pc = first_component(head.unit, norms, np.ones(rows, bool))
+    scores = cosine_distance_scores(head.unit, norms, ref, pc)
+    shown = np.asarray(input_table.norms) if input_table is not None else norms
+    size = min(rows, head.tokenizer_size or rows)
+    norm_pct = percentile_of(shown, shown[:size])
+    reach = reachability(head)
+    in_ref = np.zeros(rows, bool)
+    in_ref[ref] = True
+    alphabet_bytes = {i for i in range(size) if _byte(head, i) is not None}
+
+    def record(rank: int, i: int) -> dict[str, Any]:
+        reasons = []
+        code = int(reach[i])
+        if code == REACH_UNREACHABLE:
+            reasons.append("unreachable")
+        elif code == REACH_PARTIAL:
+            reasons.append("partial UTF-8")
+        elif code == REACH_NONE:
+            reasons.append("beyond the tokenizer")
+        elif code == REACH_SPECIAL:
+            reasons.append("special")
+        if i in alphabet_bytes:
+            reasons.append("byte")
+        if norm_pct[i] <= 5.0:
+            reasons.append("low norm")
+        return {
+            "rank": rank,
+            "id": i,
+            "token": head.tokens[i],
+            "score": float(scores[i]),
+            "reachable": code == REACH_OK,
+            "norm": float(shown[i]),
+            "norm_percentile": float(norm_pct[i]),
+            "reasons": reasons,
+        }
+
+    order = np.argsort(scores, kind="stable")
+    if all_rows:
+        ranked = [int(i) for i in order if not in_ref[i]]
+        cands = [record(n + 1, i) for n, i in enumerate(ranked[:k] if k else ranked)]
+        unreachable: list[dict[str, Any]] = []
+        threshold = None
+    else:
+        ok = (reach == REACH_OK) & ~in_ref
+        ok[list(alphabet_bytes)] = False
+        if not ok.any():
+            raise EmbcliError(f"{head.label} has no reachable tokens outside the reference set")
+        threshold = float(np.percentile(scores[ok], percentile))
+        picked = [int(i) for i in order if ok[i] and scores[i] <= threshold]
+        cands = [record(n + 1, i) for n, i in enumerate(picked[:k])]
+        apart = (np.isin(reach, [REACH_UNREACHABLE, REACH_PARTIAL])) & ~in_ref
+        odd = [int(i) for i in order if apart[i]]
+        unreachable = [record(n + 1, i) for n, i in enumerate(odd[:k])]
+    notes = []
+    if input_table is not None:
+        notes.append("norm = the input table's row norm (their first indicator for untied models).")
+    return UndertrainedResult(
+        model=head.label,
+        table=table_name,
+        indicator=INDICATOR,
+        reference={"how": how, "size": len(ref)},
+        candidates=cands,
+        unreachable=unreachable,
+        threshold=threshold,
+        percentile=percentile,
+        all_rows=all_rows,
+        notes=notes,
+    )
+
+
+def _byte(table: EmbeddingTable, i: int) -> int | None:
+    tok = table.tokenizer
+    piece = tok.id_to_token(i) if tok is not None else None
+    return byte_of_piece(piece, table.style) if piece else None
