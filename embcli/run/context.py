@@ -1,0 +1,420 @@
+"""A word's vector inside its sentences, layer by layer, and what each layer's vector is near.
+
+One forward pass over all sentences (padded, with the attention mask) keeps every layer's hidden
+states: layer 0 is the embedding output (table row + position), 1..L the blocks. The word is
+found in each sentence by character offsets, so it is the word as the tokenizer split *that*
+sentence; a word split into several tokens is averaged over them.
+
+Cosines between contextual vectors mislead on their own: in GPT-2's last layer any two tokens
+have a cosine near 0.98 (anisotropy). Each layer therefore carries a baseline, the mean cosine
+between vectors of different tokens in the same sentences (Ethayarajh, 2019).
+
+What a vector is near: for a causal LM with an output head, the logit lens (nostalgebraist,
+2020), ``lm_head(final_norm(h))`` for inner layers and ``lm_head(h)`` for the last one, whose
+hidden state transformers already returns normed, so the last layer gives the model's own
+next-token distribution. Other models: the nearest rows of the static input table by cosine.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from embcli.errors import UnresolvedWord, UsageProblem
+from embcli.run.model import Loaded
+from embcli.view import Result, View
+
+LENS = "logit lens"
+STATIC = "static table"
+BATCH = 32
+ROWS = 4096  # static-table rows per block when scoring nearest tokens
+
+
+@dataclass
+class Located:
+    """The word in one sentence: its tokens (ids, pieces, character spans) and positions."""
+
+    index: int
+    text: str
+    ids: list[int]
+    pieces: list[str]
+    spans: list[tuple[int, int]]
+    positions: list[int]  # positions in the sentence's (unpadded) token sequence
+
+    def to_dict(self) -> dict[str, Any]:
+        tokens = [
+            {"id": i, "token": p, "start": s, "end": e}
+            for i, p, (s, e) in zip(self.ids, self.pieces, self.spans, strict=True)
+        ]
+        return {"index": self.index, "text": self.text, "tokens": tokens}
+
+
+@dataclass
+class Hidden:
+    """Every layer's hidden states of the sentences' real (unpadded) tokens."""
+
+    states: list[np.ndarray]  # per sentence: [layers + 1, tokens, D] float32
+    ids: list[np.ndarray]  # per sentence: token ids
+    last: list[torch.Tensor] = field(default_factory=list)  # per sentence: last_hidden_state
+
+
+def find_word(word: str, text: str, occurrence: int | None = None) -> tuple[int, int] | None:
+    """The character span of ``word`` in ``text``: whole-word matches first, case-insensitive.
+
+    ``occurrence`` (1-based) picks among several matches; None means the first.
+    """
+    pattern = re.escape(word.strip())
+    spans = [m.span() for m in re.finditer(rf"(?<!\w){pattern}(?!\w)", text, re.IGNORECASE)]
+    if not spans:
+        spans = [m.span() for m in re.finditer(pattern, text, re.IGNORECASE)]
+    n = occurrence or 1
+    return spans[n - 1] if len(spans) >= n else None
+
+
+def count_occurrences(word: str, text: str) -> int:
+    pattern = re.escape(word.strip())
+    found = len(re.findall(rf"(?<!\w){pattern}(?!\w)", text, re.IGNORECASE))
+    return found or len(re.findall(pattern, text, re.IGNORECASE))
+
+
+def token_positions(offsets: Sequence[tuple[int, int]], span: tuple[int, int]) -> list[int]:
+    """Positions of the tokens whose character span overlaps ``span`` (special tokens have none)."""
+    lo, hi = span
+    return [i for i, (s, e) in enumerate(offsets) if e > s and s < hi and e > lo]
+
+
+def encode(loaded: Loaded, texts: Sequence[str], max_length: int) -> tuple[list[Any], list[str]]:
+    """Tokenize each sentence (offsets kept) and report the ones cut at ``max_length``."""
+    tok = loaded.tokenizer
+    full = tok(list(texts), add_special_tokens=True)["input_ids"]
+    enc = tok(list(texts), truncation=True, max_length=max_length, return_offsets_mapping=True)
+    notes = [
+        f"sentence {i} has {len(f)} tokens: truncated to {max_length} (--max-length)"
+        for i, f in enumerate(full)
+        if len(f) > max_length
+    ]
+    rows = [
+        {
+            "input_ids": enc["input_ids"][i],
+            "offsets": enc["offset_mapping"][i],
+            **({"token_type_ids": enc["token_type_ids"][i]} if "token_type_ids" in enc else {}),
+        }
+        for i in range(len(texts))
+    ]
+    return rows, notes
+
+
+def locate(
+    loaded: Loaded, word: str, texts: Sequence[str], rows: list[Any], occurrence: int | None
+) -> list[Located]:
+    """The word's tokens in every sentence, or a one-line error naming the sentence."""
+    out = []
+    for i, (text, row) in enumerate(zip(texts, rows, strict=True)):
+        span = find_word(word, text, occurrence)
+        if span is None:
+            n = count_occurrences(word, text)
+            if n and occurrence and occurrence > n:
+                raise UnresolvedWord(
+                    f"{word!r} occurs {n} time(s) in sentence {i} ({_excerpt(text)!r}); "
+                    f"no occurrence {occurrence}"
+                )
+            raise UnresolvedWord(f"{word!r} is not in sentence {i}: {_excerpt(text)!r}")
+        positions = token_positions(row["offsets"], span)
+        if not positions:
+            raise UnresolvedWord(
+                f"{word!r} in sentence {i} lies beyond the --max-length cut: {_excerpt(text)!r}"
+            )
+        ids = [int(row["input_ids"][p]) for p in positions]
+        spans = [(int(row["offsets"][p][0]), int(row["offsets"][p][1])) for p in positions]
+        out.append(Located(i, text, ids, [piece(loaded, t) for t in ids], spans, positions))
+    return out
+
+
+def piece(loaded: Loaded, token_id: int) -> str:
+    """A token as text ("Ġbank" shows as " bank"), like the rest of embcli."""
+    return str(loaded.tokenizer.decode([token_id], clean_up_tokenization_spaces=False))
+
+
+def hidden_states(loaded: Loaded, rows: list[Any], padding_side: str = "right") -> Hidden:
+    """Run the body over the sentences in padded batches; keep each layer's real-token states.
+
+    With left padding, position ids are counted from each sentence's first real token, so the
+    vectors equal those of the sentence run alone (tests check both sides).
+    """
+    tok = loaded.tokenizer
+    states: list[np.ndarray] = []
+    ids: list[np.ndarray] = []
+    last: list[torch.Tensor] = []
+    keep = ("input_ids", "token_type_ids")
+    with torch.inference_mode():
+        for lo in range(0, len(rows), BATCH):
+            chunk = [{k: r[k] for k in keep if k in r} for r in rows[lo : lo + BATCH]]
+            batch = tok.pad(chunk, padding=True, padding_side=padding_side, return_tensors="pt")
+            batch = {k: v.to(loaded.device) for k, v in batch.items()}
+            mask = batch["attention_mask"]
+            if padding_side == "left" and loaded.accepts("position_ids"):
+                batch["position_ids"] = (mask.long().cumsum(-1) - 1).clamp(min=0)
+            out = loaded.base(**batch, output_hidden_states=True)
+            stacked = torch.stack(out.hidden_states, dim=1)  # [B, L+1, T, D]
+            for b in range(mask.shape[0]):
+                real = mask[b].bool()
+                states.append(stacked[b][:, real].float().cpu().numpy())
+                ids.append(batch["input_ids"][b][real].cpu().numpy())
+                last.append(out.last_hidden_state[b][real])
+    return Hidden(states, ids, last)
+
+
+def word_vectors(hidden: Hidden, located: list[Located]) -> np.ndarray:
+    """``[sentences, layers + 1, D]``: the word's vector per layer, averaged over its tokens."""
+    return np.stack([hidden.states[w.index][:, w.positions].mean(axis=1) for w in located]).astype(
+        np.float64
+    )
+
+
+def unit(x: np.ndarray) -> np.ndarray:
+    x = np.asarray(x, dtype=np.float64)
+    n = np.linalg.norm(x, axis=-1, keepdims=True)
+    return np.divide(x, n, out=np.zeros_like(x), where=n > 0)
+
+
+def pair_cosines(vectors: np.ndarray) -> list[dict[str, Any]]:
+    """``[{a, b, cosine}]`` for every pair of rows of ``vectors`` ``[N, D]``, in float64."""
+    u = unit(vectors)
+    n = len(u)
+    return [
+        {"a": a, "b": b, "cosine": float(u[a] @ u[b])} for a in range(n) for b in range(a + 1, n)
+    ]
+
+
+def baseline(vectors: np.ndarray, ids: np.ndarray) -> float:
+    """Mean cosine between vectors of *different* tokens (Ethayarajh's anisotropy baseline).
+
+    ``vectors`` ``[N, D]`` are one layer's states of the sentences' non-special tokens, ``ids``
+    their token ids; pairs of the same token are left out.
+    """
+    if len(vectors) < 2:
+        return float("nan")
+    u = unit(vectors)
+    sims = u @ u.T
+    differ = ids[:, None] != ids[None, :]
+    return float(sims[differ].mean()) if differ.any() else float("nan")
+
+
+def baselines(hidden: Hidden, special: set[int]) -> list[float]:
+    ids = np.concatenate(hidden.ids)
+    keep = ~np.isin(ids, list(special)) if special else np.ones(len(ids), dtype=bool)
+    layers = hidden.states[0].shape[0]
+    return [
+        baseline(np.concatenate([s[layer] for s in hidden.states])[keep], ids[keep])
+        for layer in range(layers)
+    ]
+
+
+def lens_logits(loaded: Loaded, h: torch.Tensor, layer: int) -> torch.Tensor:
+    """The logit lens at ``layer``: ``head(final_norm(h))``, or ``head(h)`` at the last layer."""
+    head = loaded.head
+    if head is None:
+        raise UsageProblem(f"{loaded.label} has no output head: no logit lens")
+    with torch.inference_mode():
+        if layer < loaded.num_layers:
+            norm = loaded.final_norm
+            if norm is None:
+                raise UsageProblem(f"{loaded.label}: no final norm found for the logit lens")
+            h = norm(h)
+        return head(h).float()
+
+
+def can_lens(loaded: Loaded, layer: int) -> bool:
+    return loaded.head is not None and (layer == loaded.num_layers or loaded.final_norm is not None)
+
+
+def nearest(
+    loaded: Loaded, hidden: Hidden, located: list[Located], vectors: np.ndarray, layer: int, k: int
+) -> list[dict[str, Any]]:
+    """The top ``k`` tokens of each sentence's word vector at ``layer`` (lens or static table)."""
+    special = sorted(loaded.special_ids())
+    out = []
+    with torch.inference_mode():
+        if can_lens(loaded, layer):
+            via = LENS
+            if layer == loaded.num_layers:  # the model's own normed output
+                h = torch.stack([hidden.last[w.index][w.positions].mean(0) for w in located])
+            else:
+                h = torch.as_tensor(vectors[:, layer], dtype=torch.float32, device=loaded.device)
+            scores = torch.softmax(lens_logits(loaded, h, layer), dim=-1)
+        else:
+            via = STATIC
+            table = loaded.static_table
+            h = torch.as_tensor(unit(vectors[:, layer]), dtype=torch.float32, device=table.device)
+            scores = torch.empty(h.shape[0], table.shape[0], device=table.device)
+            for lo in range(0, table.shape[0], ROWS):  # in blocks: no table-sized temporaries
+                block = table[lo : lo + ROWS].float()
+                scores[:, lo : lo + ROWS] = (h @ block.T) / block.norm(dim=1).clamp(min=1e-12)
+            if special:
+                scores[:, special] = -torch.inf
+        top = torch.topk(scores, min(k, scores.shape[1]), dim=1)
+    for w, vals, idx in zip(located, top.values.tolist(), top.indices.tolist(), strict=True):
+        results = [
+            {"rank": r + 1, "id": int(i), "token": piece(loaded, int(i)), "score": float(v)}
+            for r, (v, i) in enumerate(zip(vals, idx, strict=True))
+        ]
+        out.append({"sentence": w.index, "layer": layer, "via": via, "results": results})
+    return out
+
+
+def static_vectors(loaded: Loaded, located: list[Located]) -> np.ndarray:
+    table = loaded.static_table
+    with torch.inference_mode():
+        return np.stack([table[w.ids].float().mean(0).cpu().numpy() for w in located]).astype(
+            np.float64
+        )
+
+
+@dataclass
+class ContextResult(Result):
+    """Cosines of a word's vectors between its sentences, layer by layer, and its neighbours."""
+
+    word: str
+    model: str
+    sentences: list[Located]
+    static_pairs: list[dict[str, Any]]
+    layers: list[dict[str, Any]]
+    nearest: list[dict[str, Any]]
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "word": self.word,
+            "model": self.model,
+            "sentences": [s.to_dict() for s in self.sentences],
+            "static_pairs": self.static_pairs,
+            "layers": self.layers,
+            "nearest": self.nearest,
+        }
+
+    def view(self) -> View:
+        labels = [f"{p['a']}-{p['b']}" for p in self.static_pairs]
+        if len(labels) <= 8:
+            cols = ["layer", *labels, "baseline"]
+            rows = [["static", *(p["cosine"] for p in self.static_pairs), None]]
+            rows += [
+                [str(ly["layer"]), *(p["cosine"] for p in ly["pairs"]), ly["baseline"]]
+                for ly in self.layers
+            ]
+        else:  # many sentences: one row per (layer, pair)
+            cols = ["layer", "a", "b", "cosine", "baseline"]
+            rows = [["static", p["a"], p["b"], p["cosine"], None] for p in self.static_pairs]
+            rows += [
+                [str(ly["layer"]), p["a"], p["b"], p["cosine"], ly["baseline"]]
+                for ly in self.layers
+                for p in ly["pairs"]
+            ]
+        return View(
+            cols,
+            rows,
+            title=f"{self.word!r} in context: cosine between sentences",
+            caption=self.caption(),
+        )
+
+    def caption(self) -> str:
+        lines = [
+            f"{self.model}. layer 0 = embedding output; baseline = mean cosine between "
+            "different tokens of these sentences (Ethayarajh, 2019)."
+        ]
+        for s in self.sentences:
+            pieces = "+".join(repr(p) for p in s.pieces)
+            pooled = f" (mean of {len(s.ids)} tokens)" if len(s.ids) > 1 else ""
+            lines.append(f"[{s.index}] {s.text}  -> {pieces}{pooled}")
+        for n in self.nearest:
+            what = "next-token probability" if n["via"] == LENS else "cosine"
+            found = ", ".join(f"{r['token']!r} {r['score']:.3f}" for r in n["results"])
+            lines.append(
+                f"nearest [{n['sentence']}] at layer {n['layer']} ({n['via']}, {what}): {found}"
+            )
+        return "\n".join(lines)
+
+
+def analyse(
+    loaded: Loaded,
+    word: str,
+    texts: Sequence[str],
+    occurrence: int | None = None,
+    layer: int | None = None,
+    k: int = 5,
+    max_length: int | None = None,
+    padding_side: str = "right",
+) -> tuple[ContextResult, Hidden, np.ndarray]:
+    """Locate ``word`` in every sentence, run the model once, and measure it layer by layer.
+
+    Returns the result, the hidden states, and the word vectors ``[sentences, layers + 1, D]``.
+    """
+    if not word.strip():
+        raise UsageProblem("the word is empty")
+    if len(texts) < 2:
+        raise UsageProblem("context needs two or more sentences to compare")
+    for i, t in enumerate(texts):
+        if not t.strip():
+            raise UsageProblem(f"sentence {i} is empty")
+    if occurrence is not None and occurrence < 1:
+        raise UsageProblem("--occurrence counts from 1")
+    n_layers = loaded.num_layers
+    chosen = n_layers if layer is None else layer
+    if chosen < 0:
+        chosen += n_layers + 1
+    if not 0 <= chosen <= n_layers:
+        raise UsageProblem(
+            f"--layer {layer} is out of range: {loaded.label} has layers 0..{n_layers}"
+        )
+    limit = max_length or loaded.limit()
+    rows, notes = encode(loaded, texts, limit)
+    located = locate(loaded, word, texts, rows, occurrence)
+    for w in located:
+        n = count_occurrences(word, w.text)
+        if n > 1 and occurrence is None:
+            notes.append(
+                f"{word!r} occurs {n} times in sentence {w.index}: using the first "
+                "(--occurrence N picks another)"
+            )
+    hidden = hidden_states(loaded, rows, padding_side)
+    vecs = word_vectors(hidden, located)
+    bases = baselines(hidden, loaded.special_ids())
+    layers = [
+        {"layer": ly, "baseline": bases[ly], "pairs": pair_cosines(vecs[:, ly])}
+        for ly in range(vecs.shape[1])
+    ]
+    near = nearest(loaded, hidden, located, vecs, chosen, k) if k > 0 else []
+    result = ContextResult(
+        word,
+        loaded.label,
+        located,
+        pair_cosines(static_vectors(loaded, located)),
+        layers,
+        near,
+        notes,
+    )
+    return result, hidden, vecs
+
+
+def excerpt(text: str, span: tuple[int, int] | None = None, width: int = 28) -> str:
+    """A short piece of ``text`` around ``span`` (for plot labels)."""
+    if span is None or len(text) <= width:
+        return _excerpt(text, width)
+    mid = (span[0] + span[1]) // 2
+    lo = max(0, mid - width // 2)
+    hi = min(len(text), lo + width)
+    lo = max(0, hi - width)
+    part = text[lo:hi]
+    if lo > 0 and " " in part[: span[0] - lo]:  # start at a word, not inside one
+        part = part[part.index(" ") + 1 :]
+    if hi < len(text) and " " in part[span[1] - hi :]:
+        part = part[: part.rindex(" ")]
+    return ("…" if lo > 0 else "") + part.strip() + ("…" if hi < len(text) else "")
+
+
+def _excerpt(text: str, width: int = 40) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
