@@ -54,3 +54,17 @@ def test_imports_point_only_down_the_stages() -> None:
                 if ORDER.index(target) > ORDER.index(stage) or sibling:
                     bad.append(f"{path.relative_to(ROOT)} imports {module}")
     assert bad == []
+
+
+def test_api_is_a_client_of_the_stages_and_never_of_the_cli() -> None:
+    """``embcli.api`` may use every stage but the CLI; the CLI may use it; no stage below may."""
+    api = _imports(ROOT / "api.py")
+    assert [m for m in api if m == "embcli.cli" or m.startswith("embcli.cli.")] == []
+    below = []
+    for stage in ORDER[:-1]:
+        for path in (ROOT / stage).rglob("*.py"):
+            if any(m == "embcli.api" for m in _imports(path)):
+                below.append(str(path.relative_to(ROOT)))
+    assert below == []
+    # The CLI is allowed to import the API (it is its first client).
+    assert _stage("embcli.api") is None

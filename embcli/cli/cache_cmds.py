@@ -23,6 +23,7 @@ def register(app: typer.Typer) -> None:
 def list_(settings: Settings) -> None:
     """Cached tables: model, shape, size on disk, path."""
     root = cache.cache_root(settings.cache_dir)
+    cache.sweep_stale(root, _notice)
     records = []
     for item in cache.list_entries(root):
         if isinstance(item, cache.CacheProblem):
@@ -89,12 +90,15 @@ def clear(
         if wanted is None or item.meta.get("model") in wanted:
             cache.remove_entry(path)
             removed += 1
-    if wanted is None:
-        cache.clear_scratch(root)
+    cache.sweep_stale(root, _notice)  # only builds whose owner is gone; never a live one
     if model is not None and removed == 0:
         typer.echo(f"embcli: no cached table for {model}", err=True)
         raise typer.Exit(1)
     typer.echo(f"removed {removed} cached table{'s' if removed != 1 else ''} from {root}", err=True)
+
+
+def _notice(message: str) -> None:
+    typer.echo(f"embcli: {message}", err=True)
 
 
 def _remove_broken(root: Path, problem: cache.CacheProblem) -> int:

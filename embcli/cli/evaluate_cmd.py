@@ -2,29 +2,19 @@
 
 from __future__ import annotations
 
-from importlib import resources
-from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
+from embcli.ask.benchmarks import benchmark_path
 from embcli.cli.common import load
 from embcli.cli.options import Settings, with_settings
-from embcli.cli.output import View, emit
-from embcli.cli.progress import build_progress
-from embcli.errors import EmbcliError
+from embcli.cli.output import emit
 
 evaluate_app = typer.Typer(
     help="Standard benchmarks: analogy accuracy, word-similarity correlation.",
     no_args_is_help=True,
 )
-BUNDLED = {
-    "google": "questions-words.txt",
-    "questions-words": "questions-words.txt",
-    "wordsim353": "wordsim353.tsv",
-    "simlex999": "simlex999.txt",
-    "simlex": "simlex999.txt",
-}
 
 RestrictOpt = Annotated[
     int,
@@ -35,20 +25,11 @@ CaseOpt = Annotated[
 ]
 
 
+_benchmark = benchmark_path  # the name this module's callers and tests have used
+
+
 def register(app: typer.Typer) -> None:
     app.add_typer(evaluate_app, name="evaluate")
-
-
-def _benchmark(name: str | None, default: str) -> Path:
-    chosen = name or default
-    if chosen.lower() in BUNDLED:
-        return Path(str(resources.files("embcli") / "data" / BUNDLED[chosen.lower()]))
-    path = Path(chosen).expanduser()
-    if not path.is_file():
-        raise EmbcliError(
-            f"no benchmark file {chosen}", f"bundled: {', '.join(sorted(set(BUNDLED)))}"
-        )
-    return path
 
 
 @evaluate_app.command("analogies")
@@ -63,34 +44,24 @@ def analogies(
     case_sensitive: CaseOpt = False,
 ) -> None:
     """Analogy accuracy per section and in total (gensim's evaluate_word_analogies method)."""
-    from embcli.ask.evaluate import evaluate_analogies
+    from embcli.ask.benchmarks import evaluate_analogies
+    from embcli.cli.progress import build_progress
     from embcli.errors import UsageProblem
 
     if method not in ("3cosadd", "3cosmul"):
         raise UsageProblem(f"--method must be 3cosadd or 3cosmul, not {method!r}")
-    path = _benchmark(file, "google")
+    path = benchmark_path(file, "google")
     table = load(settings)
     with build_progress(table.label) as progress:
-        report = evaluate_analogies(
-            table, path, restrict_vocab or None, method, not case_sensitive, progress
+        result = evaluate_analogies(
+            table,
+            path,
+            method=method,
+            restrict_vocab=restrict_vocab,
+            case_sensitive=case_sensitive,
+            progress=progress,
         )
-    rows = [_section_row(s) for s in report["sections"]] + [_section_row(report["total"])]
-    asked = report["total"]["answered"] + report["total"]["skipped"]
-    caption = (
-        f"{table.label}: {method}, {report['vocabulary']}, "
-        f"{'case-insensitive' if not case_sensitive else 'case-sensitive'}; "
-        f"coverage {report['coverage']:.1%} of {asked:,} questions"
-    )
-    emit(
-        settings.format,
-        report,
-        View(["section", "correct", "answered", "skipped", "accuracy"], rows, caption=caption),
-    )
-
-
-def _section_row(s: dict[str, Any]) -> tuple[Any, ...]:
-    acc = f"{s['accuracy']:.4f}" if s["accuracy"] is not None else ""
-    return (s["section"], s["correct"], s["answered"], s["skipped"], acc)
+    emit(settings.format, result.to_dict(), result.view())
 
 
 @evaluate_app.command("similarity")
@@ -105,17 +76,11 @@ def similarity(
     case_sensitive: CaseOpt = False,
 ) -> None:
     """Spearman and Pearson correlation of cosine similarity with human judgements."""
-    from embcli.ask.evaluate import evaluate_pairs
+    from embcli.ask.benchmarks import evaluate_similarity
 
-    path = _benchmark(file, "wordsim353")
+    path = benchmark_path(file, "wordsim353")
     table = load(settings)
-    r = evaluate_pairs(table, path, restrict_vocab or None, not case_sensitive)
-    rows = [
-        ("benchmark", path.name),
-        ("pairs used", f"{r['pairs']:,}"),
-        ("out of vocabulary", f"{r['oov_pairs']:,} pairs ({r['oov_ratio']:.1%})"),
-        ("Spearman", f"{r['spearman']:.4f} (p = {r['spearman_p']:.2g})"),
-        ("Pearson", f"{r['pearson']:.4f} (p = {r['pearson_p']:.2g})"),
-        ("vocabulary", r["vocabulary"]),
-    ]
-    emit(settings.format, r, View(["field", "value"], rows, key_value=True))
+    result = evaluate_similarity(
+        table, path, restrict_vocab=restrict_vocab, case_sensitive=case_sensitive
+    )
+    emit(settings.format, result.to_dict(), result.view())

@@ -7,12 +7,10 @@ from enum import Enum
 from pathlib import Path
 from typing import Annotated
 
-import numpy as np
 import typer
 
 from embcli.cli.common import load
-from embcli.cli.options import CenterOpt, PoolOpt, Settings, with_settings
-from embcli.errors import EmbcliError, UnresolvedWord, UsageProblem
+from embcli.cli.options import CenterOpt, PoolOpt, RemovePcsOpt, Settings, with_settings
 
 
 class Projection(str, Enum):
@@ -27,29 +25,6 @@ def register(app: typer.Typer) -> None:
 
 def _short(label: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "-" for c in Path(label).name or label)
-
-
-def parse_groups(specs: list[str], file: str | None) -> list[tuple[str, list[str]]]:
-    """``name=w1,w2`` options and ``name: w1, w2`` file lines, in order."""
-    groups: list[tuple[str, list[str]]] = []
-    for spec in specs:
-        name, sep, words = spec.partition("=")
-        if not sep or not name.strip():
-            raise UsageProblem(f"--group takes name=word1,word2 (got {spec!r})")
-        groups.append((name.strip(), [w.strip() for w in words.split(",") if w.strip()]))
-    if file is not None:
-        try:
-            lines = Path(file).read_text(encoding="utf-8").splitlines()
-        except OSError as exc:
-            raise EmbcliError(f"cannot read {file}: {exc.strerror or exc}") from None
-        for n, line in enumerate(lines, 1):
-            if not line.strip() or line.lstrip().startswith("#"):
-                continue
-            name, sep, words = line.partition(":")
-            if not sep:
-                raise UsageProblem(f"{file} line {n}: expected 'name: word1, word2, ...'")
-            groups.append((name.strip(), [w.strip() for w in words.split(",") if w.strip()]))
-    return groups
 
 
 @with_settings()
@@ -71,12 +46,13 @@ def plot(
     ] = None,
     pool: PoolOpt = None,
     center: CenterOpt = False,
+    remove_pcs: RemovePcsOpt = 0,
 ) -> None:
     """Project words to 2-D (PCA or t-SNE) and draw them, coloured by group."""
-    from embcli.ask.words import resolve
-    from embcli.draw import plotting, projection
+    from embcli.draw import plotting, wordplot
+    from embcli.errors import UsageProblem
 
-    groups = parse_groups(group or [], groups_file)
+    groups = wordplot.parse_groups(group or [], groups_file)
     if words:
         groups.insert(0, ("", list(words)))
     if not any(ws for _, ws in groups):
@@ -84,34 +60,22 @@ def plot(
     out = output or Path(f"embcli-plot-{_short(settings.model)}-{method.value}.png")
     plotting.check_output(out)
     table = load(settings)
-    mean = table.centered()[1] if center else None
-    points, vectors, dropped = [], [], []
-    for name, ws in groups:
-        for w in ws:
-            try:
-                r = resolve(table, w, pool=pool is not None)
-            except UnresolvedWord as exc:
-                dropped.append(f"{w} ({exc.message.split(': ', 1)[-1]})")
-                continue
-            detail = "+".join(f"{table.tokens[i]!r} #{i}" for i in r.ids)
-            points.append(plotting.Point(w, name, detail + (" pooled" if r.pooled else "")))
-            vectors.append(r.unit(table, mean))
+    picture = wordplot.project_words(
+        table,
+        groups,
+        method=method.value,
+        perplexity=perplexity,
+        seed=seed,
+        pool=pool is not None,
+        center=center,
+        remove_pcs=remove_pcs,
+    )
+    dropped = picture.dropped
     if dropped:
         print(f"embcli: left out {len(dropped)} word(s): {'; '.join(dropped)}", file=sys.stderr)
-    if len(points) < 3:
-        raise UnresolvedWord(f"only {len(points)} word(s) resolved; a plot needs at least 3")
-    x = np.stack(vectors)
-    if method is Projection.pca:
-        coords, explained = projection.pca_2d(x)
-        how = f"PCA (explained variance {explained[0]:.0%} + {explained[1]:.0%})"
-    else:
-        used, note = projection.clamp_perplexity(perplexity, len(points))
-        if note:
-            print(f"embcli: {note}", file=sys.stderr)
-        coords = projection.tsne_2d(x, used, seed)
-        how = f"t-SNE (perplexity {used:g}, seed {seed}, cosine)"
-    title = f"{Path(table.label).name or table.label}: {how}{', centred' if center else ''}"
-    print(plotting.scatter(points, coords, title, out))
+    for note in picture.notes:
+        print(f"embcli: {note}", file=sys.stderr)
+    print(picture.save(out))
 
 
 @with_settings()
@@ -123,39 +87,9 @@ def positions(
     ] = None,
 ) -> None:
     """Heatmap of cosine similarity between learned position vectors, and their norms."""
-    from embcli.draw import plotting, projection
+    from embcli.draw import wordplot
 
-    name = position_tensor(settings)
+    name = wordplot.position_tensor(settings.model, settings.revision, settings.allow_pickle)
     table = load(settings.merged(tensor=name))
-    limit = min(max_positions, table.shape[0])
-    sims = projection.position_similarity(table.unit, limit)
-    norms = np.asarray(table.norms[:limit])
     out = output or Path(f"embcli-positions-{_short(settings.model)}.png")
-    title = f"{Path(table.label).name or table.label}: {name}, first {limit} of {table.shape[0]}"
-    print(plotting.heatmap(sims, norms, title, out))
-
-
-def position_tensor(settings: Settings) -> str:
-    """The checkpoint name of the learned position table, or a one-line reason there is none."""
-    from embcli.ask.sizing import position_info
-    from embcli.read.checkpoint import open_source_checkpoint
-    from embcli.read.modelconfig import ModelConfig
-    from embcli.read.sources import resolve_hub, resolve_local
-
-    source = resolve_local(settings.model) or resolve_hub(settings.model, settings.revision)
-    if source.kind == "vectors":
-        raise EmbcliError(f"{settings.model} is a word-vector file: it has no position table")
-    cfg = ModelConfig.load(source.fetch("config.json"))
-    spec = cfg.position_table()
-    if spec is None:
-        _, why = position_info(cfg)
-        raise EmbcliError(
-            f"{settings.model} ({cfg.model_type}) has no learned position table: "
-            f"{why.removeprefix('none: ')} positions are computed, not stored"
-        )
-    ckpt = open_source_checkpoint(source, settings.allow_pickle, None, None)
-    suffix = spec[1]
-    names = [n for n in ckpt.names() if n == suffix or n.endswith("." + suffix)]
-    if not names:
-        raise EmbcliError(f"no tensor ending in {suffix} in {settings.model}")
-    return sorted(names, key=len)[0]
+    print(wordplot.position_plot(table, name, max_positions).save(out))

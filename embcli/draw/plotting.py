@@ -38,12 +38,35 @@ def scatter(points: list[Point], coords: np.ndarray, title: str, out: Path) -> P
     colours = {g: PALETTE[i % len(PALETTE)] for i, g in enumerate(groups)}
     if out.suffix.lower() == ".html":
         return _write_atomic(out, _html(points, coords, title, colours).encode())
-    import matplotlib
+    return _save(scatter_figure(points, coords, title), out)
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(9, 7), dpi=130)
+def html_page(points: list[Point], coords: np.ndarray, title: str) -> str:
+    """The interactive HTML page of a scatter (what ``scatter`` writes for ``.html``)."""
+    groups = list(dict.fromkeys(p.group for p in points))
+    colours = {g: PALETTE[i % len(PALETTE)] for i, g in enumerate(groups)}
+    return _html(points, coords, title, colours)
+
+
+def _figure(**kwargs):
+    """A matplotlib Figure with an Agg canvas, outside pyplot (no global state, any backend).
+
+    Jupyter shows it inline; ``_save`` writes it; no window is ever opened.
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(**kwargs)
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def scatter_figure(points: list[Point], coords: np.ndarray, title: str):
+    """The labelled scatter as a matplotlib ``Figure`` (coloured by group, labels separated)."""
+    groups = list(dict.fromkeys(p.group for p in points))
+    colours = {g: PALETTE[i % len(PALETTE)] for i, g in enumerate(groups)}
+    fig = _figure(figsize=(9, 7), dpi=130)
+    ax = fig.subplots()
     for g in groups:
         idx = [i for i, p in enumerate(points) if p.group == g]
         ax.scatter(coords[idx, 0], coords[idx, 1], s=36, color=colours[g], label=g, alpha=0.9,
@@ -63,7 +86,7 @@ def scatter(points: list[Point], coords: np.ndarray, title: str, out: Path) -> P
         ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False, fontsize=9)
     fig.tight_layout()
     _separate_labels(fig, texts)
-    return _save(fig, out)
+    return fig
 
 
 def _separate_labels(fig, texts, rounds: int = 80, limit: float = 40.0) -> None:
@@ -107,13 +130,13 @@ def heatmap(sims: np.ndarray, norms: np.ndarray, title: str, out: Path) -> Path:
     check_output(out)
     if out.suffix.lower() == ".html":
         raise UsageProblem("positions draws images: use .png, .svg or .pdf")
-    import matplotlib
+    return _save(heatmap_figure(sims, norms, title), out)
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 5.2), dpi=130,
-                                   gridspec_kw={"width_ratios": [1.15, 1]})  # fmt: skip
+def heatmap_figure(sims: np.ndarray, norms: np.ndarray, title: str):
+    """The position heatmap and norm curve as a matplotlib ``Figure``."""
+    fig = _figure(figsize=(12, 5.2), dpi=130)
+    ax1, ax2 = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1.15, 1]})
     im = ax1.imshow(sims, cmap="RdBu_r", vmin=-1, vmax=1, origin="upper", interpolation="nearest")
     ax1.set_xlabel("position")
     ax1.set_ylabel("position")
@@ -126,20 +149,26 @@ def heatmap(sims: np.ndarray, norms: np.ndarray, title: str, out: Path) -> Path:
     ax2.grid(True, color="#eeeeee")
     fig.suptitle(title, fontsize=11)
     fig.tight_layout()
-    return _save(fig, out)
+    return fig
 
 
 def _save(fig, out: Path) -> Path:
-    import matplotlib.pyplot as plt
-
+    """Write ``fig`` to ``out`` atomically (a temporary file, then a rename)."""
+    check_output(out)
     tmp = out.with_name(f".{out.name}.tmp{out.suffix}")
     try:
         fig.savefig(tmp, format=out.suffix.lower().lstrip("."), bbox_inches="tight")
         tmp.replace(out)
     finally:
-        plt.close(fig)
         tmp.unlink(missing_ok=True)
     return out
+
+
+def save_figure(fig, out: Path) -> Path:
+    """Write a figure to ``.png``, ``.svg`` or ``.pdf`` atomically."""
+    if out.suffix.lower() not in IMAGE_SUFFIXES:
+        raise UsageProblem(f"cannot write {out.name}: use .png, .svg or .pdf")
+    return _save(fig, out)
 
 
 def _write_atomic(out: Path, data: bytes) -> Path:

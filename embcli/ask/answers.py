@@ -1,0 +1,617 @@
+"""Neighbours, similarity and analogies as results: the three questions, answered as data.
+
+Each function takes an :class:`EmbeddingTable` and what a user typed, resolves the words
+(:mod:`embcli.ask.words`), runs the math (:mod:`embcli.ask.queries`) and returns a dataclass
+subclassing :class:`embcli.view.Result`: ``to_dict()`` gives the CLI's JSON, ``view()`` its table.
+
+A batch keeps going past a word it cannot resolve: the failure is kept as data in ``failed``
+(the CLI prints each on stderr and exits 3 at the end), so a caller sees the answers and the
+failures. A single query (``single=True``) raises :class:`UnresolvedWord` instead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from embcli.ask import queries
+from embcli.ask.words import Resolved, exclusions, resolve
+from embcli.errors import EmbcliError, UnresolvedWord, UsageProblem
+from embcli.read.tokens import visible
+from embcli.store.table import EmbeddingTable
+from embcli.view import Result, View
+
+METHODS = ("3cosadd", "3cosmul")
+
+
+class Resolver:
+    """Resolves queries one by one, keeping unresolvable ones of a batch as data.
+
+    ``single``: the one query of a single question raises instead (one line, exit 3).
+    """
+
+    def __init__(self, table: EmbeddingTable, pool: bool, ids: bool, single: bool) -> None:
+        self.table, self.pool, self.ids, self.single = table, pool, ids, single
+        self.failed: list[UnresolvedWord] = []
+        self._seen: dict[str, Resolved | None] = {}
+
+    def __call__(self, word: str) -> Resolved | None:
+        if word in self._seen:
+            return self._seen[word]
+        try:
+            got: Resolved | None = resolve(self.table, word, pool=self.pool, ids=self.ids)
+        except UnresolvedWord as exc:
+            if self.single:
+                raise
+            self.failed.append(exc)
+            got = None
+        self._seen[word] = got
+        return got
+
+    @property
+    def resolved(self) -> dict[str, Resolved]:
+        return {w: r for w, r in self._seen.items() if r is not None}
+
+
+def _space(table: EmbeddingTable, center: bool, remove_pcs: int) -> tuple[np.ndarray, Any, str]:
+    """The matrix queries are scored against, the transform queries go through, and its name.
+
+    ``center`` subtracts the mean; ``remove_pcs`` D > 0 also removes the top D principal
+    components (all-but-the-top); both are cached beside the table by ``EmbeddingTable``.
+    """
+    unit, transform = table.transformed(center, remove_pcs)
+    return unit, transform, transform.describe()
+
+
+def _model_caption(model: str, space: str) -> str:
+    return f"{model}{', ' + space if space else ''}"
+
+
+def _used(table: EmbeddingTable, ids: Sequence[int]) -> str:
+    return "+".join(f"{visible(table.tokens[i])} (#{i})" for i in ids)
+
+
+# -- neighbours ----------------------------------------------------------------------------------
+
+
+@dataclass
+class Neighbor:
+    """One ranked neighbour: its rank (1-based), row id, token and cosine with the query."""
+
+    rank: int
+    id: int
+    token: str
+    cosine: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"rank": self.rank, "id": self.id, "token": self.token, "cosine": self.cosine}
+
+
+@dataclass
+class NeighborList(Result):
+    """The neighbours of one query; iterate it for :class:`Neighbor` items.
+
+    ``tokens`` are the rows that stood for the query (``[{"id", "token"}]``, several when
+    pooled, none for a ``--vector`` query).
+    """
+
+    query: str
+    tokens: list[dict[str, Any]]
+    pooled: bool
+    neighbors: list[Neighbor]
+    model: str = ""
+    space: str = ""
+
+    def __iter__(self) -> Iterator[Neighbor]:
+        return iter(self.neighbors)
+
+    def __len__(self) -> int:
+        return len(self.neighbors)
+
+    def __getitem__(self, i: int) -> Neighbor:
+        return self.neighbors[i]
+
+    @property
+    def tokens_found(self) -> list[str]:
+        """The neighbour tokens, best first."""
+        return [n.token for n in self.neighbors]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "query": self.query,
+            "tokens": self.tokens,
+            "pooled": self.pooled,
+            "neighbors": [n.to_dict() for n in self.neighbors],
+        }
+
+    def view(self) -> View:
+        return Neighbors([self], single=True, model=self.model, space=self.space).view()
+
+
+@dataclass
+class Neighbors(Result):
+    """The neighbours of several queries; ``failed`` holds the queries that did not resolve."""
+
+    results: list[NeighborList]
+    failed: list[UnresolvedWord] = field(default_factory=list)
+    single: bool = False  # one query: ``to_dict()`` is its record, not a list
+    model: str = ""
+    space: str = ""
+    skipped: list[str] = field(default_factory=list)  # ``among`` words not in the table
+
+    def __iter__(self) -> Iterator[NeighborList]:
+        return iter(self.results)
+
+    def __len__(self) -> int:
+        return len(self.results)
+
+    def __getitem__(self, i: int) -> NeighborList:
+        return self.results[i]
+
+    def to_dict(self) -> Any:
+        records = [r.to_dict() for r in self.results]
+        return records[0] if self.single and records else records
+
+    def view(self) -> View:
+        rows = [(r.query, n.rank, n.id, n.token, n.cosine) for r in self.results for n in r]
+        used = "; ".join(
+            f"{r.query} = "
+            + "+".join(f"{visible(t['token'])} (#{t['id']})" for t in r.tokens)
+            + (" pooled" if r.pooled else "")
+            for r in self.results
+        )
+        return View(
+            ["query", "rank", "id", "token", "cosine"],
+            rows,
+            caption=f"{_model_caption(self.model, self.space)}. {used}",
+            token_columns={"token"},
+            table_hidden={"query"} if len(self.results) == 1 else set(),
+        )
+
+
+def among_mask(table: EmbeddingTable, words: Sequence[str]) -> tuple[np.ndarray, list[str]]:
+    """Rows standing for ``words`` (each resolved as a query is), and the words not in the table.
+
+    This is the candidate set of ``neighbors --among FILE``; the fragment and special-token
+    filter does not apply to it (the user chose the candidates).
+    """
+    mask = np.zeros(table.shape[0], dtype=bool)
+    missing = []
+    for w in words:
+        try:
+            mask[resolve(table, w).ids[0]] = True
+        except UnresolvedWord:
+            missing.append(w)
+    return mask, missing
+
+
+def neighbors(
+    table: EmbeddingTable,
+    words: Sequence[str],
+    k: int = 10,
+    *,
+    pool: bool = False,
+    ids: bool = False,
+    center: bool = False,
+    remove_pcs: int = 0,
+    all_tokens: bool = False,
+    among: Sequence[str] | None = None,
+    single: bool = False,
+) -> Neighbors:
+    """Nearest rows by cosine for each word (its own token and variants left out).
+
+    Candidates are the word-like rows (whole word-initial tokens) unless ``all_tokens``; with
+    ``among``, only the rows of those words (the ones not in the table are in ``skipped``).
+    """
+    resolver = Resolver(table, pool, ids, single)
+    resolved = [r for r in map(resolver, words) if r is not None]
+    allowed, skipped = _candidates(table, all_tokens, among)
+    unit, transform, space = _space(table, center, remove_pcs)
+    results = []
+    if resolved:
+        vecs = np.stack([r.unit(table, transform) for r in resolved])
+        excl = [exclusions(table, r, all_tokens) for r in resolved]
+        top_ids, top_scores = queries.top_k(unit, vecs, k, allowed, excl)
+        for r, row_ids, row_scores in zip(resolved, top_ids, top_scores, strict=True):
+            results.append(
+                NeighborList(r.query, r.describe(table), r.pooled,
+                             _ranked(table, row_ids, row_scores), table.label, space)
+            )  # fmt: skip
+    return Neighbors(results, resolver.failed, single, table.label, space, skipped)
+
+
+def neighbors_of_vector(
+    table: EmbeddingTable,
+    vector: np.ndarray,
+    k: int = 10,
+    *,
+    name: str = "vector",
+    center: bool = False,
+    remove_pcs: int = 0,
+    all_tokens: bool = False,
+    among: Sequence[str] | None = None,
+) -> Neighbors:
+    """Nearest rows to an arbitrary vector of the table's width (compared by cosine).
+
+    With ``center`` / ``remove_pcs`` the vector goes through the same transform as every row.
+    """
+    v = np.asarray(vector, dtype=np.float64).reshape(-1)
+    width = table.shape[1]
+    if v.shape[0] != width:
+        raise UsageProblem(f"the vector has {v.shape[0]} numbers; this table's rows have {width}")
+    if not np.all(np.isfinite(v)):
+        raise UsageProblem("the vector holds NaN or infinite values")
+    allowed, skipped = _candidates(table, all_tokens, among)
+    unit, transform, space = _space(table, center, remove_pcs)
+    if not transform.identity:
+        v = transform.apply(v)
+    n = np.linalg.norm(v)
+    if n == 0:
+        raise UsageProblem("the vector is all zeros: it has no direction to compare")
+    top_ids, top_scores = queries.top_k(unit, (v / n).astype(np.float32)[None, :], k, allowed)
+    found = NeighborList(name, [], False, _ranked(table, top_ids[0], top_scores[0]),
+                         table.label, space)  # fmt: skip
+    return Neighbors([found], [], True, table.label, space, skipped)
+
+
+def parse_vector(text: str, source: str = "the vector") -> np.ndarray:
+    """A vector written as numbers separated by spaces, commas or newlines (float64)."""
+    parts = text.replace(",", " ").replace("[", " ").replace("]", " ").split()
+    if not parts:
+        raise UsageProblem(f"{source} holds no numbers")
+    try:
+        return np.array([float(p) for p in parts], dtype=np.float64)
+    except ValueError:
+        bad = next(p for p in parts if not _is_number(p))
+        raise UsageProblem(f"{source}: {bad[:40]!r} is not a number") from None
+
+
+def read_vector(path: str | Path) -> np.ndarray:
+    """A vector from a ``.npy`` file (1-D, or one row) or a text file of numbers."""
+    path = Path(path)
+    try:
+        if path.suffix.lower() == ".npy":
+            arr = np.load(path, allow_pickle=False)
+        else:
+            return parse_vector(path.read_text(encoding="utf-8"), str(path))
+    except (OSError, ValueError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+        raise EmbcliError(f"cannot read a vector from {path}: {reason}") from None
+    arr = np.asarray(arr)
+    if arr.ndim == 2 and arr.shape[0] == 1:
+        arr = arr[0]
+    if arr.ndim != 1 or not np.issubdtype(arr.dtype, np.number):
+        raise UsageProblem(f"{path} holds a {arr.dtype} array of shape {arr.shape}: need one row")
+    return arr.astype(np.float64)
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _candidates(
+    table: EmbeddingTable, all_tokens: bool, among: Sequence[str] | None
+) -> tuple[np.ndarray | None, list[str]]:
+    if among is not None:
+        mask, missing = among_mask(table, among)
+        if not mask.any():
+            raise UnresolvedWord(f"none of the {len(among)} candidate words is in {table.label}")
+        return mask, missing
+    return (None if all_tokens else table.wordlike), []
+
+
+def _ranked(table: EmbeddingTable, ids: np.ndarray, scores: np.ndarray) -> list[Neighbor]:
+    """Neighbours for the valid ids of a top-k row (-1 marks padding)."""
+    kept = [(int(i), float(v)) for i, v in zip(ids, scores, strict=True) if i >= 0]
+    return [Neighbor(n + 1, i, table.tokens[i], v) for n, (i, v) in enumerate(kept)]
+
+
+# -- similarity ----------------------------------------------------------------------------------
+
+
+@dataclass
+class Pair:
+    """Cosine and dot product of two queries, and the rows that stood for each."""
+
+    a: str
+    b: str
+    cosine: float
+    dot: float
+    a_tokens: list[dict[str, Any]]
+    b_tokens: list[dict[str, Any]]
+
+    def __float__(self) -> float:
+        return self.cosine
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"a": self.a, "b": self.b, "cosine": self.cosine, "dot": self.dot,
+                "a_tokens": self.a_tokens, "b_tokens": self.b_tokens}  # fmt: skip
+
+
+@dataclass
+class Similarity(Result):
+    """Similarity of pairs of words. ``float(result)`` is the cosine when there is one pair.
+
+    ``matrix`` holds the cosines of every word with every word (in ``words`` order) when
+    similarity was asked of three or more words and all resolved; ``view()`` then shows it.
+    """
+
+    pairs: list[Pair]
+    failed: list[UnresolvedWord] = field(default_factory=list)
+    single: bool = False
+    words: list[str] = field(default_factory=list)
+    matrix: np.ndarray | None = None
+    model: str = ""
+    space: str = ""
+    used: dict[str, str] = field(default_factory=dict)  # word -> "token (#id)" it stood for
+
+    def __float__(self) -> float:
+        if len(self.pairs) != 1:
+            raise TypeError(f"{len(self.pairs)} pairs: float() needs exactly one")
+        return self.pairs[0].cosine
+
+    @property
+    def cosine(self) -> float:
+        return float(self)
+
+    @property
+    def dot(self) -> float:
+        if len(self.pairs) != 1:
+            raise TypeError(f"{len(self.pairs)} pairs: .dot needs exactly one")
+        return self.pairs[0].dot
+
+    def __iter__(self) -> Iterator[Pair]:
+        return iter(self.pairs)
+
+    def __len__(self) -> int:
+        return len(self.pairs)
+
+    def to_dict(self) -> Any:
+        records = [p.to_dict() for p in self.pairs]
+        return records[0] if self.single and records else records
+
+    def _caption(self) -> str:
+        words = "; ".join(f"{w} = {rows}" for w, rows in self.used.items())
+        return f"{_model_caption(self.model, self.space)}. {words}"
+
+    def pairs_view(self, caption: bool = True) -> View:
+        """One row per pair (what TSV prints, matrix or not)."""
+        rows = [(p.a, p.b, p.cosine, p.dot) for p in self.pairs]
+        return View(["a", "b", "cosine", "dot"], rows, caption=self._caption() if caption else None)
+
+    def view(self) -> View:
+        if self.matrix is None:
+            return self.pairs_view()
+        rows = [[w, *map(float, self.matrix[i])] for i, w in enumerate(self.words)]
+        return View(["", *self.words], rows, caption=self._caption())
+
+
+def similarity(
+    table: EmbeddingTable,
+    words: Sequence[str] = (),
+    pairs: Sequence[tuple[str, str]] | None = None,
+    *,
+    pool: bool = False,
+    ids: bool = False,
+    center: bool = False,
+    remove_pcs: int = 0,
+) -> Similarity:
+    """Cosine (and dot product of the raw vectors) of two words, all pairs of more, or ``pairs``.
+
+    Two words are a single question (an unresolvable one raises); more words, or ``pairs``,
+    are a batch whose unresolvable words end up in ``failed``.
+    """
+    if pairs is None and len(words) < 2:
+        raise UsageProblem("similarity needs two or more words, or pairs")
+    if pairs is not None and words:
+        raise UsageProblem("give either words or pairs, not both")
+    single = pairs is None and len(words) == 2
+    resolver = Resolver(table, pool, ids, single)
+    _, transform, space = _space(table, center, remove_pcs)
+    if pairs is None:
+        got = [resolver(w) for w in words]
+        todo = [(a, b) for i, a in enumerate(got) for b in got[i + 1 :]]
+    else:
+        todo = [(resolver(a), resolver(b)) for a, b in pairs]
+    found = [_pair(table, a, b, transform) for a, b in todo if a is not None and b is not None]
+    used = {w: _used(table, r.ids) for w, r in resolver.resolved.items()}
+    result = Similarity(found, resolver.failed, single, list(words), None, table.label, space,
+                        used)  # fmt: skip
+    if pairs is None and len(words) > 2 and not resolver.failed:
+        vecs = np.stack([resolver(w).unit(table, transform) for w in words])  # type: ignore[union-attr]
+        vecs = vecs.astype(np.float64)
+        result.matrix = vecs @ vecs.T
+    return result
+
+
+def _pair(table: EmbeddingTable, a: Resolved, b: Resolved, transform: Any) -> Pair:
+    ua, ub = a.unit(table, transform), b.unit(table, transform)
+    return Pair(
+        a.query,
+        b.query,
+        float(np.dot(ua.astype(np.float64), ub.astype(np.float64))),
+        float(np.dot(a.raw(table), b.raw(table))),
+        a.describe(table),
+        b.describe(table),
+    )
+
+
+# -- analogy -------------------------------------------------------------------------------------
+
+
+@dataclass
+class Scored:
+    """One ranked answer of an analogy: rank, row id, token and score."""
+
+    rank: int
+    id: int
+    token: str
+    score: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"rank": self.rank, "id": self.id, "token": self.token, "score": self.score}
+
+
+@dataclass
+class Answer(Result):
+    """The answers to one analogy ``a - b + c``; iterate it for :class:`Scored` items.
+
+    ``correct`` is set when an expected word was given: whether the top answer equals it (up to
+    case and surrounding space).
+    """
+
+    a: str
+    b: str
+    c: str
+    method: str
+    tokens: dict[str, list[dict[str, Any]]]
+    results: list[Scored]
+    expected: str | None = None
+    correct: bool | None = None
+    model: str = ""
+    space: str = ""
+
+    @property
+    def formula(self) -> str:
+        return f"{self.a} - {self.b} + {self.c}"
+
+    def __iter__(self) -> Iterator[Scored]:
+        return iter(self.results)
+
+    def __len__(self) -> int:
+        return len(self.results)
+
+    def __getitem__(self, i: int) -> Scored:
+        return self.results[i]
+
+    def to_dict(self) -> dict[str, Any]:
+        rec: dict[str, Any] = {
+            "a": self.a,
+            "b": self.b,
+            "c": self.c,
+            "method": self.method,
+            "formula": self.formula,
+            "tokens": self.tokens,
+            "results": [r.to_dict() for r in self.results],
+        }
+        if self.expected is not None:
+            rec["expected"] = self.expected
+            rec["correct"] = self.correct
+        return rec
+
+    def view(self) -> View:
+        return Analogies([self], [], True, self.method, self.model, self.space).view()
+
+
+@dataclass
+class Analogies(Result):
+    """Answers to several analogies; ``failed`` holds words that did not resolve."""
+
+    results: list[Answer]
+    failed: list[UnresolvedWord] = field(default_factory=list)
+    single: bool = False
+    method: str = "3cosadd"
+    model: str = ""
+    space: str = ""
+
+    def __iter__(self) -> Iterator[Answer]:
+        return iter(self.results)
+
+    def __len__(self) -> int:
+        return len(self.results)
+
+    def __getitem__(self, i: int) -> Answer:
+        return self.results[i]
+
+    @property
+    def accuracy(self) -> float | None:
+        """Share of questions with an expected word whose top answer is right (None: none)."""
+        judged = [a.correct for a in self.results if a.correct is not None]
+        return sum(judged) / len(judged) if judged else None
+
+    def to_dict(self) -> Any:
+        records = [a.to_dict() for a in self.results]
+        return records[0] if self.single and records else records
+
+    def view(self) -> View:
+        rows = [(a.formula, r.rank, r.id, r.token, r.score) for a in self.results for r in a]
+        one = len(self.results) == 1
+        return View(
+            ["formula", "rank", "id", "token", "score"],
+            rows,
+            caption=f"{self.model}, {self.method}{', ' + self.space if self.space else ''}; "
+            "a b c reads a - b + c",
+            token_columns={"token"},
+            title=f"{self.results[0].formula} = ?" if one else None,
+            table_hidden={"formula"} if one else set(),
+        )
+
+
+def analogies(
+    table: EmbeddingTable,
+    questions: Sequence[Sequence[str]],
+    k: int = 5,
+    *,
+    method: str = "3cosadd",
+    keep_inputs: bool = False,
+    pool: bool = False,
+    ids: bool = False,
+    center: bool = False,
+    remove_pcs: int = 0,
+    all_tokens: bool = False,
+    single: bool = False,
+) -> Analogies:
+    """Solve ``a - b + c = ?`` for each question ``[a, b, c]`` or ``[a, b, c, expected]``.
+
+    3CosAdd ranks rows by cosine with ``unit(a - b + c)``; 3CosMul (Levy and Goldberg, 2014)
+    by ``cos(x, a) cos(x, c) / (cos(x, b) + eps)``. The inputs are left out unless
+    ``keep_inputs``.
+    """
+    if method not in METHODS:
+        raise UsageProblem(f"method must be 3cosadd or 3cosmul, not {method!r}")
+    for q in questions:
+        if len(q) not in (3, 4):
+            raise UsageProblem(f"an analogy is 'a b c' or 'a b c expected', not {' '.join(q)!r}")
+    resolver = Resolver(table, pool, ids, single)
+    unit, transform, space = _space(table, center, remove_pcs)
+    allowed = None if all_tokens else table.wordlike
+    solvable: list[tuple[Sequence[str], list[Resolved]]] = []
+    for q in questions:
+        got = [resolver(w) for w in q[:3]]
+        if all(g is not None for g in got):
+            solvable.append((q, [g for g in got if g is not None]))
+    answers = []
+    if solvable:
+        vecs = [[r.unit(table, transform) for r in res] for _, res in solvable]
+        excl = [
+            [] if keep_inputs else sorted({i for r in res for i in r.ids}) for _, res in solvable
+        ]
+        if method == "3cosadd":
+            targets = np.stack([queries.analogy_target(unit, a, b, c) for a, b, c in vecs])
+            top_ids, top_scores = queries.top_k(unit, targets, k, allowed, excl)
+            ranked = list(zip(top_ids, top_scores, strict=True))
+        else:
+            ranked = [
+                queries.top_k_scores(queries.cosmul_scores(unit, a, b, c), k, allowed, ex)
+                for (a, b, c), ex in zip(vecs, excl, strict=True)
+            ]
+        for (q, res), (row_ids, scores) in zip(solvable, ranked, strict=True):
+            found = [Scored(n.rank, n.id, n.token, n.cosine)
+                     for n in _ranked(table, row_ids, scores)]  # fmt: skip
+            expected = q[3] if len(q) == 4 else None
+            correct = None
+            if expected is not None:
+                top = found[0].token.strip().casefold() if found else None
+                correct = top == expected.strip().casefold()
+            tokens = {key: r.describe(table) for key, r in zip("abc", res, strict=True)}
+            answers.append(Answer(q[0], q[1], q[2], method, tokens, found, expected, correct,
+                                  table.label, space))  # fmt: skip
+    return Analogies(answers, resolver.failed, single, method, table.label, space)

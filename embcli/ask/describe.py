@@ -1,0 +1,175 @@
+"""What a table is (``info``) and how text becomes its rows (``tokenize``), as results."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from embcli.read.tokens import visible
+from embcli.store.table import EmbeddingTable
+from embcli.view import Result, View
+
+SAMPLE_TOKENS = 8
+
+
+@dataclass
+class Info(Result):
+    """The facts ``embcli info`` reports; ``facts`` is the JSON-ready dict (keys are the API)."""
+
+    facts: dict[str, Any]
+
+    def __getitem__(self, key: str) -> Any:
+        return self.facts[key]
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.facts
+
+    def view(self) -> View:
+        d = self.facts
+        rows = [
+            ("model", d["model"]),
+            ("source", f"{d['kind']} ({d['revision'] or d['identity'][:12]})"),
+            ("table", _table_text(d)),
+            ("tensor", d["tensor"]),
+            ("shape", f"{d['rows']:,} x {d['dim']:,}"),
+            ("dtype", d["source_dtype"]),
+            (
+                "model type",
+                d["model_type"] + (f" (in {d['text_config']})" if d["text_config"] else ""),
+            ),
+            ("output head", _head_text(d)),
+            ("tokenizer", _tokenizer_text(d)),
+            ("zero rows", f"{d['zero_rows']:,}"),
+            ("cache", f"{d['cache_path']} ({d['cache_bytes'] / 1e6:,.1f} MB)"),
+            ("sample", "  ".join(f"{i}:{visible(t)}" for i, t in d["sample_tokens"])),
+        ]
+        return View(["field", "value"], rows, key_value=True)
+
+
+def info(table: EmbeddingTable) -> Info:
+    """Where the table comes from, its shape, dtype, tokenizer, output head and cache entry."""
+    return Info(describe_table(table))
+
+
+def describe_table(table: EmbeddingTable) -> dict[str, Any]:
+    """The facts ``info`` reports, as a JSON-ready dict (its keys are the JSON interface)."""
+    meta = table.meta
+    rows, dim = table.shape
+    step = max(1, (table.tokenizer_size or rows) // SAMPLE_TOKENS)
+    sample_ids = list(range(0, min(rows, table.tokenizer_size or rows), step))[:SAMPLE_TOKENS]
+    return {
+        "model": table.label,
+        "kind": meta["kind"],
+        "revision": meta.get("revision"),
+        "identity": meta["identity"],
+        "table": meta.get("table", "input"),
+        "tensor": meta["tensor"],
+        "rows": rows,
+        "dim": dim,
+        "source_dtype": meta["source_dtype"],
+        "checkpoint_file": meta["checkpoint_file"],
+        "model_type": meta["model_type"],
+        "text_config": meta.get("text_config"),
+        "config_vocab_size": meta["config_vocab_size"],
+        "tokenizer_size": table.tokenizer_size,
+        "padded_rows": table.padded_rows,
+        "special_tokens": len(table.special_ids),
+        "tied": meta["tied"],
+        "tie_explicit": meta["tie_explicit"],
+        "head_tensor": meta.get("head_tensor"),
+        "head_shape": meta.get("head_shape"),
+        "head_dtype": meta.get("head_dtype"),
+        "zero_rows": meta["zero_rows"],
+        "cache_path": str(table.path),
+        "cache_bytes": table.size_on_disk(),
+        "sample_tokens": [[i, table.tokens[i]] for i in sample_ids],
+    }
+
+
+def _table_text(d: dict[str, Any]) -> str:
+    if d["table"] == "output":
+        return "output head (--table output)"
+    return "input embeddings" + (", also the output head (tied)" if d["tied"] else "")
+
+
+def _head_text(d: dict[str, Any]) -> str:
+    how = "config" if d["tie_explicit"] else f"{d['model_type']} default"
+    if d["tied"]:
+        return f"tied to this table ({how})"
+    if d["table"] == "output":
+        return f"this table: {d['tensor']} ({how})"
+    if d["head_tensor"]:
+        shape = d.get("head_shape")
+        size = f", {shape[0]:,} x {shape[1]:,} {d.get('head_dtype')}" if shape else ""
+        return f"separate: {d['head_tensor']}{size} ({how}; read it with --table output)"
+    return f"untied ({how}), and the checkpoint has no output head"
+
+
+def _tokenizer_text(d: dict[str, Any]) -> str:
+    if d["tokenizer_size"] is None:
+        return "none (address rows by id: #123)"
+    text = f"{d['tokenizer_size']:,} tokens, {d['special_tokens']} special"
+    if d["padded_rows"]:
+        text += (
+            f"; the table has {d['padded_rows']:,} padded rows beyond it "
+            "(normal: tables are padded for speed)"
+        )
+    return text
+
+
+@dataclass
+class Token:
+    """One token of a tokenized text: position, row id, text, vocabulary piece, char span."""
+
+    index: int
+    id: int
+    token: str
+    piece: str
+    start: int
+    end: int
+    special: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"index": self.index, "id": self.id, "token": self.token, "piece": self.piece,
+                "start": self.start, "end": self.end, "special": self.special}  # fmt: skip
+
+
+@dataclass
+class Tokenized(Result):
+    """A text split as the model splits it; iterate it for :class:`Token` items."""
+
+    model: str
+    text: str
+    tokens: list[Token]
+
+    def __iter__(self) -> Iterator[Token]:
+        return iter(self.tokens)
+
+    def __len__(self) -> int:
+        return len(self.tokens)
+
+    @property
+    def ids(self) -> list[int]:
+        return [t.id for t in self.tokens]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"model": self.model, "text": self.text, "tokens": [t.to_dict() for t in self]}
+
+    def view(self) -> View:
+        return View(
+            ["#", "id", "token", "piece", "span"],
+            [(t.index, t.id, t.token, t.piece, f"{t.start}-{t.end}") for t in self.tokens],
+            caption=f"{len(self.tokens)} tokens, {self.model}",
+            token_columns={"token"},
+        )
+
+
+def tokenize(table: EmbeddingTable, text: str, special: bool = False) -> Tokenized:
+    """Split ``text`` as the model does (``special``: add its special tokens, like [CLS])."""
+    pieces = table.encode(text, special=special)
+    tokens = [
+        Token(n, p.id, p.text, p.piece, p.start, p.end, p.id in table.special_ids)
+        for n, p in enumerate(pieces)
+    ]
+    return Tokenized(table.label, text, tokens)

@@ -1,0 +1,184 @@
+"""Words in 2-D and the position table, as objects: what ``plot`` and ``positions`` draw.
+
+:func:`project_words` resolves the words, projects their vectors (PCA or t-SNE) and returns a
+:class:`WordPlot` that can make a matplotlib ``Figure`` (shown inline by Jupyter) or write a
+PNG/SVG/PDF/HTML file. Words that do not resolve are left out and listed in ``dropped``; fewer
+than three words left is an error. :func:`position_plot` does the same for the learned position
+table of a model (GPT-2, BERT), found from its config.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from embcli.errors import EmbcliError, UnresolvedWord, UsageProblem
+from embcli.store.table import EmbeddingTable
+
+Groups = list[tuple[str, list[str]]]
+
+
+def parse_groups(specs: Sequence[str], file: str | None) -> Groups:
+    """``name=w1,w2`` options and ``name: w1, w2`` file lines, in order."""
+    groups: Groups = []
+    for spec in specs:
+        name, sep, words = spec.partition("=")
+        if not sep or not name.strip():
+            raise UsageProblem(f"--group takes name=word1,word2 (got {spec!r})")
+        groups.append((name.strip(), [w.strip() for w in words.split(",") if w.strip()]))
+    if file is not None:
+        try:
+            lines = Path(file).read_text(encoding="utf-8").splitlines()
+        except OSError as exc:
+            raise EmbcliError(f"cannot read {file}: {exc.strerror or exc}") from None
+        for n, line in enumerate(lines, 1):
+            if not line.strip() or line.lstrip().startswith("#"):
+                continue
+            name, sep, words = line.partition(":")
+            if not sep:
+                raise UsageProblem(f"{file} line {n}: expected 'name: word1, word2, ...'")
+            groups.append((name.strip(), [w.strip() for w in words.split(",") if w.strip()]))
+    return groups
+
+
+def title_name(label: str) -> str:
+    """A local model by its directory's parent and name (``pkg/model``), a Hub id as it is."""
+    path = Path(label)
+    return "/".join(path.parts[-2:]) if path.is_absolute() else label
+
+
+@dataclass
+class WordPlot:
+    """Projected words: ``coords[i]`` places ``points[i]`` (label, group, token detail)."""
+
+    points: list[Any]  # plotting.Point
+    coords: np.ndarray
+    title: str
+    dropped: list[str] = field(default_factory=list)  # "word (reason)"
+    notes: list[str] = field(default_factory=list)  # e.g. a clamped t-SNE perplexity
+
+    def figure(self) -> Any:
+        """The scatter as a matplotlib ``Figure`` (Jupyter shows it inline)."""
+        from embcli.draw import plotting
+
+        return plotting.scatter_figure(self.points, self.coords, self.title)
+
+    def save(self, out: str | Path) -> Path:
+        """Write ``.png``, ``.svg``, ``.pdf`` or an interactive ``.html`` page, atomically."""
+        from embcli.draw import plotting
+
+        return plotting.scatter(self.points, self.coords, self.title, Path(out))
+
+
+def project_words(
+    table: EmbeddingTable,
+    groups: Groups | Mapping[str, Sequence[str]],
+    *,
+    method: str = "pca",
+    perplexity: float = 30.0,
+    seed: int = 0,
+    pool: bool = False,
+    center: bool = False,
+    remove_pcs: int = 0,
+) -> WordPlot:
+    """Resolve the words of ``groups`` (name -> words; name '' for ungrouped) and project them."""
+    from embcli.ask.words import resolve
+    from embcli.draw import plotting, projection
+
+    if method not in ("pca", "tsne"):
+        raise UsageProblem(f"method must be pca or tsne, not {method!r}")
+    items = list(groups.items()) if isinstance(groups, Mapping) else list(groups)
+    if not any(ws for _, ws in items):
+        raise UsageProblem("name some words, --group name=w1,w2, or --groups-file FILE")
+    transform = table.transformed(center, remove_pcs)[1] if center or remove_pcs else None
+    points, vectors, dropped = [], [], []
+    for name, ws in items:
+        for w in ws:
+            try:
+                r = resolve(table, w, pool=pool)
+            except UnresolvedWord as exc:
+                dropped.append(f"{w} ({exc.message.split(': ', 1)[-1]})")
+                continue
+            detail = "+".join(f"{table.tokens[i]!r} #{i}" for i in r.ids)
+            points.append(plotting.Point(w, name, detail + (" pooled" if r.pooled else "")))
+            vectors.append(r.unit(table, transform))
+    if len(points) < 3:
+        raise UnresolvedWord(
+            f"only {len(points)} word(s) resolved; a plot needs at least 3",
+            f"left out: {'; '.join(dropped)}" if dropped else None,
+        )
+    x = np.stack(vectors)
+    notes = []
+    if method == "pca":
+        coords, explained = projection.pca_2d(x)
+        how = f"PCA (explained variance {explained[0]:.0%} + {explained[1]:.0%})"
+    else:
+        used, note = projection.clamp_perplexity(perplexity, len(points))
+        if note:
+            notes.append(note)
+        coords = projection.tsne_2d(x, used, seed)
+        how = f"t-SNE (perplexity {used:g}, seed {seed}, cosine)"
+    done = f", {transform.describe()}" if transform is not None else ""
+    title = f"{title_name(table.label)}: {how}{done}"
+    return WordPlot(points, coords, title, dropped, notes)
+
+
+@dataclass
+class PositionPlot:
+    """Cosines between the first ``len(norms)`` learned position vectors, and their norms."""
+
+    tensor: str
+    sims: np.ndarray
+    norms: np.ndarray
+    title: str
+
+    def figure(self) -> Any:
+        from embcli.draw import plotting
+
+        return plotting.heatmap_figure(self.sims, self.norms, self.title)
+
+    def save(self, out: str | Path) -> Path:
+        from embcli.draw import plotting
+
+        return plotting.heatmap(self.sims, self.norms, self.title, Path(out))
+
+
+def position_plot(table: EmbeddingTable, tensor: str, max_positions: int = 256) -> PositionPlot:
+    """The heatmap data of a position table opened as a table (``open_table(tensor=...)``)."""
+    from embcli.draw import projection
+
+    limit = min(max_positions, table.shape[0])
+    sims = projection.position_similarity(table.unit, limit)
+    norms = np.asarray(table.norms[:limit])
+    title = f"{title_name(table.label)}: {tensor}, first {limit} of {table.shape[0]}"
+    return PositionPlot(tensor, sims, norms, title)
+
+
+def position_tensor(model: str, revision: str | None = None, allow_pickle: bool = False) -> str:
+    """The checkpoint name of the learned position table, or a one-line reason there is none."""
+    from embcli.ask.sizing import position_info
+    from embcli.read.checkpoint import open_source_checkpoint
+    from embcli.read.modelconfig import ModelConfig
+    from embcli.read.sources import resolve_hub, resolve_local
+
+    source = resolve_local(model) or resolve_hub(model, revision)
+    if source.kind == "vectors":
+        raise EmbcliError(f"{model} is a word-vector file: it has no position table")
+    cfg = ModelConfig.load(source.fetch("config.json"))
+    spec = cfg.position_table()
+    if spec is None:
+        _, why = position_info(cfg)
+        raise EmbcliError(
+            f"{model} ({cfg.model_type}) has no learned position table: "
+            f"{why.removeprefix('none: ')} positions are computed, not stored"
+        )
+    ckpt = open_source_checkpoint(source, allow_pickle, None, None)
+    suffix = spec[1]
+    names = [n for n in ckpt.names() if n == suffix or n.endswith("." + suffix)]
+    if not names:
+        raise EmbcliError(f"no tensor ending in {suffix} in {model}")
+    return sorted(names, key=len)[0]

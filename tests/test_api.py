@@ -1,0 +1,173 @@
+"""The Python API: the CLI's answers as objects, float64 references, light import, the example."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from safetensors.numpy import load_file
+
+import embcli
+from embcli.errors import UnresolvedWord
+from tests.conftest import run_subprocess
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def ref(minilm_dir):
+    raw = load_file(str(minilm_dir / "model.safetensors"))["embeddings.word_embeddings.weight"]
+    raw = raw.astype(np.float64)
+    vocab = json.loads((minilm_dir / "tokenizer.json").read_text())["model"]["vocab"]
+    return raw, raw / np.linalg.norm(raw, axis=1, keepdims=True), vocab
+
+
+def test_import_embcli_loads_no_heavy_module():
+    code = (
+        "import sys, embcli\n"
+        "assert callable(embcli.load) and callable(embcli.size) and embcli.Table\n"
+        "heavy = [m for m in ('torch', 'transformers', 'matplotlib', 'scipy', 'sklearn')"
+        " if m in sys.modules]\n"
+        "print(heavy)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_results_equal_the_cli_json(cli, minilm_dir, monkeypatch):
+    monkeypatch.setenv("EMBCLI_MODEL", str(minilm_dir))
+    t = embcli.load()
+    m = ("-m", minilm_dir, "-f", "json")
+
+    def js(*args: str):
+        res = cli(*args, *m)
+        assert res.code == 0, res.err
+        return json.loads(res.out)
+
+    assert t.neighbors("paris", k=7).to_dict() == js("neighbors", "paris", "-k", "7")
+    assert t.neighbors(["cat", "dog"], k=3).to_dict() == js("neighbors", "cat", "dog", "-k", "3")
+    assert t.similarity("cat", "dog").to_dict() == js("similarity", "cat", "dog")
+    assert t.similarity("cat", "dog", "car").to_dict() == js("similarity", "cat", "dog", "car")
+    assert t.analogy("king", "man", "woman").to_dict() == js("analogy", "king", "man", "woman")
+    assert t.tokenize("Hello there").to_dict() == js("tokenize", "Hello there")
+    assert t.info().to_dict() == js("info")
+    size = cli("size", "--vocab", "1000", "--dim", "64", "-f", "json")
+    assert embcli.size(vocab=1000, dim=64).to_dict() == json.loads(size.out)
+
+
+def test_neighbors_objects_equal_float64_reference(minilm_dir, ref):
+    _, unit, vocab = ref
+    t = embcli.load(minilm_dir)
+    got = t.neighbors("river", k=10, all_tokens=True)
+    q = vocab["river"]
+    sims = unit @ unit[q]
+    sims[q] = -np.inf
+    order = np.argsort(-sims, kind="stable")[:10]
+    assert [n.id for n in got] == order.tolist()
+    np.testing.assert_allclose([n.cosine for n in got], sims[order], atol=1e-5)
+    assert [n.token for n in got] == [t.tokens[i] for i in order]
+    pair = t.similarity("cat", "dog")
+    assert abs(float(pair) - unit[vocab["cat"]] @ unit[vocab["dog"]]) < 1e-6
+    m = t.similarity_matrix(["cat", "dog", "car"])
+    ids = [vocab[w] for w in ("cat", "dog", "car")]
+    np.testing.assert_allclose(m, unit[ids] @ unit[ids].T, atol=1e-6)
+
+
+def test_batch_failures_are_data_and_single_failures_raise(minilm_dir):
+    t = embcli.load(minilm_dir)
+    batch = t.neighbors(["paris", "defenestration"], k=3)
+    assert [r.query for r in batch] == ["paris"]
+    assert len(batch.failed) == 1 and isinstance(batch.failed[0], UnresolvedWord)
+    assert "not a single token" in batch.failed[0].one_line()
+    with pytest.raises(UnresolvedWord, match="not a single token"):
+        t.neighbors("defenestration")
+    assert len(t.neighbors("defenestration", pool=True)) == 10
+
+
+def test_results_show_as_html_and_rich(minilm_dir):
+    from rich.console import Console
+
+    t = embcli.load(minilm_dir)
+    result = t.neighbors("paris", k=3)
+    html = result._repr_html_()
+    assert html.startswith("<table>") and all(n.token in html for n in result)
+    console = Console(record=True, width=120)
+    console.print(result)
+    text = console.export_text()
+    assert all(n.token in text for n in result) and "cosine" in text
+
+
+def test_among_restricts_candidates(cli, minilm_dir, ref, tmp_path):
+    _, unit, vocab = ref
+    words = ["london", "berlin", "tokyo", "banana", "paris", "defenestration"]
+    among = tmp_path / "among.txt"
+    among.write_text("\n".join(words) + "\n")
+    res = cli("neighbors", "paris", "--among", among, "-m", minilm_dir, "-f", "json")
+    assert res.code == 0, res.err
+    assert "left out 1 word(s)" in res.err and "defenestration" in res.err
+    got = json.loads(res.out)["neighbors"]
+    cand = [vocab[w] for w in words[:4]]  # paris itself is left out, as a query always is
+    sims = unit[cand] @ unit[vocab["paris"]]
+    order = np.argsort(-sims, kind="stable")
+    assert [n["id"] for n in got] == [cand[i] for i in order]
+    np.testing.assert_allclose([n["cosine"] for n in got], sims[order], atol=1e-6)
+
+
+def test_vector_queries_from_text_npy_and_stdin(cli, minilm_dir, ref, tmp_path):
+    _, unit, _vocab = ref
+    rng = np.random.default_rng(3)
+    v = rng.standard_normal(384)
+    sims = unit @ (v / np.linalg.norm(v))
+    order = np.argsort(-sims, kind="stable")[:10]
+    text = tmp_path / "v.txt"
+    text.write_text(" ".join(repr(float(x)) for x in v) + "\n")
+    npy = tmp_path / "v.npy"
+    np.save(npy, v.astype(np.float32)[None, :])
+    outs = [
+        cli("neighbors", "--vector", text, "--all-tokens", "-m", minilm_dir, "-f", "json"),
+        cli("neighbors", "--vector", npy, "--all-tokens", "-m", minilm_dir, "-f", "json"),
+    ]
+    piped = run_subprocess("neighbors", "--vector", "-", "--all-tokens", "-m", minilm_dir,
+                           "-f", "json", stdin=",".join(map(str, v)))  # fmt: skip
+    for res in [*outs, piped]:
+        assert res.code == 0, res.err
+        got = json.loads(res.out)
+        assert got["tokens"] == [] and got["pooled"] is False
+        assert [n["id"] for n in got["neighbors"]] == order.tolist()
+        np.testing.assert_allclose([n["cosine"] for n in got["neighbors"]], sims[order], atol=1e-5)
+
+
+def test_vector_width_and_content_errors_are_one_line(cli, minilm_dir, tmp_path):
+    short = tmp_path / "short.txt"
+    short.write_text("0.1 0.2 0.3\n")
+    bad = tmp_path / "bad.txt"
+    bad.write_text("0.1 zero 0.3\n")
+    for path, words in ((short, "3 numbers"), (bad, "'zero' is not a number")):
+        res = cli("neighbors", "--vector", path, "-m", minilm_dir)
+        assert res.code == 2 and res.err.count("\n") == 1 and words in res.err, res.err
+    res = cli("neighbors", "paris", "--vector", short, "-m", minilm_dir)
+    assert res.code == 2 and "not both" in res.err
+
+
+def test_plot_returns_a_figure(minilm_dir, tmp_path):
+    from matplotlib.figure import Figure
+
+    t = embcli.load(minilm_dir)
+    fig = t.plot(["cat", "dog", "horse", "defenestration"], output=tmp_path / "p.svg")
+    assert isinstance(fig, Figure) and (tmp_path / "p.svg").stat().st_size > 1000
+    assert len(fig.embcli_dropped) == 1 and fig.embcli_dropped[0].startswith("defenestration")
+
+
+def test_notebook_example_runs(minilm_dir, tmp_path):
+    env = {**os.environ, "EMBCLI_MODEL": str(minilm_dir), "MPLBACKEND": "Agg"}
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / "notebook_tour.py")],
+        capture_output=True, text=True, env=env, cwd=tmp_path, timeout=600,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "queen" in proc.stdout and "parisian" in proc.stdout

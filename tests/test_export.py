@@ -1,0 +1,105 @@
+"""``embcli export``: gensim opens its word2vec files and agrees; Projector and .npy files."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from safetensors.numpy import load_file
+
+
+def _raw(model_dir, name: str) -> np.ndarray:
+    return load_file(str(model_dir / "model.safetensors"))[name].astype(np.float64)
+
+
+@pytest.mark.parametrize("suffix", [".txt", ".bin"])
+def test_gensim_opens_word2vec_and_most_similar_equals_neighbors(cli, model_dirs, tmp_path, suffix):
+    """A byte-level (GPT-2 style) table, whose tokens start with spaces, through gensim."""
+    from gensim.models import KeyedVectors
+
+    model = model_dirs["gpt2"]
+    out = tmp_path / f"gpt2{suffix}"
+    res = cli("export", out, "-m", model, "-f", "json")
+    assert res.code == 0, res.err
+    report = json.loads(res.out)
+    kv = KeyedVectors.load_word2vec_format(str(out), binary=suffix == ".bin")
+    assert len(kv) == report["rows"] and kv.vector_size == report["dim"] == 32
+
+    # Which rows were written, and the names they got, from embcli's own view of the table.
+    from embcli.store.load import open_table
+
+    table = open_table(str(model))  # the cache the command just built (EMBCLI_CACHE)
+    ids = np.flatnonzero(np.asarray(table.wordlike)).tolist()
+    assert len(ids) == len(kv)
+    names = list(kv.index_to_key)
+    assert len(set(names)) == len(names) and not any(" " in n for n in names)
+    spaced = [n for n, i in zip(names, ids, strict=True) if table.tokens[i].startswith(" ")]
+    assert spaced, "the tiny GPT-2 has word-initial tokens with a leading space"
+    for name, i in zip(names, ids, strict=True):
+        stripped = table.tokens[i].strip()
+        assert name in (stripped, table.tokenizer.id_to_token(i), f"#{i}")
+
+    # The vectors are the checkpoint's rows (float64 reference, float32 precision).
+    raw = _raw(model, "transformer.wte.weight")
+    np.testing.assert_allclose(kv.vectors, raw[ids], rtol=1e-6, atol=1e-7)
+
+    # gensim's most_similar equals embcli's neighbours over the same rows.
+    among = tmp_path / "rows.txt"
+    among.write_text("".join(f"#{i}\n" for i in ids))
+    by_name = dict(zip(names, ids, strict=True))
+    for q in ids[:: max(1, len(ids) // 6)][:6]:
+        got = json.loads(
+            cli("neighbors", f"#{q}", "--among", among, "--all-tokens", "-k", "8", "-m", model,
+                "-f", "json").out
+        )["neighbors"]  # fmt: skip
+        ref = kv.most_similar(names[ids.index(q)], topn=8)
+        assert [n["id"] for n in got] == [by_name[w] for w, _ in ref]
+        np.testing.assert_allclose([n["cosine"] for n in got], [s for _, s in ref], atol=1e-5)
+
+
+def test_projector_files_line_up_and_escape_tokens(cli, model_dirs, tmp_path):
+    model = model_dirs["gpt2"]
+    words = tmp_path / "words.txt"
+    words.write_text("Paris\nking\n#0\n#5\nzzzqqq-not-a-token\n\n")
+    out = tmp_path / "proj"
+    res = cli("export", out, "--to", "projector", "-m", model, "-f", "json")
+    assert res.code == 0, res.err
+    vectors = (out / "vectors.tsv").read_text(encoding="utf-8").split("\n")
+    labels = (out / "metadata.tsv").read_text(encoding="utf-8").split("\n")
+    assert vectors[-1] == "" and labels[-1] == ""  # each line ends with a newline
+    vectors, labels = vectors[:-1], labels[:-1]
+    assert len(vectors) == len(labels) == json.loads(res.out)["rows"]
+    assert all("\t" not in lab and "\r" not in lab and lab.strip() for lab in labels)
+    assert all(len(v.split("\t")) == 32 for v in vectors)
+    assert "\u2423" in "".join(labels)  # leading spaces shown, so " Paris" is not blank-led
+
+    # A word list: the words found, in order; the rest reported and left out.
+    res = cli("export", tmp_path / "some", "--words", words, "-m", model, "-f", "json")
+    assert res.code == 0, res.err
+    report = json.loads(res.out)
+    assert report["missing"] == ["zzzqqq-not-a-token"] and "left out 1 word" in res.err
+    labels = (tmp_path / "some" / "metadata.tsv").read_text(encoding="utf-8").splitlines()
+    assert len(labels) == report["rows"] == 4
+    assert {p.name for p in (tmp_path / "some").iterdir()} == {"metadata.tsv", "vectors.tsv"}
+
+
+def test_npy_and_token_list_equal_the_checkpoint(cli, minilm_dir, tmp_path):
+    out = tmp_path / "minilm.npy"
+    res = cli("export", out, "--limit", "500", "-m", minilm_dir, "-f", "json")
+    assert res.code == 0, res.err
+    arr = np.load(out)
+    tokens = json.loads((tmp_path / "minilm.tokens.json").read_text(encoding="utf-8"))
+    assert arr.shape == (500, 384) and arr.dtype == np.float32 and len(tokens) == 500
+    raw = _raw(minilm_dir, "embeddings.word_embeddings.weight")
+    vocab = json.loads((minilm_dir / "tokenizer.json").read_text())["model"]["vocab"]
+    ids = [t["id"] for t in tokens]
+    assert all(vocab[t["token"]] == t["id"] for t in tokens)
+    assert ids == sorted(ids) and not any(t["token"].startswith("##") for t in tokens)
+    np.testing.assert_allclose(arr, raw[ids], rtol=1e-6, atol=1e-7)
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
+
+
+def test_unknown_suffix_is_one_usage_line(cli, minilm_dir, tmp_path):
+    res = cli("export", tmp_path / "x.parquet", "-m", minilm_dir)
+    assert res.code == 2 and res.err.count("\n") == 1 and "format" in res.err
