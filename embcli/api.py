@@ -74,7 +74,8 @@ def load(
         notice=_quiet,
         table=table,
     )
-    return Table(opened, name, revision=revision, allow_pickle=allow_pickle, cache_dir=cache)
+    return Table(opened, name, revision=revision, allow_pickle=allow_pickle, cache_dir=cache,
+                 kind=table)  # fmt: skip
 
 
 def size(
@@ -121,12 +122,16 @@ class Table:
         revision: str | None = None,
         allow_pickle: bool = False,
         cache_dir: str | None = None,
+        kind: str | None = None,
     ) -> None:
         self.table = table
         self.model = model
         self._revision = revision
         self._allow_pickle = allow_pickle
         self._cache_dir = cache_dir
+        #: The table asked for, "input" or "output" (a tied head is "output" though its entry is
+        #: the input table's): results name it as the CLI's ``--table`` does.
+        self.kind = kind or ("output" if table.meta.get("table") == "output" else "input")
 
     def __repr__(self) -> str:
         rows, dim = self.shape
@@ -149,9 +154,11 @@ class Table:
 
     def __contains__(self, word: str) -> bool:
         """True when ``word`` resolves to one row (as a query would)."""
+        from embcli.errors import UnresolvedWord
+
         try:
             self.resolve(word)
-        except Exception:
+        except UnresolvedWord:
             return False
         return True
 
@@ -443,8 +450,7 @@ class Table:
         dimensions. Options as :func:`embcli.ask.anatomy.table_stats`."""
         from embcli.ask.anatomy import table_stats
 
-        name = str(self.table.meta.get("table", "input"))
-        return table_stats(self.table, remove_pcs, samples, seed, name)
+        return table_stats(self.table, remove_pcs, samples, seed, self.kind)
 
     def undertrained(
         self,
@@ -456,12 +462,20 @@ class Table:
         all_rows: bool = False,
     ) -> Any:
         """Rows that look never trained (``embcli undertrained``), ranked; best read on the
-        output head (``embcli.load(model, table="output")``), with ``input_table`` beside it."""
-        from embcli.ask.undertrained import find_undertrained
+        output head (``embcli.load(model, table="output")``). For an untied head the input
+        table's norms are shown beside the scores: ``input_table``, or else opened from the
+        same model, as the CLI does."""
+        from embcli.ask.undertrained import undertrained
 
-        name = str(self.table.meta.get("table", "input"))
-        other = input_table.table if input_table is not None else None
-        return find_undertrained(self.table, other, reference_file, k, percentile, all_rows, name)
+        def open_input() -> EmbeddingTable:
+            if input_table is not None:
+                return input_table.table
+            return open_table(self.model, revision=self._revision,
+                              allow_pickle=self._allow_pickle, cache_dir=self._cache_dir,
+                              notice=_quiet)  # fmt: skip
+
+        return undertrained(self.table, self.kind, open_input, reference_file, k, percentile,
+                            all_rows)  # fmt: skip
 
     def context(
         self,
@@ -491,6 +505,8 @@ class Table:
         """Sentence vectors and their cosine matrix (``embcli sentences``); runs the model."""
         from embcli.run import sentences as run_sentences
 
-        enc = run_sentences.encoder(self.model, self._revision, self._allow_pickle, device)
-        result, _ = run_sentences.similarity(enc, texts, batch_size)
+        result, _ = run_sentences.compare_sentences(
+            self.model, texts, revision=self._revision, allow_pickle=self._allow_pickle,
+            device=device, batch_size=batch_size,
+        )  # fmt: skip
         return result

@@ -148,3 +148,21 @@ def test_sampled_spectrum_equals_numpy_on_a_wide_sample():
     scores = x @ evecs
     log_z = logsumexp(np.concatenate([scores, -scores], axis=1), axis=0)
     assert iso == pytest.approx(np.exp(log_z.min() - log_z.max()), rel=1e-8)
+
+
+def test_stats_checks_its_inputs_in_one_line(minilm_dir, tmp_path):
+    """The API gets the CLI's checks: no NaN mean from 0 pairs, no numpy error from 1 row."""
+    import embcli
+    from embcli.errors import EmbcliError, UsageProblem
+
+    t = embcli.load(minilm_dir)
+    for samples in (0, 1):
+        with pytest.raises(UsageProblem, match="samples must be at least 2"):
+            t.stats(samples=samples)
+    with pytest.raises(UsageProblem, match="remove_pcs"):
+        t.stats(remove_pcs=-1)
+    lone = tmp_path / "lone.txt"
+    lone.write_text("2 3\nalpha 1 2 3\nbeta 0 0 0\n", encoding="utf-8")
+    with pytest.raises(EmbcliError, match="1 non-zero row") as err:
+        embcli.load(lone).stats()
+    assert "\n" not in err.value.one_line()

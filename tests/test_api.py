@@ -171,3 +171,20 @@ def test_notebook_example_runs(minilm_dir, tmp_path):
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "queen" in proc.stdout and "parisian" in proc.stdout
+
+
+def test_contains_is_false_only_for_unresolved_words(minilm_dir):
+    t = embcli.load(minilm_dir)
+    assert "paris" in t and "defenestration" not in t and "#5" in t and "#999999" not in t
+    with pytest.raises(AttributeError):  # a programming error is not "absent"
+        _ = 5 in t  # type: ignore[operator]
+
+
+def test_table_names_follow_the_table_asked_for(cli, model_dirs):
+    """A tied head asked for as the output table is "output" in the API as in the CLI."""
+    gpt2 = model_dirs["gpt2"]
+    for kind in ("input", "output"):
+        t = embcli.load(gpt2, table=kind)
+        res = cli("stats", "-m", gpt2, "--table", kind, "--samples", "200", "-f", "json")
+        assert res.code == 0, res.err
+        assert t.kind == kind and t.stats(samples=200).to_dict() == json.loads(res.out)

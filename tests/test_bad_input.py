@@ -153,3 +153,22 @@ def test_removed_cache_directory_is_recreated(cli, model_dirs, isolated_cache):
     assert cli("info", "-m", model_dirs["bert"]).code == 0
     shutil.rmtree(isolated_cache)
     assert cli("info", "-m", model_dirs["bert"]).code == 0
+
+
+def test_usage_errors_come_before_any_cache_build(cli, model_dirs, isolated_cache, tmp_path):
+    """Arguments that cannot work are refused before a table is opened or built."""
+    model = model_dirs["gpt2"]
+    bad_questions = tmp_path / "q.txt"
+    bad_questions.write_text("a b c\nonly two\n", encoding="utf-8")
+    cases = [
+        (("similarity", "cat"), 2, "two or more words"),
+        (("analogy", "--file", bad_questions), 2, "line 2 of"),
+        (("evaluate", "analogies", tmp_path / "missing.txt"), 1, "no benchmark file"),
+        (("evaluate", "analogies", "--method", "3cosbad"), 2, "3cosbad"),
+    ]
+    for args, code, text in cases:
+        got = cli(*args, "-m", model)
+        assert got.code == code, (args, got.err)
+        assert text in got.err, (args, got.err)
+        entries = [p for p in isolated_cache.glob("*--*")] if isolated_cache.exists() else []
+        assert entries == [], (args, entries)

@@ -62,9 +62,9 @@ def glove_small(tmp_path_factory):
 def test_analogies_match_gensim_on_real_glove(glove_small, tmp_path, monkeypatch):
     from gensim.models import KeyedVectors
 
-    from embcli.cli.evaluate_cmd import _benchmark
+    from embcli.ask.benchmarks import benchmark_path
 
-    questions = _benchmark(None, "google")
+    questions = benchmark_path(None, "google")
     kv = KeyedVectors.load_word2vec_format(str(glove_small), no_header=True)
     g_acc, g_sections = kv.evaluate_word_analogies(str(questions), restrict_vocab=20_000)
     report = evaluate_analogies(open_table(str(glove_small)), questions, restrict_vocab=20_000)
@@ -80,9 +80,9 @@ def test_analogies_match_gensim_on_real_glove(glove_small, tmp_path, monkeypatch
 def test_similarity_matches_gensim(glove_small, name):
     from gensim.models import KeyedVectors
 
-    from embcli.cli.evaluate_cmd import _benchmark
+    from embcli.ask.benchmarks import benchmark_path
 
-    path = _benchmark(name, "wordsim353")
+    path = benchmark_path(name, "wordsim353")
     kv = KeyedVectors.load_word2vec_format(str(glove_small), no_header=True)
     pearson, spearman, oov = kv.evaluate_word_pairs(str(path), restrict_vocab=20_000)
     ours = evaluate_pairs(open_table(str(glove_small)), path, restrict_vocab=20_000)

@@ -1,8 +1,9 @@
 """The package's stages import only downwards: read <- store <- ask <- draw/run <- cli.
 
 A module may import from its own stage and the stages below it (and the shared top-level
-modules ``errors`` and ``view``), never from a stage above. This keeps the design visible in the
-tree: a change to how bytes are read never needs the CLI, and the CLI is never needed by the math.
+modules ``errors``, ``view`` and ``atomic``), never from a stage above. This keeps the design
+visible in the tree: a change to how bytes are read never needs the CLI, and the CLI is never
+needed by the math.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import embcli
 
 ROOT = Path(embcli.__file__).parent
 ORDER = ["read", "store", "ask", "draw", "run", "cli"]
-SHARED = {"errors", "view", "__init__", "__main__"}
+SHARED = {"errors", "view", "atomic", "__init__", "__main__"}
 
 
 def _stage(module: str) -> str | None:

@@ -188,3 +188,34 @@ def test_bad_input_is_one_line(minilm_dir, cli, tmp_path):
         lines = res.err.strip().splitlines()
         assert res.code == code, (args, res.err)
         assert len(lines) == 1 and needle in lines[0] and "Traceback" not in res.err, res.err
+
+
+def test_api_and_cli_share_the_input_checks(minilm_dir, cli, tmp_path, monkeypatch):
+    """Checked before the model loads, in embcli.run.sentences, for both surfaces."""
+    import embcli
+    from embcli.errors import UsageProblem
+    from embcli.run import sentences as run_sentences
+
+    def no_model(*args, **kwargs):
+        raise AssertionError("the model was loaded before the input was checked")
+
+    monkeypatch.setattr(run_sentences, "encoder", no_model)
+    t = embcli.load(minilm_dir)
+    cases = [([], "one or more sentences"), (["ok", " "], "sentence 1 is empty"),
+             ("one string", "not one string")]  # fmt: skip
+    for texts, needle in cases:
+        with pytest.raises(UsageProblem, match=needle):
+            t.sentences(texts)
+    with pytest.raises(UsageProblem, match="query is empty"):
+        run_sentences.search_corpus(str(minilm_dir), " ", [(1, "a")], 3)
+    with pytest.raises(UsageProblem, match="line 4 is empty"):
+        run_sentences.search_corpus(str(minilm_dir), "q", [(1, "a"), (4, "  ")], 3)
+    blank = tmp_path / "blank.txt"
+    blank.write_text("\n  \n", encoding="utf-8")
+    for args, needle in (
+        (("ok", " "), "sentence 1 is empty"),
+        (("--query", " ", "--corpus", blank), "query is empty"),
+        (("--query", "q", "--corpus", blank), f"{blank} has no non-blank lines"),
+    ):
+        res = cli("sentences", "-m", minilm_dir, *args)
+        assert res.code == 2 and res.err.strip().count("\n") == 0 and needle in res.err, res.err

@@ -216,3 +216,17 @@ def test_catalog_entry_has_a_source_and_its_figures_follow_from_its_config(name)
     total, experts = sizing.count_meta_device(cfg)
     assert total == entry["params_total"]
     assert sizing.active_params(cfg, total, experts) == entry.get("params_active")
+
+
+@pytest.mark.parametrize(("units", "step", "big"), [("MiB", 2**30, "GiB"), ("MB", 10**9, "GB")])
+def test_large_sizes_step_up_by_the_unit_systems_own_factor(units, step, big):
+    """A GiB is 1,024 MiB (2^30 bytes), a GB 1,000 MB: the card's figures, from exact integers."""
+    import embcli
+
+    vocab, dim = 256_000, 8192
+    rows = dict(embcli.size(vocab=vocab, dim=dim, units=units).view().rows)
+    for name, width in (("float32", 4), ("float16/bfloat16", 2), ("int8", 1)):
+        assert rows[name] == f"{vocab * dim * width / step:,.2f} {big}"
+    small = dict(embcli.size(vocab=1000, dim=64, units=units).view().rows)
+    unit = 2**20 if units == "MiB" else 10**6
+    assert small["float32"] == f"{1000 * 64 * 4 / unit:,.1f} {units}"

@@ -124,3 +124,94 @@ def test_wide_first_component_matches_svd():
                         np.ones(3000, bool))  # fmt: skip
     _, _, vt = np.linalg.svd(x - x.mean(axis=0), full_matrices=False)
     assert abs(float(v @ vt[0])) > 1 - 1e-8
+
+
+class _OldTokenizer:
+    """Only the ``tokenizers`` 0.15 methods reachability may use (no ``encode_batch_fast``)."""
+
+    def __init__(self, tok):
+        self._tok = tok
+
+    def id_to_token(self, i):
+        return self._tok.id_to_token(i)
+
+    def decode_batch(self, *args, **kwargs):
+        return self._tok.decode_batch(*args, **kwargs)
+
+    def encode_batch(self, *args, **kwargs):
+        return self._tok.encode_batch(*args, **kwargs)
+
+
+def test_reachability_needs_only_the_oldest_supported_tokenizers_api(model_dirs):
+    """pyproject allows tokenizers >= 0.15; ``encode_batch_fast`` arrived in 0.20."""
+    from tokenizers import Tokenizer
+
+    from embcli.ask.undertrained import (
+        REACH_OK,
+        REACH_PARTIAL,
+        REACH_SPECIAL,
+        REACH_UNREACHABLE,
+        reachability,
+    )
+    from embcli.store.load import open_table
+
+    model = model_dirs["gpt2"]
+    table = open_table(str(model))
+    table.__dict__["tokenizer"] = _OldTokenizer(table.tokenizer)  # the cached_property's slot
+    (table.path / "reach.npy").unlink(missing_ok=True)
+    got = reachability(table)
+    tok = Tokenizer.from_file(str(model / "tokenizer.json"))
+    special = set(table.special_ids)
+    for i in range(tok.get_vocab_size()):
+        text = tok.decode([i], skip_special_tokens=False)
+        if i in special:
+            want = REACH_SPECIAL
+        elif "\ufffd" in text:
+            want = REACH_PARTIAL
+        elif tok.encode(text, add_special_tokens=False).ids == [i]:
+            want = REACH_OK
+        else:
+            want = REACH_UNREACHABLE
+        assert got[i] == want, i
+
+
+def test_input_table_of_another_row_count_shows_the_heads_own_norms(model_dirs):
+    from embcli.ask.undertrained import find_undertrained
+    from embcli.store.load import open_table
+
+    head = open_table(str(model_dirs["llama"]), table="output")
+    other = open_table(str(model_dirs["gpt2"]))
+    assert other.shape[0] != head.shape[0]
+    got = find_undertrained(head, other, k=0, all_rows=True)
+    w = load_file(str(model_dirs["llama"] / "model.safetensors"))["lm_head.weight"]
+    norms = np.linalg.norm(w.float().numpy().astype(np.float64), axis=1)
+    ids = [c["id"] for c in got.candidates]
+    np.testing.assert_allclose([c["norm"] for c in got.candidates], norms[ids], rtol=1e-5)
+    assert "the head's own row norm" in got.view().caption
+    assert f"{other.shape[0]:,} rows" in got.view().caption
+
+
+def test_api_and_cli_give_one_answer(cli, model_dirs, tmp_path):
+    """Untied: both open the input table for the norms; tied: both say so and name "output"."""
+    import embcli
+
+    ref = tmp_path / "ref.txt"
+    ref.write_text("#3\n#4\n#5\n#6\n", encoding="utf-8")
+    llama = model_dirs["llama"]
+    res = cli("undertrained", "-m", llama, "--reference", ref, "--all", "-k", "0", "-f", "json")
+    assert res.code == 0, res.err
+    api = embcli.load(llama, table="output").undertrained(0, reference_file=str(ref),
+                                                          all_rows=True)  # fmt: skip
+    assert api.to_dict() == json.loads(res.out)
+    inp = load_file(str(llama / "model.safetensors"))["model.embed_tokens.weight"]
+    norms = np.linalg.norm(inp.float().numpy().astype(np.float64), axis=1)
+    ids = [c["id"] for c in api.candidates]
+    np.testing.assert_allclose([c["norm"] for c in api.candidates], norms[ids], rtol=1e-5)
+    assert "input table's row norm" in api.view().caption
+    gpt2 = model_dirs["gpt2"]
+    for kind in ("output", "input"):
+        res = cli("undertrained", "-m", gpt2, "--table", kind, "-f", "json")
+        assert res.code == 0, res.err
+        api = embcli.load(gpt2, table=kind).undertrained()
+        assert api.to_dict() == json.loads(res.out) and api.table == kind
+        assert ("tied: it is the input table" in api.view().caption) == (kind == "output")

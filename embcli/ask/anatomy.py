@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from embcli.errors import EmbcliError, UsageProblem
 from embcli.store.table import EmbeddingTable
 from embcli.view import Result, View
 
@@ -364,12 +365,25 @@ def table_stats(
     seed: int = 0,
     table_name: str = "input",
 ) -> StatsResult:
-    """Compute every statistic of ``stats`` for ``table``."""
+    """Compute every statistic of ``stats`` for ``table``.
+
+    Checked first, so the API gets the CLI's one-line errors instead of a NaN mean (no pairs)
+    or numpy's ValueError (fewer than two rows to pair).
+    """
+    if samples < 2:
+        raise UsageProblem(f"samples must be at least 2 (a mean and its interval), not {samples}")
+    if remove_pcs is not None and remove_pcs < 0:
+        raise UsageProblem(f"remove_pcs must be 0 or more, not {remove_pcs}")
     unit, norms = table.unit, np.asarray(table.norms)
     rows, dim = table.shape
     d = default_remove_pcs(dim) if remove_pcs is None else remove_pcs
     limit = min(rows, table.tokenizer_size or rows)
     used = np.flatnonzero((np.arange(rows) < limit) & (norms > 0))
+    if len(used) < 2:
+        raise EmbcliError(
+            f"{table.label} has {len(used)} non-zero row(s) within its tokenizer: "
+            "stats needs two or more"
+        )
     rng = np.random.default_rng(seed)
     if len(used) * dim * dim <= EXACT_BUDGET:
         spec_rows, exact = used, True

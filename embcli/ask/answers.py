@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from embcli.ask import queries
-from embcli.ask.words import Resolved, exclusions, resolve
+from embcli.ask.words import Resolved, exclusions, resolve, rows_of_words
 from embcli.errors import EmbcliError, UnresolvedWord, UsageProblem
 from embcli.read.tokens import visible
 from embcli.store.table import EmbeddingTable
@@ -179,13 +179,9 @@ def among_mask(table: EmbeddingTable, words: Sequence[str]) -> tuple[np.ndarray,
     This is the candidate set of ``neighbors --among FILE``; the fragment and special-token
     filter does not apply to it (the user chose the candidates).
     """
+    ids, missing = rows_of_words(table, words)
     mask = np.zeros(table.shape[0], dtype=bool)
-    missing = []
-    for w in words:
-        try:
-            mask[resolve(table, w).ids[0]] = True
-        except UnresolvedWord:
-            missing.append(w)
+    mask[ids] = True
     return mask, missing
 
 
@@ -394,6 +390,25 @@ class Similarity(Result):
         return View(["", *self.words], rows, caption=self._caption())
 
 
+def check_similarity(words: Sequence[str], pairs: Sequence[tuple[str, str]] | None) -> None:
+    """Raise :class:`UsageProblem` unless the arguments make a similarity question.
+
+    Separate from :func:`similarity` so a caller can check before it opens (or builds) a table.
+    """
+    if pairs is None and len(words) < 2:
+        raise UsageProblem("similarity needs two or more words, or pairs")
+    if pairs is not None and words:
+        raise UsageProblem("give either words or pairs, not both")
+
+
+def check_analogy(question: Sequence[str], where: str = "") -> None:
+    """Raise :class:`UsageProblem` unless ``question`` is ``a b c`` or ``a b c expected``."""
+    if len(question) not in (3, 4):
+        raise UsageProblem(
+            f"{where}an analogy is 'a b c' or 'a b c expected', not {' '.join(question)!r}"
+        )
+
+
 def similarity(
     table: EmbeddingTable,
     words: Sequence[str] = (),
@@ -409,10 +424,7 @@ def similarity(
     Two words are a single question (an unresolvable one raises); more words, or ``pairs``,
     are a batch whose unresolvable words end up in ``failed``.
     """
-    if pairs is None and len(words) < 2:
-        raise UsageProblem("similarity needs two or more words, or pairs")
-    if pairs is not None and words:
-        raise UsageProblem("give either words or pairs, not both")
+    check_similarity(words, pairs)
     single = pairs is None and len(words) == 2
     resolver = Resolver(table, pool, ids, single)
     _, transform, space = _space(table, center, remove_pcs)
@@ -578,8 +590,7 @@ def analogies(
     if method not in METHODS:
         raise UsageProblem(f"method must be 3cosadd or 3cosmul, not {method!r}")
     for q in questions:
-        if len(q) not in (3, 4):
-            raise UsageProblem(f"an analogy is 'a b c' or 'a b c expected', not {' '.join(q)!r}")
+        check_analogy(q)
     resolver = Resolver(table, pool, ids, single)
     unit, transform, space = _space(table, center, remove_pcs)
     allowed = None if all_tokens else table.wordlike

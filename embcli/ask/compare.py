@@ -35,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from embcli.ask.queries import top_k
+from embcli.ask.queries import top_k, unit_rows
 from embcli.errors import EmbcliError, UnresolvedWord
 from embcli.store.table import EmbeddingTable
 from embcli.view import Result, View
@@ -221,12 +221,6 @@ def shuffled_cka(
 
 
 # -- alignment -----------------------------------------------------------------------------------
-def unit64(x: np.ndarray) -> np.ndarray:
-    x64 = np.array(x, dtype=np.float64)
-    n = np.linalg.norm(x64, axis=1, keepdims=True)
-    return np.divide(x64, n, out=np.zeros_like(x64), where=n > 0)
-
-
 def pca(x: np.ndarray | Centred, dim: int) -> tuple[np.ndarray, float]:
     """Centred ``x`` projected on its top ``dim`` principal axes, and the variance they keep.
 
@@ -247,11 +241,11 @@ def pca(x: np.ndarray | Centred, dim: int) -> tuple[np.ndarray, float]:
 def prepare(x: np.ndarray | Centred, dim: int | None = None) -> tuple[np.ndarray, float | None]:
     """Centred unit rows (give a :class:`Centred` of unit rows, or raw rows to normalise),
     reduced by PCA to ``dim`` if given, then unit rows again (float64)."""
-    xc = x if isinstance(x, Centred) else Centred.of(unit64(x))
+    xc = x if isinstance(x, Centred) else Centred.of(unit_rows(x))
     if dim is not None and dim < xc.rows.shape[1]:
         reduced, kept = pca(xc, dim)
-        return unit64(reduced), kept
-    return unit64(xc.rows), None
+        return unit_rows(reduced), kept
+    return unit_rows(xc.rows), None
 
 
 def split(n: int, seed: int = SEED, fraction: float = TEST_FRACTION) -> tuple[np.ndarray, ...]:
@@ -619,7 +613,7 @@ def compare(
         queries = np.arange(n)
     lists_a = neighbor_lists(ua, queries, k_eff)
     lists_b = neighbor_lists(ub, queries, k_eff)
-    ca, cb = Centred.of(unit64(ua)), Centred.of(unit64(ub))  # shared by CKA and alignment
+    ca, cb = Centred.of(unit_rows(ua)), Centred.of(unit_rows(ub))  # shared by CKA and alignment
     alignment, note = None, None
     if n >= 3:
         alignment = align(ca, cb, seed)

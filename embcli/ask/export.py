@@ -21,16 +21,16 @@ backslash doubled, so no label breaks a line or a column and none is blank.
 from __future__ import annotations
 
 import json
-import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from embcli.ask.words import resolve
-from embcli.errors import EmbcliError, UnresolvedWord, UsageProblem
+from embcli.ask.words import rows_of_words
+from embcli.atomic import atomic_write_all
+from embcli.errors import EmbcliError, UsageProblem
 from embcli.read.tokens import visible
 from embcli.store.table import EmbeddingTable
 from embcli.view import Result, View
@@ -94,13 +94,7 @@ def select_rows(
     if words is None:
         ids = np.flatnonzero(np.asarray(table.wordlike, dtype=bool))
     else:
-        seen: dict[int, None] = {}
-        for w in words:
-            try:
-                seen.setdefault(resolve(table, w).ids[0], None)
-            except UnresolvedWord:
-                missing.append(w)
-        ids = np.fromiter(seen, dtype=np.int64, count=len(seen))
+        ids, missing = rows_of_words(table, words)
     if limit is not None:
         ids = ids[:limit]
     if len(ids) == 0:
@@ -215,19 +209,16 @@ def _projector_vectors(fh: Any, table: EmbeddingTable, ids: np.ndarray) -> None:
 
 
 def _atomic(writers: dict[Path, Any]) -> list[Path]:
-    """Write every file to a temporary name beside it, then rename them all into place."""
-    done: list[tuple[Path, Path]] = []
-    try:
-        for target, write in writers.items():
-            tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-            done.append((tmp, target))
+    """Write every file through ``write(fh)`` to a temporary name, then rename them all."""
+
+    def opened(write: Any) -> Callable[[Path], None]:
+        def fill(tmp: Path) -> None:
             with tmp.open("wb") as fh:
                 write(fh)
-        for tmp, target in done:
-            os.replace(tmp, target)
+
+        return fill
+
+    try:
+        return atomic_write_all({target: opened(write) for target, write in writers.items()})
     except OSError as exc:
         raise EmbcliError(f"cannot write {exc.filename or ''}: {exc.strerror or exc}") from None
-    finally:
-        for tmp, _ in done:
-            tmp.unlink(missing_ok=True)
-    return list(writers)

@@ -134,11 +134,13 @@ def _record(inp: size_inputs.SizeInput) -> dict[str, Any]:
 
 
 def _fmt_bytes(n: int | None, unit: float, label: str) -> str:
+    """Bytes in MB/GB (10^6, 10^9) or MiB/GiB (2^20, 2^30): one step up is 1000 or 1024."""
     if n is None:
         return ""
     value = n / unit
-    if value >= 1000:
-        return f"{value / 1000:,.2f} G{label[1:] if label == 'MB' else 'iB'}"
+    step, big = (1024, "GiB") if label == "MiB" else (1000, "GB")
+    if value >= step:
+        return f"{value / step:,.2f} {big}"
     return f"{value:,.1f} {label}"
 
 

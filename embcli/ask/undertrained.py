@@ -19,9 +19,9 @@ This is a reimplementation from the paper's description; no code of theirs is us
 
 from __future__ import annotations
 
-import functools
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -51,15 +51,10 @@ REACH_OK, REACH_UNREACHABLE, REACH_PARTIAL, REACH_SPECIAL, REACH_NONE = 0, 1, 2,
 # -- plain functions over arrays ------------------------------------------------------------------
 
 
-@functools.cache
-def _byte_decoder() -> dict[str, int]:
-    return byte_decoder()
-
-
 def byte_of_piece(piece: str, style: str) -> int | None:
     """The byte a single-byte vocabulary piece stands for (``Ġ`` -> 0x20, ``<0xF5>`` -> 0xF5)."""
     if style == "byte_level" and len(piece) == 1:
-        return _byte_decoder().get(piece)
+        return byte_decoder().get(piece)
     m = re.fullmatch(r"<0x([0-9A-Fa-f]{2})>", piece)
     return int(m.group(1), 16) if m else None
 
@@ -241,7 +236,8 @@ def reachability(table: EmbeddingTable) -> np.ndarray:
         return out
     ids = list(range(size))
     texts = tok.decode_batch([[i] for i in ids], skip_special_tokens=False)
-    encoded = tok.encode_batch_fast(texts, add_special_tokens=False)
+    # encode_batch, not encode_batch_fast (tokenizers >= 0.20 only): the same ids, plus offsets.
+    encoded = tok.encode_batch(texts, add_special_tokens=False)
     special = table.special_ids
     for i, text, enc in zip(ids, texts, encoded, strict=True):
         if i in special:
@@ -335,7 +331,10 @@ def find_undertrained(
     """Rank ``head``'s rows by how likely they are under-trained (see the module docstring).
 
     ``input_table`` (an untied model's input table) gives the norms shown beside each row; for
-    a tied model, or without it, the head's own norms are shown.
+    a tied model, or without it, the head's own norms are shown. An input table whose row count
+    differs from the head's (a checkpoint padded one table but not the other) cannot be matched
+    row for row: the head's own norms are shown then, and the caption says so, rather than
+    guessing which rows correspond.
     """
     rows = head.shape[0]
     if reference_file is not None:
@@ -345,7 +344,16 @@ def find_undertrained(
     norms = np.asarray(head.norms)
     pc = first_component(head.unit, norms, np.ones(rows, bool))
     scores = cosine_distance_scores(head.unit, norms, ref, pc)
-    shown = np.asarray(input_table.norms) if input_table is not None else norms
+    notes = []
+    shown = norms
+    if input_table is not None and input_table.shape[0] != rows:
+        notes.append(
+            f"norm = the head's own row norm: the input table has {input_table.shape[0]:,} rows, "
+            f"the head {rows:,}, so their rows cannot be matched."
+        )
+    elif input_table is not None:
+        shown = np.asarray(input_table.norms)
+        notes.append("norm = the input table's row norm (their first indicator for untied models).")
     size = min(rows, head.tokenizer_size or rows)
     norm_pct = percentile_of(shown, shown[:size])
     reach = reachability(head)
@@ -396,9 +404,6 @@ def find_undertrained(
         apart = (np.isin(reach, [REACH_UNREACHABLE, REACH_PARTIAL])) & ~in_ref
         odd = [int(i) for i in order if apart[i]]
         unreachable = [record(n + 1, i) for n, i in enumerate(odd[:k])]
-    notes = []
-    if input_table is not None:
-        notes.append("norm = the input table's row norm (their first indicator for untied models).")
     return UndertrainedResult(
         model=head.label,
         table=table_name,
@@ -417,3 +422,26 @@ def _byte(table: EmbeddingTable, i: int) -> int | None:
     tok = table.tokenizer
     piece = tok.id_to_token(i) if tok is not None else None
     return byte_of_piece(piece, table.style) if piece else None
+
+
+def undertrained(
+    head: EmbeddingTable,
+    requested: str = "output",
+    open_input: Callable[[], EmbeddingTable] | None = None,
+    reference_file: str | None = None,
+    k: int = 50,
+    percentile: float = 2.0,
+    all_rows: bool = False,
+) -> UndertrainedResult:
+    """``embcli undertrained`` and ``Table.undertrained``: one entry so both give one answer.
+
+    ``head`` is the table opened for ``requested`` (``"output"`` or ``"input"``; the reported
+    ``table``). When it is an untied output head, ``open_input()`` opens the input table, whose
+    norms are shown beside the scores; when the head asked for is tied, the caption says so.
+    """
+    untied = head.meta.get("table") == "output"
+    other = open_input() if untied and open_input is not None else None
+    result = find_undertrained(head, other, reference_file, k, percentile, all_rows, requested)
+    if requested == "output" and not untied and head.tokenizer_size is not None:
+        result.notes.append("The output head is tied: it is the input table.")
+    return result

@@ -12,6 +12,7 @@ token may be given by its literal text (``[CLS]``, ``<|endoftext|>``).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -36,15 +37,8 @@ class Resolved:
         """The query's raw vector: its row, or the mean of its sub-token rows (float64)."""
         return np.asarray(table.raw(list(self.ids)), np.float64).mean(axis=0)
 
-    def unit(
-        self, table: EmbeddingTable, transform: Transform | np.ndarray | None = None
-    ) -> np.ndarray:
-        """The query's unit vector, after ``transform`` (``--center``, ``--remove-pcs``).
-
-        A bare array is taken as a mean to subtract (the older ``--center`` calling form).
-        """
-        if isinstance(transform, np.ndarray):
-            transform = Transform(mean=transform)
+    def unit(self, table: EmbeddingTable, transform: Transform | None = None) -> np.ndarray:
+        """The query's unit vector, after ``transform`` (``--center``, ``--remove-pcs``)."""
         if len(self.ids) == 1 and (transform is None or transform.identity):
             return np.asarray(table.unit[self.ids[0]], dtype=np.float32)
         v = self.raw(table) if transform is None else transform.apply(self.raw(table))
@@ -93,6 +87,23 @@ def resolve(table: EmbeddingTable, query: str, pool: bool = False, ids: bool = F
         f"{query!r} is not a single token: {query} -> {split}",
         "use --pool mean to average its sub-tokens",
     )
+
+
+def rows_of_words(table: EmbeddingTable, words: Sequence[str]) -> tuple[np.ndarray, list[str]]:
+    """The rows standing for ``words`` (each resolved as a query is), and the words not found.
+
+    Rows are unique, in the order of the words that first named them (int64 ids); a word that
+    does not resolve to one token (exit 3 as a query) is reported as missing instead, because a
+    word list from a file is expected to hold a few words the table lacks.
+    """
+    seen: dict[int, None] = {}
+    missing: list[str] = []
+    for w in words:
+        try:
+            seen.setdefault(resolve(table, w).ids[0], None)
+        except UnresolvedWord:
+            missing.append(w)
+    return np.fromiter(seen, dtype=np.int64, count=len(seen)), missing
 
 
 def _resolve_word(table: EmbeddingTable, query: str) -> Resolved:

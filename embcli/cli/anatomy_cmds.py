@@ -47,23 +47,19 @@ def stats(
     """Shape and health of a table: norms, duplicates, anisotropy, isotropy, effective rank."""
     from embcli.ask.anatomy import table_stats
 
-    if plot is not None and plot.suffix.lower() not in (".png", ".svg", ".pdf"):
-        from embcli.errors import UsageProblem
-
-        raise UsageProblem(f"cannot write {plot.name}: stats --plot draws .png, .svg or .pdf")
     table = load(settings)
     name = "output" if settings.table is Table.output else "input"
     result = table_stats(table, remove_pcs, samples, seed, name)
-    emit(settings.format, result.to_dict(), result.view())
-    if plot is not None:
+    if plot is not None:  # drawn first: a bad --plot suffix (checked there) leaves stdout empty
         import sys
 
         from embcli.draw.anatomy_plot import stats_plot
+        from embcli.draw.wordplot import title_name
 
-        short = "/".join(Path(table.label).parts[-2:]) or table.label
-        title = f"{short} ({name} table)"
+        title = f"{title_name(table.label)} ({name} table)"
         out = stats_plot(result.norm_values, result.eigenvalues, result.cosines, title, plot)
         print(f"embcli: wrote {out}", file=sys.stderr)
+    emit(settings.format, result.to_dict(), result.view())
 
 
 @with_settings(skip=("table",))
@@ -102,13 +98,9 @@ def undertrained(
     ] = Table.output,
 ) -> None:
     """Tokens that were probably never trained (Land and Bartolo 2024, 'Fishing for Magikarp')."""
-    from embcli.ask.undertrained import find_undertrained
+    from embcli.ask.undertrained import undertrained as find
 
     head = load(settings.merged(table=table))
-    other = None
-    if head.meta.get("table") == "output":  # untied: the input norms are the second indicator
-        other = load(settings.merged(table=Table.input))
-    result = find_undertrained(head, other, reference, k, percentile, all_rows, table.value)
-    if table is Table.output and other is None and head.tokenizer_size is not None:
-        result.notes.append("The output head is tied: it is the input table.")
+    result = find(head, table.value, lambda: load(settings.merged(table=Table.input)),
+                  reference, k, percentile, all_rows)  # fmt: skip
     emit(settings.format, result.to_dict(), result.view())

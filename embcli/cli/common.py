@@ -1,9 +1,13 @@
-"""What most commands do first: open the table named by the settings, with a progress bar."""
+"""What most commands do first: open the table named by the settings, read a file of lines."""
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 from embcli.cli.options import Settings
 from embcli.cli.progress import build_progress
+from embcli.errors import EmbcliError
 from embcli.store.load import open_table
 from embcli.store.table import EmbeddingTable
 
@@ -19,3 +23,26 @@ def load(settings: Settings) -> EmbeddingTable:
             progress=progress,
             table=settings.table.value if settings.table else "input",
         )
+
+
+def read_lines(source: str) -> list[tuple[int, str]]:
+    """``(line number, text)`` of the lines that carry something, from a file or stdin (``-``).
+
+    Blank lines are skipped, and so are comments: a line that is ``#`` or starts with ``# ``
+    (after leading space). ``#123`` is a row id and ``#word`` a word, so both are kept. The text
+    is the line without its line break, otherwise as written (a leading space can matter to a
+    tokenizer); callers strip it where it cannot. The file is read whole and closed.
+    """
+    try:
+        text = sys.stdin.read() if source == "-" else Path(source).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise EmbcliError(f"cannot read {source}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise EmbcliError(f"cannot read {source}: not UTF-8 text") from None
+    out = []
+    for n, line in enumerate(text.split("\n"), 1):
+        line = line.rstrip("\r")
+        stripped = line.strip()
+        if stripped and stripped != "#" and not stripped.startswith("# "):
+            out.append((n, line))
+    return out

@@ -9,10 +9,10 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from embcli.cli.common import load
+from embcli.cli.common import load, read_lines
 from embcli.cli.options import Settings, Table, with_settings
 from embcli.cli.output import emit
-from embcli.errors import EmbcliError, UsageProblem
+from embcli.errors import UsageProblem
 
 if TYPE_CHECKING:
     from embcli.ask.compare import CompareResult
@@ -152,14 +152,7 @@ def _short(label: str) -> str:
 
 
 def _read_words(path: Path) -> list[str]:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise EmbcliError(f"cannot read {path}: {exc.strerror or exc}") from None
-    except UnicodeDecodeError:
-        raise EmbcliError(f"{path.name} is not UTF-8 text") from None
-    out = [line.strip() for line in text.splitlines()]
-    out = [w for w in out if w and not w.startswith("#")]
+    out = [line.strip() for _, line in read_lines(str(path))]
     if not out:
         raise UsageProblem(f"{path.name} lists no words")
     return out

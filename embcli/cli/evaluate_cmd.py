@@ -6,9 +6,8 @@ from typing import Annotated
 
 import typer
 
-from embcli.ask.benchmarks import benchmark_path
 from embcli.cli.common import load
-from embcli.cli.options import Settings, with_settings
+from embcli.cli.options import Method, Settings, with_settings
 from embcli.cli.output import emit
 
 evaluate_app = typer.Typer(
@@ -25,9 +24,6 @@ CaseOpt = Annotated[
 ]
 
 
-_benchmark = benchmark_path  # the name this module's callers and tests have used
-
-
 def register(app: typer.Typer) -> None:
     app.add_typer(evaluate_app, name="evaluate")
 
@@ -39,24 +35,21 @@ def analogies(
     file: Annotated[
         str | None, typer.Argument(help="questions-words format (default: Google's set).")
     ] = None,
-    method: Annotated[str, typer.Option("--method", help="3cosadd or 3cosmul.")] = "3cosadd",
+    method: Annotated[Method, typer.Option("--method", help="3cosadd or 3cosmul.")] = Method.cosadd,
     restrict_vocab: RestrictOpt = 300_000,
     case_sensitive: CaseOpt = False,
 ) -> None:
     """Analogy accuracy per section and in total (gensim's evaluate_word_analogies method)."""
-    from embcli.ask.benchmarks import evaluate_analogies
+    from embcli.ask.benchmarks import benchmark_path, evaluate_analogies
     from embcli.cli.progress import build_progress
-    from embcli.errors import UsageProblem
 
-    if method not in ("3cosadd", "3cosmul"):
-        raise UsageProblem(f"--method must be 3cosadd or 3cosmul, not {method!r}")
-    path = benchmark_path(file, "google")
+    path = benchmark_path(file, "google")  # a missing file is said before the table is opened
     table = load(settings)
     with build_progress(table.label) as progress:
         result = evaluate_analogies(
             table,
             path,
-            method=method,
+            method=method.value,
             restrict_vocab=restrict_vocab,
             case_sensitive=case_sensitive,
             progress=progress,
@@ -76,9 +69,9 @@ def similarity(
     case_sensitive: CaseOpt = False,
 ) -> None:
     """Spearman and Pearson correlation of cosine similarity with human judgements."""
-    from embcli.ask.benchmarks import evaluate_similarity
+    from embcli.ask.benchmarks import benchmark_path, evaluate_similarity
 
-    path = benchmark_path(file, "wordsim353")
+    path = benchmark_path(file, "wordsim353")  # a missing file is said before the table is opened
     table = load(settings)
     result = evaluate_similarity(
         table, path, restrict_vocab=restrict_vocab, case_sensitive=case_sensitive

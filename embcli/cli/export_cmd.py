@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from embcli.cli.common import load
+from embcli.cli.common import load, read_lines
 from embcli.cli.options import Settings, with_settings
 from embcli.cli.output import emit
 
@@ -55,12 +55,7 @@ def export(
     """
     from embcli.ask.export import export_rows
 
-    wanted = None
-    if words is not None:
-        from embcli.cli.query_cmds import is_comment
-
-        stream = sys.stdin if words == "-" else _open(words)
-        wanted = [ln.strip() for ln in stream if ln.strip() and not is_comment(ln)]
+    wanted = [ln.strip() for _, ln in read_lines(words)] if words is not None else None
     table = load(settings)
     result = export_rows(table, output, format=to.value if to else None, words=wanted, limit=limit)
     if result.missing:
@@ -70,12 +65,3 @@ def export(
             file=sys.stderr,
         )
     emit(settings.format, result.to_dict(), result.view())
-
-
-def _open(path: str) -> object:
-    from embcli.errors import EmbcliError
-
-    try:
-        return Path(path).open(encoding="utf-8")
-    except OSError as exc:
-        raise EmbcliError(f"cannot read {path}: {exc.strerror or exc}") from None

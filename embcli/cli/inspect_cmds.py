@@ -11,8 +11,6 @@ from embcli.cli.common import load
 from embcli.cli.options import Settings, with_settings
 from embcli.cli.output import emit
 
-describe_table = describe.describe_table  # kept under its old name for callers of this module
-
 
 def register(app: typer.Typer) -> None:
     app.command("info")(info)

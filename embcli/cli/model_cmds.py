@@ -154,6 +154,7 @@ def context(
 
 def _draw(result: Any, out: Path) -> None:
     from embcli.draw.context_plot import cosine_by_layer
+    from embcli.draw.wordplot import title_name
     from embcli.run.context import excerpt
 
     spans = {s.index: (s.spans[0][0], s.spans[-1][1]) for s in result.sentences}
@@ -168,16 +169,10 @@ def _draw(result: Any, out: Path) -> None:
         [p["cosine"] for p in result.static_pairs],
         [[p["cosine"] for p in ly["pairs"]] for ly in result.layers],
         [ly["baseline"] for ly in result.layers],
-        f"{result.word!r} in context: {_short_label(result.model)}",
+        f"{result.word!r} in context: {title_name(result.model)}",
         out,
     )
     print(f"embcli: wrote {path}", file=sys.stderr)
-
-
-def _short_label(label: str) -> str:
-    """A repo id as is; a directory as its last two parts (``.../minilm/model``)."""
-    path = Path(label)
-    return "/".join(path.parts[-2:]) if path.is_absolute() else label
 
 
 # -- sentences -----------------------------------------------------------------------------------
@@ -226,31 +221,25 @@ def sentences(
         raise UsageProblem("give sentences or --file, not both")
     if output is not None and output.suffix.lower() != ".npy":
         raise UsageProblem(f"cannot write {output.name}: --output takes a .npy file")
-    if searching:
-        assert query is not None and corpus is not None
-        if not query.strip():
-            raise UsageProblem("the query is empty")
-        lines = read_lines(corpus)
-        if not lines:
-            raise UsageProblem(f"{corpus} has no non-blank lines")
-    else:
-        items = [t for _, t in read_lines(file)] if file is not None else list(texts or [])
-        if not items:
-            raise UsageProblem("name one or more sentences, --file FILE, or --query/--corpus")
-        for i, t in enumerate(items):
-            if not t.strip():
-                raise UsageProblem(f"sentence {i} is empty")
     from embcli.run import sentences as run_sentences
 
-    enc = run_sentences.encoder(
-        settings.model, settings.revision, settings.allow_pickle, device, max_length
-    )
+    opts: dict[str, Any] = {
+        "revision": settings.revision,
+        "allow_pickle": settings.allow_pickle,
+        "device": device,
+        "max_length": max_length,
+        "batch_size": batch_size,
+    }
     if searching:
-        assert query is not None
+        assert query is not None and corpus is not None
+        lines = read_lines(corpus)
         with _progress(f"Embedding {len(lines)} lines") as progress:
-            result, vectors = run_sentences.search(enc, query, lines, k, batch_size, progress)
+            result, vectors = run_sentences.search_corpus(
+                settings.model, query, lines, k, corpus=corpus, progress=progress, **opts
+            )
     else:
-        result, vectors = run_sentences.similarity(enc, items, batch_size)
+        items = [t for _, t in read_lines(file)] if file is not None else list(texts or [])
+        result, vectors = run_sentences.compare_sentences(settings.model, items, **opts)
     _notes(result.notes)
     if output is not None:
         run_sentences.save_npy(output, vectors)

@@ -121,10 +121,6 @@ class Settings:
             raise TypeError(f"unknown settings: {sorted(unknown)}")
         return replace(self, **{k: v for k, v in given.items() if v is not None and v is not False})
 
-    @property
-    def output_table(self) -> bool:
-        return self.table is Table.output
-
 
 def settings_of(ctx: typer.Context) -> Settings:
     obj = ctx.find_root().obj
@@ -187,6 +183,13 @@ def with_settings(
 
 def _env_model() -> str:
     return os.environ.get("EMBCLI_MODEL") or DEFAULT_MODEL
+
+
+class Method(str, Enum):
+    """How an analogy a - b + c is scored (analogy, evaluate analogies)."""
+
+    cosadd = "3cosadd"
+    cosmul = "3cosmul"
 
 
 # -- options of the query commands ---------------------------------------------------------------

@@ -8,32 +8,25 @@ stderr, the answers still go to stdout, and the exit code is 3.
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterable
-from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
 from embcli.ask import answers
-from embcli.cli.common import load
+from embcli.cli.common import load, read_lines
 from embcli.cli.options import (
     AllTokensOpt,
     CenterOpt,
     IdsOpt,
+    Method,
     PoolOpt,
     RemovePcsOpt,
     Settings,
     with_settings,
 )
 from embcli.cli.output import emit
-from embcli.errors import EmbcliError, UnresolvedWord, UsageProblem
-
-
-class Method(str, Enum):
-    cosadd = "3cosadd"
-    cosmul = "3cosmul"
-
+from embcli.errors import UnresolvedWord, UsageProblem
 
 KOpt = Annotated[int, typer.Option("-k", "--top", min=0, help="How many results.")]
 
@@ -53,27 +46,6 @@ def _finish(failed: list[UnresolvedWord]) -> None:
 def _report(failed: list[UnresolvedWord]) -> None:
     for exc in failed:
         print(f"embcli: {exc.one_line()}", file=sys.stderr)
-
-
-def _read_lines(source: str) -> Iterable[tuple[int, str]]:
-    """Non-blank lines of a file or stdin; ``# ...`` lines are comments, ``#123`` is a row id."""
-    stream = sys.stdin if source == "-" else _open(source)
-    for n, line in enumerate(stream, 1):
-        text = line.rstrip("\n").rstrip("\r")
-        if text.strip() and not is_comment(text):
-            yield n, text
-
-
-def is_comment(line: str) -> bool:
-    text = line.strip()
-    return text.startswith("#") and not text.split()[0][1:].isdigit()
-
-
-def _open(path: str) -> Any:
-    try:
-        return Path(path).open(encoding="utf-8")
-    except OSError as exc:
-        raise EmbcliError(f"cannot read {path}: {exc.strerror or exc}") from None
 
 
 # -- neighbors -----------------------------------------------------------------------------------
@@ -124,8 +96,8 @@ def neighbors(
     if vector is None and not words:
         raise UsageProblem("name one or more words, '-' to read them from stdin, or --vector")
     from_stdin = words == ["-"]
-    items = [w.strip() for _, w in _read_lines("-")] if from_stdin else words
-    candidates = [w.strip() for _, w in _read_lines(among)] if among is not None else None
+    items = [w.strip() for _, w in read_lines("-")] if from_stdin else words
+    candidates = [w.strip() for _, w in read_lines(among)] if among is not None else None
     vec = _vector(vector) if vector is not None else None
     table = load(settings)
     common: dict[str, Any] = {
@@ -184,11 +156,8 @@ def similarity(
     from embcli.cli.output import resolve_format
 
     words = words or []
-    if pairs is None and len(words) < 2:
-        raise UsageProblem("similarity needs two or more words, or --pairs FILE")
-    if pairs is not None and words:
-        raise UsageProblem("give either words or --pairs, not both")
     wanted = _pair_lines(pairs) if pairs is not None else None
+    answers.check_similarity(words, wanted)  # before the table is opened (or built)
     table = load(settings)
     result = answers.similarity(
         table,
@@ -208,7 +177,7 @@ def similarity(
 
 def _pair_lines(source: str) -> list[tuple[str, str]]:
     out = []
-    for n, line in _read_lines(source):
+    for n, line in read_lines(source):
         parts = line.split("\t") if "\t" in line else line.split()
         if len(parts) < 2:
             raise UsageProblem(f"line {n} of {source}: expected two tab-separated words")
@@ -248,13 +217,12 @@ def analogy(
     if file is not None and words:
         raise UsageProblem("give either three words or --file, not both")
     questions = (
-        [(n, line.split()) for n, line in _read_lines(file) if not line.startswith(":")]
+        [(n, line.split()) for n, line in read_lines(file) if not line.startswith(":")]
         if file is not None
         else [(0, list(words or []))]
     )
-    for n, q in questions:
-        if len(q) not in (3, 4):
-            raise UsageProblem(f"line {n} of {file}: expected 'a b c' or 'a b c expected'")
+    for n, q in questions:  # before the table is opened (or built)
+        answers.check_analogy(q, f"line {n} of {file}: " if file is not None else "")
     table = load(settings)
     result = answers.analogies(
         table,

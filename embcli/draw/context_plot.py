@@ -12,7 +12,8 @@ import html
 from collections.abc import Sequence
 from pathlib import Path
 
-from embcli.draw.plotting import PALETTE, _save, _write_atomic, check_output
+from embcli.atomic import write_bytes
+from embcli.draw.plotting import PALETTE, _save, check_output
 
 
 def cosine_by_layer(
@@ -78,5 +79,5 @@ def cosine_by_layer(
             f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>'
             f"{html.escape(title)}</title></head><body>\n{svg}\n</body></html>\n"
         )
-        return _write_atomic(out, page.encode())
+        return write_bytes(out, page.encode())
     return _save(fig, out)

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from embcli.atomic import atomic_write, write_bytes
 from embcli.errors import UsageProblem
 
 IMAGE_SUFFIXES = (".png", ".svg", ".pdf")
@@ -37,7 +38,7 @@ def scatter(points: list[Point], coords: np.ndarray, title: str, out: Path) -> P
     groups = list(dict.fromkeys(p.group for p in points))
     colours = {g: PALETTE[i % len(PALETTE)] for i, g in enumerate(groups)}
     if out.suffix.lower() == ".html":
-        return _write_atomic(out, _html(points, coords, title, colours).encode())
+        return write_bytes(out, _html(points, coords, title, colours).encode())
     return _save(scatter_figure(points, coords, title), out)
 
 
@@ -155,13 +156,8 @@ def heatmap_figure(sims: np.ndarray, norms: np.ndarray, title: str):
 def _save(fig, out: Path) -> Path:
     """Write ``fig`` to ``out`` atomically (a temporary file, then a rename)."""
     check_output(out)
-    tmp = out.with_name(f".{out.name}.tmp{out.suffix}")
-    try:
-        fig.savefig(tmp, format=out.suffix.lower().lstrip("."), bbox_inches="tight")
-        tmp.replace(out)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return out
+    fmt = out.suffix.lower().lstrip(".")
+    return atomic_write(out, lambda tmp: fig.savefig(tmp, format=fmt, bbox_inches="tight"))
 
 
 def save_figure(fig, out: Path) -> Path:
@@ -169,13 +165,6 @@ def save_figure(fig, out: Path) -> Path:
     if out.suffix.lower() not in IMAGE_SUFFIXES:
         raise UsageProblem(f"cannot write {out.name}: use .png, .svg or .pdf")
     return _save(fig, out)
-
-
-def _write_atomic(out: Path, data: bytes) -> Path:
-    tmp = out.with_name(f".{out.name}.tmp")
-    tmp.write_bytes(data)
-    tmp.replace(out)
-    return out
 
 
 def _html(points: list[Point], coords: np.ndarray, title: str, colours: dict[str, str]) -> str:

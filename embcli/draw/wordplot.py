@@ -161,24 +161,13 @@ def position_plot(table: EmbeddingTable, tensor: str, max_positions: int = 256) 
 def position_tensor(model: str, revision: str | None = None, allow_pickle: bool = False) -> str:
     """The checkpoint name of the learned position table, or a one-line reason there is none."""
     from embcli.ask.sizing import position_info
-    from embcli.read.checkpoint import open_source_checkpoint
-    from embcli.read.modelconfig import ModelConfig
-    from embcli.read.sources import resolve_hub, resolve_local
+    from embcli.read.checkpoint import find_position_tensor
 
-    source = resolve_local(model) or resolve_hub(model, revision)
-    if source.kind == "vectors":
-        raise EmbcliError(f"{model} is a word-vector file: it has no position table")
-    cfg = ModelConfig.load(source.fetch("config.json"))
-    spec = cfg.position_table()
-    if spec is None:
+    cfg, name = find_position_tensor(model, revision, allow_pickle)
+    if name is None:
         _, why = position_info(cfg)
         raise EmbcliError(
             f"{model} ({cfg.model_type}) has no learned position table: "
             f"{why.removeprefix('none: ')} positions are computed, not stored"
         )
-    ckpt = open_source_checkpoint(source, allow_pickle, None, None)
-    suffix = spec[1]
-    names = [n for n in ckpt.names() if n == suffix or n.endswith("." + suffix)]
-    if not names:
-        raise EmbcliError(f"no tensor ending in {suffix} in {model}")
-    return sorted(names, key=len)[0]
+    return name

@@ -17,7 +17,7 @@ import json
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -31,6 +31,9 @@ from embcli.read.safetensors_header import (
     to_float32,
 )
 from embcli.read.sources import Source
+
+if TYPE_CHECKING:
+    from embcli.read.modelconfig import ModelConfig
 
 Progress = Callable[[int, int, str], None]  # (done, total, "rows" or "bytes")
 SAFETENSORS_INDEX = "model.safetensors.index.json"
@@ -291,3 +294,29 @@ def open_source_checkpoint(
     return Checkpoint.open(
         source.directory, allow_pickle, source.remote_files, source.fetch, remote, notice
     )
+
+
+def find_position_tensor(
+    model: str, revision: str | None = None, allow_pickle: bool = False
+) -> tuple[ModelConfig, str | None]:
+    """The model's config and the checkpoint name of its learned position table.
+
+    The name is None when the config says positions are not stored (rotary, ALiBi, relative
+    bias); the caller words why. Only the checkpoint's header (tensor names) is read.
+    """
+    from embcli.read.modelconfig import ModelConfig
+    from embcli.read.sources import resolve_hub, resolve_local
+
+    source = resolve_local(model) or resolve_hub(model, revision)
+    if source.kind == "vectors":
+        raise EmbcliError(f"{model} is a word-vector file: it has no position table")
+    cfg = ModelConfig.load(source.fetch("config.json"))
+    spec = cfg.position_table()
+    if spec is None:
+        return cfg, None
+    ckpt = open_source_checkpoint(source, allow_pickle, None, None)
+    suffix = spec[1]
+    names = [n for n in ckpt.names() if n == suffix or n.endswith("." + suffix)]
+    if not names:
+        raise EmbcliError(f"no tensor ending in {suffix} in {model}")
+    return cfg, sorted(names, key=len)[0]

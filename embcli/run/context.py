@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from embcli.ask.queries import unit_rows
 from embcli.errors import UnresolvedWord, UsageProblem
 from embcli.run.model import Loaded
 from embcli.view import Result, View
@@ -120,14 +121,14 @@ def locate(
             n = count_occurrences(word, text)
             if n and occurrence and occurrence > n:
                 raise UnresolvedWord(
-                    f"{word!r} occurs {n} time(s) in sentence {i} ({_excerpt(text)!r}); "
+                    f"{word!r} occurs {n} time(s) in sentence {i} ({clip(text)!r}); "
                     f"no occurrence {occurrence}"
                 )
-            raise UnresolvedWord(f"{word!r} is not in sentence {i}: {_excerpt(text)!r}")
+            raise UnresolvedWord(f"{word!r} is not in sentence {i}: {clip(text)!r}")
         positions = token_positions(row["offsets"], span)
         if not positions:
             raise UnresolvedWord(
-                f"{word!r} in sentence {i} lies beyond the --max-length cut: {_excerpt(text)!r}"
+                f"{word!r} in sentence {i} lies beyond the --max-length cut: {clip(text)!r}"
             )
         ids = [int(row["input_ids"][p]) for p in positions]
         spans = [(int(row["offsets"][p][0]), int(row["offsets"][p][1])) for p in positions]
@@ -176,15 +177,9 @@ def word_vectors(hidden: Hidden, located: list[Located]) -> np.ndarray:
     )
 
 
-def unit(x: np.ndarray) -> np.ndarray:
-    x = np.asarray(x, dtype=np.float64)
-    n = np.linalg.norm(x, axis=-1, keepdims=True)
-    return np.divide(x, n, out=np.zeros_like(x), where=n > 0)
-
-
 def pair_cosines(vectors: np.ndarray) -> list[dict[str, Any]]:
     """``[{a, b, cosine}]`` for every pair of rows of ``vectors`` ``[N, D]``, in float64."""
-    u = unit(vectors)
+    u = unit_rows(vectors)
     n = len(u)
     return [
         {"a": a, "b": b, "cosine": float(u[a] @ u[b])} for a in range(n) for b in range(a + 1, n)
@@ -199,7 +194,7 @@ def baseline(vectors: np.ndarray, ids: np.ndarray) -> float:
     """
     if len(vectors) < 2:
         return float("nan")
-    u = unit(vectors)
+    u = unit_rows(vectors)
     sims = u @ u.T
     differ = ids[:, None] != ids[None, :]
     return float(sims[differ].mean()) if differ.any() else float("nan")
@@ -250,7 +245,9 @@ def nearest(
         else:
             via = STATIC
             table = loaded.static_table
-            h = torch.as_tensor(unit(vectors[:, layer]), dtype=torch.float32, device=table.device)
+            h = torch.as_tensor(
+                unit_rows(vectors[:, layer]), dtype=torch.float32, device=table.device
+            )
             scores = torch.empty(h.shape[0], table.shape[0], device=table.device)
             for lo in range(0, table.shape[0], ROWS):  # in blocks: no table-sized temporaries
                 block = table[lo : lo + ROWS].float()
@@ -403,7 +400,7 @@ def analyse(
 def excerpt(text: str, span: tuple[int, int] | None = None, width: int = 28) -> str:
     """A short piece of ``text`` around ``span`` (for plot labels)."""
     if span is None or len(text) <= width:
-        return _excerpt(text, width)
+        return clip(text, width)
     mid = (span[0] + span[1]) // 2
     lo = max(0, mid - width // 2)
     hi = min(len(text), lo + width)
@@ -416,5 +413,6 @@ def excerpt(text: str, span: tuple[int, int] | None = None, width: int = 28) -> 
     return ("…" if lo > 0 else "") + part.strip() + ("…" if hi < len(text) else "")
 
 
-def _excerpt(text: str, width: int = 40) -> str:
+def clip(text: str, width: int = 40) -> str:
+    """``text`` cut to ``width`` characters, an ellipsis marking the cut."""
     return text if len(text) <= width else text[: width - 1] + "…"

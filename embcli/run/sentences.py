@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from embcli.errors import EmbcliError, UsageProblem
+from embcli.run.context import clip
 from embcli.run.model import Loaded, load_directory, resolve_directory
 from embcli.view import Result, View
 
@@ -218,12 +219,12 @@ def encoder(
     max_length: int | None = None,
 ) -> Encoder:
     """Load ``spec`` and read its sentence-transformers recipe."""
+    if max_length is not None and max_length < 1:
+        raise UsageProblem("--max-length must be at least 1")
     directory, label = resolve_directory(spec, revision, allow_pickle)
     recipe = read_recipe(directory)
     loaded = load_directory(directory, label, allow_pickle, device, subfolder=recipe.subfolder)
     limit = max_length or recipe.max_length or loaded.limit()
-    if max_length is not None and max_length < 1:
-        raise UsageProblem("--max-length must be at least 1")
     notes = []
     if not recipe.configured:
         notes.append(
@@ -239,6 +240,31 @@ def cosine_matrix(vectors: np.ndarray) -> np.ndarray:
     n = np.linalg.norm(v, axis=1, keepdims=True)
     u = np.divide(v, n, out=np.zeros_like(v), where=n > 0)
     return u @ u.T
+
+
+# -- input checks: the CLI and the API get the same one-line errors before a model loads ------
+
+
+def check_sentences(texts: Sequence[str]) -> None:
+    """One or more sentences, none blank (a blank one has no tokens to pool)."""
+    if isinstance(texts, str):
+        raise UsageProblem("give a list of sentences, not one string")
+    if not texts:
+        raise UsageProblem("name one or more sentences, --file FILE, or --query/--corpus")
+    for i, t in enumerate(texts):
+        if not str(t).strip():
+            raise UsageProblem(f"sentence {i} is empty")
+
+
+def check_search(query: str, lines: Sequence[tuple[int, str]], corpus: str = "the corpus") -> None:
+    """A non-blank query and a corpus with at least one line, none of them blank."""
+    if not query.strip():
+        raise UsageProblem("the query is empty")
+    if not lines:
+        raise UsageProblem(f"{corpus} has no non-blank lines")
+    for n, t in lines:
+        if not str(t).strip():
+            raise UsageProblem(f"{corpus} line {n} is empty")
 
 
 # -- results -------------------------------------------------------------------------------------
@@ -269,7 +295,7 @@ class SentencesResult(Result):
     def view(self) -> View:
         cols = ["#", "sentence", *(str(i) for i in range(len(self.sentences)))]
         rows = [
-            [i, _excerpt(s), *(float(x) for x in self.similarity[i])]
+            [i, clip(s, 48), *(float(x) for x in self.similarity[i])]
             for i, s in enumerate(self.sentences)
         ]
         return View(cols, rows, caption=_caption(self), no_wrap={"sentence"})
@@ -312,6 +338,7 @@ def similarity(
     enc: Encoder, texts: Sequence[str], batch_size: int = 32
 ) -> tuple[SentencesResult, np.ndarray]:
     """The cosine matrix of ``texts`` (and their vectors)."""
+    check_sentences(texts)
     vecs = enc.encode(texts, batch_size)
     res = SentencesResult(
         enc.loaded.label,
@@ -334,6 +361,7 @@ def search(
     progress: Progress | None = None,
 ) -> tuple[SearchResult, np.ndarray]:
     """The ``k`` lines (``(line number, text)``) most similar to ``query``, and their vectors."""
+    check_search(query, lines)
     corpus = enc.encode([t for _, t in lines], batch_size, progress)
     q = enc.encode([query], 1)[0].astype(np.float64)
     c = corpus.astype(np.float64)
@@ -356,13 +384,45 @@ def search(
     return res, corpus
 
 
+def compare_sentences(
+    spec: str,
+    texts: Sequence[str],
+    *,
+    revision: str | None = None,
+    allow_pickle: bool = False,
+    device: str = "cpu",
+    max_length: int | None = None,
+    batch_size: int = 32,
+) -> tuple[SentencesResult, np.ndarray]:
+    """``embcli sentences A B ...`` and ``Table.sentences``: check, load the model, compare."""
+    check_sentences(texts)
+    enc = encoder(spec, revision, allow_pickle, device, max_length)
+    return similarity(enc, texts, batch_size)
+
+
+def search_corpus(
+    spec: str,
+    query: str,
+    lines: Sequence[tuple[int, str]],
+    k: int,
+    *,
+    corpus: str = "the corpus",
+    revision: str | None = None,
+    allow_pickle: bool = False,
+    device: str = "cpu",
+    max_length: int | None = None,
+    batch_size: int = 32,
+    progress: Progress | None = None,
+) -> tuple[SearchResult, np.ndarray]:
+    """``embcli sentences --query Q --corpus FILE``: check, load the model, rank the lines."""
+    check_search(query, lines, corpus)
+    enc = encoder(spec, revision, allow_pickle, device, max_length)
+    return search(enc, query, lines, k, batch_size, progress)
+
+
 def _caption(r: SentencesResult | SearchResult) -> str:
     how = f"{r.pooling} pooling{', normalised' if r.normalized else ''}, max {r.max_length} tokens"
     return f"{r.model}: {how}; cosine similarity"
-
-
-def _excerpt(text: str, width: int = 48) -> str:
-    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 def save_npy(path: Path, vectors: np.ndarray) -> Path:

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from embcli.atomic import write_text
 from embcli.errors import CacheProblem, EmbcliError
 
 FORMAT_VERSION = 1
@@ -268,11 +269,6 @@ def remove_entry(path: Path) -> None:
     _remove_tree(path)
 
 
-def clear_scratch(root: Path, notice: Callable[[str], None] | None = None) -> list[Path]:
-    """Remove temporary build directories left by interrupted builds (never a live build's)."""
-    return sweep_stale(root, notice)
-
-
 def read_ref(root: Path, name: str) -> str | None:
     """A remembered resolution (e.g. a Hub branch to the entry key built from it)."""
     try:
@@ -282,10 +278,7 @@ def read_ref(root: Path, name: str) -> str | None:
 
 
 def write_ref(root: Path, name: str, value: str) -> None:
-    path = _mkdirs(root / REFS_DIR) / _ref_file(name)
-    tmp = path.with_name(path.name + f".{os.getpid()}.tmp")
-    tmp.write_text(value + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    write_text(_mkdirs(root / REFS_DIR) / _ref_file(name), value + "\n")
 
 
 def _ref_file(name: str) -> str:
@@ -295,9 +288,7 @@ def _ref_file(name: str) -> str:
 
 
 def _write_json_atomic(path: Path, data: Any) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=1, ensure_ascii=False), encoding="utf-8")
-    os.replace(tmp, path)
+    write_text(path, json.dumps(data, indent=1, ensure_ascii=False))
 
 
 def _mkdirs(path: Path) -> Path:

@@ -11,7 +11,6 @@ opening a 50,257 x 768 table costs a few milliseconds and touches only the pages
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -19,10 +18,13 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from embcli.atomic import atomic_write, atomic_write_all
 from embcli.errors import EmbcliError
 from embcli.store.cache import Entry
 
 if TYPE_CHECKING:
+    from numpy.typing import DTypeLike
+
     from embcli.store.lookup import Lookup
 
 
@@ -134,8 +136,8 @@ class EmbeddingTable:
 
     def raw(self, ids: np.ndarray | list[int]) -> np.ndarray:
         """The original (unnormalised) float32 vectors of ``ids``."""
-        idx = np.asarray(ids)
-        return np.asarray(self.unit[idx]) * np.asarray(self.norms[idx])[..., None]
+        dtype = np.result_type(self.unit.dtype, self.norms.dtype)
+        return raw_rows(self.unit, self.norms, np.asarray(ids), dtype)
 
     @cached_property
     def wordlike(self) -> np.ndarray:
@@ -176,7 +178,8 @@ class EmbeddingTable:
         ``remove_pcs`` > 0 is all-but-the-top (Mu and Viswanath, 2018): subtract the mean, then
         the projections on the top D principal components of the centred rows; it implies
         centring. Query vectors must go through the same ``Transform`` (``Transform.apply``).
-        The matrix and the transform are cached beside the entry, written atomically.
+        The matrix and the transform are cached beside the entry, written atomically; when the
+        cache cannot be written (read-only, full) they are computed in memory for this run.
         """
         if remove_pcs <= 0:
             if not center:
@@ -194,10 +197,13 @@ class EmbeddingTable:
         mean = mean_vector(self.unit, self.norms, use)
         comps = top_components(self.unit, self.norms, use, mean, remove_pcs)
         transform = Transform(mean, comps)
-        ptmp = self.path / f"abtt{remove_pcs}.{os.getpid()}.tmp.npz"
-        np.savez(ptmp, mean=mean, components=comps)
-        self._write_rows(target, transform)
-        os.replace(ptmp, params)
+        try:
+            atomic_write_all({
+                target: lambda tmp: self._fill_rows(_memmap(tmp, self.shape), transform),
+                params: lambda tmp: _save(tmp, np.savez, mean=mean, components=comps),
+            })  # fmt: skip
+        except OSError:
+            return self._rows_in_memory(transform), transform
         return np.load(target, mmap_mode="r"), transform
 
     def _mean_rows(self) -> np.ndarray:
@@ -206,55 +212,48 @@ class EmbeddingTable:
         limit = min(rows, self.tokenizer_size or rows)
         return (np.arange(rows) < limit) & (np.asarray(self.norms) > 0)
 
+    def _fill_rows(self, out: np.ndarray, transform: Transform) -> None:
+        """Fill ``out`` with ``transform`` of every raw row, re-normalised (zero rows stay 0)."""
+        rows, _ = self.shape
+        for lo in range(0, rows, 16384):
+            block = slice(lo, lo + 16384)
+            raw = transform.apply(raw_rows(self.unit, self.norms, block))
+            raw[np.asarray(self.norms[block]) == 0] = 0.0
+            n = np.linalg.norm(raw, axis=1, keepdims=True)
+            out[block] = np.divide(raw, n, out=np.zeros_like(raw), where=n > 0)
+        if isinstance(out, np.memmap):
+            out.flush()
+
     def _write_rows(self, target: Path, transform: Transform) -> None:
         """Write ``transform`` of every raw row, re-normalised, to ``target`` atomically."""
-        rows, _ = self.shape
-        tmp = target.with_name(f"{target.stem}.{os.getpid()}.tmp.npy")
-        out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=self.shape)
-        for lo in range(0, rows, 16384):
-            norms = np.asarray(self.norms[lo : lo + 16384], np.float64)
-            raw = transform.apply(
-                np.asarray(self.unit[lo : lo + 16384], np.float64) * norms[:, None]
-            )
-            raw[np.asarray(self.norms[lo : lo + 16384]) == 0] = 0.0
-            n = np.linalg.norm(raw, axis=1, keepdims=True)
-            out[lo : lo + 16384] = np.divide(raw, n, out=np.zeros_like(raw), where=n > 0)
-        out.flush()
-        del out
-        os.replace(tmp, target)
+        atomic_write(target, lambda tmp: self._fill_rows(_memmap(tmp, self.shape), transform))
+
+    def _rows_in_memory(self, transform: Transform) -> np.ndarray:
+        """What :meth:`_write_rows` would write, as an in-memory float32 array."""
+        out = np.empty(self.shape, dtype=np.float32)
+        self._fill_rows(out, transform)
+        return out
 
     def centered(self) -> tuple[np.ndarray, np.ndarray]:
         """The table with its mean vector removed, re-normalised: ``(unit matrix, mean)``.
 
         Token tables are anisotropic (a large shared component makes every cosine high); the
         mean is taken over the tokenizer's rows with non-zero norm and the result is cached
-        beside the entry the first time it is asked for.
+        beside the entry the first time it is asked for (in memory only, if the cache cannot
+        be written).
         """
         target = self.path / "centered.npy"
         mean_file = self.path / "mean.npy"
-        rows, dim = self.shape
-        expected = rows * dim * 4
         if target.is_file() and mean_file.is_file():
             arr = np.load(target, mmap_mode="r")
-            if arr.shape == self.shape and arr.nbytes == expected:
+            if arr.shape == self.shape and arr.nbytes == self.shape[0] * self.shape[1] * 4:
                 return arr, np.load(mean_file)
-        limit = min(rows, self.tokenizer_size or rows)
-        use = (np.arange(rows) < limit) & (np.asarray(self.norms) > 0)
-        mean = mean_vector(self.unit, self.norms, use)
-        tmp = self.path / f"centered.{os.getpid()}.tmp.npy"
-        out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=self.shape)
-        for lo in range(0, rows, 16384):
-            raw = np.asarray(self.unit[lo : lo + 16384], np.float64)
-            raw = raw * np.asarray(self.norms[lo : lo + 16384], np.float64)[:, None] - mean
-            raw[np.asarray(self.norms[lo : lo + 16384]) == 0] = 0.0
-            n = np.linalg.norm(raw, axis=1, keepdims=True)
-            out[lo : lo + 16384] = np.divide(raw, n, out=np.zeros_like(raw), where=n > 0)
-        out.flush()
-        del out
-        mtmp = self.path / f"mean.{os.getpid()}.tmp.npy"
-        np.save(mtmp, mean)
-        os.replace(mtmp, mean_file)
-        os.replace(tmp, target)
+        mean = mean_vector(self.unit, self.norms, self._mean_rows())
+        try:
+            atomic_write(mean_file, lambda tmp: _save(tmp, np.save, mean))
+            self._write_rows(target, Transform(mean))
+        except OSError:
+            return self._rows_in_memory(Transform(mean)), mean
         return np.load(target, mmap_mode="r"), mean
 
     def size_on_disk(self) -> int:
@@ -306,7 +305,7 @@ def top_components(
     idx = np.flatnonzero(rows)
     for lo in range(0, len(idx), 16384):
         sel = idx[lo : lo + 16384]
-        x = np.asarray(unit[sel], np.float64) * np.asarray(norms[sel], np.float64)[:, None] - mean
+        x = raw_rows(unit, norms, sel) - mean
         scatter += x.T @ x
     _, vecs = np.linalg.eigh(scatter)
     return np.ascontiguousarray(vecs[:, ::-1][:, : min(d, dim)].T)
@@ -318,7 +317,28 @@ def mean_vector(unit: np.ndarray, norms: np.ndarray, rows: np.ndarray) -> np.nda
     idx = np.flatnonzero(rows)
     for lo in range(0, len(idx), 16384):
         sel = idx[lo : lo + 16384]
-        total += (
-            np.asarray(unit[sel], np.float64) * np.asarray(norms[sel], np.float64)[:, None]
-        ).sum(0)
+        total += raw_rows(unit, norms, sel).sum(0)
     return total / max(1, len(idx))
+
+
+def raw_rows(
+    unit: np.ndarray, norms: np.ndarray, idx: Any, dtype: DTypeLike = np.float64
+) -> np.ndarray:
+    """The raw vectors ``unit[idx] * norms[idx]`` in ``dtype`` (float64 by default).
+
+    ``idx`` is anything that indexes rows (ids, a boolean mask, a slice); the cache stores unit
+    rows and their lengths apart, and every reader of raw vectors goes through here so the
+    product is taken the same way (and in the same precision) everywhere.
+    """
+    return np.asarray(unit[idx], dtype) * np.asarray(norms[idx], dtype)[..., None]
+
+
+def _memmap(path: Path, shape: tuple[int, int]) -> np.ndarray:
+    """A new float32 ``.npy`` file at ``path`` (any name: ``np.save`` would append ``.npy``)."""
+    return np.lib.format.open_memmap(path, mode="w+", dtype=np.float32, shape=shape)
+
+
+def _save(path: Path, save: Any, *args: Any, **kwargs: Any) -> None:
+    """``np.save``/``np.savez`` into exactly ``path`` (they append a suffix to a bare name)."""
+    with path.open("wb") as fh:
+        save(fh, *args, **kwargs)
