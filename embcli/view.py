@@ -68,6 +68,16 @@ class Result:
     def _repr_html_(self) -> str:
         return html_table(self.view())
 
+    def __str__(self) -> str:
+        """The terminal table as plain text, so ``print(result)`` in a script or REPL reads well."""
+        from io import StringIO
+
+        from rich.console import Console
+
+        buf = StringIO()
+        Console(file=buf, width=120, color_system=None, soft_wrap=False).print(self)
+        return buf.getvalue().rstrip("\n")
+
 
 def print_view(view: View) -> None:
     """Print a view as a rich table, with its caption below, to stdout."""

@@ -100,6 +100,9 @@ def test_results_show_as_html_and_rich(minilm_dir):
     console.print(result)
     text = console.export_text()
     assert all(n.token in text for n in result) and "cosine" in text
+    plain = str(result)  # print(result) in a script or a terminal REPL shows the same table
+    assert all(n.token in plain for n in result) and "cosine" in plain
+    assert "\x1b[" not in plain and "Neighbor(" not in plain
 
 
 def test_among_restricts_candidates(cli, minilm_dir, ref, tmp_path):
