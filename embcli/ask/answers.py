@@ -262,7 +262,9 @@ def parse_vector(text: str, source: str = "the vector") -> np.ndarray:
     try:
         return np.array([float(p) for p in parts], dtype=np.float64)
     except ValueError:
-        bad = next(p for p in parts if not _is_number(p))
+        from embcli.read.wordvectors import is_number
+
+        bad = next(p for p in parts if not is_number(p))
         raise UsageProblem(f"{source}: {bad[:40]!r} is not a number") from None
 
 
@@ -283,14 +285,6 @@ def read_vector(path: str | Path) -> np.ndarray:
     if arr.ndim != 1 or not np.issubdtype(arr.dtype, np.number):
         raise UsageProblem(f"{path} holds a {arr.dtype} array of shape {arr.shape}: need one row")
     return arr.astype(np.float64)
-
-
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
 
 
 def _candidates(

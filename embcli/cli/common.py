@@ -25,13 +25,14 @@ def load(settings: Settings) -> EmbeddingTable:
         )
 
 
-def read_lines(source: str) -> list[tuple[int, str]]:
+def read_lines(source: str, comments: bool = True) -> list[tuple[int, str]]:
     """``(line number, text)`` of the lines that carry something, from a file or stdin (``-``).
 
-    Blank lines are skipped, and so are comments: a line that is ``#`` or starts with ``# ``
-    (after leading space). ``#123`` is a row id and ``#word`` a word, so both are kept. The text
-    is the line without its line break, otherwise as written (a leading space can matter to a
-    tokenizer); callers strip it where it cannot. The file is read whole and closed.
+    Blank lines are skipped, and so are comments unless ``comments`` is False (files of free
+    text, such as sentences): a line that is ``#`` or starts with ``# `` (after leading space).
+    ``#123`` is a row id and ``#word`` a word, so both are kept. The text is the line without
+    its line break, otherwise as written (a leading space can matter to a tokenizer); callers
+    strip it where it cannot. The file is read whole and closed.
     """
     try:
         text = sys.stdin.read() if source == "-" else Path(source).read_text(encoding="utf-8")
@@ -43,6 +44,6 @@ def read_lines(source: str) -> list[tuple[int, str]]:
     for n, line in enumerate(text.split("\n"), 1):
         line = line.rstrip("\r")
         stripped = line.strip()
-        if stripped and stripped != "#" and not stripped.startswith("# "):
+        if stripped and not (comments and (stripped == "#" or stripped.startswith("# "))):
             out.append((n, line))
     return out

@@ -14,9 +14,10 @@ from typing import Annotated, Any
 
 import typer
 
+from embcli.cli import common
 from embcli.cli.options import Settings, with_settings
 from embcli.cli.output import emit
-from embcli.errors import EmbcliError, UsageProblem
+from embcli.errors import UsageProblem
 
 DeviceOpt = Annotated[
     str, typer.Option("--device", help="Where to run the model: cpu, cuda, cuda:1, mps.")
@@ -39,14 +40,8 @@ def register(app: typer.Typer) -> None:
 
 
 def read_lines(source: str) -> list[tuple[int, str]]:
-    """``(line number, text)`` of the non-blank lines of a file, or of stdin for ``-``."""
-    try:
-        text = sys.stdin.read() if source == "-" else Path(source).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise EmbcliError(f"cannot read {source}: {exc.strerror or exc}") from None
-    except UnicodeDecodeError:
-        raise EmbcliError(f"cannot read {source}: not UTF-8 text") from None
-    return [(n, line.strip()) for n, line in enumerate(text.splitlines(), 1) if line.strip()]
+    """``(line number, text)`` of the non-blank lines, stripped; a ``# `` line is text here."""
+    return [(n, line.strip()) for n, line in common.read_lines(source, comments=False)]
 
 
 def _no_table_options(settings: Settings) -> None:

@@ -123,14 +123,15 @@ def _parse_block(rests: list[str], dims: int, path: Path, first_line: int) -> np
         try:
             row = [float(p) for p in parts]
         except ValueError:
-            bad = next(p for p in parts if not _is_number(p))
+            bad = next(p for p in parts if not is_number(p))
             raise EmbcliError(f"{where}: {bad!r} is not a number") from None
         if not all(np.isfinite(row)):
             raise EmbcliError(f"{where}: a value is not finite")
     raise EmbcliError(f"{path.name}: could not parse lines {first_line}-{first_line + len(rests)}")
 
 
-def _is_number(text: str) -> bool:
+def is_number(text: str) -> bool:
+    """True if ``text`` parses as a float (a vector component, not a word)."""
     try:
         float(text)
     except ValueError:
