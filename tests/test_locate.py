@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from embcli.errors import EmbcliError
+from embcli.read.facts import ModelFacts
 from embcli.read.locate import locate_embedding
-from embcli.read.modelconfig import ModelConfig
 
 V, D = 1000, 64
 
@@ -109,19 +109,19 @@ def test_nested_text_config_llama4():
         "text_config": {"model_type": "llama4_text", "vocab_size": 202048, "hidden_size": 5120},
         "vision_config": {"hidden_size": 1408},
     }
-    cfg = ModelConfig.from_dict(raw)
+    cfg = ModelFacts.from_dict(raw)
     assert (cfg.vocab_size, cfg.hidden_size, cfg.text_path) == (202048, 5120, "text_config")
-    assert cfg.tie_word_embeddings is False  # llama4_text default
+    assert cfg.tied is False  # llama4_text default
 
 
 def test_family_spellings():
-    assert ModelConfig.from_dict({"vocab_size": 5, "n_embd": 7}).hidden_size == 7
-    assert ModelConfig.from_dict({"vocab_size": 5, "d_model": 8}).hidden_size == 8
-    opt = ModelConfig.from_dict({"vocab_size": 5, "hidden_size": 1024, "word_embed_proj_dim": 512})
+    assert ModelFacts.from_dict({"vocab_size": 5, "n_embd": 7}).hidden_size == 7
+    assert ModelFacts.from_dict({"vocab_size": 5, "d_model": 8}).hidden_size == 8
+    opt = ModelFacts.from_dict({"vocab_size": 5, "hidden_size": 1024, "word_embed_proj_dim": 512})
     assert opt.hidden_candidates == (512, 1024)
-    gpt2 = ModelConfig.from_dict(
+    gpt2 = ModelFacts.from_dict(
         {"model_type": "gpt2", "vocab_size": 5, "n_embd": 7, "n_positions": 9}
     )
-    assert gpt2.tie_word_embeddings is True and gpt2.position_table() == (9, "wpe.weight")
-    llama = ModelConfig.from_dict({"model_type": "llama", "vocab_size": 5, "hidden_size": 8})
-    assert llama.tie_word_embeddings is False and llama.position_table() is None
+    assert gpt2.tied is True and gpt2.position_table() == (9, "wpe.weight")
+    llama = ModelFacts.from_dict({"model_type": "llama", "vocab_size": 5, "hidden_size": 8})
+    assert llama.tied is False and llama.position_table() is None

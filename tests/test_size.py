@@ -8,7 +8,7 @@ import pytest
 from safetensors import safe_open
 
 from embcli.ask import catalog, sizing
-from embcli.read.modelconfig import ModelConfig
+from embcli.read.facts import ModelFacts
 
 GPT2 = {
     "model_type": "gpt2",
@@ -208,7 +208,7 @@ def test_catalog_list(cli):
 def test_catalog_entry_has_a_source_and_its_figures_follow_from_its_config(name):
     entry = catalog.CATALOG[name]
     assert entry["source"].startswith("https://huggingface.co/") or "arXiv" in entry["source"]
-    cfg = ModelConfig.from_dict(entry["config"])
+    cfg = ModelFacts.from_dict(entry["config"])
     if name == "gpt3-175b":  # not on the Hub: the paper's rounded figure
         counted = sizing.count_meta_device(cfg)
         assert abs(counted[0] - entry["params_total"]) / entry["params_total"] < 0.005

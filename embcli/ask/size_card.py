@@ -115,9 +115,9 @@ def catalog_list() -> CatalogList:
 
 
 def _cfg(entry: dict[str, Any]) -> Any:
-    from embcli.read.modelconfig import ModelConfig
+    from embcli.read.facts import ModelFacts
 
-    return ModelConfig.from_dict(entry["config"])
+    return ModelFacts.from_dict(entry["config"])
 
 
 def _record(inp: size_inputs.SizeInput) -> dict[str, Any]:

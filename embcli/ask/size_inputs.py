@@ -20,13 +20,13 @@ from typing import Any
 
 from embcli.ask import catalog, sizing
 from embcli.errors import EmbcliError
-from embcli.read.modelconfig import ModelConfig
+from embcli.read.facts import ModelFacts
 
 
 @dataclass
 class SizeInput:
     name: str
-    config: ModelConfig
+    config: ModelFacts
     origin: str  # "local", "hub", "catalog" or "what-if"
     ref: str  # path, Hub id, or the catalog's cited source
     note: str | None = None
@@ -47,15 +47,15 @@ def resolve(spec: str, offline: bool, notice: Callable[[str], None] = _stderr) -
     with one line through ``notice``."""
     path = Path(spec).expanduser()
     if path.is_file():
-        return SizeInput(spec, ModelConfig.load(path), "local", str(path.resolve()))
+        return SizeInput(spec, ModelFacts.load(path), "local", str(path.resolve()))
     if path.is_dir():
-        cfg = ModelConfig.load(path / "config.json")
+        cfg = ModelFacts.load(path / "config.json")
         return SizeInput(spec, cfg, "local", str(path.resolve()), None, _tokenizer_size(path), path)
     found = catalog.lookup(spec)
     hub_id = found[1]["hub_id"] if found and found[1]["hub_id"] else spec
     reachable_name = found is None or found[1]["hub_id"] is not None
     if not offline and reachable_name and _looks_like_repo(hub_id) and not _hub_offline():
-        from embcli.read.sources import HubUnreachable
+        from embcli.read.hub import HubUnreachable
 
         try:
             return _from_hub(spec, hub_id)
@@ -86,7 +86,7 @@ def what_if(vocab: int, dim: int, dtype: str | None, tied: bool) -> SizeInput:
     }
     if dtype:
         raw["torch_dtype"] = dtype
-    return SizeInput(f"{vocab:,} x {dim:,}", ModelConfig.from_dict(raw), "what-if", "--vocab/--dim")
+    return SizeInput(f"{vocab:,} x {dim:,}", ModelFacts.from_dict(raw), "what-if", "--vocab/--dim")
 
 
 def totals(inp: SizeInput) -> tuple[int | None, int | None, str | None]:
@@ -111,18 +111,18 @@ def totals(inp: SizeInput) -> tuple[int | None, int | None, str | None]:
 
 def _from_catalog(spec: str, found: tuple[str, dict[str, Any]], note: str | None) -> SizeInput:
     key, entry = found
-    cfg = ModelConfig.from_dict(entry["config"], f"catalog entry {key}")
+    cfg = ModelFacts.from_dict(entry["config"], f"catalog entry {key}")
     raw = dict(cfg.raw)
     raw.setdefault("torch_dtype", entry["dtype"])
-    cfg = ModelConfig.from_dict(raw, f"catalog entry {key}")
+    cfg = ModelFacts.from_dict(raw, f"catalog entry {key}")
     return SizeInput(spec, cfg, "catalog", entry["source"], note, entry=entry)
 
 
 def _from_hub(spec: str, repo_id: str) -> SizeInput:
-    from embcli.read.sources import hub_download
+    from embcli.read.hub import download
 
-    path = hub_download(repo_id, "config.json", None)
-    return SizeInput(spec, ModelConfig.load(path), "hub", repo_id)
+    path = download(repo_id, "config.json", None)
+    return SizeInput(spec, ModelFacts.load(path), "hub", repo_id)
 
 
 def _hub_header_counts(repo_id: str) -> tuple[int, int] | None:

@@ -1,6 +1,6 @@
 """What an embedding table costs: arithmetic from a config, no weights needed.
 
-``table_report`` turns a :class:`ModelConfig` into exact integers (parameters and bytes at each
+``table_report`` turns a :class:`ModelFacts` into exact integers (parameters and bytes at each
 dtype), the tying of the output head, position tables, and, when a parameter total is known,
 the table's share of the model. Where the total comes from is the caller's business (safetensors
 headers, a meta-device build, the catalog); ``count_*`` helpers here provide each method.
@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from embcli.read.modelconfig import ModelConfig
+from embcli.read.facts import ModelFacts
 
 BYTES_PER_PARAM = {"float32": 4.0, "float16": 2.0, "bfloat16": 2.0, "int8": 1.0, "int4": 0.5}
 DTYPE_ALIASES = {
@@ -86,7 +86,7 @@ def nbytes(params: int, dtype: str) -> int:
     return -(-params // 2) if dtype == "int4" else params * int(BYTES_PER_PARAM[dtype])
 
 
-def checkpoint_dtype(cfg: ModelConfig) -> str | None:
+def checkpoint_dtype(cfg: ModelFacts) -> str | None:
     for part in (cfg.text, cfg.raw):
         value = part.get("torch_dtype") or part.get("dtype")
         if isinstance(value, str):
@@ -97,7 +97,7 @@ def checkpoint_dtype(cfg: ModelConfig) -> str | None:
     return None
 
 
-def position_info(cfg: ModelConfig) -> tuple[dict[str, int] | None, str]:
+def position_info(cfg: ModelFacts) -> tuple[dict[str, int] | None, str]:
     """A learned absolute position table (rows, dim, params), or None and why not."""
     spec = cfg.position_table()
     if spec is not None:
@@ -113,11 +113,11 @@ def position_info(cfg: ModelConfig) -> tuple[dict[str, int] | None, str]:
     return None, "none stated in the config"
 
 
-def table_report(cfg: ModelConfig, tokenizer_size: int | None = None) -> dict[str, Any]:
+def table_report(cfg: ModelFacts, tokenizer_size: int | None = None) -> dict[str, Any]:
     """Exact sizes of the token table (and head, position tables) described by ``cfg``."""
     v, d = cfg.vocab_size, cfg.hidden_candidates[0]
     table = v * d
-    tied = cfg.tie_word_embeddings
+    tied = cfg.tied
     head = 0 if tied else v * d
     positions, pos_note = position_info(cfg)
     ttypes = cfg.text.get("type_vocab_size")
@@ -140,7 +140,7 @@ def table_report(cfg: ModelConfig, tokenizer_size: int | None = None) -> dict[st
         "checkpoint_dtype": ckpt,
         "checkpoint_bytes": nbytes(table, ckpt) if ckpt else None,
         "tied": tied,
-        "tie_from": "config" if cfg.tie_is_explicit else f"{cfg.model_type} default",
+        "tie_from": "config" if cfg.tie_explicit else f"{cfg.model_type} default",
         "head_params": head,
         "table_and_head_params": table + head,
         "position_table": positions,
@@ -165,7 +165,7 @@ def is_expert_tensor(name: str) -> bool:
     return ".experts." in name
 
 
-def active_params(cfg: ModelConfig, total: int, expert_params: int) -> int | None:
+def active_params(cfg: ModelFacts, total: int, expert_params: int) -> int | None:
     """Parameters used per token: the routed experts count only ``k / E`` of their weights."""
     per_token = cfg.text.get("num_experts_per_tok")
     experts = next(
@@ -190,18 +190,19 @@ def count_from_shapes(shapes: Iterable[tuple[str, Iterable[int]]]) -> tuple[int,
 
 def count_local(directory: Path) -> tuple[int, int] | None:
     """Totals from the safetensors headers of a local model (headers only, no weights)."""
-    from embcli.read.safetensors_header import read_header
+    from embcli.read.byte_source import LocalFile
+    from embcli.read.safetensors_container import read_header
 
     files = sorted(directory.glob("*.safetensors"))
     if not files:
         return None
     shapes = []
     for f in files:
-        shapes += [(name, e.shape) for name, e in read_header(f).items()]
+        shapes += [(name, t.shape) for name, t in read_header(LocalFile(f)).items()]
     return count_from_shapes(shapes)
 
 
-def count_meta_device(cfg: ModelConfig) -> tuple[int, int] | None:
+def count_meta_device(cfg: ModelFacts) -> tuple[int, int] | None:
     """Totals from building the model on PyTorch's meta device (no memory, no weights).
 
     Needs torch and transformers; uses only built-in architectures (never remote code).

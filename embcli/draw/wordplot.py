@@ -161,7 +161,7 @@ def position_plot(table: EmbeddingTable, tensor: str, max_positions: int = 256) 
 def position_tensor(model: str, revision: str | None = None, allow_pickle: bool = False) -> str:
     """The checkpoint name of the learned position table, or a one-line reason there is none."""
     from embcli.ask.sizing import position_info
-    from embcli.read.checkpoint import find_position_tensor
+    from embcli.read.probe import find_position_tensor
 
     cfg, name = find_position_tensor(model, revision, allow_pickle)
     if name is None:

@@ -1,139 +1,207 @@
-"""Byte-range reads of a Hub repository's files: the header, then only the embedding table.
+"""The Hugging Face Hub client: reachability, timeouts, one-line errors, whole-file downloads.
 
-A GPT-2 checkpoint is 548 MB and its table 154 MB; a Llama 4 Maverick checkpoint is ~800 GB and
-its table 2 GB. We read each candidate shard's safetensors header with two small ``Range``
-requests, then stream exactly the table's byte range into the cache build, a chunk at a time.
-
-Requests go through huggingface_hub's own HTTP session and URL builder, so ``HF_ENDPOINT``,
-``HF_TOKEN`` and proxies apply as for any Hub download, with ``HF_HUB_DOWNLOAD_TIMEOUT`` as the
-longest wait for a byte. A transfer that breaks off, stalls or ends early is resumed from the
-last byte received (a few times), header reads included; a server that ignores ``Range`` gets a
-whole-file download instead, and the user is told.
+Everything goes through ``huggingface_hub`` (imported only when a repo id is used), so
+``HF_ENDPOINT``, ``HF_TOKEN``, proxies and ``HF_HUB_OFFLINE`` work as for any Hub download. This
+module knows nothing of ranges or containers: ranged reads of one file are
+:class:`embcli.read.byte_source.HubFile`, and turning ``--model`` into a repository at a commit is
+:mod:`embcli.read.sources`. Both call down into here; nothing here calls back.
 """
 
 from __future__ import annotations
 
-import struct
-from collections.abc import Callable, Iterator
+import os
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any, TypeVar
 
 from embcli.errors import EmbcliError
-from embcli.read.safetensors_header import MAX_HEADER_BYTES, TensorEntry, parse_header
 
-RESUME_ATTEMPTS = 3
-CHUNK_BYTES = 4 * 1024 * 1024
-
-
-class RangesUnsupported(Exception):
-    """The server answered a ``Range`` request with the whole file."""
+T = TypeVar("T")
+_SCRATCH: list[Path] = []
+_REACHED: set[str] = set()
 
 
-class HubFiles:
-    """Ranged access to the files of ``repo_id`` at commit ``sha``."""
-
-    def __init__(
-        self,
-        repo_id: str,
-        sha: str,
-        notice: Callable[[str], None] | None = None,
-        progress: Callable[[int, int], None] | None = None,
-    ) -> None:
-        self.repo_id, self.sha = repo_id, sha
-        self.notice = notice or (lambda message: None)
-        self.progress = progress
-        self.sizes: dict[str, int] = {}
-
-    def url(self, filename: str) -> str:
-        from huggingface_hub import hf_hub_url
-
-        return hf_hub_url(self.repo_id, filename, revision=self.sha)
-
-    def read(self, filename: str, start: int, end: int) -> bytes:
-        """Bytes ``[start, end)`` of ``filename`` (fewer if the file ends first), resumed as
-        :meth:`stream` resumes."""
-        return b"".join(self.stream(filename, start, end, report=False))
-
-    def header(self, filename: str) -> dict[str, TensorEntry]:
-        """The safetensors header of a remote file, from two small range requests."""
-        head = self.read(filename, 0, 8)
-        if len(head) < 8:
-            raise EmbcliError(f"{self.repo_id}/{filename} is not a safetensors file")
-        (hlen,) = struct.unpack("<Q", head)
-        if hlen > MAX_HEADER_BYTES:
-            raise EmbcliError(f"{self.repo_id}/{filename}: impossible header length {hlen}")
-        blob = head + self.read(filename, 8, 8 + hlen)
-        return parse_header(blob, Path(filename), self.sizes.get(filename))
-
-    def stream(self, filename: str, start: int, end: int, report: bool = True) -> Iterator[bytes]:
-        """Bytes ``[start, end)`` as a stream of chunks, resuming after a broken transfer.
-
-        A transfer resumes from the last byte received, whether the connection broke, the server
-        went silent for ``HF_HUB_DOWNLOAD_TIMEOUT`` seconds, or the body simply ended early;
-        each resumption is announced, and the last failure is one line.
-        """
-        done = start
-        failures = 0
-        while done < end:
-            try:
-                for chunk in self._get(filename, done, end):
-                    done += len(chunk)
-                    if self.progress and report:
-                        self.progress(done - start, end - start)
-                    yield chunk
-            except RangesUnsupported:
-                raise
-            except Exception as exc:
-                if not _is_transfer_error(exc):
-                    raise
-                failures += 1
-                if failures > RESUME_ATTEMPTS:
-                    raise EmbcliError(
-                        f"download of {self.repo_id}/{filename} broke off after "
-                        f"{done - start:,} of {end - start:,} bytes ({_reason(exc)})",
-                        "run the command again; nothing partial was kept",
-                    ) from None
-                self.notice(f"transfer interrupted at {done - start:,} bytes; resuming")
-                continue
-            if done < end:  # the server closed the stream early without an error
-                if self.sizes.get(filename, end) <= done:
-                    return  # the file itself ends here
-                failures += 1
-                if failures > RESUME_ATTEMPTS:
-                    raise EmbcliError(
-                        f"download of {self.repo_id}/{filename} ended after {done - start:,} "
-                        f"of {end - start:,} bytes",
-                        "run the command again; nothing partial was kept",
-                    )
-                self.notice(f"transfer ended early at {done - start:,} bytes; resuming")
-
-    def _get(self, filename: str, start: int, end: int) -> Iterator[bytes]:
-        from huggingface_hub.utils import build_hf_headers, get_session, hf_raise_for_status
-
-        from embcli.read.sources import hub_timeouts
-
-        headers = {**build_hf_headers(), "Range": f"bytes={start}-{end - 1}",
-                   "Accept-Encoding": "identity"}  # fmt: skip
-        # The session's own stream, not ``http_stream_backoff``: its retry loop cannot resume a
-        # body that breaks off half-way; ``stream`` above does that from the last byte received.
-        _, timeout = hub_timeouts()  # the client has none: a silent server would hang us
-        with get_session().stream(
-            "GET", self.url(filename), headers=headers, follow_redirects=True, timeout=timeout
-        ) as response:
-            hf_raise_for_status(response)
-            if response.status_code != 206:
-                raise RangesUnsupported(filename)
-            total = response.headers.get("Content-Range", "").rpartition("/")[2]
-            if total.isdigit():
-                self.sizes[filename] = int(total)
-            yield from response.iter_bytes(CHUNK_BYTES)
+class HubUnreachable(EmbcliError):
+    """No answer from the Hub endpoint: no network, a name that does not resolve, a refused
+    connection, or a server that accepts and stays silent past the timeout."""
 
 
-def _is_transfer_error(exc: BaseException) -> bool:
-    return isinstance(exc, (OSError, ConnectionError)) or type(exc).__module__.startswith(
-        ("httpx", "httpcore", "h11")
+def hub_endpoint() -> str:
+    return os.environ.get("HF_ENDPOINT", "https://huggingface.co").rstrip("/")
+
+
+def hub_timeouts() -> tuple[float, float]:
+    """``(metadata, download)`` timeouts in seconds, as huggingface_hub reads them.
+
+    ``HF_HUB_ETAG_TIMEOUT`` bounds requests for metadata (and connecting), and
+    ``HF_HUB_DOWNLOAD_TIMEOUT`` the wait for each piece of a download; both default to 10 s.
+    huggingface_hub's shared HTTP client has no timeout of its own, so every request embcli makes
+    through it passes one of these.
+    """
+    from huggingface_hub import constants
+
+    return float(constants.HF_HUB_ETAG_TIMEOUT), float(constants.HF_HUB_DOWNLOAD_TIMEOUT)
+
+
+def offline() -> bool:
+    return os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on")
+
+
+def scratch_dir() -> Path:
+    """A private directory for whole-file downloads, removed when the process exits.
+
+    Weights fetched whole (a server that ignores ``Range``, a pickle read with ``torch.load``)
+    go here rather than into huggingface_hub's cache, where a 548 MB to 800 GB copy of weights
+    embcli has finished with would stay behind unannounced.
+    """
+    if not _SCRATCH:
+        import atexit
+        import shutil
+        import tempfile
+
+        from huggingface_hub import constants
+
+        base = Path(constants.HF_HOME)
+        base.mkdir(parents=True, exist_ok=True)
+        path = Path(tempfile.mkdtemp(prefix="embcli-whole-file-", dir=base))
+        atexit.register(shutil.rmtree, path, ignore_errors=True)
+        _SCRATCH.append(path)
+    return _SCRATCH[0]
+
+
+def ensure_reachable(what: str | None = None) -> None:
+    """Fail at once, in one line, if the Hub endpoint does not answer.
+
+    One HEAD request per process, without retries and with ``HF_HUB_ETAG_TIMEOUT``: a name that
+    does not resolve or a refused connection is known in milliseconds, a silent server after the
+    timeout. Without it huggingface_hub retries a failed file lookup five times with back-off
+    (about 24 s, each attempt logged) before giving up.
+    """
+    endpoint = hub_endpoint()
+    if endpoint in _REACHED or offline():
+        return
+    from huggingface_hub.utils import get_session, logging
+
+    logging.set_verbosity_error()  # its retry notices are not for our users' terminals
+    timeout, _ = hub_timeouts()
+    try:
+        get_session().head(endpoint + "/", timeout=timeout)
+    except Exception as exc:
+        if not is_network_error(exc):
+            raise
+        why = f"no answer within {timeout:g} s" if "Timeout" in type(exc).__name__ else None
+        raise HubUnreachable(
+            f"cannot reach the Hugging Face Hub at {endpoint}{f' for {what}' if what else ''} "
+            f"({why or reason(exc)})",
+            "check the network or HF_ENDPOINT; a local model directory works offline",
+        ) from None
+    _REACHED.add(endpoint)
+
+
+def download(repo_id: str, filename: str, sha: str | None, local_dir: Path | None = None) -> Path:
+    """One whole file of ``repo_id`` at ``sha`` (huggingface_hub's cache unless ``local_dir``)."""
+    from huggingface_hub import hf_hub_download
+
+    timeout, _ = hub_timeouts()
+    return Path(
+        hub_call(
+            repo_id,
+            sha,
+            lambda: hf_hub_download(
+                repo_id, filename, revision=sha, etag_timeout=timeout, local_dir=local_dir
+            ),
+        )
     )
 
 
-def _reason(exc: BaseException) -> str:
+def file_size(repo_id: str, filename: str, sha: str) -> int | None:
+    """The size of one file from a HEAD request (no body is transferred)."""
+    from huggingface_hub import get_hf_file_metadata, hf_hub_url
+
+    timeout, _ = hub_timeouts()
+    url = hf_hub_url(repo_id, filename, revision=sha)
+    meta = hub_call(repo_id, sha, lambda: get_hf_file_metadata(url, timeout=timeout))
+    return int(meta.size) if meta.size is not None else None
+
+
+def hub_call(repo_id: str, revision: str | None, call: Callable[[], T]) -> T:
+    """Run a huggingface_hub call, turning its exceptions into one-line messages."""
+    try:
+        ensure_reachable(f"{repo_id}@{revision}" if revision else repo_id)
+        return call()
+    except HubUnreachable:
+        raise
+    except Exception as exc:
+        problem = one_line(exc, repo_id, revision)
+        if problem is None:
+            raise
+        raise problem from None
+
+
+def one_line(exc: BaseException, repo_id: str, revision: str | None) -> EmbcliError | None:
+    """The one-line error a huggingface_hub or network exception stands for (None: a bug)."""
+    from huggingface_hub import errors as hf
+
+    at = f"{repo_id}@{revision}" if revision else repo_id
+    if isinstance(exc, hf.GatedRepoError):
+        return EmbcliError(f"{repo_id} is gated", "accept its licence on the Hub and set HF_TOKEN")
+    if isinstance(exc, hf.RepositoryNotFoundError):
+        return EmbcliError(
+            f"no model repo {repo_id} on the Hub ({hub_endpoint()}) and no local directory "
+            "of that name",
+            "check the name; private repos need HF_TOKEN",
+        )
+    if isinstance(exc, hf.RevisionNotFoundError):
+        return EmbcliError(f"revision {revision!r} not found in {repo_id}")
+    if isinstance(exc, hf.RemoteEntryNotFoundError):
+        return EmbcliError(f"{at}: file not found on the Hub ({exc})")
+    if isinstance(exc, hf.OfflineModeIsEnabled):
+        return EmbcliError(
+            f"HF_HUB_OFFLINE is set and {at} is not in the embcli cache",
+            "unset HF_HUB_OFFLINE once to fetch it",
+        )
+    if isinstance(exc, hf.LocalEntryNotFoundError):
+        return EmbcliError(
+            f"cannot reach the Hugging Face Hub for {at} and it is not cached",
+            "check the network, or HF_HUB_OFFLINE",
+        )
+    if isinstance(exc, hf.HfHubHTTPError):
+        status = getattr(getattr(exc, "response", None), "status_code", None)
+        if status in (401, 403):
+            return EmbcliError(f"not authorised to read {repo_id}", "set HF_TOKEN")
+        return EmbcliError(f"the Hub answered {status} for {at}")
+    if is_network_error(exc):  # httpx errors do not share a base with OSError
+        return HubUnreachable(
+            f"cannot reach the Hugging Face Hub at {hub_endpoint()} for {at} ({reason(exc)})",
+            "check the network; a local model directory works offline",
+        )
+    return None
+
+
+def is_network_error(exc: BaseException) -> bool:
+    return isinstance(exc, (OSError, ConnectionError)) or type(exc).__module__.startswith(
+        ("httpx", "httpcore", "h11", "requests", "urllib3")
+    )
+
+
+def is_hub_answer(exc: BaseException) -> bool:
+    """An HTTP error the Hub answered with (401, 404...): not a transfer to resume."""
+    from huggingface_hub import errors as hf
+
+    return isinstance(exc, hf.HfHubHTTPError) and getattr(exc, "response", None) is not None
+
+
+def reason(exc: BaseException) -> str:
+    """The first line of an exception's message (its type name if it has none)."""
     text = str(exc).strip().splitlines()
     return text[0][:120] if text else type(exc).__name__
+
+
+def model_info(repo_id: str, revision: str | None) -> Any:
+    """The repository's commit sha and file list at ``revision``."""
+    from huggingface_hub import HfApi
+
+    timeout, _ = hub_timeouts()
+    return hub_call(
+        repo_id, revision, lambda: HfApi().model_info(repo_id, revision=revision, timeout=timeout)
+    )

@@ -51,15 +51,12 @@ def locate_embedding(
             raise EmbcliError(f"tensor {explicit!r} has shape {shape_of(explicit)}, not 2-D")
         return explicit
 
-    def rank(name: str) -> tuple[int, int, int, str]:
-        suffix = next(i for i, s in enumerate(EMBEDDING_SUFFIXES) if _ends(name, s))
-        other = any(m in name.lower() for m in OTHER_MODALITIES)
-        return (int(other), suffix, name.count("."), name)
-
-    by_name = sorted((n for n in names if any(_ends(n, s) for s in EMBEDDING_SUFFIXES)), key=rank)
+    by_name = _by_name(names, EMBEDDING_SUFFIXES)
     fitting = [n for n in by_name if _fits(shape_of(n), vocab_size, widths)]
     if fitting:
         return fitting[0]
+    if len(names) == 1 and _fits(shape_of(names[0]), vocab_size, widths):
+        return names[0]  # a file that holds one table (word vectors, static-embedding models)
     raise EmbcliError(
         f"no tensor fits the config's table of {vocab_size:,} x {widths[0]:,}; "
         + _describe_candidates(names, by_name, shape_of, vocab_size),
@@ -88,14 +85,27 @@ def locate_head(
     with the config, like the input table's, so a vision tower's own head is never chosen.
     """
 
+    by_name = _by_name(names, HEAD_SUFFIXES)
+    fitting = [n for n in by_name if _fits(shape_of(n), vocab_size, widths)]
+    return fitting[0] if fitting else None
+
+
+def head_by_name(names: Sequence[str]) -> str | None:
+    """The output head's name from names alone (no shape is read, so no other shard opened)."""
+    found = _by_name(names, HEAD_SUFFIXES)
+    return found[0] if found else None
+
+
+def _by_name(names: Sequence[str], suffixes: Sequence[str]) -> list[str]:
+    """The names ending in one of ``suffixes``, best first: text towers before other
+    modalities, then by the suffix's rank, then the shortest prefix."""
+
     def rank(name: str) -> tuple[int, int, int, str]:
-        suffix = next(i for i, s in enumerate(HEAD_SUFFIXES) if _ends(name, s))
+        suffix = next(i for i, s in enumerate(suffixes) if _ends(name, s))
         other = any(m in name.lower() for m in OTHER_MODALITIES)
         return (int(other), suffix, name.count("."), name)
 
-    by_name = sorted((n for n in names if any(_ends(n, s) for s in HEAD_SUFFIXES)), key=rank)
-    fitting = [n for n in by_name if _fits(shape_of(n), vocab_size, widths)]
-    return fitting[0] if fitting else None
+    return sorted((n for n in names if any(_ends(n, s) for s in suffixes)), key=rank)
 
 
 def _ends(name: str, suffix: str) -> bool:

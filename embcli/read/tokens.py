@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -114,9 +115,14 @@ def visible(text: str) -> str:
     return "".join(out)
 
 
-def prepare_tokenizer(model_dir: Path, target: Path) -> bool:
+#: Slow-tokenizer files transformers can convert into a ``tokenizer.json``.
+SLOW_TOKENIZER_FILES = ("vocab.txt", "vocab.json", "merges.txt", "tokenizer.model", "spiece.model")
+
+
+def prepare_tokenizer(small_file: Callable[[str], Path | None], target: Path) -> bool:
     """Write the model's tokenizer to ``target`` as ``tokenizer.json``; False if it has none.
 
+    ``small_file(name)`` is the source's path for one of its small files (None if absent).
     Padding and truncation are switched off (MiniLM's ships with padding on, which would append
     ``[PAD]`` ids to every encoding). A model with only slow-tokenizer files (``vocab.txt``,
     ``merges.txt``, ``*.model``) is converted once through transformers; the warm path then needs
@@ -124,21 +130,26 @@ def prepare_tokenizer(model_dir: Path, target: Path) -> bool:
     """
     from tokenizers import Tokenizer
 
-    source = model_dir / "tokenizer.json"
-    if source.is_file():
+    source = small_file("tokenizer.json")
+    if source is not None:
         try:
             tok = Tokenizer.from_file(str(source))
         except Exception as exc:  # tokenizers raises a bare Exception on bad JSON
             raise EmbcliError(f"cannot read {source}: {exc}") from None
     else:
-        slow = ("vocab.txt", "vocab.json", "merges.txt", "tokenizer.model", "spiece.model")
-        if not any((model_dir / f).is_file() for f in slow):
+        slow = [p for p in map(small_file, SLOW_TOKENIZER_FILES) if p is not None]
+        if not slow:
             return False
-        tok = _convert_slow_tokenizer(model_dir)
+        tok = _convert_slow_tokenizer(slow[0].parent)
+    save_tokenizer(tok, target)
+    return True
+
+
+def save_tokenizer(tok: Any, target: Path) -> None:
+    """Save a ``tokenizers.Tokenizer`` with padding and truncation off."""
     tok.no_padding()
     tok.no_truncation()
     tok.save(str(target))
-    return True
 
 
 def _convert_slow_tokenizer(model_dir: Path) -> Any:

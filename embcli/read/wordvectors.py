@@ -1,4 +1,4 @@
-"""Classic word-vector files as embedding tables: word2vec (text and binary), GloVe, fastText.
+"""Classic word-vector files as a tensor container: word2vec (text and binary), GloVe, fastText.
 
 Formats:
 
@@ -10,7 +10,8 @@ Formats:
 The whole file is parsed once, in blocks of lines (numbers converted by numpy, not per value in
 Python), into the normalised cache; later uses memory-map it. Every problem names its line:
 a wrong number of values, a value that is not a number, a header that disagrees with the body,
-a duplicate word.
+a duplicate word. As a container (:class:`WordVectors`) the file holds one tensor, named after
+its format, whose vocabulary is its words.
 """
 
 from __future__ import annotations
@@ -21,32 +22,28 @@ from pathlib import Path
 import numpy as np
 
 from embcli.errors import EmbcliError
+from embcli.read.container import TensorInfo
+from embcli.read.facts import ModelFacts
+from embcli.read.vocabulary import Vocabulary
 
 BLOCK_LINES = 50_000
-VECTOR_SUFFIXES = (".txt", ".vec", ".bin", ".w2v", ".glove")
-Progress = Callable[[int, int, str], None]
+Blocks = Callable[[], Iterator[tuple[int, np.ndarray]]]
+Parsed = tuple[list[str], Blocks, int, int, str]
 
 
-def is_vector_file(path: Path) -> bool:
-    return path.is_file() and path.suffix.lower() in VECTOR_SUFFIXES
+def read_vectors(path: Path) -> Parsed:
+    """Open a vector file: (words, blocks, rows, dims, format).
 
-
-def read_vectors(
-    path: Path, progress: Progress | None = None
-) -> tuple[list[str], Iterator[tuple[int, np.ndarray]], int, int, str]:
-    """Open a vector file: (words, iterator of (first row, float32 block), rows, dims, format).
-
-    The words are returned whole (they are needed for the duplicate check); the vectors stream
-    in blocks so that the caller can normalise and write them without a second full copy.
+    The words are returned whole (they are needed for the duplicate check); ``blocks()``
+    iterates over ``(first row, float32 block)`` so that the caller can normalise and write the
+    vectors without a second full copy.
     """
     if path.suffix.lower() == ".bin":
-        return _read_binary(path, progress)
-    return _read_text(path, progress)
+        return _read_binary(path)
+    return _read_text(path)
 
 
-def _read_text(
-    path: Path, progress: Progress | None
-) -> tuple[list[str], Iterator[tuple[int, np.ndarray]], int, int, str]:
+def _read_text(path: Path) -> Parsed:
     data = _read_bytes(path)
     try:
         text = data.decode("utf-8")
@@ -90,10 +87,8 @@ def _read_text(
         for lo in range(0, len(rests), BLOCK_LINES):
             chunk = rests[lo : lo + BLOCK_LINES]
             yield lo, _parse_block(chunk, dims, path, lo + start + 1)
-            if progress:
-                progress(min(lo + BLOCK_LINES, len(rests)), len(rests), "lines")
 
-    return words, blocks(), len(words), dims, fmt
+    return words, blocks, len(words), dims, fmt
 
 
 def _read_bytes(path: Path) -> bytes:
@@ -151,9 +146,7 @@ def _check_duplicates(words: list[str], path: Path, offset: int) -> None:
         seen[w] = n
 
 
-def _read_binary(
-    path: Path, progress: Progress | None
-) -> tuple[list[str], Iterator[tuple[int, np.ndarray]], int, int, str]:
+def _read_binary(path: Path) -> Parsed:
     data = _read_bytes(path)
     nl = data.find(b"\n")
     head = data[:nl].split() if nl > 0 else []
@@ -184,6 +177,46 @@ def _read_binary(
         bad = int(np.argwhere(~np.isfinite(vectors))[0][0])
         raise EmbcliError(f"{path.name} word {bad + 1} ({words[bad]!r}): a value is not finite")
     _check_duplicates(words, path, 0)
-    if progress:
-        progress(n_words, n_words, "lines")
-    return words, iter([(0, vectors)]), n_words, dims, "word2vec binary"
+    return words, lambda: iter([(0, vectors)]), n_words, dims, "word2vec binary"
+
+
+class WordVectors:
+    """A word-vector file as a container: one table, its words as the vocabulary.
+
+    The file is parsed once, when first asked about; :meth:`rows` then streams the vectors.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._parsed: Parsed | None = None
+
+    def _parse(self) -> Parsed:
+        if self._parsed is None:
+            self._parsed = read_vectors(self.path)
+        return self._parsed
+
+    @property
+    def format(self) -> str:
+        return self._parse()[4]
+
+    def names(self) -> list[str]:
+        return [self.format]
+
+    def file_of(self, name: str) -> str:
+        return self.path.name
+
+    def info(self, name: str) -> TensorInfo:
+        _, _, rows, dims, fmt = self._parse()
+        dtype = "text" if "text" in fmt else "F32"
+        return TensorInfo(fmt, (rows, dims), dtype, self.path.name, 0, self.path.stat().st_size)
+
+    def rows(self, name: str, block_rows: int) -> Iterator[tuple[int, np.ndarray]]:
+        """The vectors in the blocks the parser makes (``block_rows`` does not apply)."""
+        return self._parse()[1]()
+
+    def vocabulary(self) -> Vocabulary:
+        return Vocabulary(self._parse()[0], None, "words")
+
+    def facts(self) -> ModelFacts:
+        _, _, rows, dims, _ = self._parse()
+        return ModelFacts("word-vectors", rows, dims, (dims,), tied=False, tie_explicit=False)

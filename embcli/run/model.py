@@ -21,7 +21,7 @@ import torch
 import transformers
 
 from embcli.errors import EmbcliError, UsageProblem
-from embcli.read import sources
+from embcli.read import hub, sources
 
 #: What the forward pass and the sentence-transformers pipeline need, as snapshot patterns.
 ALLOW = (
@@ -108,7 +108,7 @@ def resolve_directory(spec: str, revision: str | None, allow_pickle: bool) -> tu
     """A local directory holding the model's files, and the label to show for it."""
     local = sources.resolve_local(spec)
     if local is not None:
-        if local.kind == "vectors":
+        if not isinstance(local, sources.LocalDir):
             raise EmbcliError(f"{spec} is a word-vector file: no model to run")
         return local.directory, local.label
     patterns = [*ALLOW, *(PICKLE if allow_pickle else ())]
@@ -118,7 +118,7 @@ def resolve_directory(spec: str, revision: str | None, allow_pickle: bool) -> tu
 
     if not sys.stderr.isatty():
         disable_progress_bars()
-    path = sources.hub_call(
+    path = hub.hub_call(
         spec,
         revision,
         lambda: snapshot_download(

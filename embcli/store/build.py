@@ -1,8 +1,11 @@
-"""First-time work: read one table from a checkpoint and write a normalised cache entry.
+"""First-time work: read one table from a source and write a normalised cache entry.
 
-Only this module (and what it calls) may import torch or transformers, and only for PyTorch
-pickles or slow-tokenizer conversion. Rows are read, converted and normalised in chunks, so peak
-memory is about one float32 copy of the table no matter how large the rest of the checkpoint is.
+It reads top to bottom: the source (already resolved) -> its container -> the table located by
+name and shape -> the table's rows, block by block -> the entry's files and metadata. Only this
+module (and what it calls) may import torch or transformers, and only for ``--allow-pickle``
+checkpoints or slow-tokenizer conversion. Rows are read, converted and normalised in blocks, so
+peak memory is about one float32 copy of the table no matter how large the rest of the
+checkpoint is.
 """
 
 from __future__ import annotations
@@ -17,15 +20,21 @@ import numpy as np
 
 from embcli import __version__
 from embcli.errors import EmbcliError
-from embcli.read.checkpoint import open_source_checkpoint
-from embcli.read.locate import locate_embedding, locate_head
-from embcli.read.modelconfig import ModelConfig
-from embcli.read.sources import Source
-from embcli.read.tokens import display_tokens, prepare_tokenizer, vocabulary_style, wordlike_mask
+from embcli.read.facts import config_facts
+from embcli.read.locate import head_by_name, locate_embedding
+from embcli.read.sources import Source, open_container
+from embcli.read.tokens import (
+    display_piece,
+    display_tokens,
+    prepare_tokenizer,
+    save_tokenizer,
+    vocabulary_style,
+    wordlike_mask,
+)
+from embcli.read.vocabulary import Vocabulary
 from embcli.store.lookup import write_lookup
 
 Progress = Callable[[int, int, str], None]  # (done, total, "rows" or "bytes")
-HEAD_NAMES = ("lm_head.weight", "embed_out.weight", "output.weight")
 
 
 def write_table(
@@ -39,38 +48,45 @@ def write_table(
 ) -> dict[str, Any]:
     """Fill ``target`` with a cache entry for ``source``; return its metadata.
 
-    ``progress(done, total, unit)`` reports rows converted (local) or bytes received (Hub).
-    ``table`` ("input" or "output") is recorded; for the head, ``tensor`` names it.
+    ``progress(done, total, unit)`` reports rows converted, or, when the table is streamed from
+    the Hub, the source's own report of bytes received. ``table`` ("input" or "output") is
+    recorded; for the head, ``tensor`` names it.
     """
-    if source.kind == "vectors":
-        return write_vectors(source, target, progress)
-    config = ModelConfig.load(source.fetch("config.json"))
-    ckpt = open_source_checkpoint(source, allow_pickle, progress, notice)
-    names = ckpt.names()
+    container = open_container(source, allow_pickle=allow_pickle, notice=notice)
+    facts = container.facts() or config_facts(source)
+    names = container.names()
     name = locate_embedding(
-        names, ckpt.shape, config.vocab_size, config.hidden_candidates, explicit=tensor
+        names,
+        lambda n: container.info(n).shape,
+        facts.vocab_size,
+        facts.hidden_candidates,
+        explicit=tensor,
     )
-    rows, dim = ckpt.shape(name)
-    tokenizer_size, tokens, special, style, unk_id = _write_tokens(source.directory, target, rows)
+    info = container.info(name)
+    rows, dim = info.shape
+    tokenizer_size, tokens, special, style, unk_id = _write_tokens(
+        source, container.vocabulary(), target, rows
+    )
     mask = wordlike_mask(tokens, style, set(special), tokenizer_size)
     np.save(target / "wordlike.npy", np.array(mask, dtype=bool))
     np.save(target / "variant_group.npy", variant_groups(tokens))
 
-    report = progress if progress and ckpt.remote is None else None
+    streamed = source.file(info.file).path is None  # the byte source reports bytes itself
     # Blocks of ~16 M values: the float64 copies of a block are most of a build's own memory
     # (RssAnon), so on a 5,120-wide table 8,192-row blocks would cost ~1 GB.
     block = min(8192, max(256, (1 << 24) // max(1, dim)))
-    blocks = ckpt.iter_rows(name, block)
+    blocks = container.rows(name, block)
+    report = None if streamed else progress
     norms = _write_unit_rows(target, rows, dim, blocks, f"tensor {name!r}", report)
     (target / "tokens.json").write_text(json.dumps(tokens, ensure_ascii=False), encoding="utf-8")
 
-    head = next((h for h in names if any(h == n or h.endswith("." + n) for n in HEAD_NAMES)), None)
+    head = head_by_name(names)
     # The head's shape only when its header is already read: no other shard is opened.
-    known = head is not None and ckpt.file_of(head) == ckpt.file_of(name)
+    head_info = container.info(head) if head and container.file_of(head) == info.file else None
     return {
         "table": table,
-        "head_shape": list(ckpt.shape(head)) if known else None,
-        "head_dtype": ckpt.dtype(head) if known else None,
+        "head_shape": list(head_info.shape) if head_info else None,
+        "head_dtype": head_info.dtype if head_info else None,
         "model": source.label,
         "kind": source.kind,
         "identity": source.identity,
@@ -78,15 +94,15 @@ def write_table(
         "tensor": name,
         "tensor_option": tensor,
         "shape": [rows, dim],
-        "source_dtype": ckpt.dtype(name),
-        "checkpoint_format": ckpt.format,
-        "checkpoint_file": ckpt.file_of(name).name,
-        "model_type": config.model_type,
-        "config_vocab_size": config.vocab_size,
-        "config_hidden_size": config.hidden_size,
-        "text_config": config.text_path or None,
-        "tied": config.tie_word_embeddings,
-        "tie_explicit": config.tie_is_explicit,
+        "source_dtype": info.dtype,
+        "checkpoint_format": container.format,
+        "checkpoint_file": info.file,
+        "model_type": facts.model_type,
+        "config_vocab_size": facts.vocab_size,
+        "config_hidden_size": facts.hidden_size,
+        "text_config": facts.text_path or None,
+        "tied": facts.tied,
+        "tie_explicit": facts.tie_explicit,
         "head_tensor": head,
         "tokenizer_size": tokenizer_size,
         "special_ids": special,
@@ -96,22 +112,6 @@ def write_table(
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "embcli_version": __version__,
     }
-
-
-def probe_head(
-    source: Source, allow_pickle: bool = False, notice: Callable[[str], None] | None = None
-) -> tuple[str | None, bool]:
-    """``(output-head tensor name or None, tied)`` from the config and checkpoint headers only.
-
-    Lets ``--table output`` decide, without reading any weights, whether the head is a table of
-    its own (to be read like the input table) or the input table itself.
-    """
-    if source.kind == "vectors":
-        raise EmbcliError(f"{source.label} is a word-vector file: it has no output head")
-    config = ModelConfig.load(source.fetch("config.json"))
-    ckpt = open_source_checkpoint(source, allow_pickle, None, notice)
-    head = locate_head(ckpt.names(), ckpt.shape, config.vocab_size, config.hidden_candidates)
-    return head, config.tie_word_embeddings
 
 
 def variant_groups(tokens: list[str]) -> np.ndarray:
@@ -158,62 +158,37 @@ def _write_unit_rows(
     return norms
 
 
-def write_vectors(source: Source, target: Path, progress: Progress | None) -> dict[str, Any]:
-    """A cache entry for a word-vector file: its words are the vocabulary, no tokenizer."""
-    from embcli.read.wordvectors import read_vectors
-
-    path = Path(source.label)
-    words, blocks, rows, dim, fmt = read_vectors(path, progress)
-    norms = _write_unit_rows(target, rows, dim, blocks, path.name, None)
-    (target / "tokens.json").write_text(json.dumps(words, ensure_ascii=False), encoding="utf-8")
-    np.save(target / "wordlike.npy", np.ones(rows, dtype=bool))
-    np.save(target / "variant_group.npy", variant_groups(words))
-    return {
-        "model": source.label,
-        "kind": "vectors",
-        "identity": source.identity,
-        "revision": None,
-        "tensor": fmt,
-        "tensor_option": None,
-        "shape": [rows, dim],
-        "source_dtype": "text" if "text" in fmt else "F32",
-        "checkpoint_format": fmt,
-        "checkpoint_file": path.name,
-        "model_type": "word-vectors",
-        "config_vocab_size": rows,
-        "config_hidden_size": dim,
-        "text_config": None,
-        "tied": False,
-        "tie_explicit": False,
-        "head_tensor": None,
-        "tokenizer_size": None,
-        "special_ids": [],
-        "tokenizer_style": "words",
-        "unk_id": None,
-        "zero_rows": int((norms == 0).sum()),
-        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "embcli_version": __version__,
-    }
-
-
 def _write_tokens(
-    model_dir: Path, target: Path, rows: int
+    source: Source, vocab: Vocabulary | None, target: Path, rows: int
 ) -> tuple[int | None, list[str], list[int], str, int | None]:
-    """Save the tokenizer; return its size, display strings, special ids, style, unknown id."""
-    if not prepare_tokenizer(model_dir, target / "tokenizer.json"):
-        return None, [f"<row {i}>" for i in range(rows)], [], "none", None
-    spec = json.loads((target / "tokenizer.json").read_text(encoding="utf-8"))
+    """Save the tokenizer; return its size, display strings, special ids, style, unknown id.
+
+    The tokenizer comes from the source's small files, or from the container's vocabulary; a
+    vocabulary no tokenizer reproduces (word-vector words) gives the strings and nothing else.
+    """
+    saved = target / "tokenizer.json"
+    if vocab is None:
+        if not prepare_tokenizer(source.small_file, saved):
+            return None, [f"<row {i}>" for i in range(rows)], [], "none", None
+    elif vocab.tokenizer is not None:
+        save_tokenizer(vocab.tokenizer, saved)
+    else:
+        tokens = [display_piece(p, vocab.style) for p in vocab.pieces[:rows]]
+        tokens += [f"<row {i}>" for i in range(len(tokens), rows)]
+        size = None if vocab.style == "words" else len(vocab.pieces)
+        return size, tokens, sorted(i for i in vocab.special if i < rows), vocab.style, None
+    spec = json.loads(saved.read_text(encoding="utf-8"))
     from tokenizers import Tokenizer
 
-    tok = Tokenizer.from_file(str(target / "tokenizer.json"))
-    vocab = tok.get_vocab(with_added_tokens=True)
-    special = sorted(t["id"] for t in spec.get("added_tokens", []) if t.get("special"))
-    size = max(vocab.values()) + 1 if vocab else 0
+    tok = Tokenizer.from_file(str(saved))
+    vocab_ids = tok.get_vocab(with_added_tokens=True)
+    special = {t["id"] for t in spec.get("added_tokens", []) if t.get("special")}
+    special = sorted(i for i in special | (vocab.special if vocab else set()) if i < rows)
+    size = max(vocab_ids.values()) + 1 if vocab_ids else 0
     unk = (spec.get("model") or {}).get("unk_token")
-    unk_id = vocab.get(unk) if isinstance(unk, str) else None
+    unk_id = vocab_ids.get(unk) if isinstance(unk, str) else None
     style = vocabulary_style(spec)
-    tokens = display_tokens(spec, vocab, rows)
-    special = [i for i in special if i < rows]
+    tokens = display_tokens(spec, vocab_ids, rows)
     # What single-token lookups need, so a warm query never has to load the tokenizer.
-    write_lookup(target, tok, vocab, tokens, style, set(special), unk_id, rows)
+    write_lookup(target, tok, vocab_ids, tokens, style, set(special), unk_id, rows)
     return size, tokens, special, style, unk_id

@@ -12,7 +12,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from embcli.errors import EmbcliError, UsageProblem
-from embcli.read.sources import Source, hub_endpoint, resolve_hub, resolve_local
+from embcli.read.hub import hub_endpoint
+from embcli.read.sources import Source, resolve_hub, resolve_local
 from embcli.store import cache
 from embcli.store.table import EmbeddingTable
 
@@ -54,7 +55,7 @@ def open_table(
             warm = _open_quietly(cache.entry_dir(root, model, known))
             if warm is not None:
                 return warm
-        source = resolve_hub(model, revision)
+        source = resolve_hub(model, revision, notice=notice, progress=progress)
     key = source.key(tensor)
     path = cache.entry_dir(root, source.label, key)
     table = _open_quietly(path)
@@ -77,7 +78,7 @@ def _open_head(
     """The output head of ``model``: its own entry when untied, the input table when tied.
 
     A ref (like the Hub branch refs) remembers which entry answered, so the warm path reads no
-    checkpoint header; only a miss probes the config and headers (``build.probe_head``).
+    checkpoint header; only a miss probes the config and headers (``probe.probe_head``).
     """
     if tensor is not None:
         raise UsageProblem("--tensor names the table to read; leave out --table output with it")
@@ -89,14 +90,14 @@ def _open_head(
         found = _open_quietly(cache.entry_dir(root, model, known)) if known else None
         if found is not None:
             return _tied_notice(found, notice)
-        source = resolve_hub(model, revision)
+        source = resolve_hub(model, revision, notice=notice, progress=progress)
     else:
         ref = "\0".join(["output", source.key(None)])
         known = cache.read_ref(root, ref)
         found = _open_quietly(cache.entry_dir(root, source.label, known)) if known else None
         if found is not None:
             return _tied_notice(found, notice)
-    from embcli.store.build import probe_head
+    from embcli.read.probe import probe_head
 
     head, tied = probe_head(source, allow_pickle, notice)
     if tied:

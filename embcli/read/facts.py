@@ -1,19 +1,23 @@
-"""Facts about an embedding table that a model's ``config.json`` states.
+"""Facts about a model's embedding table: from its ``config.json``, or from its container.
 
 Families spell the same things differently (``n_embd``, ``d_model``, ``hidden_size``, ``dim``;
 ``vocab_size``, ``n_vocab``, ``padded_vocab_size``) and multimodal models nest the language part
-(``text_config`` in Llama 4, Gemma 3, LLaVA...). :class:`ModelConfig` reads them all once, so that
-locating the table, ``info`` and ``size`` agree.
+(``text_config`` in Llama 4, Gemma 3, LLaVA...). :class:`ModelFacts` reads them all once, so that
+locating the table, ``info`` and ``size`` agree. Containers that carry their own metadata (GGUF,
+word-vector files) build a :class:`ModelFacts` directly.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from embcli.errors import EmbcliError
+
+if TYPE_CHECKING:
+    from embcli.read.sources import Source
 
 VOCAB_KEYS = ("vocab_size", "padded_vocab_size", "n_vocab")
 HIDDEN_KEYS = ("hidden_size", "n_embd", "d_model", "dim", "embed_dim", "model_dim")
@@ -63,19 +67,21 @@ POSITION_TABLES = {
 
 
 @dataclass(frozen=True)
-class ModelConfig:
-    """The part of a config that concerns the token-embedding table."""
+class ModelFacts:
+    """What a model says about its token-embedding table (and the head that may share it)."""
 
-    raw: dict[str, Any]
-    text: dict[str, Any]  # the language-model part (== raw unless nested)
-    text_path: str  # "" or e.g. "text_config"
     model_type: str
     vocab_size: int
     hidden_size: int
     hidden_candidates: tuple[int, ...]  # widths the table may legitimately have
+    tied: bool  # the output head reuses the input table
+    tie_explicit: bool  # ``tied`` is stated (config, metadata), not a family default
+    raw: dict[str, Any] = field(default_factory=dict)  # the whole config ({} without one)
+    text: dict[str, Any] = field(default_factory=dict)  # its language-model part
+    text_path: str = ""  # "" or where that part is nested, e.g. "text_config"
 
     @classmethod
-    def from_dict(cls, raw: dict[str, Any], where: str = "config.json") -> ModelConfig:
+    def from_dict(cls, raw: dict[str, Any], where: str = "config.json") -> ModelFacts:
         text, path = _text_part(raw)
         vocab = _first_int(text, VOCAB_KEYS)
         if vocab is None:
@@ -89,10 +95,23 @@ class ModelConfig:
         if not widths:
             raise EmbcliError(f"{where} states no hidden size (none of {', '.join(HIDDEN_KEYS)})")
         model_type = str(text.get("model_type") or raw.get("model_type") or "unknown")
-        return cls(raw, text, path, model_type, vocab, widths[0], tuple(dict.fromkeys(widths)))
+        stated = [p["tie_word_embeddings"] for p in (text, raw)
+                  if isinstance(p.get("tie_word_embeddings"), bool)]  # fmt: skip
+        tied = bool(stated[0]) if stated else model_type not in UNTIED_BY_DEFAULT
+        return cls(
+            model_type,
+            vocab,
+            widths[0],
+            tuple(dict.fromkeys(widths)),
+            tied,
+            bool(stated),
+            raw,
+            text,
+            path,
+        )
 
     @classmethod
-    def load(cls, path: Path) -> ModelConfig:
+    def load(cls, path: Path) -> ModelFacts:
         try:
             raw = json.loads(path.read_text(encoding="utf-8"))
         except FileNotFoundError:
@@ -105,18 +124,6 @@ class ModelConfig:
             raise EmbcliError(f"{path} is not a JSON object")
         return cls.from_dict(raw, str(path))
 
-    @property
-    def tie_word_embeddings(self) -> bool:
-        """Whether the output head reuses this table, per config or the family's default."""
-        for part in (self.text, self.raw):
-            if isinstance(part.get("tie_word_embeddings"), bool):
-                return bool(part["tie_word_embeddings"])
-        return self.model_type not in UNTIED_BY_DEFAULT
-
-    @property
-    def tie_is_explicit(self) -> bool:
-        return any(isinstance(p.get("tie_word_embeddings"), bool) for p in (self.text, self.raw))
-
     def position_table(self) -> tuple[int, str] | None:
         """(number of positions, tensor suffix) of a learned absolute position table, or None."""
         spec = POSITION_TABLES.get(self.model_type)
@@ -124,6 +131,14 @@ class ModelConfig:
             return None
         n = self.text.get(spec[0])
         return (int(n), spec[1]) if isinstance(n, int) else None
+
+
+def config_facts(source: Source) -> ModelFacts:
+    """The facts a source's ``config.json`` states (one without it is refused in one line)."""
+    path = source.small_file("config.json")
+    if path is None:
+        raise EmbcliError(f"no config.json in {source.label}", "is this a Hugging Face model?")
+    return ModelFacts.load(path)
 
 
 def _first_int(d: dict[str, Any], keys: tuple[str, ...]) -> int | None:

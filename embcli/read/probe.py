@@ -1,0 +1,53 @@
+"""What a checkpoint holds besides its input table, from its config and headers alone.
+
+``--table output`` asks whether the head is a table of its own (read like the input table) or the
+input table itself; ``positions`` asks for the learned position table's name. Neither reads any
+weights: only the config and the header of the file holding each candidate.
+"""
+
+from __future__ import annotations
+
+from embcli.errors import EmbcliError
+from embcli.read.facts import ModelFacts, config_facts
+from embcli.read.locate import locate_head
+from embcli.read.sources import Notice, Source, VectorFile, open_container, resolve
+
+
+def probe_head(
+    source: Source, allow_pickle: bool = False, notice: Notice | None = None
+) -> tuple[str | None, bool]:
+    """``(output-head tensor name or None, tied)``."""
+    if isinstance(source, VectorFile):
+        raise EmbcliError(f"{source.label} is a word-vector file: it has no output head")
+    container = open_container(source, allow_pickle=allow_pickle, notice=notice)
+    facts = container.facts() or config_facts(source)
+    head = locate_head(
+        container.names(),
+        lambda n: container.info(n).shape,
+        facts.vocab_size,
+        facts.hidden_candidates,
+    )
+    return head, facts.tied
+
+
+def find_position_tensor(
+    model: str, revision: str | None = None, allow_pickle: bool = False
+) -> tuple[ModelFacts, str | None]:
+    """The model's facts and the checkpoint name of its learned position table.
+
+    The name is None when the config says positions are not stored (rotary, ALiBi, relative
+    bias); the caller words why. Only the checkpoint's tensor names are read.
+    """
+    source = resolve(model, revision)
+    if isinstance(source, VectorFile):
+        raise EmbcliError(f"{model} is a word-vector file: it has no position table")
+    facts = config_facts(source)
+    spec = facts.position_table()
+    if spec is None:
+        return facts, None
+    container = open_container(source, allow_pickle=allow_pickle)
+    suffix = spec[1]
+    names = [n for n in container.names() if n == suffix or n.endswith("." + suffix)]
+    if not names:
+        raise EmbcliError(f"no tensor ending in {suffix} in {model}")
+    return facts, sorted(names, key=len)[0]
