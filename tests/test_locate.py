@@ -125,3 +125,9 @@ def test_family_spellings():
     assert gpt2.tied is True and gpt2.position_table() == (9, "wpe.weight")
     llama = ModelFacts.from_dict({"model_type": "llama", "vocab_size": 5, "hidden_size": 8})
     assert llama.tied is False and llama.position_table() is None
+
+
+def test_a_file_holding_one_fitting_tensor_is_its_table():
+    assert locate_embedding(["embeddings"], lambda n: (V, D), V, [D]) == "embeddings"
+    with pytest.raises(EmbcliError):  # one tensor, but not of the table's shape
+        locate_embedding(["layer.weight"], lambda n: (D, D), V, [D])
