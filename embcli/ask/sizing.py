@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from embcli.read import families
 from embcli.read.facts import ModelFacts
 
 BYTES_PER_PARAM = {"float32": 4.0, "float16": 2.0, "bfloat16": 2.0, "int8": 1.0, "int4": 0.5}
@@ -25,51 +26,6 @@ DTYPE_ALIASES = {
     "i8": "int8",
     "i4": "int4",
     "float": "float32",
-}
-ROTARY = {
-    "llama",
-    "llama4",
-    "llama4_text",
-    "mistral",
-    "mixtral",
-    "qwen2",
-    "qwen2_moe",
-    "qwen3",
-    "qwen3_moe",
-    "gemma",
-    "gemma2",
-    "gemma3",
-    "gemma3_text",
-    "gpt_neox",
-    "gptj",
-    "phi",
-    "phi3",
-    "deepseek_v2",
-    "deepseek_v3",
-    "olmo",
-    "olmo2",
-    "starcoder2",
-    "cohere",
-    "stablelm",
-    "internlm2",
-    "falcon",
-}
-ALIBI = {"bloom", "mpt"}
-RELATIVE = {"t5", "mt5", "umt5", "longt5"}
-EXPERT_COUNT_KEYS = ("num_local_experts", "n_routed_experts", "num_experts")
-#: Encoder families: counted as the bare encoder (``AutoModel``), not with an LM head.
-ENCODERS = {
-    "bert",
-    "roberta",
-    "xlm-roberta",
-    "electra",
-    "distilbert",
-    "albert",
-    "mpnet",
-    "deberta",
-    "deberta-v2",
-    "t5",
-    "mt5",
 }
 
 
@@ -88,7 +44,7 @@ def nbytes(params: int, dtype: str) -> int:
 
 def checkpoint_dtype(cfg: ModelFacts) -> str | None:
     for part in (cfg.text, cfg.raw):
-        value = part.get("torch_dtype") or part.get("dtype")
+        value = next((part[k] for k in families.DTYPE_KEYS if part.get(k)), None)
         if isinstance(value, str):
             try:
                 return dtype_name(value)
@@ -103,12 +59,12 @@ def position_info(cfg: ModelFacts) -> tuple[dict[str, int] | None, str]:
     if spec is not None:
         rows, _ = spec
         return {"rows": rows, "dim": cfg.hidden_size, "params": rows * cfg.hidden_size}, "learned"
-    kind = cfg.model_type
-    if kind in ALIBI or cfg.text.get("alibi") is True:
+    kind = cfg.family.positions
+    if kind == "alibi" or cfg.text.get(families.ALIBI_KEY) is True:
         return None, "none: ALiBi"
-    if kind in RELATIVE:
+    if kind == "relative":
         return None, "none: relative position bias"
-    if kind in ROTARY or "rope_theta" in cfg.text or "rope_scaling" in cfg.text:
+    if kind == "rotary" or any(k in cfg.text for k in families.ROTARY_KEYS):
         return None, "none: rotary"
     return None, "none stated in the config"
 
@@ -120,12 +76,10 @@ def table_report(cfg: ModelFacts, tokenizer_size: int | None = None) -> dict[str
     tied = cfg.tied
     head = 0 if tied else v * d
     positions, pos_note = position_info(cfg)
-    ttypes = cfg.text.get("type_vocab_size")
+    ttypes = cfg.text.get(families.TOKEN_TYPES_KEY)
     token_types = (
         {"rows": int(ttypes), "dim": d, "params": int(ttypes) * d}
-        if isinstance(ttypes, int)
-        and ttypes > 0
-        and cfg.model_type in ("bert", "roberta", "electra", "xlm-roberta")
+        if isinstance(ttypes, int) and ttypes > 0 and cfg.family.token_types
         else None
     )
     ckpt = checkpoint_dtype(cfg)
@@ -167,9 +121,10 @@ def is_expert_tensor(name: str) -> bool:
 
 def active_params(cfg: ModelFacts, total: int, expert_params: int) -> int | None:
     """Parameters used per token: the routed experts count only ``k / E`` of their weights."""
-    per_token = cfg.text.get("num_experts_per_tok")
+    per_token = cfg.text.get(families.EXPERTS_PER_TOKEN_KEY)
     experts = next(
-        (cfg.text[k] for k in EXPERT_COUNT_KEYS if isinstance(cfg.text.get(k), int)), None
+        (cfg.text[k] for k in families.EXPERT_COUNT_KEYS if isinstance(cfg.text.get(k), int)),
+        None,
     )
     if not expert_params or not isinstance(per_token, int) or not experts:
         return None
@@ -220,7 +175,7 @@ def count_meta_device(cfg: ModelFacts) -> tuple[int, int] | None:
     try:
         config = AutoConfig.for_model(model_type, **raw)
         with torch.device("meta"):
-            if model_type in ENCODERS:
+            if families.family(model_type).encoder:
                 model = AutoModel.from_config(config)
             else:
                 try:

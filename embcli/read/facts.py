@@ -10,60 +10,17 @@ word-vector files) build a :class:`ModelFacts` directly.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from embcli.errors import EmbcliError
+from embcli.read import families
+from embcli.read.families import HIDDEN_KEYS, VOCAB_KEYS, Family
 
 if TYPE_CHECKING:
     from embcli.read.sources import Source
-
-VOCAB_KEYS = ("vocab_size", "padded_vocab_size", "n_vocab")
-HIDDEN_KEYS = ("hidden_size", "n_embd", "d_model", "dim", "embed_dim", "model_dim")
-NESTED_TEXT_KEYS = ("text_config", "language_config", "llm_config", "text_model", "thinker_config")
-
-#: ``tie_word_embeddings`` defaults of the transformers config classes that do not inherit
-#: ``PretrainedConfig``'s default of True (checked against transformers 5.x sources).
-UNTIED_BY_DEFAULT = frozenset(
-    {
-        "llama",
-        "llama4",
-        "llama4_text",
-        "mistral",
-        "mixtral",
-        "qwen2",
-        "qwen2_moe",
-        "qwen3",
-        "qwen3_moe",
-        "gpt_neox",
-        "phi",
-        "phi3",
-        "gptj",
-        "deepseek_v2",
-        "deepseek_v3",
-        "olmo",
-        "olmo2",
-        "falcon_mamba",
-        "mamba",
-        "internlm2",
-        "stablelm",
-    }
-)
-
-#: Families with a learned absolute position table: (config key for positions, tensor suffix).
-POSITION_TABLES = {
-    "gpt2": ("n_positions", "wpe.weight"),
-    "gpt_bigcode": ("n_positions", "wpe.weight"),
-    "gpt_neo": ("max_position_embeddings", "wpe.weight"),
-    "bert": ("max_position_embeddings", "position_embeddings.weight"),
-    "roberta": ("max_position_embeddings", "position_embeddings.weight"),
-    "xlm-roberta": ("max_position_embeddings", "position_embeddings.weight"),
-    "distilbert": ("max_position_embeddings", "position_embeddings.weight"),
-    "electra": ("max_position_embeddings", "position_embeddings.weight"),
-    "opt": ("max_position_embeddings", "embed_positions.weight"),
-    "openai-gpt": ("n_positions", "positions_embed.weight"),
-}
 
 
 @dataclass(frozen=True)
@@ -79,6 +36,13 @@ class ModelFacts:
     raw: dict[str, Any] = field(default_factory=dict)  # the whole config ({} without one)
     text: dict[str, Any] = field(default_factory=dict)  # its language-model part
     text_path: str = ""  # "" or where that part is nested, e.g. "text_config"
+    #: What the forward pass multiplies looked-up rows by (Gemma: sqrt(hidden_size)); the
+    #: table itself is stored unscaled. None: no scaling.
+    embed_scale: float | None = None
+
+    @property
+    def family(self) -> Family:
+        return families.family(self.model_type)
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any], where: str = "config.json") -> ModelFacts:
@@ -89,15 +53,18 @@ class ModelFacts:
                 f"{where} states no vocabulary size (none of {', '.join(VOCAB_KEYS)})",
                 "is this a language model's config? pass --tensor NAME to choose the table",
             )
-        widths = [int(text[k]) for k in HIDDEN_KEYS if isinstance(text.get(k), int)]
-        if isinstance(text.get("word_embed_proj_dim"), int):  # OPT-350m embeds at 512, not 1024
-            widths.insert(0, int(text["word_embed_proj_dim"]))
+        hidden = [int(text[k]) for k in HIDDEN_KEYS if isinstance(text.get(k), int)]
+        narrower = [int(text[k]) for k in families.TABLE_WIDTH_KEYS if isinstance(text.get(k), int)]
+        widths = narrower + hidden
         if not widths:
             raise EmbcliError(f"{where} states no hidden size (none of {', '.join(HIDDEN_KEYS)})")
         model_type = str(text.get("model_type") or raw.get("model_type") or "unknown")
-        stated = [p["tie_word_embeddings"] for p in (text, raw)
-                  if isinstance(p.get("tie_word_embeddings"), bool)]  # fmt: skip
-        tied = bool(stated[0]) if stated else model_type not in UNTIED_BY_DEFAULT
+        family = families.family(model_type)
+        stated = [p[families.TIE_KEY] for p in (text, raw)
+                  if isinstance(p.get(families.TIE_KEY), bool)]  # fmt: skip
+        tied = bool(stated[0]) if stated else family.tied
+        scaled = family.embed_scale is not None or text.get(families.SCALE_FLAG_KEY) is True
+        scale = math.sqrt(hidden[0]) if scaled and hidden else None
         return cls(
             model_type,
             vocab,
@@ -108,6 +75,7 @@ class ModelFacts:
             raw,
             text,
             path,
+            scale,
         )
 
     @classmethod
@@ -126,8 +94,8 @@ class ModelFacts:
 
     def position_table(self) -> tuple[int, str] | None:
         """(number of positions, tensor suffix) of a learned absolute position table, or None."""
-        spec = POSITION_TABLES.get(self.model_type)
-        if spec is None or self.text.get("position_embedding_type", "absolute") != "absolute":
+        spec = self.family.position_table
+        if spec is None or self.text.get(families.POSITION_TYPE_KEY, "absolute") != "absolute":
             return None
         n = self.text.get(spec[0])
         return (int(n), spec[1]) if isinstance(n, int) else None
@@ -152,7 +120,7 @@ def _text_part(raw: dict[str, Any]) -> tuple[dict[str, Any], str]:
     """Descend into a nested language-model config when the top level has no vocabulary."""
     if _first_int(raw, VOCAB_KEYS) is not None:
         return raw, ""
-    for key in NESTED_TEXT_KEYS:
+    for key in families.NESTED_TEXT_KEYS:
         sub = raw.get(key)
         if isinstance(sub, dict):
             inner, path = _text_part(sub)

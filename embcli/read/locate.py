@@ -1,10 +1,11 @@
-"""Which tensor in a checkpoint is the input-embedding table.
+"""Which tensor in a checkpoint is the input-embedding table, and which the output head.
 
 Hugging Face checkpoints name the table after the module that owns it; the family decides the
 suffix and the model class the prefix (``transformer.``, ``model.``, ``bert.``, none, or
-``language_model.`` in multimodal wrappers). We match known suffixes, then keep the tensors whose
-shape agrees with the config's vocabulary and hidden sizes. Names alone decide nothing: a vision
-tower may have its own ``embed_tokens``, T5 stores the same table three times.
+``language_model.`` in multimodal wrappers). We match the suffixes :mod:`embcli.read.families`
+lists (a family's own names first), then keep the tensors whose shape agrees with the config's
+vocabulary and hidden sizes. Names alone decide nothing: a vision tower may have its own
+``embed_tokens``, T5 stores the same table three times.
 """
 
 from __future__ import annotations
@@ -12,19 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from embcli.errors import EmbcliError
-
-#: Name suffixes of input-embedding tables, most specific family convention first.
-EMBEDDING_SUFFIXES = (
-    "shared.weight",  # T5 (encoder/decoder embed_tokens are copies of it)
-    "embed_tokens.weight",  # Llama, Mistral, Qwen, Gemma, OPT, Phi-3, BART, Llama 4
-    "wte.weight",  # GPT-2, GPT-J, CodeGen, old Phi (transformer.embd.wte)
-    "word_embeddings.weight",  # BERT, RoBERTa, Falcon, BLOOM, ChatGLM
-    "embed_in.weight",  # GPT-NeoX, Pythia
-    "tok_embeddings.weight",  # Meta's original Llama layout, InternLM
-    "embeddings.weight",  # Mamba (backbone.embeddings)
-)
-#: Words in a tensor name that mark a non-text tower of a multimodal model.
-OTHER_MODALITIES = ("vision", "visual", "image", "audio", "speech", "mm_projector")
+from embcli.read.families import OTHER_MODALITIES, head_suffixes, table_suffixes
 
 
 def locate_embedding(
@@ -33,6 +22,7 @@ def locate_embedding(
     vocab_size: int,
     widths: Sequence[int],
     explicit: str | None = None,
+    model_type: str = "",
 ) -> str:
     """Return the name of the input-embedding tensor.
 
@@ -51,7 +41,7 @@ def locate_embedding(
             raise EmbcliError(f"tensor {explicit!r} has shape {shape_of(explicit)}, not 2-D")
         return explicit
 
-    by_name = _by_name(names, EMBEDDING_SUFFIXES)
+    by_name = _by_name(names, table_suffixes(model_type))
     fitting = [n for n in by_name if _fits(shape_of(n), vocab_size, widths)]
     if fitting:
         return fitting[0]
@@ -64,19 +54,12 @@ def locate_embedding(
     )
 
 
-#: Name suffixes of output heads (the unembedding matrix), most common convention first.
-HEAD_SUFFIXES = (
-    "lm_head.weight",  # Llama, Mistral, GPT-2, most *ForCausalLM
-    "embed_out.weight",  # GPT-NeoX, Pythia
-    "output.weight",  # Meta's original Llama layout, InternLM, GGUF-style names
-)
-
-
 def locate_head(
     names: Sequence[str],
     shape_of: Callable[[str], tuple[int, ...]],
     vocab_size: int,
     widths: Sequence[int],
+    model_type: str = "",
 ) -> str | None:
     """Return the name of the output-head tensor, or None when the checkpoint stores none.
 
@@ -85,14 +68,14 @@ def locate_head(
     with the config, like the input table's, so a vision tower's own head is never chosen.
     """
 
-    by_name = _by_name(names, HEAD_SUFFIXES)
+    by_name = _by_name(names, head_suffixes(model_type))
     fitting = [n for n in by_name if _fits(shape_of(n), vocab_size, widths)]
     return fitting[0] if fitting else None
 
 
-def head_by_name(names: Sequence[str]) -> str | None:
+def head_by_name(names: Sequence[str], model_type: str = "") -> str | None:
     """The output head's name from names alone (no shape is read, so no other shard opened)."""
-    found = _by_name(names, HEAD_SUFFIXES)
+    found = _by_name(names, head_suffixes(model_type))
     return found[0] if found else None
 
 

@@ -26,6 +26,7 @@ def probe_head(
         lambda n: container.info(n).shape,
         facts.vocab_size,
         facts.hidden_candidates,
+        facts.model_type,
     )
     return head, facts.tied
 

@@ -61,6 +61,7 @@ def write_table(
         facts.vocab_size,
         facts.hidden_candidates,
         explicit=tensor,
+        model_type=facts.model_type,
     )
     info = container.info(name)
     rows, dim = info.shape
@@ -80,7 +81,7 @@ def write_table(
     norms = _write_unit_rows(target, rows, dim, blocks, f"tensor {name!r}", report)
     (target / "tokens.json").write_text(json.dumps(tokens, ensure_ascii=False), encoding="utf-8")
 
-    head = head_by_name(names)
+    head = head_by_name(names, facts.model_type)
     # The head's shape only when its header is already read: no other shard is opened.
     head_info = container.info(head) if head and container.file_of(head) == info.file else None
     return {
@@ -103,6 +104,7 @@ def write_table(
         "text_config": facts.text_path or None,
         "tied": facts.tied,
         "tie_explicit": facts.tie_explicit,
+        "embed_scale": facts.embed_scale,
         "head_tensor": head,
         "tokenizer_size": tokenizer_size,
         "special_ids": special,
