@@ -200,8 +200,7 @@ def test_api_and_cli_give_one_answer(cli, model_dirs, tmp_path):
     llama = model_dirs["llama"]
     res = cli("undertrained", "-m", llama, "--reference", ref, "--all", "-k", "0", "-f", "json")
     assert res.code == 0, res.err
-    api = embcli.load(llama, table="output").undertrained(0, reference_file=str(ref),
-                                                          all_rows=True)  # fmt: skip
+    api = embcli.load(llama, role="output").undertrained(0, reference=ref, all_rows=True)
     assert api.to_dict() == json.loads(res.out)
     inp = load_file(str(llama / "model.safetensors"))["model.embed_tokens.weight"]
     norms = np.linalg.norm(inp.float().numpy().astype(np.float64), axis=1)
@@ -212,6 +211,6 @@ def test_api_and_cli_give_one_answer(cli, model_dirs, tmp_path):
     for kind in ("output", "input"):
         res = cli("undertrained", "-m", gpt2, "--table", kind, "-f", "json")
         assert res.code == 0, res.err
-        api = embcli.load(gpt2, table=kind).undertrained()
+        api = embcli.load(gpt2, role=kind).undertrained()
         assert api.to_dict() == json.loads(res.out) and api.table == kind
         assert ("tied: it is the input table" in api.view().caption) == (kind == "output")

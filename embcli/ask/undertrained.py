@@ -21,9 +21,8 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -188,33 +187,30 @@ def default_reference(table: EmbeddingTable) -> tuple[np.ndarray, str]:
     return np.array(sorted(found), dtype=np.int64), "; ".join(how)
 
 
-def reference_from_file(table: EmbeddingTable, path: str) -> tuple[np.ndarray, str]:
-    """``--reference FILE``: one vocabulary piece or ``#id`` per line."""
-    try:
-        lines = Path(path).read_text(encoding="utf-8").splitlines()
-    except OSError as exc:
-        raise EmbcliError(f"cannot read {path}: {exc.strerror or exc}") from None
+def reference_rows(
+    table: EmbeddingTable, lines: Sequence[tuple[int, str]], source: str = "the reference"
+) -> tuple[np.ndarray, str]:
+    """A reference set given as ``(line number, text)`` lines: one vocabulary piece or ``#id``
+    each (``--reference FILE``, read by the one line reader of :mod:`embcli.api.inputs`)."""
+    from embcli.ask.words import row_id
+
     rows = table.shape[0]
     ids: set[int] = set()
-    for n, line in enumerate(lines, 1):
-        text = line.rstrip("\r\n")
-        if not text.strip():
-            continue
-        if text.startswith("#") and text[1:].isdigit():
-            i = int(text[1:])
-        else:
+    for n, text in lines:
+        i = row_id(text)
+        if i is None:
             got = table.token_id(text)
             if got is None:
                 got = table.token_id(text.strip())
             if got is None:
-                raise EmbcliError(f"{path} line {n}: {text!r} is not a token of {table.label}")
+                raise EmbcliError(f"{source} line {n}: {text!r} is not a token of {table.label}")
             i = got
         if not 0 <= i < rows:
-            raise EmbcliError(f"{path} line {n}: #{i} is not a row of {table.label}")
+            raise EmbcliError(f"{source} line {n}: #{i} is not a row of {table.label}")
         ids.add(i)
     if not ids:
-        raise EmbcliError(f"{path} names no tokens")
-    return np.array(sorted(ids), dtype=np.int64), f"from {path}"
+        raise EmbcliError(f"{source} names no tokens")
+    return np.array(sorted(ids), dtype=np.int64), f"from {source}"
 
 
 def reachability(table: EmbeddingTable) -> np.ndarray:
@@ -322,7 +318,8 @@ INDICATOR = "cosine distance to the reference mean, first principal component re
 def find_undertrained(
     head: EmbeddingTable,
     input_table: EmbeddingTable | None = None,
-    reference_file: str | None = None,
+    reference: Sequence[tuple[int, str]] | None = None,
+    source: str = "the reference",
     k: int = 50,
     percentile: float = 2.0,
     all_rows: bool = False,
@@ -337,8 +334,8 @@ def find_undertrained(
     guessing which rows correspond.
     """
     rows = head.shape[0]
-    if reference_file is not None:
-        ref, how = reference_from_file(head, reference_file)
+    if reference is not None:
+        ref, how = reference_rows(head, reference, source)
     else:
         ref, how = default_reference(head)
     norms = np.asarray(head.norms)
@@ -400,10 +397,10 @@ def find_undertrained(
             raise EmbcliError(f"{head.label} has no reachable tokens outside the reference set")
         threshold = float(np.percentile(scores[ok], percentile))
         picked = [int(i) for i in order if ok[i] and scores[i] <= threshold]
-        cands = [record(n + 1, i) for n, i in enumerate(picked[:k])]
+        cands = [record(n + 1, i) for n, i in enumerate(picked[:k] if k else picked)]
         apart = (np.isin(reach, [REACH_UNREACHABLE, REACH_PARTIAL])) & ~in_ref
         odd = [int(i) for i in order if apart[i]]
-        unreachable = [record(n + 1, i) for n, i in enumerate(odd[:k])]
+        unreachable = [record(n + 1, i) for n, i in enumerate(odd[:k] if k else odd)]
     return UndertrainedResult(
         model=head.label,
         table=table_name,
@@ -428,7 +425,8 @@ def undertrained(
     head: EmbeddingTable,
     requested: str = "output",
     open_input: Callable[[], EmbeddingTable] | None = None,
-    reference_file: str | None = None,
+    reference: Sequence[tuple[int, str]] | None = None,
+    source: str = "the reference",
     k: int = 50,
     percentile: float = 2.0,
     all_rows: bool = False,
@@ -441,7 +439,8 @@ def undertrained(
     """
     untied = head.meta.get("table") == "output"
     other = open_input() if untied and open_input is not None else None
-    result = find_undertrained(head, other, reference_file, k, percentile, all_rows, requested)
+    result = find_undertrained(head, other, reference, source, k, percentile, all_rows,
+                               requested)  # fmt: skip
     if requested == "output" and not untied and head.tokenizer_size is not None:
         result.notes.append("The output head is tied: it is the input table.")
     return result

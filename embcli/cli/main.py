@@ -87,15 +87,9 @@ app = typer.Typer(
 
 def complete_model(incomplete: str) -> list[str]:
     """Shell completion for ``--model``: the models already in the cache (run only on TAB)."""
-    from embcli.store import cache
+    from embcli.api import cached_models
 
-    root = cache.cache_root(os.environ.get("EMBCLI_CACHE"))
-    models = {
-        str(item.meta.get("model"))
-        for item in cache.list_entries(root)
-        if isinstance(item, cache.Entry)
-    }
-    return sorted(m for m in models if m.startswith(incomplete))
+    return [m for m in cached_models(os.environ.get("EMBCLI_CACHE")) if m.startswith(incomplete)]
 
 
 def _version(value: bool) -> None:

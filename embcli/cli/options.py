@@ -18,7 +18,7 @@ from typing import Annotated, Any
 
 import typer
 
-DEFAULT_MODEL = "openai-community/gpt2"
+from embcli.api import DEFAULT_MODEL
 
 
 class Format(str, Enum):
