@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ast
 import re
+import sys
 from pathlib import Path
 
 import pytest
@@ -18,10 +19,11 @@ import embcli
 
 ROOT = Path(embcli.__file__).parent
 ORDER = ["read", "store", "ask", "draw", "run", "api", "cli"]
-SHARED = {"errors", "view", "atomic", "__init__", "__main__"}
+SHARED = {"errors", "view", "atomic", "linalg", "__init__", "__main__"}
 #: What the CLI may not reach past the API.
 BELOW_THE_API = ("read", "store", "ask", "run")
 MODULE_NAME = re.compile(r"embcli(\.\w+)+")
+STDLIB = set(sys.stdlib_module_names) | {"__future__"}
 
 
 def _module_name(path: Path) -> str:
@@ -136,3 +138,10 @@ def test_no_stage_below_imports_the_api_or_the_cli() -> None:
         if _stage(module) in ("api", "cli")
     ]
     assert below == []
+
+
+def test_the_shared_linear_algebra_needs_only_numpy() -> None:
+    """``embcli.linalg`` sits below every stage (the store uses it): numpy, scipy for
+    Procrustes, threadpoolctl to hold BLAS to one thread, and nothing of embcli."""
+    third_party = {m.split(".")[0] for m in _imports(ROOT / "linalg.py")} - STDLIB
+    assert third_party <= {"numpy", "scipy", "threadpoolctl"}, third_party

@@ -31,8 +31,8 @@ if TYPE_CHECKING:
     from embcli.ask.answers import Analogies, Answer, NeighborList, Neighbors, Similarity
     from embcli.ask.benchmarks import AnalogyScores, PairScores
     from embcli.ask.compare import CompareResult
-    from embcli.ask.describe import Info, Tokenized
     from embcli.ask.export import Export
+    from embcli.ask.info import Info, Tokenized
     from embcli.ask.undertrained import UndertrainedResult
     from embcli.ask.words import Resolved
     from embcli.draw.wordplot import WordPlot
@@ -146,9 +146,9 @@ class Table:
         >>> t.info()["rows"]                                     # doctest: +SKIP
         30522
         """
-        from embcli.ask import describe
+        from embcli.ask import info
 
-        return describe.info(self.embeddings)
+        return info.info(self.embeddings)
 
     def tokenize(self, text: str, *, special: bool = False) -> Tokenized:
         """Split text as the model does (``embcli tokenize``); iterate for tokens with ``.id``.
@@ -156,9 +156,9 @@ class Table:
         >>> [tok.token for tok in t.tokenize("Hello world")]     # doctest: +SKIP
         ['hello', 'world']
         """
-        from embcli.ask import describe
+        from embcli.ask import info
 
-        return describe.tokenize(self.embeddings, checks.word(text, "the text"), special=special)
+        return info.tokenize(self.embeddings, checks.word(text, "the text"), special=special)
 
     # -- the three questions ---------------------------------------------------------------------
 

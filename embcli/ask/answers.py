@@ -63,7 +63,7 @@ def _space(table: EmbeddingTable, center: bool, remove_pcs: int) -> tuple[np.nda
     components (all-but-the-top); both are cached beside the table by ``EmbeddingTable``.
     """
     unit, transform = table.transformed(center, remove_pcs)
-    return unit, transform, transform.describe()
+    return unit, transform, transform.caption()
 
 
 def _model_caption(model: str, space: str) -> str:
@@ -219,7 +219,7 @@ def neighbors(
         top_ids, top_scores = queries.top_k(unit, vecs, k, allowed, excl)
         for r, row_ids, row_scores in zip(resolved, top_ids, top_scores, strict=True):
             results.append(
-                NeighborList(r.query, r.describe(table), r.pooled,
+                NeighborList(r.query, r.token_records(table), r.pooled,
                              _ranked(table, row_ids, row_scores), table.label, space, skipped)
             )  # fmt: skip
     return Neighbors(results, resolver.failed, single, table.label, space, skipped)
@@ -417,8 +417,8 @@ def _pair(table: EmbeddingTable, a: Resolved, b: Resolved, transform: Any) -> Pa
         b.query,
         float(np.dot(ua.astype(np.float64), ub.astype(np.float64))),
         float(np.dot(a.raw(table), b.raw(table))),
-        a.describe(table),
-        b.describe(table),
+        a.token_records(table),
+        b.token_records(table),
     )
 
 
@@ -593,7 +593,7 @@ def analogies(
             if expected is not None:
                 top = found[0].token.strip().casefold() if found else None
                 correct = top == expected.strip().casefold()
-            tokens = {key: r.describe(table) for key, r in zip("abc", res, strict=True)}
+            tokens = {key: r.token_records(table) for key, r in zip("abc", res, strict=True)}
             answers.append(Answer(q[0], q[1], q[2], method, tokens, found, expected, correct,
                                   table.label, space))  # fmt: skip
     return Analogies(answers, resolver.failed, single, method, table.label, space)

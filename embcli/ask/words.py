@@ -45,7 +45,8 @@ class Resolved:
         n = np.linalg.norm(v)
         return (v / n if n > 0 else v).astype(np.float32)
 
-    def describe(self, table: EmbeddingTable) -> list[dict[str, object]]:
+    def token_records(self, table: EmbeddingTable) -> list[dict[str, object]]:
+        """``[{id, token}]`` of the rows that stand for the query (what results list)."""
         return [{"id": i, "token": table.tokens[i]} for i in self.ids]
 
 

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from embcli.cli.common import table_of
-from embcli.cli.options import Settings, Table, with_settings
+from embcli.cli.options import Role, Settings, with_settings
 from embcli.cli.output import emit
 
 
@@ -52,7 +52,7 @@ def stats(
     emit(settings.format, result.to_dict(), result.view())
 
 
-@with_settings(skip=("table",))
+@with_settings(skip=("role",))
 def undertrained(
     settings: Settings,
     k: Annotated[
@@ -85,13 +85,13 @@ def undertrained(
         bool, typer.Option("--all", help="Rank every row outside the reference, unfiltered.")
     ] = False,
     table: Annotated[
-        Table,
+        Role,
         typer.Option(
             "--table",
             case_sensitive=False,
             help="The table to score: output (the head; the table itself when tied) or input.",
         ),
-    ] = Table.output,
+    ] = Role.output,
 ) -> None:
     """Tokens that were probably never trained (Land and Bartolo 2024, 'Fishing for Magikarp')."""
     head = table_of(settings, table.value)

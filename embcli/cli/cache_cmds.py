@@ -19,7 +19,7 @@ def register(app: typer.Typer) -> None:
 
 
 @cache_app.command("list")
-@with_settings(skip=("model", "revision", "tensor", "table", "allow_pickle"))
+@with_settings(skip=("model", "revision", "tensor", "role", "allow_pickle"))
 def list_(settings: Settings) -> None:
     """Cached tables: model, shape, size on disk, path."""
     result = cache_entries(settings.cache_dir, notice=notice)
@@ -27,7 +27,7 @@ def list_(settings: Settings) -> None:
 
 
 @cache_app.command("clear")
-@with_settings(skip=("model", "revision", "tensor", "table", "allow_pickle"))
+@with_settings(skip=("model", "revision", "tensor", "role", "allow_pickle"))
 def clear(
     settings: Settings,
     model: Annotated[

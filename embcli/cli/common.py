@@ -29,5 +29,5 @@ def model_of(settings: Settings, spec: str | None = None) -> Model:
 
 def table_of(settings: Settings, role: str | None = None) -> Table:
     """The table the settings name: ``--table`` (or ``role``) and ``--tensor`` of the model."""
-    chosen = role or (settings.table.value if settings.table else "input")
+    chosen = role or (settings.role.value if settings.role else "input")
     return model_of(settings).table(chosen, settings.tensor)

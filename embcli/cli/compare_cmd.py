@@ -10,7 +10,7 @@ import typer
 
 from embcli.api.inputs import read_words
 from embcli.cli.common import model_of
-from embcli.cli.options import Settings, Table, with_settings
+from embcli.cli.options import Role, Settings, with_settings
 from embcli.cli.output import emit
 from embcli.errors import UsageProblem
 
@@ -38,7 +38,7 @@ def compare(
         ),
     ] = None,
     table_b: Annotated[
-        Table | None,
+        Role | None,
         typer.Option(
             "--table-b",
             help="B's table: input or output (the output head), for -m given once.",
@@ -90,7 +90,7 @@ def compare(
         raise UsageProblem(f"--model given {len(names)} times: give A and B")
     result = model_of(settings, names[0] if names else None).compare(
         names[1] if len(names) == 2 else None,
-        role=settings.table.value if settings.table else "input",
+        role=settings.role.value if settings.role else "input",
         tensor=settings.tensor,
         other_role=table_b.value if table_b else None,
         other_tensor=tensor_b,

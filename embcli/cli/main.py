@@ -10,7 +10,7 @@ from typing import Annotated, Any
 import typer
 
 from embcli import __version__
-from embcli.cli.errors import INTERRUPTED, describe
+from embcli.cli.errors import INTERRUPTED, explain
 from embcli.cli.options import (
     DEFAULT_MODEL,
     AllowPickleOpt,
@@ -18,8 +18,8 @@ from embcli.cli.options import (
     DebugOpt,
     FormatOpt,
     RevisionOpt,
+    RoleOpt,
     Settings,
-    TableOpt,
     TensorOpt,
 )
 
@@ -114,7 +114,7 @@ def root(
     revision: RevisionOpt = None,
     tensor: TensorOpt = None,
     format: FormatOpt = None,
-    table: TableOpt = None,
+    role: RoleOpt = None,
     cache_dir: CacheDirOpt = None,
     allow_pickle: AllowPickleOpt = False,
     debug: DebugOpt = False,
@@ -123,7 +123,7 @@ def root(
         typer.Option("--version", callback=_version, is_eager=True, help="Show the version."),
     ] = False,
 ) -> None:
-    ctx.obj = Settings(model, revision, tensor, cache_dir, allow_pickle, debug, format, table)
+    ctx.obj = Settings(model, revision, tensor, cache_dir, allow_pickle, debug, format, role)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -151,7 +151,7 @@ def main(argv: list[str] | None = None) -> None:
             sys.exit(code)
         if debug:
             raise
-        message, code = describe(exc)
+        message, code = explain(exc)
         print(f"embcli: {message}", file=sys.stderr)
     sys.exit(code)
 

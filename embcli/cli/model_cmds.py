@@ -45,7 +45,7 @@ def register(app: typer.Typer) -> None:
 
 def _no_table_options(settings: Settings) -> None:
     """--tensor and --table pick a table; these commands run the whole model instead."""
-    if settings.tensor is not None or settings.table is not None:
+    if settings.tensor is not None or settings.role is not None:
         raise UsageProblem("--tensor and --table do not apply: this command runs the whole model")
 
 

@@ -53,7 +53,7 @@ class ProgressBar:
             transient=True,
         )
         self._bar.start()
-        self._task = self._bar.add_task(_describe(unit, self.subject), total=total)
+        self._task = self._bar.add_task(_label(unit, self.subject), total=total)
         self._unit = unit
         _OPEN.append(self)
 
@@ -66,7 +66,7 @@ class ProgressBar:
             _OPEN.remove(self)
 
 
-def _describe(unit: str, subject: str) -> str:
+def _label(unit: str, subject: str) -> str:
     return {
         "bytes": f"Downloading the table of {subject}",
         "rows": f"Caching {subject}",

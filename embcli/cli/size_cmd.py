@@ -23,7 +23,7 @@ def register(app: typer.Typer) -> None:
     app.command("size")(size)
 
 
-@with_settings(skip=("model", "revision", "tensor", "table", "allow_pickle"))
+@with_settings(skip=("model", "revision", "tensor", "role", "allow_pickle"))
 def size(
     settings: Settings,
     models: Annotated[
