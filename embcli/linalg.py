@@ -23,7 +23,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -126,7 +125,6 @@ def principal_axes(scatter_matrix: np.ndarray, dim: int | None = None) -> tuple[
     return vals, fix_signs(vecs[:, : vecs.shape[1] if dim is None else dim])
 
 
-@dataclass
 class Centred:
     """Column-centred rows (float64) and their D x D scatter matrix ``Xc^T Xc``.
 
@@ -134,8 +132,9 @@ class Centred:
     both (for 22,000 x 384 rows it is the largest float64 product of a comparison).
     """
 
-    rows: np.ndarray
-    scatter: np.ndarray
+    def __init__(self, rows: np.ndarray, scatter: np.ndarray) -> None:
+        self.rows = rows
+        self.scatter = scatter
 
     @classmethod
     def of(cls, x: np.ndarray) -> Centred:
@@ -148,13 +147,17 @@ class Centred:
         return float(np.linalg.norm(self.scatter))
 
 
-@dataclass
 class PCA:
-    """Points projected on their top principal axes."""
+    """Points projected on their top principal axes.
 
-    coords: np.ndarray  # [n, dim]: the centred points on the axes
-    axes: np.ndarray  # [D, dim]: unit axes as columns, signs fixed
-    variances: np.ndarray  # every component's variance (sum of squares), largest first
+    Plain classes, not dataclasses, here: this module is on the warm path (the store imports
+    it), and each ``@dataclass`` costs a fraction of a millisecond at import.
+    """
+
+    def __init__(self, coords: np.ndarray, axes: np.ndarray, variances: np.ndarray) -> None:
+        self.coords = coords  # [n, dim]: the centred points on the axes
+        self.axes = axes  # [D, dim]: unit axes as columns, signs fixed
+        self.variances = variances  # every component's variance (sum of squares), largest first
 
     @property
     def explained(self) -> np.ndarray:

@@ -13,7 +13,6 @@ from typing import Annotated, Any
 
 import typer
 
-from embcli.api.inputs import read_pairs, read_questions, read_vector, read_words
 from embcli.cli.common import table_of
 from embcli.cli.options import (
     AllTokensOpt,
@@ -89,18 +88,22 @@ def neighbors(
     words = words or []
     if sum(source == "-" for source in (words[0] if words == ["-"] else None, among, vector)) > 1:
         raise UsageProblem("only one of the words, --among and --vector can read stdin")
-    query: str | list[str] | None = None
-    if words == ["-"]:
-        query = read_words("-")
-    elif words:
-        query = words[0] if len(words) == 1 else words
+    query: str | list[str] | None = words[0] if len(words) == 1 else words or None
+    candidates: list[str] | None = None
+    vec: Any = None
+    if words == ["-"] or among is not None or vector is not None:  # files: only then the reader
+        from embcli.api import inputs
+
+        query = inputs.read_words("-") if words == ["-"] else query
+        candidates = inputs.read_words(among) if among is not None else None
+        vec = inputs.read_vector(vector) if vector is not None else None
     label = "stdin" if vector == "-" else Path(vector).name if vector is not None else "vector"
     result = table_of(settings).neighbors(
         query,
         k,
-        vector=read_vector(vector) if vector is not None else None,
+        vector=vec,
         vector_label=label,
-        among=read_words(among) if among is not None else None,
+        among=candidates,
         pool=pool is not None,
         ids=ids,
         center=center,
@@ -137,9 +140,14 @@ def similarity(
     from embcli.cli.options import Format
     from embcli.cli.output import resolve_format
 
+    wanted = None
+    if pairs is not None:
+        from embcli.api.inputs import read_pairs
+
+        wanted = read_pairs(pairs)
     result = table_of(settings).similarity(
         *(words or []),
-        pairs=read_pairs(pairs) if pairs is not None else None,
+        pairs=wanted,
         pool=pool is not None,
         ids=ids,
         center=center,
@@ -191,6 +199,8 @@ def analogy(
                                "remove_pcs": remove_pcs, "all_tokens": all_tokens}  # fmt: skip
     table = table_of(settings)
     if file is not None:
+        from embcli.api.inputs import read_questions
+
         result: Any = table.analogies(read_questions(file), k, **options)
     else:
         a, b, c = words or []
