@@ -67,8 +67,7 @@ def main() -> None:
     shapes = [(50_257, 768, 3.0)] + ([] if args.skip_large else [(202_048, 5_120, 60.0)])
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        ref = root / "ref.txt"
-        ref.write_text("".join(f"#{i}\n" for i in range(64)))
+        ref = [(i + 1, f"#{i}") for i in range(64)]  # a reference of 64 rows
         for rows, dim, goal in shapes:
             t_build, table = timed(lambda: make_entry(root, rows, dim))  # noqa: B023
             print(f"{rows:,} x {dim:,}: entry written in {t_build:.1f} s")
@@ -77,7 +76,7 @@ def main() -> None:
             sp = result.spectrum
             how = "exact" if sp["exact"] else f"sampled ({sp['rows']:,} rows, {sp['method']})"
             t_under, _ = timed(
-                lambda: find_undertrained(table, None, str(ref), k=50, all_rows=True)  # noqa: B023
+                lambda: find_undertrained(table, None, ref, k=50, all_rows=True)  # noqa: B023
             )
             for name, t in (("stats", t_stats), ("undertrained", t_under)):
                 ok = "ok" if t < goal else "OVER"

@@ -23,6 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 def stages(glove_path: str, model: str, cache: str, sample: int) -> list[tuple[str, float]]:
     """The steps of ``ask.compare.compare``, timed one by one."""
+    from embcli import linalg
     from embcli.ask import compare as cmp
     from embcli.store.load import open_table
 
@@ -52,15 +53,15 @@ def stages(glove_path: str, model: str, cache: str, sample: int) -> list[tuple[s
     t = tick(f"neighbour lists in B ({len(q):,} x {n:,} x {ub.shape[1]})", t)
     cmp.jaccard(la, lb)
     t = tick("Jaccard", t)
-    ca, cb = cmp.Centred.of(cmp.unit64(ua)), cmp.Centred.of(cmp.unit64(ub))
+    ca, cb = linalg.Centred.of(linalg.unit_rows(ua)), linalg.Centred.of(linalg.unit_rows(ub))
     t = tick("centre both sides, D x D scatter matrices (float64)", t)
-    cmp.linear_cka(ca, cb)
-    cmp.shuffled_cka(ca, cb)
+    linalg.linear_cka(ca, cb)
+    linalg.shuffled_cka(ca, cb)
     t = tick("CKA + 5 shuffles (D x D cross-covariances)", t)
     xa, _ = cmp.prepare(ca, None)
     xb, _ = cmp.prepare(cb, ua.shape[1])
     train, test = cmp.split(n)
-    rot = cmp.fit_rotation(xa[train], xb[train])
+    rot = linalg.procrustes(xa[train], xb[train])
     mapped = xa @ rot
     t = tick("PCA + Procrustes fit", t)
     penalty = cmp.csls_penalty(mapped, xb)

@@ -6,11 +6,13 @@ The package follows the path of a question, and imports point only down it:
   configs, tokenizers, word-vector files)
 - ``embcli.store``  the normalised on-disk cache and ``EmbeddingTable``, its one owner
 - ``embcli.ask``    the questions as functions over arrays (neighbours, analogies, sizes, ...)
-- ``embcli.draw``   projections and pictures
-- ``embcli.cli``    the Typer commands: parse, call, render
+- ``embcli.draw``   projections and pictures; ``embcli.run`` runs the model (torch)
+- ``embcli.api``    ``Model`` and ``Table``: every question as a method, checked once
+- ``embcli.cli``    the Typer commands: parse, call one API method, render
 
 From Python, ``embcli.load(model)`` opens a table (:class:`embcli.api.Table`) whose methods ask
-the same questions as the commands, and ``embcli.size(...)`` gives the size card. They are
+the same questions as the commands; ``embcli.Model(model)`` is the model itself (its tables,
+and running it: context, sentences); ``embcli.size(...)`` gives the size card. They are
 imported on first use (PEP 562), so ``import embcli`` stays as light as the warm path: neither
 torch, transformers nor matplotlib is imported until a question needs it.
 
@@ -22,14 +24,15 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
-__all__ = ["Table", "__version__", "load", "size"]
+__all__ = ["Model", "Table", "__version__", "load", "size"]
+_API = ("load", "size", "Model", "Table")
 
 if TYPE_CHECKING:
-    from embcli.api import Table, load, size
+    from embcli.api import Model, Table, load, size
 
 
 def __getattr__(name: str) -> Any:
-    if name in ("load", "size", "Table"):
+    if name in _API:
         from embcli import api
 
         return getattr(api, name)
@@ -37,4 +40,4 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    return sorted({*globals(), "load", "size", "Table"})
+    return sorted({*globals(), *_API})

@@ -8,7 +8,6 @@ rows as HTML, and ``rich.print(result)`` shows the terminal table, so every surf
 
 from __future__ import annotations
 
-import html
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -92,6 +91,7 @@ def print_view(view: View) -> None:
 
 def html_table(view: View) -> str:
     """The view as an HTML table (what a notebook shows), caption below it."""
+    import html  # here: a terminal or a pipe never needs it (html.entities is a large table)
 
     def cell(col: str, value: Any) -> str:
         if isinstance(value, float):

@@ -13,7 +13,7 @@ import pytest
 from safetensors.numpy import load_file
 
 import embcli
-from embcli.errors import UnresolvedWord
+from embcli.errors import UnresolvedWord, UsageProblem
 from tests.conftest import run_subprocess
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -179,7 +179,7 @@ def test_notebook_example_runs(minilm_dir, tmp_path):
 def test_contains_is_false_only_for_unresolved_words(minilm_dir):
     t = embcli.load(minilm_dir)
     assert "paris" in t and "defenestration" not in t and "#5" in t and "#999999" not in t
-    with pytest.raises(AttributeError):  # a programming error is not "absent"
+    with pytest.raises(UsageProblem, match="a word is text, not int 5"):  # not "absent"
         _ = 5 in t  # type: ignore[operator]
 
 
@@ -187,7 +187,102 @@ def test_table_names_follow_the_table_asked_for(cli, model_dirs):
     """A tied head asked for as the output table is "output" in the API as in the CLI."""
     gpt2 = model_dirs["gpt2"]
     for kind in ("input", "output"):
-        t = embcli.load(gpt2, table=kind)
+        t = embcli.load(gpt2, role=kind)
         res = cli("stats", "-m", gpt2, "--table", kind, "--samples", "200", "-f", "json")
         assert res.code == 0, res.err
-        assert t.kind == kind and t.stats(samples=200).to_dict() == json.loads(res.out)
+        assert t.role == kind and t.stats(samples=200).to_dict() == json.loads(res.out)
+
+
+# -- Model and Table: one path for the CLI and Python ------------------------------------------
+
+
+def test_ids_reach_every_question_as_in_the_cli(cli, model_dirs):
+    """``ids=True`` reads queries as row ids in the API as ``--ids`` does in the CLI."""
+    m = ("-m", model_dirs["gpt2"], "-f", "json")
+    t = embcli.Model(model_dirs["gpt2"]).table()
+    got = cli("neighbors", "5", "7", "--ids", "-k", "3", *m)
+    assert got.code == 0, got.err
+    assert t.neighbors(["5", "7"], 3, ids=True).to_dict() == json.loads(got.out)
+    assert [n.id for n in t.neighbors("5", 3, ids=True)] == [n.id for n in t.neighbors("#5", 3)]
+    got = cli("similarity", "5", "7", "--ids", *m)
+    assert t.similarity("5", "7", ids=True).to_dict() == json.loads(got.out)
+    got = cli("analogy", "5", "7", "9", "--ids", *m)
+    assert t.analogy("5", "7", "9", ids=True).to_dict() == json.loads(got.out)
+
+
+def test_a_string_is_one_question_and_a_list_a_batch(cli, model_dirs):
+    """One rule on both surfaces: a word given alone is a single question, a list (or stdin in
+    the CLI, even of one line) a batch whose JSON is a list."""
+    from tests.conftest import run_subprocess
+
+    t = embcli.load(model_dirs["gpt2"])
+    single, batch = t.neighbors("king", 3), t.neighbors(["king"], 3)
+    assert isinstance(single.to_dict(), dict) and isinstance(batch.to_dict(), list)
+    assert batch.to_dict() == [single.to_dict()]
+    piped = run_subprocess("neighbors", "-", "-k", "3", "-m", model_dirs["gpt2"], "-f", "json",
+                           stdin="king\n")  # fmt: skip
+    assert piped.code == 0, piped.err
+    assert json.loads(piped.out) == batch.to_dict()
+
+
+def test_model_table_checks_arguments_before_any_build(model_dirs, isolated_cache):
+    """A table from ``Model.table()`` opens on first use: bad arguments never build a cache."""
+    t = embcli.Model(model_dirs["llama"]).table("output")
+    bad = [
+        lambda: t.neighbors("king", k=-3),
+        lambda: t.similarity("king"),
+        lambda: t.analogies([["a", "b"]]),
+        lambda: t.undertrained(k=-1),
+        lambda: t.stats(samples=1),
+        lambda: t.evaluate_analogies(method="3cosbad"),
+        lambda: t.project(["a", "b", "c"], perplexity=float("nan")),
+        lambda: t.compare(t, sample=-1),
+        lambda: embcli.Model(model_dirs["llama"]).table("head"),
+    ]
+    for ask in bad:
+        with pytest.raises(UsageProblem):
+            ask()
+    assert not isolated_cache.exists() or not list(isolated_cache.glob("*--*"))
+    assert "not opened yet" in repr(t)
+
+
+def test_compare_pairs_tables_in_the_library(cli, model_dirs):
+    """``Model.compare`` pairs the tables as ``compare`` does: the same model's other table,
+    or another model read with this one's options; ``Table.compare`` takes a name too."""
+    llama, gpt2 = model_dirs["llama"], model_dirs["gpt2"]
+    m = embcli.Model(llama)
+    res = cli("compare", "-m", llama, "--table-b", "output", "-f", "json", "--sample", "0")
+    assert res.code == 0, res.err
+    assert m.compare(other_role="output", sample=0).to_dict() == json.loads(res.out)
+    res = cli("compare", "-m", llama, "-m", gpt2, "-f", "json")
+    assert res.code == 0, res.err
+    assert m.compare(gpt2).to_dict() == json.loads(res.out)
+    assert m.table().compare(str(gpt2)).to_dict() == json.loads(res.out)
+    with pytest.raises(UsageProblem, match="two tables"):
+        m.compare()
+    with pytest.raises(UsageProblem, match="not int"):
+        m.table().compare(5)  # type: ignore[arg-type]
+
+
+def test_cache_listing_and_clearing_are_results(cli, model_dirs, isolated_cache):
+    from embcli.api import cache_entries, cached_models, clear_cache
+    from embcli.errors import EmbcliError
+
+    assert cli("info", "-m", model_dirs["gpt2"]).code == 0
+    listed = cache_entries(isolated_cache)
+    assert listed.to_dict() == json.loads(cli("cache", "list", "-f", "json").out)
+    assert [r["model"] for r in listed] == [str(model_dirs["gpt2"].resolve())]
+    assert cached_models(isolated_cache) == [str(model_dirs["gpt2"].resolve())]
+    with pytest.raises(EmbcliError, match="no cached table for nope"):
+        clear_cache(isolated_cache, "nope")
+    cleared = clear_cache(isolated_cache, str(model_dirs["gpt2"]))
+    assert cleared.removed == 1 and len(cache_entries(isolated_cache)) == 0
+
+
+def test_notices_go_to_the_models_sink(model_dirs, tmp_path):
+    """What the CLI prints as ``embcli: ...`` lines reaches a Python caller through ``notice``."""
+    heard: list[str] = []
+    t = embcli.Model(model_dirs["gpt2"], notice=heard.append).table("output")
+    t.neighbors("king", among=["queen", "prince", "zzzqqq"])
+    assert any("tied to its input table" in h for h in heard)
+    assert any("left out 1 word(s) not in the table: zzzqqq" in h for h in heard)

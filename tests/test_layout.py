@@ -1,21 +1,67 @@
-"""The package's stages import only downwards: read <- store <- ask <- draw/run <- cli.
+"""The package's stages import only downwards: read <- store <- ask <- draw/run <- api <- cli.
 
 A module may import from its own stage and the stages below it (and the shared top-level
-modules ``errors``, ``view`` and ``atomic``), never from a stage above. This keeps the design
-visible in the tree: a change to how bytes are read never needs the CLI, and the CLI is never
-needed by the math.
+modules such as ``errors``, ``view``, ``atomic``), never from a stage above. The CLI goes
+further: it is a client of the API alone, so a command cannot drift from what ``embcli.api``
+answers; it imports nothing from ``ask``, ``store``, ``read`` or ``run``, at any depth.
 """
 
 from __future__ import annotations
 
 import ast
+import re
+import sys
 from pathlib import Path
+
+import pytest
 
 import embcli
 
 ROOT = Path(embcli.__file__).parent
-ORDER = ["read", "store", "ask", "draw", "run", "cli"]
-SHARED = {"errors", "view", "atomic", "__init__", "__main__"}
+ORDER = ["read", "store", "ask", "draw", "run", "api", "cli"]
+SHARED = {"errors", "view", "atomic", "linalg", "__init__", "__main__"}
+#: What the CLI may not reach past the API.
+BELOW_THE_API = ("read", "store", "ask", "run")
+MODULE_NAME = re.compile(r"embcli(\.\w+)+")
+STDLIB = set(sys.stdlib_module_names) | {"__future__"}
+
+
+def _module_name(path: Path) -> str:
+    parts = list(path.relative_to(ROOT.parent).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _package(path: Path) -> str:
+    name = _module_name(path)
+    return name if path.name == "__init__.py" else name.rpartition(".")[0]
+
+
+def _imports(path: Path, package: str | None = None) -> list[str]:
+    """Every module ``path`` imports, anywhere in it (functions included), relative imports
+    resolved against ``package``, ``from embcli import x`` counted as ``embcli.x``, and module
+    names written as string literals (what ``importlib.import_module`` would be handed)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    package = package or _package(path)
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")
+                base = base[: len(base) - (node.level - 1)]
+                module = ".".join([*base, *([node.module] if node.module else [])])
+            else:
+                module = node.module or ""
+            found.append(module)
+            found += [f"{module}.{a.name}" for a in node.names]
+        elif isinstance(node, ast.Import):
+            found += [a.name for a in node.names]
+        elif (
+            isinstance(node, ast.Constant)
+            and isinstance(node.value, str)
+            and MODULE_NAME.fullmatch(node.value)
+        ):
+            found.append(node.value)
+    return found
 
 
 def _stage(module: str) -> str | None:
@@ -25,27 +71,21 @@ def _stage(module: str) -> str | None:
     return parts[1] if parts[1] in ORDER else None
 
 
-def _imports(path: Path) -> list[str]:
-    tree = ast.parse(path.read_text(encoding="utf-8"))
-    found = []
-    for node in ast.walk(tree):
-        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            found.append(node.module)
-            found += [f"{node.module}.{a.name}" for a in node.names if node.module == "embcli"]
-        elif isinstance(node, ast.Import):
-            found += [a.name for a in node.names]
-    return found
+def _modules(stage: str) -> list[Path]:
+    return sorted((ROOT / stage).rglob("*.py"))
 
 
 def test_every_module_lives_in_a_stage_or_is_shared() -> None:
-    loose = [p.stem for p in ROOT.glob("*.py") if p.stem not in SHARED and p.stem != "api"]
+    loose = [p.stem for p in ROOT.glob("*.py") if p.stem not in SHARED]
     assert loose == [], f"modules outside a stage: {loose}"
+    packages = [p.name for p in ROOT.iterdir() if (p / "__init__.py").is_file()]
+    assert sorted(packages) == sorted(ORDER)
 
 
 def test_imports_point_only_down_the_stages() -> None:
     bad = []
     for stage in ORDER:
-        for path in (ROOT / stage).rglob("*.py"):
+        for path in _modules(stage):
             for module in _imports(path):
                 target = _stage(module)
                 if target is None:
@@ -57,15 +97,51 @@ def test_imports_point_only_down_the_stages() -> None:
     assert bad == []
 
 
-def test_api_is_a_client_of_the_stages_and_never_of_the_cli() -> None:
-    """``embcli.api`` may use every stage but the CLI; the CLI may use it; no stage below may."""
-    api = _imports(ROOT / "api.py")
-    assert [m for m in api if m == "embcli.cli" or m.startswith("embcli.cli.")] == []
-    below = []
-    for stage in ORDER[:-1]:
-        for path in (ROOT / stage).rglob("*.py"):
-            if any(m == "embcli.api" for m in _imports(path)):
-                below.append(str(path.relative_to(ROOT)))
+def test_the_cli_is_a_client_of_the_api_alone() -> None:
+    """No ``cli/`` module imports ``ask``, ``store``, ``read`` or ``run``, even inside a function:
+    everything a command needs from below is an API method or an API helper."""
+    bad = [
+        f"{path.relative_to(ROOT)} imports {module}"
+        for path in _modules("cli")
+        for module in _imports(path)
+        if _stage(module) in BELOW_THE_API
+    ]
+    assert bad == []
+    uses_api = [p.name for p in _modules("cli") if any(_stage(m) == "api" for m in _imports(p))]
+    assert "common.py" in uses_api and len(uses_api) >= 8
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "from embcli.store.load import open_table",
+        "def f():\n    from embcli.ask import answers\n",
+        "import embcli.read.sources as s",
+        "from embcli import run",
+        "from ..ask import words",
+        "import importlib\nimportlib.import_module('embcli.store.cache')",
+    ],
+)
+def test_the_import_scan_sees_every_spelling(tmp_path, source) -> None:
+    """The check above is only as good as the scan: each way of reaching a lower stage is seen."""
+    fake = tmp_path / "probe.py"
+    fake.write_text(source, encoding="utf-8")
+    assert any(_stage(m) in BELOW_THE_API for m in _imports(fake, "embcli.cli")), source
+
+
+def test_no_stage_below_imports_the_api_or_the_cli() -> None:
+    below = [
+        f"{path.relative_to(ROOT)} imports {module}"
+        for stage in ORDER[: ORDER.index("api")]
+        for path in _modules(stage)
+        for module in _imports(path)
+        if _stage(module) in ("api", "cli")
+    ]
     assert below == []
-    # The CLI is allowed to import the API (it is its first client).
-    assert _stage("embcli.api") is None
+
+
+def test_the_shared_linear_algebra_needs_only_numpy() -> None:
+    """``embcli.linalg`` sits below every stage (the store uses it): numpy, scipy for
+    Procrustes, threadpoolctl to hold BLAS to one thread, and nothing of embcli."""
+    third_party = {m.split(".")[0] for m in _imports(ROOT / "linalg.py")} - STDLIB
+    assert third_party <= {"numpy", "scipy", "threadpoolctl"}, third_party

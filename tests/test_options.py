@@ -34,7 +34,7 @@ def test_every_model_command_takes_the_shared_options_after_its_name() -> None:
         elif "--cache-dir" not in opts or "--format" not in opts:
             missing[name] = ["--cache-dir/--format"]
     assert missing == {}
-    assert set(SHARED_OPTIONS) >= {"model", "table", "cache_dir"}
+    assert set(SHARED_OPTIONS) >= {"model", "role", "cache_dir"}
 
 
 def test_cache_list_takes_cache_dir_after_the_command(cli, model_dirs, tmp_path) -> None:

@@ -200,12 +200,12 @@ def test_api_and_cli_share_the_input_checks(minilm_dir, cli, tmp_path, monkeypat
         raise AssertionError("the model was loaded before the input was checked")
 
     monkeypatch.setattr(run_sentences, "encoder", no_model)
-    t = embcli.load(minilm_dir)
+    model = embcli.Model(minilm_dir)
     cases = [([], "one or more sentences"), (["ok", " "], "sentence 1 is empty"),
              ("one string", "not one string")]  # fmt: skip
     for texts, needle in cases:
         with pytest.raises(UsageProblem, match=needle):
-            t.sentences(texts)
+            model.sentences(texts)
     with pytest.raises(UsageProblem, match="query is empty"):
         run_sentences.search_corpus(str(minilm_dir), " ", [(1, "a")], 3)
     with pytest.raises(UsageProblem, match="line 4 is empty"):

@@ -113,7 +113,7 @@ def test_bad_reference_file_is_one_line(cli, model_dirs, tmp_path):
 
 def test_wide_first_component_matches_svd():
     """Above 2,048 dimensions the first PC comes from subspace iteration: check it in float64."""
-    from embcli.ask.undertrained import first_component
+    from embcli.linalg import first_component
 
     rng = np.random.default_rng(1)
     x = rng.standard_normal((3000, 2100)) * np.linspace(1, 0.5, 2100) + 0.2
@@ -121,7 +121,7 @@ def test_wide_first_component_matches_svd():
     x += 3 * rng.standard_normal((3000, 1)) * (d / np.linalg.norm(d))
     n = np.linalg.norm(x, axis=1)
     v = first_component((x / n[:, None]).astype(np.float32), n.astype(np.float32),
-                        np.ones(3000, bool))  # fmt: skip
+                        np.arange(3000))  # fmt: skip
     _, _, vt = np.linalg.svd(x - x.mean(axis=0), full_matrices=False)
     assert abs(float(v @ vt[0])) > 1 - 1e-8
 
@@ -200,8 +200,7 @@ def test_api_and_cli_give_one_answer(cli, model_dirs, tmp_path):
     llama = model_dirs["llama"]
     res = cli("undertrained", "-m", llama, "--reference", ref, "--all", "-k", "0", "-f", "json")
     assert res.code == 0, res.err
-    api = embcli.load(llama, table="output").undertrained(0, reference_file=str(ref),
-                                                          all_rows=True)  # fmt: skip
+    api = embcli.load(llama, role="output").undertrained(0, reference=ref, all_rows=True)
     assert api.to_dict() == json.loads(res.out)
     inp = load_file(str(llama / "model.safetensors"))["model.embed_tokens.weight"]
     norms = np.linalg.norm(inp.float().numpy().astype(np.float64), axis=1)
@@ -212,6 +211,6 @@ def test_api_and_cli_give_one_answer(cli, model_dirs, tmp_path):
     for kind in ("output", "input"):
         res = cli("undertrained", "-m", gpt2, "--table", kind, "-f", "json")
         assert res.code == 0, res.err
-        api = embcli.load(gpt2, table=kind).undertrained()
+        api = embcli.load(gpt2, role=kind).undertrained()
         assert api.to_dict() == json.loads(res.out) and api.table == kind
         assert ("tied: it is the input table" in api.view().caption) == (kind == "output")

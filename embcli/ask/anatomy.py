@@ -21,7 +21,8 @@ from typing import Any
 
 import numpy as np
 
-from embcli.errors import EmbcliError, UsageProblem
+from embcli import linalg
+from embcli.errors import EmbcliError
 from embcli.store.table import EmbeddingTable
 from embcli.view import Result, View
 
@@ -40,11 +41,6 @@ SKETCH = 64  # random projections per row for duplicate search
 # -- plain functions over arrays ------------------------------------------------------------------
 
 
-def raw_rows(unit: np.ndarray, norms: np.ndarray, idx: np.ndarray) -> np.ndarray:
-    """The raw float64 vectors of rows ``idx`` (the cache keeps unit rows and their norms)."""
-    return np.asarray(unit[idx], np.float64) * np.asarray(norms[idx], np.float64)[:, None]
-
-
 def norm_summary(norms: np.ndarray) -> dict[str, Any]:
     """Min, quartiles and max of the row norms, with the ids of the extremes."""
     n = np.asarray(norms, np.float64)
@@ -58,57 +54,6 @@ def norm_summary(norms: np.ndarray) -> dict[str, Any]:
         "argmin": int(n.argmin()),
         "argmax": int(n.argmax()),
     }
-
-
-def scatter(
-    unit: np.ndarray, norms: np.ndarray, idx: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``(mean, centred scatter, W^T W)`` over the raw rows ``idx``.
-
-    Two passes: the mean in float64, then the products of the centred rows in float32 blocks of
-    2,048 rows, summed in float64 (half the time of float64 products; each block's rounding is
-    about 1e-7 of the centred scale, and centring first keeps a large shared mean from
-    cancelling it away). ``W^T W`` is the centred scatter plus ``n mean mean^T``, exactly; its
-    eigenvectors are what the isotropy measure uses.
-    """
-    dim = unit.shape[1]
-    total = np.zeros(dim, np.float64)
-    for lo in range(0, len(idx), BLOCK):
-        total += raw_rows(unit, norms, idx[lo : lo + BLOCK]).sum(axis=0)
-    mean = total / max(1, len(idx))
-    mean32 = mean.astype(np.float32)
-    centred = np.zeros((dim, dim), np.float64)
-    for lo in range(0, len(idx), 2048):
-        sel = idx[lo : lo + 2048]
-        x = np.asarray(unit[sel], np.float32) * np.asarray(norms[sel], np.float32)[:, None]
-        x -= mean32
-        centred += x.T @ x
-    # the float32 mean's rounding, exactly: sum (x - m32) = n (mean - m32)
-    shift = (mean - mean32.astype(np.float64)) * len(idx)
-    delta = mean - mean32.astype(np.float64)
-    centred -= np.outer(shift, delta)
-    return mean, centred, centred + len(idx) * np.outer(mean, mean)
-
-
-def descending_eigh(matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Eigenvalues (largest first, clipped at 0) and eigenvectors (columns), symmetric input.
-
-    On one BLAS thread: the tridiagonal reduction gains little from threads, and on a busy
-    machine OpenBLAS's spinning threads made a 768 x 768 solve 15x slower (6 s instead of 0.4).
-    """
-    with _one_blas_thread():
-        vals, vecs = np.linalg.eigh(matrix)
-    return np.clip(vals[::-1], 0.0, None), vecs[:, ::-1]
-
-
-def _one_blas_thread() -> Any:
-    try:
-        from threadpoolctl import threadpool_limits  # installed with scikit-learn
-    except ImportError:  # pragma: no cover
-        from contextlib import nullcontext
-
-        return nullcontext()
-    return threadpool_limits(1, user_api="blas")
 
 
 def variance_share(eigenvalues: np.ndarray, ks: tuple[int, ...] = (1, 10, 100)) -> dict[str, float]:
@@ -157,7 +102,7 @@ def isotropy(unit: np.ndarray, norms: np.ndarray, idx: np.ndarray, directions: n
     acc = np.full(2 * directions.shape[1], -np.inf)
     for lo in range(0, len(idx), BLOCK):
         sel = idx[lo : lo + BLOCK]
-        rows = np.asarray(unit[sel], np.float32) * np.asarray(norms[sel], np.float32)[:, None]
+        rows = linalg.raw_rows(unit, norms, sel, np.float32)
         acc = np.logaddexp(acc, log_partition_both(rows, directions))
     return float(np.exp(acc.min() - acc.max()))
 
@@ -169,12 +114,9 @@ def sampled_spectrum(x: np.ndarray, keep: int) -> tuple[np.ndarray, np.ndarray, 
     (columns) and the isotropy over the sample. Directions orthogonal to every sampled row give
     Z(c) = n; they are counted once when the sample spans fewer than D dimensions.
     """
-    mean = x.mean(axis=0)
-    xc = x - mean
-    vals, u = descending_eigh(xc @ xc.T)
-    s = np.sqrt(vals[:keep])
-    components = (xc.T @ u[:, :keep]) / np.where(s > 0, s, 1.0)
-    rvals, ru = descending_eigh(x @ x.T)
+    centred = linalg.pca(x, keep)  # fewer rows than columns: an SVD of the sample
+    mean, vals, components = x.mean(axis=0), centred.variances, centred.axes
+    rvals, ru = linalg.descending_eigh(x @ x.T)
     live = rvals > rvals[0] * 1e-12
     dirs = (x.T @ ru[:, live]) / np.sqrt(rvals[live])
     dirs = np.concatenate([dirs, -dirs], axis=1)
@@ -193,27 +135,12 @@ def random_pairs(pool: np.ndarray, n: int, seed: int) -> tuple[np.ndarray, np.nd
     return pool[i], pool[j]
 
 
-def pair_cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Row-wise cosines of two float64 matrices (a zero row gives 0)."""
-    na = np.linalg.norm(a, axis=1)
-    nb = np.linalg.norm(b, axis=1)
-    den = na * nb
-    return np.divide(np.einsum("ij,ij->i", a, b), den, out=np.zeros_like(den), where=den > 0)
-
-
 def mean_ci(values: np.ndarray) -> dict[str, Any]:
     """Mean and its 95% normal confidence interval."""
     v = np.asarray(values, np.float64)
     mean = float(v.mean())
     half = 1.96 * float(v.std(ddof=1)) / np.sqrt(len(v)) if len(v) > 1 else 0.0
     return {"mean": mean, "ci95": [mean - half, mean + half]}
-
-
-def remove_top(x: np.ndarray, mean: np.ndarray, components: np.ndarray) -> np.ndarray:
-    """All-but-the-top on rows ``x``: subtract ``mean``, then the projections on ``components``
-    (columns)."""
-    c = x - mean
-    return c - (c @ components) @ components.T
 
 
 def duplicate_rows(
@@ -363,17 +290,13 @@ def table_stats(
     remove_pcs: int | None = None,
     samples: int = 10_000,
     seed: int = 0,
-    table_name: str = "input",
+    role: str = "input",
 ) -> StatsResult:
     """Compute every statistic of ``stats`` for ``table``.
 
     Checked first, so the API gets the CLI's one-line errors instead of a NaN mean (no pairs)
     or numpy's ValueError (fewer than two rows to pair).
     """
-    if samples < 2:
-        raise UsageProblem(f"samples must be at least 2 (a mean and its interval), not {samples}")
-    if remove_pcs is not None and remove_pcs < 0:
-        raise UsageProblem(f"remove_pcs must be 0 or more, not {remove_pcs}")
     unit, norms = table.unit, np.asarray(table.norms)
     rows, dim = table.shape
     d = default_remove_pcs(dim) if remove_pcs is None else remove_pcs
@@ -387,28 +310,30 @@ def table_stats(
     rng = np.random.default_rng(seed)
     if len(used) * dim * dim <= EXACT_BUDGET:
         spec_rows, exact = used, True
-        mean, centred, gram = scatter(unit, norms, spec_rows)
+        mean, centred, gram = linalg.scatter(unit, norms, spec_rows)
         n = len(spec_rows)
-        eigenvalues, components = descending_eigh(centred)
-        _, raw_dirs = descending_eigh(gram)
+        eigenvalues, components = linalg.principal_axes(centred, max(1, d))
+        _, raw_dirs = linalg.descending_eigh(gram)
         iso = isotropy(unit, norms, spec_rows, raw_dirs)
     else:
         spec_rows = np.sort(rng.choice(used, size=min(len(used), SAMPLE_ROWS), replace=False))
         exact, n = False, len(spec_rows)
         mean, eigenvalues, components, iso = sampled_spectrum(
-            raw_rows(unit, norms, spec_rows), max(1, d)
+            linalg.raw_rows(unit, norms, spec_rows), max(1, d)
         )
 
     pool = np.flatnonzero(np.asarray(table.wordlike) & (norms > 0))
     if len(pool) < 2:
         pool = used
     a, b = random_pairs(pool, samples, seed)
-    ra, rb = raw_rows(unit, norms, a), raw_rows(unit, norms, b)
-    top = components[:, :d]
+    ra, rb = linalg.raw_rows(unit, norms, a), linalg.raw_rows(unit, norms, b)
+    top = components[:, :d].T
     cos = {
-        "raw": pair_cosines(ra, rb),
-        "centered": pair_cosines(ra - mean, rb - mean),
-        "after_removal": pair_cosines(remove_top(ra, mean, top), remove_top(rb, mean, top)),
+        "raw": linalg.pair_cosines(ra, rb),
+        "centered": linalg.pair_cosines(ra - mean, rb - mean),
+        "after_removal": linalg.pair_cosines(
+            linalg.remove_top(ra, mean, top), linalg.remove_top(rb, mean, top)
+        ),
     }
     anis: dict[str, Any] = {"samples": samples, "seed": seed}
     anis["raw"] = mean_ci(cos["raw"])
@@ -417,7 +342,7 @@ def table_stats(
     anis["after_removal"] = mean_ci(cos["after_removal"])
     return StatsResult(
         model=table.label,
-        table=table_name,
+        table=role,
         rows=rows,
         dim=dim,
         dtype=str(table.meta.get("source_dtype")),

@@ -13,14 +13,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from embcli.ask import queries
 from embcli.ask.words import Resolved, exclusions, resolve, rows_of_words
-from embcli.errors import EmbcliError, UnresolvedWord, UsageProblem
+from embcli.errors import UnresolvedWord, UsageProblem
 from embcli.read.tokens import visible
 from embcli.store.table import EmbeddingTable
 from embcli.view import Result, View
@@ -64,7 +63,7 @@ def _space(table: EmbeddingTable, center: bool, remove_pcs: int) -> tuple[np.nda
     components (all-but-the-top); both are cached beside the table by ``EmbeddingTable``.
     """
     unit, transform = table.transformed(center, remove_pcs)
-    return unit, transform, transform.describe()
+    return unit, transform, transform.caption()
 
 
 def _model_caption(model: str, space: str) -> str:
@@ -105,6 +104,12 @@ class NeighborList(Result):
     neighbors: list[Neighbor]
     model: str = ""
     space: str = ""
+    skipped: list[str] = field(default_factory=list)  # ``among`` words not in the table
+
+    @property
+    def failed(self) -> list[UnresolvedWord]:
+        """Always empty: a single query that does not resolve raises instead."""
+        return []
 
     def __iter__(self) -> Iterator[Neighbor]:
         return iter(self.neighbors)
@@ -214,8 +219,8 @@ def neighbors(
         top_ids, top_scores = queries.top_k(unit, vecs, k, allowed, excl)
         for r, row_ids, row_scores in zip(resolved, top_ids, top_scores, strict=True):
             results.append(
-                NeighborList(r.query, r.describe(table), r.pooled,
-                             _ranked(table, row_ids, row_scores), table.label, space)
+                NeighborList(r.query, r.token_records(table), r.pooled,
+                             _ranked(table, row_ids, row_scores), table.label, space, skipped)
             )  # fmt: skip
     return Neighbors(results, resolver.failed, single, table.label, space, skipped)
 
@@ -250,41 +255,8 @@ def neighbors_of_vector(
         raise UsageProblem("the vector is all zeros: it has no direction to compare")
     top_ids, top_scores = queries.top_k(unit, (v / n).astype(np.float32)[None, :], k, allowed)
     found = NeighborList(name, [], False, _ranked(table, top_ids[0], top_scores[0]),
-                         table.label, space)  # fmt: skip
+                         table.label, space, skipped)  # fmt: skip
     return Neighbors([found], [], True, table.label, space, skipped)
-
-
-def parse_vector(text: str, source: str = "the vector") -> np.ndarray:
-    """A vector written as numbers separated by spaces, commas or newlines (float64)."""
-    parts = text.replace(",", " ").replace("[", " ").replace("]", " ").split()
-    if not parts:
-        raise UsageProblem(f"{source} holds no numbers")
-    try:
-        return np.array([float(p) for p in parts], dtype=np.float64)
-    except ValueError:
-        from embcli.read.wordvectors import is_number
-
-        bad = next(p for p in parts if not is_number(p))
-        raise UsageProblem(f"{source}: {bad[:40]!r} is not a number") from None
-
-
-def read_vector(path: str | Path) -> np.ndarray:
-    """A vector from a ``.npy`` file (1-D, or one row) or a text file of numbers."""
-    path = Path(path)
-    try:
-        if path.suffix.lower() == ".npy":
-            arr = np.load(path, allow_pickle=False)
-        else:
-            return parse_vector(path.read_text(encoding="utf-8"), str(path))
-    except (OSError, ValueError, UnicodeDecodeError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
-        raise EmbcliError(f"cannot read a vector from {path}: {reason}") from None
-    arr = np.asarray(arr)
-    if arr.ndim == 2 and arr.shape[0] == 1:
-        arr = arr[0]
-    if arr.ndim != 1 or not np.issubdtype(arr.dtype, np.number):
-        raise UsageProblem(f"{path} holds a {arr.dtype} array of shape {arr.shape}: need one row")
-    return arr.astype(np.float64)
 
 
 def _candidates(
@@ -445,8 +417,8 @@ def _pair(table: EmbeddingTable, a: Resolved, b: Resolved, transform: Any) -> Pa
         b.query,
         float(np.dot(ua.astype(np.float64), ub.astype(np.float64))),
         float(np.dot(a.raw(table), b.raw(table))),
-        a.describe(table),
-        b.describe(table),
+        a.token_records(table),
+        b.token_records(table),
     )
 
 
@@ -488,6 +460,11 @@ class Answer(Result):
     @property
     def formula(self) -> str:
         return f"{self.a} - {self.b} + {self.c}"
+
+    @property
+    def failed(self) -> list[UnresolvedWord]:
+        """Always empty: a single question whose words do not resolve raises instead."""
+        return []
 
     def __iter__(self) -> Iterator[Scored]:
         return iter(self.results)
@@ -616,7 +593,7 @@ def analogies(
             if expected is not None:
                 top = found[0].token.strip().casefold() if found else None
                 correct = top == expected.strip().casefold()
-            tokens = {key: r.describe(table) for key, r in zip("abc", res, strict=True)}
+            tokens = {key: r.token_records(table) for key, r in zip("abc", res, strict=True)}
             answers.append(Answer(q[0], q[1], q[2], method, tokens, found, expected, correct,
                                   table.label, space))  # fmt: skip
     return Analogies(answers, resolver.failed, single, method, table.label, space)

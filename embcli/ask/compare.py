@@ -11,13 +11,17 @@ reference written from the papers' formulas:
 - :func:`neighbor_lists` / :func:`jaccard`: each word's top-k neighbours among the shared words
   in A and in B (one blocked matrix product per side, through :func:`queries.top_k`), and the
   Jaccard index of the two lists. This is what a user sees when neighbour lists "look different".
-- :func:`linear_cka` (Kornblith et al., 2019) with a shuffled-rows baseline: CKA is invariant to
-  rotation and isotropic scale and works across widths, but is biased upwards for few rows or
-  many dimensions, so the same number for randomly paired rows says what "no agreement" reads.
-- :func:`align`: orthogonal Procrustes (Schönemann 1966; ``scipy.linalg.orthogonal_procrustes``,
-  an SVD of ``Xa^T Xb``) from A to B on a training split, and word translation precision@1/@10 on
-  the held-out words by cosine and by CSLS (Conneau et al., 2018, k = 10). When widths differ,
-  the wider side is first reduced to the narrower width with PCA.
+- linear CKA (Kornblith et al., 2019; :func:`embcli.linalg.linear_cka`) with a shuffled-rows
+  baseline: CKA is invariant to rotation and isotropic scale and works across widths, but is
+  biased upwards for few rows or many dimensions, so the same number for randomly paired rows
+  says what "no agreement" reads.
+- :func:`align`: orthogonal Procrustes (Schönemann 1966; :func:`embcli.linalg.procrustes`)
+  from A to B on a training split, and word translation precision@1/@10 on the held-out words
+  by cosine and by CSLS (Conneau et al., 2018, k = 10). When widths differ, the wider side is
+  first reduced to the narrower width with PCA (:func:`embcli.linalg.pca`).
+
+The linear algebra lives in :mod:`embcli.linalg`; this module holds the report: which words are
+compared, how neighbour lists agree, how well a map translates, and :class:`CompareResult`.
 
 What goes in: **unit rows** (``table.unit``) everywhere, CKA included. Everything embcli shows
 is a cosine; a token table's row norms track frequency, and on raw vectors a few long rows
@@ -35,8 +39,9 @@ from typing import Any
 
 import numpy as np
 
-from embcli.ask.queries import top_k, unit_rows
+from embcli.ask.queries import top_k
 from embcli.errors import EmbcliError, UnresolvedWord
+from embcli.linalg import Centred, linear_cka, pca, procrustes, shuffled_cka, unit_rows
 from embcli.store.table import EmbeddingTable
 from embcli.view import Result, View
 
@@ -161,90 +166,14 @@ def random_jaccard(candidates: int, k: int) -> float:
     )
 
 
-# -- CKA -----------------------------------------------------------------------------------------
-@dataclass
-class Centred:
-    """Column-centred rows (float64) and their D x D scatter matrix ``Xc^T Xc``.
-
-    CKA needs the scatter's Frobenius norm and PCA its eigenvectors: computing it once serves
-    both (for 22,000 x 384 rows it is the largest float64 product of the report).
-    """
-
-    rows: np.ndarray
-    scatter: np.ndarray
-
-    @classmethod
-    def of(cls, x: np.ndarray) -> Centred:
-        x64 = np.array(x, dtype=np.float64)
-        xc = x64 - x64.mean(axis=0)
-        return cls(xc, xc.T @ xc)
-
-    @property
-    def norm(self) -> float:
-        return float(np.linalg.norm(self.scatter))
-
-
-def linear_cka(x: np.ndarray | Centred, y: np.ndarray | Centred) -> float:
-    """Linear CKA of two row-paired matrices (Kornblith et al., 2019, eq. for linear kernels).
-
-    ``||Yc^T Xc||_F^2 / (||Xc^T Xc||_F ||Yc^T Yc||_F)`` with column-centred ``Xc``, ``Yc``: the
-    D x D cross-covariances, never the N x N Gram matrices (which for 20,000 words are 3 GB).
-    """
-    xc = x if isinstance(x, Centred) else Centred.of(x)
-    yc = y if isinstance(y, Centred) else Centred.of(y)
-    den = xc.norm * yc.norm
-    return float(np.linalg.norm(yc.rows.T @ xc.rows) ** 2 / den) if den > 0 else float("nan")
-
-
-def shuffled_cka(
-    x: np.ndarray | Centred, y: np.ndarray | Centred, seed: int = SEED, rounds: int = SHUFFLES
-) -> float:
-    """Mean CKA of ``x`` against ``y`` with rows randomly re-paired.
-
-    The permutations are ``np.random.default_rng(seed).permutation(n)``, drawn ``rounds`` times
-    in a row and applied to ``y``'s rows. Centring and the norms do not change under a
-    permutation, so only the cross products are recomputed, in float32: this is a baseline, and
-    float32 keeps five of them cheap.
-    """
-    xc = x if isinstance(x, Centred) else Centred.of(x)
-    yc = y if isinstance(y, Centred) else Centred.of(y)
-    den = xc.norm * yc.norm
-    if den == 0:
-        return float("nan")
-    x32, y32 = xc.rows.astype(np.float32), yc.rows.astype(np.float32)
-    rng = np.random.default_rng(seed)
-    vals = [
-        float(np.linalg.norm((y32[rng.permutation(len(y32))].T @ x32).astype(np.float64)) ** 2)
-        for _ in range(rounds)
-    ]
-    return float(np.mean(vals) / den)
-
-
 # -- alignment -----------------------------------------------------------------------------------
-def pca(x: np.ndarray | Centred, dim: int) -> tuple[np.ndarray, float]:
-    """Centred ``x`` projected on its top ``dim`` principal axes, and the variance they keep.
-
-    Eigenvectors of the D x D scatter (cheap for D in the thousands); each axis's sign is
-    fixed so that its largest-magnitude loading is positive, making the result deterministic.
-    """
-    xc = x if isinstance(x, Centred) else Centred.of(x)
-    vals, vecs = np.linalg.eigh(xc.scatter)
-    order = np.argsort(vals)[::-1][:dim]
-    axes = vecs[:, order]
-    signs = np.sign(axes[np.abs(axes).argmax(axis=0), np.arange(axes.shape[1])])
-    axes = axes * np.where(signs == 0, 1.0, signs)
-    total = float(vals.clip(min=0).sum())
-    kept = float(vals[order].clip(min=0).sum()) / total if total > 0 else 1.0
-    return xc.rows @ axes, kept
-
-
 def prepare(x: np.ndarray | Centred, dim: int | None = None) -> tuple[np.ndarray, float | None]:
     """Centred unit rows (give a :class:`Centred` of unit rows, or raw rows to normalise),
     reduced by PCA to ``dim`` if given, then unit rows again (float64)."""
     xc = x if isinstance(x, Centred) else Centred.of(unit_rows(x))
     if dim is not None and dim < xc.rows.shape[1]:
-        reduced, kept = pca(xc, dim)
-        return unit_rows(reduced), kept
+        reduced = pca(xc, dim)
+        return unit_rows(reduced.coords), reduced.kept
     return unit_rows(xc.rows), None
 
 
@@ -253,14 +182,6 @@ def split(n: int, seed: int = SEED, fraction: float = TEST_FRACTION) -> tuple[np
     perm = np.random.default_rng(seed).permutation(n)
     n_test = min(n - 1, max(1, round(fraction * n)))
     return np.sort(perm[n_test:]), np.sort(perm[:n_test])
-
-
-def fit_rotation(xa: np.ndarray, xb: np.ndarray) -> np.ndarray:
-    """The orthogonal ``R`` minimising ``||Xa R - Xb||_F`` (scipy: ``U V^T`` of ``Xa^T Xb``)."""
-    from scipy.linalg import orthogonal_procrustes
-
-    rotation, _ = orthogonal_procrustes(xa, xb)
-    return rotation
 
 
 def csls_penalty(mapped: np.ndarray, targets: np.ndarray, k: int = CSLS_K) -> np.ndarray:
@@ -320,7 +241,7 @@ def align(ua: np.ndarray | Centred, ub: np.ndarray | Centred, seed: int = SEED) 
     xa, kept_a = prepare(ua, dim if da > db else None)
     xb, kept_b = prepare(ub, dim if db > da else None)
     train, test = split(len(xa), seed)
-    rotation = fit_rotation(xa[train], xb[train])
+    rotation = procrustes(xa[train], xb[train])
     mapped = xa @ rotation
     penalty = csls_penalty(mapped, xb)
     by_cos, by_csls = translate(mapped[test], xb, penalty, 10)
@@ -565,7 +486,8 @@ def _method(al: dict[str, Any]) -> str:
     return f"orthogonal Procrustes A->B in {al['dim']} dims"
 
 
-def describe_table(table: EmbeddingTable) -> dict[str, Any]:
+def side_summary(table: EmbeddingTable) -> dict[str, Any]:
+    """What the report says of each side: model, tensor, shape."""
     rows, dim = table.shape
     return {"model": table.label, "tensor": table.meta.get("tensor"), "rows": rows, "dim": dim}
 
@@ -629,8 +551,8 @@ def compare(
         pq = np.sort(rng.choice(n, size=min(plot_sample, n), replace=False))
         ranks = rank_pairs(ua, ub, pq, k_eff)
     return CompareResult(
-        a=describe_table(table_a),
-        b=describe_table(table_b),
+        a=side_summary(table_a),
+        b=side_summary(table_b),
         vocab=vocab,
         k=k_eff,
         queries=queries,
@@ -638,7 +560,7 @@ def compare(
         lists_b=lists_b,
         scores=jaccard(lists_a, lists_b),
         cka=linear_cka(ca, cb),
-        cka_shuffled=shuffled_cka(ca, cb, seed),
+        cka_shuffled=shuffled_cka(ca, cb, seed, SHUFFLES),
         alignment=alignment,
         alignment_note=note,
         show=show,

@@ -16,16 +16,11 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from embcli.linalg import unit_rows
+
 QUERY_BLOCK = 256  # queries per matrix product: 256 x 50,257 float32 scores is 51 MB
 GROUP = 64  # columns per group in the two-stage top-k selection
 COSMUL_EPS = 1e-3  # Levy and Goldberg (2014); gensim uses the same value
-
-
-def unit_rows(x: np.ndarray) -> np.ndarray:
-    """Rows scaled to unit length (zero rows stay zero), computed in float64."""
-    x64 = np.asarray(x, dtype=np.float64)
-    n = np.linalg.norm(x64, axis=-1, keepdims=True)
-    return np.divide(x64, n, out=np.zeros_like(x64), where=n > 0)
 
 
 def top_k(

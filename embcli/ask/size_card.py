@@ -8,7 +8,7 @@ is the card (one model) or the comparison table (several).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -59,9 +59,13 @@ def size(
     untied: bool = False,
     units: str = "MB",
     offline: bool = False,
+    notice: Callable[[str], None] | None = None,
 ) -> SizeReport:
     """Vocabulary, width and memory of the tables of ``models`` (Hub ids, local directories,
-    config.json paths or catalog names), and of a what-if table given ``vocab`` and ``dim``."""
+    config.json paths or catalog names), and of a what-if table given ``vocab`` and ``dim``.
+
+    ``notice`` hears where figures came from when the Hub could not be asked (default:
+    stderr)."""
     column = dtype_column(dtype)
     if units not in UNITS:
         raise UsageProblem(f"units must be MB or MiB, not {units!r}")
@@ -73,7 +77,11 @@ def size(
             size_inputs.what_if(vocab, dim, column if dtype != "float16" else None, not untied)
         )
     for spec in models:
-        inputs.append(size_inputs.resolve(spec, offline))
+        inputs.append(
+            size_inputs.resolve(spec, offline, notice)
+            if notice
+            else size_inputs.resolve(spec, offline)
+        )
     if not inputs:
         raise UsageProblem("name one or more models, or give --vocab and --dim (or --list)")
     return SizeReport([_record(inp) for inp in inputs], column, units)

@@ -21,23 +21,19 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from embcli.ask.anatomy import descending_eigh, scatter
+from embcli import linalg
 from embcli.errors import EmbcliError
 from embcli.read.tokens import byte_decoder
 from embcli.store.table import EmbeddingTable
 from embcli.view import Result, View
 
 BLOCK = 16384
-BLOCK_VECTORS = 8
-WARM_ROWS = 16384  # rows of the warm-start sample
-FULL_PASSES = 8  # refinement passes over every row, at most
 #: Bytes that never occur in valid UTF-8: 0xC0, 0xC1 (overlong) and 0xF5-0xFF.
 INVALID_UTF8 = frozenset([0xC0, 0xC1, *range(0xF5, 0x100)])
 UNUSED_NAME = re.compile(
@@ -59,87 +55,19 @@ def byte_of_piece(piece: str, style: str) -> int | None:
     return int(m.group(1), 16) if m else None
 
 
-def first_component(
-    unit: np.ndarray, norms: np.ndarray, rows: np.ndarray, iters: int = 30, tol: float = 1e-10
-) -> np.ndarray:
-    """The first principal direction of the raw ``rows`` (centred).
-
-    Up to 2,048 dimensions: from the ``D x D`` scatter matrix (``anatomy.scatter``).
-    Wider: by subspace iteration with 8 vectors in float32 passes, first on 16,384 sampled rows
-    (at most 30 steps), then on every row (at most 8 passes), stopping when the top direction
-    moves less than 1e-5 rad; no ``D x D`` eigen-solve. A real head's shared direction stands
-    far above the next one, so the refinement stops after a pass or two; a table without such a
-    gap (random vectors) has no well-defined first component and gets the capped estimate.
-    """
-    dim = unit.shape[1]
-    idx = np.flatnonzero(rows)
-    if dim <= 2048:  # the D x D scatter is cheaper than iterating
-        return descending_eigh(scatter(unit, norms, idx)[1])[1][:, 0]
-    mean = np.zeros(dim)
-    for lo in range(0, len(idx), BLOCK):
-        sel = idx[lo : lo + BLOCK]
-        mean += (
-            np.asarray(unit[sel], np.float64) * np.asarray(norms[sel], np.float64)[:, None]
-        ).sum(0)
-    mean /= max(1, len(idx))
-    mean32 = mean.astype(np.float32)
-    rng = np.random.default_rng(0)
-    basis = np.linalg.qr(rng.standard_normal((dim, BLOCK_VECTORS)))[0]
-    sample = np.sort(rng.choice(idx, size=min(len(idx), WARM_ROWS), replace=False))
-    # Warm start on a row sample (cheap), then refine on every row.
-    basis, _ = _subspace_iteration(unit, norms, sample, mean32, basis, iters, tol)
-    _, top = _subspace_iteration(unit, norms, idx, mean32, basis, FULL_PASSES, tol)
-    return top
-
-
-def _subspace_iteration(
-    unit: np.ndarray,
-    norms: np.ndarray,
-    idx: np.ndarray,
-    mean32: np.ndarray,
-    basis: np.ndarray,
-    iters: int,
-    tol: float,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Subspace iteration on the centred scatter of rows ``idx`` (float32 passes); returns the
-    basis and its Rayleigh-Ritz top vector, stopping once that vector stops moving."""
-    prev = None
-    top = basis[:, 0]
-    for _ in range(iters):
-        acc = np.zeros_like(basis)
-        b32 = basis.astype(np.float32)
-        for lo in range(0, len(idx), BLOCK):
-            sel = idx[lo : lo + BLOCK]
-            x = np.asarray(unit[sel], np.float32) * np.asarray(norms[sel], np.float32)[:, None]
-            x -= mean32
-            acc += x.T @ (x @ b32)
-        basis = np.linalg.qr(acc)[0]
-        small = basis.T @ acc  # Rayleigh-Ritz in the subspace: its top vector
-        top = basis @ np.linalg.eigh((small + small.T) / 2)[1][:, -1]
-        if prev is not None and 1.0 - abs(float(top @ prev)) < tol:
-            break
-        prev = top
-    return basis, top
-
-
 def cosine_distance_scores(
     unit: np.ndarray, norms: np.ndarray, reference: np.ndarray, pc: np.ndarray
 ) -> np.ndarray:
     """``1 - cos(w - (w.pc) pc, m)`` for every row, ``m`` the mean of the reference rows so
     transformed (the first PC is removed from the uncentred rows, as in the paper)."""
-    ref = (
-        np.asarray(unit[reference], np.float64) * np.asarray(norms[reference], np.float64)[:, None]
-    )
+    ref = linalg.raw_rows(unit, norms, reference)
     ref = ref - np.outer(ref @ pc, pc)
     m = ref.mean(axis=0)
     m_norm = np.linalg.norm(m)
     rows = unit.shape[0]
     out = np.empty(rows)
     for lo in range(0, rows, BLOCK):
-        x = (
-            np.asarray(unit[lo : lo + BLOCK], np.float64)
-            * np.asarray(norms[lo : lo + BLOCK], np.float64)[:, None]
-        )
+        x = linalg.raw_rows(unit, norms, slice(lo, lo + BLOCK))
         x = x - np.outer(x @ pc, pc)
         den = np.maximum(np.linalg.norm(x, axis=1) * m_norm, 1e-12)
         out[lo : lo + BLOCK] = 1.0 - (x @ m) / den
@@ -188,33 +116,30 @@ def default_reference(table: EmbeddingTable) -> tuple[np.ndarray, str]:
     return np.array(sorted(found), dtype=np.int64), "; ".join(how)
 
 
-def reference_from_file(table: EmbeddingTable, path: str) -> tuple[np.ndarray, str]:
-    """``--reference FILE``: one vocabulary piece or ``#id`` per line."""
-    try:
-        lines = Path(path).read_text(encoding="utf-8").splitlines()
-    except OSError as exc:
-        raise EmbcliError(f"cannot read {path}: {exc.strerror or exc}") from None
+def reference_rows(
+    table: EmbeddingTable, lines: Sequence[tuple[int, str]], source: str = "the reference"
+) -> tuple[np.ndarray, str]:
+    """A reference set given as ``(line number, text)`` lines: one vocabulary piece or ``#id``
+    each (``--reference FILE``, read by the one line reader of :mod:`embcli.api.inputs`)."""
+    from embcli.ask.words import row_id
+
     rows = table.shape[0]
     ids: set[int] = set()
-    for n, line in enumerate(lines, 1):
-        text = line.rstrip("\r\n")
-        if not text.strip():
-            continue
-        if text.startswith("#") and text[1:].isdigit():
-            i = int(text[1:])
-        else:
+    for n, text in lines:
+        i = row_id(text)
+        if i is None:
             got = table.token_id(text)
             if got is None:
                 got = table.token_id(text.strip())
             if got is None:
-                raise EmbcliError(f"{path} line {n}: {text!r} is not a token of {table.label}")
+                raise EmbcliError(f"{source} line {n}: {text!r} is not a token of {table.label}")
             i = got
         if not 0 <= i < rows:
-            raise EmbcliError(f"{path} line {n}: #{i} is not a row of {table.label}")
+            raise EmbcliError(f"{source} line {n}: #{i} is not a row of {table.label}")
         ids.add(i)
     if not ids:
-        raise EmbcliError(f"{path} names no tokens")
-    return np.array(sorted(ids), dtype=np.int64), f"from {path}"
+        raise EmbcliError(f"{source} names no tokens")
+    return np.array(sorted(ids), dtype=np.int64), f"from {source}"
 
 
 def reachability(table: EmbeddingTable) -> np.ndarray:
@@ -322,11 +247,12 @@ INDICATOR = "cosine distance to the reference mean, first principal component re
 def find_undertrained(
     head: EmbeddingTable,
     input_table: EmbeddingTable | None = None,
-    reference_file: str | None = None,
+    reference: Sequence[tuple[int, str]] | None = None,
+    source: str = "the reference",
     k: int = 50,
     percentile: float = 2.0,
     all_rows: bool = False,
-    table_name: str = "output",
+    role: str = "output",
 ) -> UndertrainedResult:
     """Rank ``head``'s rows by how likely they are under-trained (see the module docstring).
 
@@ -337,12 +263,12 @@ def find_undertrained(
     guessing which rows correspond.
     """
     rows = head.shape[0]
-    if reference_file is not None:
-        ref, how = reference_from_file(head, reference_file)
+    if reference is not None:
+        ref, how = reference_rows(head, reference, source)
     else:
         ref, how = default_reference(head)
     norms = np.asarray(head.norms)
-    pc = first_component(head.unit, norms, np.ones(rows, bool))
+    pc = linalg.first_component(head.unit, norms, np.arange(rows))
     scores = cosine_distance_scores(head.unit, norms, ref, pc)
     notes = []
     shown = norms
@@ -400,13 +326,13 @@ def find_undertrained(
             raise EmbcliError(f"{head.label} has no reachable tokens outside the reference set")
         threshold = float(np.percentile(scores[ok], percentile))
         picked = [int(i) for i in order if ok[i] and scores[i] <= threshold]
-        cands = [record(n + 1, i) for n, i in enumerate(picked[:k])]
+        cands = [record(n + 1, i) for n, i in enumerate(picked[:k] if k else picked)]
         apart = (np.isin(reach, [REACH_UNREACHABLE, REACH_PARTIAL])) & ~in_ref
         odd = [int(i) for i in order if apart[i]]
-        unreachable = [record(n + 1, i) for n, i in enumerate(odd[:k])]
+        unreachable = [record(n + 1, i) for n, i in enumerate(odd[:k] if k else odd)]
     return UndertrainedResult(
         model=head.label,
-        table=table_name,
+        table=role,
         indicator=INDICATOR,
         reference={"how": how, "size": len(ref)},
         candidates=cands,
@@ -426,22 +352,24 @@ def _byte(table: EmbeddingTable, i: int) -> int | None:
 
 def undertrained(
     head: EmbeddingTable,
-    requested: str = "output",
+    role: str = "output",
     open_input: Callable[[], EmbeddingTable] | None = None,
-    reference_file: str | None = None,
+    reference: Sequence[tuple[int, str]] | None = None,
+    source: str = "the reference",
     k: int = 50,
     percentile: float = 2.0,
     all_rows: bool = False,
 ) -> UndertrainedResult:
     """``embcli undertrained`` and ``Table.undertrained``: one entry so both give one answer.
 
-    ``head`` is the table opened for ``requested`` (``"output"`` or ``"input"``; the reported
+    ``head`` is the table opened for ``role`` (``"output"`` or ``"input"``; the reported
     ``table``). When it is an untied output head, ``open_input()`` opens the input table, whose
     norms are shown beside the scores; when the head asked for is tied, the caption says so.
     """
     untied = head.meta.get("table") == "output"
     other = open_input() if untied and open_input is not None else None
-    result = find_undertrained(head, other, reference_file, k, percentile, all_rows, requested)
-    if requested == "output" and not untied and head.tokenizer_size is not None:
+    result = find_undertrained(head, other, reference, source, k, percentile, all_rows,
+                               role)  # fmt: skip
+    if role == "output" and not untied and head.tokenizer_size is not None:
         result.notes.append("The output head is tied: it is the input table.")
     return result

@@ -45,18 +45,26 @@ class Resolved:
         n = np.linalg.norm(v)
         return (v / n if n > 0 else v).astype(np.float32)
 
-    def describe(self, table: EmbeddingTable) -> list[dict[str, object]]:
+    def token_records(self, table: EmbeddingTable) -> list[dict[str, object]]:
+        """``[{id, token}]`` of the rows that stand for the query (what results list)."""
         return [{"id": i, "token": table.tokens[i]} for i in self.ids]
+
+
+def row_id(text: str) -> int | None:
+    """The row ``#123`` names, or None. Only ASCII digits: ``str.isdigit`` also accepts ``²``,
+    which ``int`` refuses."""
+    digits = text[1:] if text.startswith("#") else None
+    return int(digits) if digits and digits.isascii() and digits.isdigit() else None
 
 
 def resolve(table: EmbeddingTable, query: str, pool: bool = False, ids: bool = False) -> Resolved:
     """Resolve one query; raise :class:`UnresolvedWord` (exit 3) with the reason otherwise."""
     rows = table.shape[0]
-    if ids or (query.startswith("#") and query[1:].isdigit()):
-        text = query[1:] if query.startswith("#") else query
-        if not text.isdigit() or int(text) >= rows:
+    row = row_id(query) if query.startswith("#") else row_id("#" + query) if ids else None
+    if ids or row is not None:
+        if row is None or row >= rows:
             raise UnresolvedWord(f"{query!r} is not a row id of this table (0..{rows - 1})")
-        return Resolved(query, (int(text),), "id")
+        return Resolved(query, (row,), "id")
     if not query.strip():
         raise UnresolvedWord("empty word")
     if table.style == "words":

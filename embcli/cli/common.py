@@ -1,49 +1,33 @@
-"""What most commands do first: open the table named by the settings, read a file of lines."""
+"""What most commands do first: a :class:`embcli.api.Model` from the settings, with the CLI's
+notice sink (one ``embcli: ...`` line on stderr) and its progress bar, and the table asked for."""
 
 from __future__ import annotations
 
 import sys
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 from embcli.cli.options import Settings
-from embcli.cli.progress import build_progress
-from embcli.errors import EmbcliError
-from embcli.store.load import open_table
-from embcli.store.table import EmbeddingTable
+from embcli.cli.progress import progress_bar
+
+if TYPE_CHECKING:
+    from embcli.api import Model, Table
 
 
-def load(settings: Settings) -> EmbeddingTable:
-    with build_progress(settings.model) as progress:
-        return open_table(
-            settings.model,
-            tensor=settings.tensor,
-            revision=settings.revision,
-            allow_pickle=settings.allow_pickle,
-            cache_dir=settings.cache_dir,
-            progress=progress,
-            table=settings.table.value if settings.table else "input",
-        )
+def notice(message: str) -> None:
+    print(f"embcli: {message}", file=sys.stderr)
 
 
-def read_lines(source: str, comments: bool = True) -> list[tuple[int, str]]:
-    """``(line number, text)`` of the lines that carry something, from a file or stdin (``-``).
+def model_of(settings: Settings, spec: str | None = None) -> Model:
+    """The model the settings name (or ``spec``), read as the settings say."""
+    from embcli.api import Model
 
-    Blank lines are skipped, and so are comments unless ``comments`` is False (files of free
-    text, such as sentences): a line that is ``#`` or starts with ``# `` (after leading space).
-    ``#123`` is a row id and ``#word`` a word, so both are kept. The text is the line without
-    its line break, otherwise as written (a leading space can matter to a tokenizer); callers
-    strip it where it cannot. The file is read whole and closed.
-    """
-    try:
-        text = sys.stdin.read() if source == "-" else Path(source).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise EmbcliError(f"cannot read {source}: {exc.strerror or exc}") from None
-    except UnicodeDecodeError:
-        raise EmbcliError(f"cannot read {source}: not UTF-8 text") from None
-    out = []
-    for n, line in enumerate(text.split("\n"), 1):
-        line = line.rstrip("\r")
-        stripped = line.strip()
-        if stripped and not (comments and (stripped == "#" or stripped.startswith("# "))):
-            out.append((n, line))
-    return out
+    name = spec or settings.model
+    return Model(name, revision=settings.revision, cache_dir=settings.cache_dir,
+                 allow_pickle=settings.allow_pickle, notice=notice,
+                 progress=progress_bar(name))  # fmt: skip
+
+
+def table_of(settings: Settings, role: str | None = None) -> Table:
+    """The table the settings name: ``--table`` (or ``role``) and ``--tensor`` of the model."""
+    chosen = role or (settings.role.value if settings.role else "input")
+    return model_of(settings).table(chosen, settings.tensor)

@@ -7,7 +7,7 @@ from embcli.errors import EmbcliError
 INTERRUPTED = 130
 
 
-def describe(exc: BaseException) -> tuple[str, int]:
+def explain(exc: BaseException) -> tuple[str, int]:
     """``(message, exit code)`` for an exception that reached the top of the CLI."""
     if isinstance(exc, EmbcliError):
         return exc.one_line(), exc.exit_code

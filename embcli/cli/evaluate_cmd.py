@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from embcli.cli.common import load
+from embcli.cli.common import table_of
 from embcli.cli.options import Method, Settings, with_settings
 from embcli.cli.output import emit
 
@@ -17,7 +17,7 @@ evaluate_app = typer.Typer(
 
 RestrictOpt = Annotated[
     int,
-    typer.Option("--restrict-vocab", min=0, help="Only the first N rows take part (0: all)."),
+    typer.Option("--restrict-vocab", help="Only the first N rows take part (0: all)."),
 ]
 CaseOpt = Annotated[
     bool, typer.Option("--case-sensitive", help="Match words exactly (gensim: case-insensitive).")
@@ -40,20 +40,9 @@ def analogies(
     case_sensitive: CaseOpt = False,
 ) -> None:
     """Analogy accuracy per section and in total (gensim's evaluate_word_analogies method)."""
-    from embcli.ask.benchmarks import benchmark_path, evaluate_analogies
-    from embcli.cli.progress import build_progress
-
-    path = benchmark_path(file, "google")  # a missing file is said before the table is opened
-    table = load(settings)
-    with build_progress(table.label) as progress:
-        result = evaluate_analogies(
-            table,
-            path,
-            method=method.value,
-            restrict_vocab=restrict_vocab,
-            case_sensitive=case_sensitive,
-            progress=progress,
-        )
+    result = table_of(settings).evaluate_analogies(
+        file, method=method.value, restrict_vocab=restrict_vocab, case_sensitive=case_sensitive
+    )
     emit(settings.format, result.to_dict(), result.view())
 
 
@@ -68,12 +57,8 @@ def similarity(
     restrict_vocab: RestrictOpt = 300_000,
     case_sensitive: CaseOpt = False,
 ) -> None:
-    """Spearman and Pearson correlation of cosine similarity with human judgements."""
-    from embcli.ask.benchmarks import benchmark_path, evaluate_similarity
-
-    path = benchmark_path(file, "wordsim353")  # a missing file is said before the table is opened
-    table = load(settings)
-    result = evaluate_similarity(
-        table, path, restrict_vocab=restrict_vocab, case_sensitive=case_sensitive
+    """Spearman and Pearson correlation of cosine with human judgements."""
+    result = table_of(settings).evaluate_similarity(
+        file, restrict_vocab=restrict_vocab, case_sensitive=case_sensitive
     )
     emit(settings.format, result.to_dict(), result.view())

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import sys
 from enum import Enum
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from embcli.cli.common import load, read_lines
+from embcli.api.inputs import read_words
+from embcli.cli.common import table_of
 from embcli.cli.options import Settings, with_settings
 from embcli.cli.output import emit
 
@@ -41,10 +41,15 @@ def export(
     ] = None,
     words: Annotated[
         str | None,
-        typer.Option("--words", metavar="FILE", help="Export these words (one per line; '-')."),
+        typer.Option(
+            "--words",
+            metavar="FILE",
+            help="Export these words (one per line; '-': stdin).",
+            show_default=False,
+        ),
     ] = None,
     limit: Annotated[
-        int | None, typer.Option("--limit", min=1, help="Only the first N rows.")
+        int | None, typer.Option("--limit", help="Only the first N rows.", show_default=False)
     ] = None,
 ) -> None:
     """Write rows for gensim, numpy or the TensorBoard Projector (word-like tokens by default).
@@ -53,15 +58,10 @@ def export(
     whose stripped token is empty, has inner whitespace or repeats an earlier name is named by
     its vocabulary piece (ĠParis), else by #id.
     """
-    from embcli.ask.export import export_rows
-
-    wanted = [ln.strip() for _, ln in read_lines(words)] if words is not None else None
-    table = load(settings)
-    result = export_rows(table, output, format=to.value if to else None, words=wanted, limit=limit)
-    if result.missing:
-        shown = ", ".join(result.missing[:10]) + (", ..." if len(result.missing) > 10 else "")
-        print(
-            f"embcli: left out {len(result.missing)} word(s) not in the table: {shown}",
-            file=sys.stderr,
-        )
+    result = table_of(settings).export(
+        output,
+        format=to.value if to else None,
+        words=read_words(words) if words is not None else None,
+        limit=limit,
+    )
     emit(settings.format, result.to_dict(), result.view())

@@ -6,8 +6,7 @@ from typing import Annotated
 
 import typer
 
-from embcli.ask import describe
-from embcli.cli.common import load
+from embcli.cli.common import table_of
 from embcli.cli.options import Settings, with_settings
 from embcli.cli.output import emit
 
@@ -22,7 +21,7 @@ def info(
     settings: Settings,
 ) -> None:
     """Show where a model's embedding table comes from, its shape and dtype, and its cache."""
-    result = describe.info(load(settings))
+    result = table_of(settings).info()
     emit(settings.format, result.to_dict(), result.view())
 
 
@@ -35,9 +34,9 @@ def tokenize(
     ] = False,
 ) -> None:
     """Split text into tokens as the model does, with ids; spaces shown as ␣."""
-    import sys
-
     if text == "-":
-        text = sys.stdin.read()
-    result = describe.tokenize(load(settings), text, special=special)
+        from embcli.api.inputs import read_text
+
+        text = read_text("-")
+    result = table_of(settings).tokenize(text, special=special)
     emit(settings.format, result.to_dict(), result.view())

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 import typer
 
 from embcli import __version__
-from embcli.cli.errors import INTERRUPTED, describe
+from embcli.cli.errors import INTERRUPTED, explain
 from embcli.cli.options import (
     DEFAULT_MODEL,
     AllowPickleOpt,
@@ -18,8 +18,8 @@ from embcli.cli.options import (
     DebugOpt,
     FormatOpt,
     RevisionOpt,
+    RoleOpt,
     Settings,
-    TableOpt,
     TensorOpt,
 )
 
@@ -87,15 +87,9 @@ app = typer.Typer(
 
 def complete_model(incomplete: str) -> list[str]:
     """Shell completion for ``--model``: the models already in the cache (run only on TAB)."""
-    from embcli.store import cache
+    from embcli.api import cached_models
 
-    root = cache.cache_root(os.environ.get("EMBCLI_CACHE"))
-    models = {
-        str(item.meta.get("model"))
-        for item in cache.list_entries(root)
-        if isinstance(item, cache.Entry)
-    }
-    return sorted(m for m in models if m.startswith(incomplete))
+    return [m for m in cached_models(os.environ.get("EMBCLI_CACHE")) if m.startswith(incomplete)]
 
 
 def _version(value: bool) -> None:
@@ -120,7 +114,7 @@ def root(
     revision: RevisionOpt = None,
     tensor: TensorOpt = None,
     format: FormatOpt = None,
-    table: TableOpt = None,
+    role: RoleOpt = None,
     cache_dir: CacheDirOpt = None,
     allow_pickle: AllowPickleOpt = False,
     debug: DebugOpt = False,
@@ -129,7 +123,7 @@ def root(
         typer.Option("--version", callback=_version, is_eager=True, help="Show the version."),
     ] = False,
 ) -> None:
-    ctx.obj = Settings(model, revision, tensor, cache_dir, allow_pickle, debug, format, table)
+    ctx.obj = Settings(model, revision, tensor, cache_dir, allow_pickle, debug, format, role)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -157,7 +151,7 @@ def main(argv: list[str] | None = None) -> None:
             sys.exit(code)
         if debug:
             raise
-        message, code = describe(exc)
+        message, code = explain(exc)
         print(f"embcli: {message}", file=sys.stderr)
     sys.exit(code)
 

@@ -1,20 +1,19 @@
 """``embcli context`` and ``embcli sentences``: the two commands that run the model.
 
-Thin: parse, call one function in :mod:`embcli.run`, render. ``embcli.run`` (torch and
-transformers) is imported inside the commands, so no other command pays for it.
+Thin: parse, call one :class:`embcli.api.Model` method, render. torch and transformers are
+imported by the library when the model runs, so no other command pays for them.
 """
 
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from embcli.cli import common
+from embcli.api.inputs import read_texts
+from embcli.cli.common import model_of
 from embcli.cli.options import Settings, with_settings
 from embcli.cli.output import emit
 from embcli.errors import UsageProblem
@@ -26,12 +25,17 @@ MaxLengthOpt = Annotated[
     int | None,
     typer.Option(
         "--max-length",
-        min=1,
         help="Tokens per sentence before truncation (default: the model's own limit).",
         show_default=False,
     ),
 ]
-BatchOpt = Annotated[int, typer.Option("--batch-size", min=1, help="Sentences per forward pass.")]
+BatchOpt = Annotated[int, typer.Option("--batch-size", help="Sentences per forward pass.")]
+FileOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--file", metavar="FILE", help="Sentences, one per line ('-': stdin).", show_default=False
+    ),
+]
 
 
 def register(app: typer.Typer) -> None:
@@ -39,42 +43,16 @@ def register(app: typer.Typer) -> None:
     app.command("sentences")(sentences)
 
 
-def read_lines(source: str) -> list[tuple[int, str]]:
-    """``(line number, text)`` of the non-blank lines, stripped; a ``# `` line is text here."""
-    return [(n, line.strip()) for n, line in common.read_lines(source, comments=False)]
-
-
 def _no_table_options(settings: Settings) -> None:
     """--tensor and --table pick a table; these commands run the whole model instead."""
-    if settings.tensor is not None or settings.table is not None:
+    if settings.tensor is not None or settings.role is not None:
         raise UsageProblem("--tensor and --table do not apply: this command runs the whole model")
 
 
-def _notes(notes: list[str]) -> None:
-    for note in notes:
+def _render(settings: Settings, result: Any) -> None:
+    for note in result.notes:
         print(f"embcli: {note}", file=sys.stderr)
-
-
-@contextmanager
-def _progress(label: str) -> Iterator[Any]:
-    """A rich bar on a terminal's stderr for long corpora; nothing when piped."""
-    if not sys.stderr.isatty():
-        yield None
-        return
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
-
-    bar = Progress(
-        "{task.description}",
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        console=Console(stderr=True),
-        transient=True,
-    )
-    task = bar.add_task(label, total=None)
-    with bar:
-        yield lambda done, total: bar.update(task, completed=done, total=total)
+    emit(settings.format, result.to_dict(), result.view())
 
 
 # -- context -------------------------------------------------------------------------------------
@@ -87,14 +65,11 @@ def context(
     texts: Annotated[
         list[str] | None, typer.Argument(help="Two or more sentences that contain the word.")
     ] = None,
-    file: Annotated[
-        str | None,
-        typer.Option("--file", help="Sentences, one per line ('-': stdin).", show_default=False),
-    ] = None,
+    file: FileOpt = None,
     occurrence: Annotated[
         int | None,
         typer.Option(
-            "--occurrence", min=1, help="Which occurrence of the word (from 1).", show_default=False
+            "--occurrence", help="Which occurrence of the word (from 1).", show_default=False
         ),
     ] = None,
     layer: Annotated[
@@ -106,11 +81,12 @@ def context(
             show_default=False,
         ),
     ] = None,
-    k: Annotated[int, typer.Option("-k", "--top", min=0, help="Nearest tokens to show.")] = 5,
+    k: Annotated[int, typer.Option("-k", "--top", help="Nearest tokens to show.")] = 5,
     plot: Annotated[
         Path | None,
         typer.Option(
             "--plot",
+            metavar="FILE",
             help="Draw cosine against layer: .png, .svg, .pdf or .html.",
             show_default=False,
         ),
@@ -127,47 +103,13 @@ def context(
     _no_table_options(settings)
     if texts and file is not None:
         raise UsageProblem("give sentences or --file, not both")
-    items = [t for _, t in read_lines(file)] if file is not None else list(texts or [])
-    if len(items) < 2:
-        raise UsageProblem("context needs a word and two or more sentences (or --file)")
+    items = [t for _, t in read_texts(file)] if file is not None else list(texts or [])
+    result = model_of(settings).context(word, items, occurrence=occurrence, layer=layer, k=k,
+                                        max_length=max_length, device=device,
+                                        plot=plot)  # fmt: skip
+    _render(settings, result)
     if plot is not None:
-        from embcli.draw import plotting
-
-        plotting.check_output(plot)
-    from embcli.run import context as run_context
-    from embcli.run import model as run_model
-
-    loaded = run_model.load(
-        settings.model, settings.revision, settings.allow_pickle, device, with_head=True
-    )
-    result, _, _ = run_context.analyse(loaded, word, items, occurrence, layer, k, max_length)
-    _notes(result.notes)
-    emit(settings.format, result.to_dict(), result.view())
-    if plot is not None:
-        _draw(result, plot)
-
-
-def _draw(result: Any, out: Path) -> None:
-    from embcli.draw.context_plot import cosine_by_layer
-    from embcli.draw.wordplot import title_name
-    from embcli.run.context import excerpt
-
-    spans = {s.index: (s.spans[0][0], s.spans[-1][1]) for s in result.sentences}
-    texts = {s.index: s.text for s in result.sentences}
-
-    def short(i: int) -> str:
-        return excerpt(texts[i], spans[i])
-
-    labels = [f"{p['a']}-{p['b']}: {short(p['a'])} / {short(p['b'])}" for p in result.static_pairs]
-    path = cosine_by_layer(
-        labels,
-        [p["cosine"] for p in result.static_pairs],
-        [[p["cosine"] for p in ly["pairs"]] for ly in result.layers],
-        [ly["baseline"] for ly in result.layers],
-        f"{result.word!r} in context: {title_name(result.model)}",
-        out,
-    )
-    print(f"embcli: wrote {path}", file=sys.stderr)
+        print(f"embcli: wrote {plot}", file=sys.stderr)
 
 
 # -- sentences -----------------------------------------------------------------------------------
@@ -185,19 +127,22 @@ def sentences(
     ] = None,
     corpus: Annotated[
         str | None,
-        typer.Option("--corpus", help="One text per line ('-': stdin).", show_default=False),
+        typer.Option(
+            "--corpus", metavar="FILE", help="One text per line ('-': stdin).", show_default=False
+        ),
     ] = None,
-    k: Annotated[int, typer.Option("-k", "--top", min=1, help="Results of a --query.")] = 10,
+    k: Annotated[int, typer.Option("-k", "--top", help="Results of a --query.")] = 10,
     output: Annotated[
         Path | None,
         typer.Option(
-            "--output", "-o", help="Write the vectors to this .npy file.", show_default=False
+            "--output",
+            "-o",
+            metavar="FILE",
+            help="Write the vectors to this .npy file.",
+            show_default=False,
         ),
     ] = None,
-    file: Annotated[
-        str | None,
-        typer.Option("--file", help="Sentences, one per line ('-': stdin).", show_default=False),
-    ] = None,
+    file: FileOpt = None,
     batch_size: BatchOpt = 32,
     max_length: MaxLengthOpt = None,
     device: DeviceOpt = "cpu",
@@ -214,29 +159,16 @@ def sentences(
         raise UsageProblem("give sentences (or --file), or --query with --corpus, not both")
     if texts and file is not None:
         raise UsageProblem("give sentences or --file, not both")
-    if output is not None and output.suffix.lower() != ".npy":
-        raise UsageProblem(f"cannot write {output.name}: --output takes a .npy file")
-    from embcli.run import sentences as run_sentences
-
-    opts: dict[str, Any] = {
-        "revision": settings.revision,
-        "allow_pickle": settings.allow_pickle,
-        "device": device,
-        "max_length": max_length,
-        "batch_size": batch_size,
-    }
+    model = model_of(settings)
+    options: dict[str, Any] = {"device": device, "batch_size": batch_size,
+                               "max_length": max_length, "output": output}  # fmt: skip
     if searching:
         assert query is not None and corpus is not None
-        lines = read_lines(corpus)
-        with _progress(f"Embedding {len(lines)} lines") as progress:
-            result, vectors = run_sentences.search_corpus(
-                settings.model, query, lines, k, corpus=corpus, progress=progress, **opts
-            )
+        result: Any = model.search(query, read_texts(corpus), k, corpus_name=corpus, **options)
     else:
-        items = [t for _, t in read_lines(file)] if file is not None else list(texts or [])
-        result, vectors = run_sentences.compare_sentences(settings.model, items, **opts)
-    _notes(result.notes)
+        items = [t for _, t in read_texts(file)] if file is not None else list(texts or [])
+        result = model.sentences(items, **options)
+    _render(settings, result)
     if output is not None:
-        run_sentences.save_npy(output, vectors)
-        print(f"embcli: wrote {len(vectors)} vectors to {output}", file=sys.stderr)
-    emit(settings.format, result.to_dict(), result.view())
+        n = result.corpus_size if searching else len(result.sentences)
+        print(f"embcli: wrote {n} vectors to {output}", file=sys.stderr)

@@ -18,7 +18,7 @@ from typing import Annotated, Any
 
 import typer
 
-DEFAULT_MODEL = "openai-community/gpt2"
+from embcli.api import DEFAULT_MODEL
 
 
 class Format(str, Enum):
@@ -47,15 +47,15 @@ TensorOpt = Annotated[
 ]
 
 
-class Table(str, Enum):
-    """Which of a model's two vocabulary tables to read."""
+class Role(str, Enum):
+    """Which of a model's two vocabulary tables to read (``--table``): its role."""
 
     input = "input"
     output = "output"
 
 
-TableOpt = Annotated[
-    Table | None,
+RoleOpt = Annotated[
+    Role | None,
     typer.Option(
         "--table",
         help="input: the token-embedding table (default); output: the output head (lm_head), "
@@ -103,7 +103,7 @@ class Settings:
     allow_pickle: bool = False
     debug: bool = False
     format: Format | None = None
-    table: Table | None = None
+    role: Role | None = None  # --table
 
     def merged(
         self,
@@ -132,7 +132,7 @@ SHARED_OPTIONS: dict[str, tuple[Any, Any]] = {
     "model": (ModelOpt, None),
     "revision": (RevisionOpt, None),
     "tensor": (TensorOpt, None),
-    "table": (TableOpt, None),
+    "role": (RoleOpt, None),
     "format": (FormatOpt, None),
     "cache_dir": (CacheDirOpt, None),
     "allow_pickle": (AllowPickleOpt, False),

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import sys
 from enum import Enum
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from embcli.cli.common import load
+from embcli.api.inputs import read_groups
+from embcli.cli.common import model_of, table_of
 from embcli.cli.options import CenterOpt, PoolOpt, RemovePcsOpt, Settings, with_settings
 
 
@@ -36,10 +36,18 @@ def plot(
         typer.Option("--group", "-g", help="A coloured group: name=word1,word2 (repeatable)."),
     ] = None,
     groups_file: Annotated[
-        str | None, typer.Option("--groups-file", help="One group per line: 'name: w1, w2'.")
+        str | None,
+        typer.Option(
+            "--groups-file",
+            metavar="FILE",
+            help="One group per line: 'name: w1, w2' ('-': stdin).",
+            show_default=False,
+        ),
     ] = None,
     method: Annotated[Projection, typer.Option("--method", help="pca or tsne.")] = Projection.pca,
-    perplexity: Annotated[float, typer.Option("--perplexity", min=1.0)] = 30.0,
+    perplexity: Annotated[
+        float, typer.Option("--perplexity", help="t-SNE's perplexity (1 or more).")
+    ] = 30.0,
     seed: Annotated[int, typer.Option("--seed", help="t-SNE's random seed.")] = 0,
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help=".png, .svg, .pdf or .html")
@@ -49,47 +57,32 @@ def plot(
     remove_pcs: RemovePcsOpt = 0,
 ) -> None:
     """Project words to 2-D (PCA or t-SNE) and draw them, coloured by group."""
-    from embcli.draw import plotting, wordplot
-    from embcli.errors import UsageProblem
-
-    groups = wordplot.parse_groups(group or [], groups_file)
-    if words:
-        groups.insert(0, ("", list(words)))
-    if not any(ws for _, ws in groups):
-        raise UsageProblem("name some words, --group name=w1,w2, or --groups-file FILE")
     out = output or Path(f"embcli-plot-{_short(settings.model)}-{method.value}.png")
-    plotting.check_output(out)
-    table = load(settings)
-    picture = wordplot.project_words(
-        table,
-        groups,
+    table_of(settings).project(
+        words,
+        groups=read_groups(group or [], groups_file),
         method=method.value,
         perplexity=perplexity,
         seed=seed,
         pool=pool is not None,
         center=center,
         remove_pcs=remove_pcs,
+        plot=out,
     )
-    dropped = picture.dropped
-    if dropped:
-        print(f"embcli: left out {len(dropped)} word(s): {'; '.join(dropped)}", file=sys.stderr)
-    for note in picture.notes:
-        print(f"embcli: {note}", file=sys.stderr)
-    print(picture.save(out))
+    print(out)
 
 
 @with_settings()
 def positions(
     settings: Settings,
-    max_positions: Annotated[int, typer.Option("--max", min=2, help="Positions to show.")] = 256,
+    max_positions: Annotated[
+        int, typer.Option("--max", help="Positions to show (2 or more).")
+    ] = 256,
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help=".png, .svg or .pdf")
     ] = None,
 ) -> None:
     """Heatmap of cosine similarity between learned position vectors, and their norms."""
-    from embcli.draw import wordplot
-
-    name = wordplot.position_tensor(settings.model, settings.revision, settings.allow_pickle)
-    table = load(settings.merged(tensor=name))
     out = output or Path(f"embcli-positions-{_short(settings.model)}.png")
-    print(wordplot.position_plot(table, name, max_positions).save(out))
+    model_of(settings).position_plot(max_positions, plot=out)
+    print(out)

@@ -1,64 +1,86 @@
-"""A rich progress bar for first-time cache builds, on a terminal only.
+"""A rich progress bar for long work (a download, a cache build, a benchmark, a corpus).
 
-The bar appears on the first progress report, so a warm query (which reports nothing) prints
-nothing, and a piped or redirected stderr never receives control characters.
+Only on a terminal: a piped or redirected stderr never receives control characters, and a warm
+query (which reports nothing) prints nothing. The bar appears on the first report, restarts when
+the unit changes (the bytes of a download, then the rows of the cache build) and goes away when
+its work is done, so nothing is left on screen when the answer is printed.
 """
 
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
-from embcli.store.load import Progress
+_OPEN: list[ProgressBar] = []
 
 
-@contextmanager
-def build_progress(description: str) -> Iterator[Progress | None]:
-    if not sys.stderr.isatty():
-        yield None
-        return
-    state: dict[str, Any] = {}
+class ProgressBar:
+    """``bar(done, total, unit)``: the progress callback a :class:`embcli.api.Model` takes."""
 
-    def update(done: int, total: int, unit: str = "rows") -> None:
-        if state.get("unit") != unit:
-            if "bar" in state:
-                state["bar"].stop()
-            from rich.console import Console
-            from rich.progress import (
-                BarColumn,
-                DownloadColumn,
-                MofNCompleteColumn,
-                Progress,
-                TimeRemainingColumn,
-                TransferSpeedColumn,
-            )
+    def __init__(self, subject: str) -> None:
+        self.subject = subject
+        self._bar: Any = None
+        self._task: Any = None
+        self._unit: str | None = None
 
-            counts = (
-                (DownloadColumn(), TransferSpeedColumn())
-                if unit == "bytes"
-                else (MofNCompleteColumn(),)
-            )
-            bar = Progress(
-                "[progress.description]{task.description}",
-                BarColumn(),
-                *counts,
-                TimeRemainingColumn(),
-                console=Console(stderr=True),
-                transient=True,
-            )
-            bar.start()
-            text = (
-                f"Downloading the table of {description}"
-                if unit == "bytes"
-                else (f"Caching {description}")
-            )
-            state.update(bar=bar, unit=unit, task=bar.add_task(text, total=total))
-        state["bar"].update(state["task"], completed=done, total=total)
+    def __call__(self, done: int, total: int, unit: str = "rows") -> None:
+        if unit != self._unit:
+            self.close()
+            self._start(unit, total)
+        self._bar.update(self._task, completed=done, total=total)
+        if total and done >= total:
+            self.close()
 
-    try:
-        yield update
-    finally:
-        if "bar" in state:
-            state["bar"].stop()
+    def _start(self, unit: str, total: int) -> None:
+        from rich.console import Console
+        from rich.progress import (
+            BarColumn,
+            DownloadColumn,
+            MofNCompleteColumn,
+            Progress,
+            TimeRemainingColumn,
+            TransferSpeedColumn,
+        )
+
+        bytes_ = unit == "bytes"
+        counts = (DownloadColumn(), TransferSpeedColumn()) if bytes_ else (MofNCompleteColumn(),)
+        self._bar = Progress(
+            "[progress.description]{task.description}",
+            BarColumn(),
+            *counts,
+            TimeRemainingColumn(),
+            console=Console(stderr=True),
+            transient=True,
+        )
+        self._bar.start()
+        self._task = self._bar.add_task(_label(unit, self.subject), total=total)
+        self._unit = unit
+        _OPEN.append(self)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.stop()
+            self._bar = None
+            self._unit = None
+        if self in _OPEN:
+            _OPEN.remove(self)
+
+
+def _label(unit: str, subject: str) -> str:
+    return {
+        "bytes": f"Downloading the table of {subject}",
+        "rows": f"Caching {subject}",
+        "questions": "Answering the questions",
+        "lines": "Embedding the corpus",
+    }.get(unit, subject)
+
+
+def progress_bar(subject: str) -> ProgressBar | None:
+    """A bar for ``subject``'s long work on a terminal's stderr, or None when it is not one."""
+    return ProgressBar(subject) if sys.stderr.isatty() else None
+
+
+def close_all() -> None:
+    """Stop every bar still showing (a command that ended or failed mid-way)."""
+    for bar in list(_OPEN):
+        bar.close()

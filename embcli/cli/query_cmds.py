@@ -1,8 +1,8 @@
 """``embcli neighbors``, ``similarity`` and ``analogy``: the three questions, from the cache.
 
-Each command parses, calls one function of :mod:`embcli.ask.answers` and renders the result.
-Words of a batch that do not resolve come back as data (``result.failed``): each is printed on
-stderr, the answers still go to stdout, and the exit code is 3.
+Each command parses, calls one :class:`embcli.api.Table` method and renders the result. Words of
+a batch that do not resolve come back as data (``result.failed``): each is printed on stderr,
+the answers still go to stdout, and the exit code is 3.
 """
 
 from __future__ import annotations
@@ -13,8 +13,7 @@ from typing import Annotated, Any
 
 import typer
 
-from embcli.ask import answers
-from embcli.cli.common import load, read_lines
+from embcli.cli.common import table_of
 from embcli.cli.options import (
     AllTokensOpt,
     CenterOpt,
@@ -28,7 +27,7 @@ from embcli.cli.options import (
 from embcli.cli.output import emit
 from embcli.errors import UnresolvedWord, UsageProblem
 
-KOpt = Annotated[int, typer.Option("-k", "--top", min=0, help="How many results.")]
+KOpt = Annotated[int, typer.Option("-k", "--top", help="How many results (0 or more).")]
 
 
 def register(app: typer.Typer) -> None:
@@ -37,15 +36,13 @@ def register(app: typer.Typer) -> None:
     app.command("analogy")(analogy)
 
 
-def _finish(failed: list[UnresolvedWord]) -> None:
-    """A batch with unresolvable words exits 3 after printing its answers."""
-    if failed:
-        raise typer.Exit(UnresolvedWord.exit_code)
-
-
-def _report(failed: list[UnresolvedWord]) -> None:
-    for exc in failed:
+def render(settings: Settings, result: Any, view: Any = None) -> None:
+    """Print the answers; a batch with unresolvable words says each and exits 3 after them."""
+    for exc in result.failed:
         print(f"embcli: {exc.one_line()}", file=sys.stderr)
+    emit(settings.format, result.to_dict(), view or result.view())
+    if result.failed:
+        raise typer.Exit(UnresolvedWord.exit_code)
 
 
 # -- neighbors -----------------------------------------------------------------------------------
@@ -71,8 +68,9 @@ def neighbors(
         str | None,
         typer.Option(
             "--vector",
-            metavar="FILE|-",
-            help="Neighbours of a vector instead of a word: a line of numbers, or a .npy.",
+            metavar="FILE",
+            help="Neighbours of a vector instead of a word: a line of numbers, or a .npy "
+            "('-': stdin).",
             show_default=False,
         ),
     ] = None,
@@ -88,47 +86,31 @@ def neighbors(
     unless --all-tokens is given; --among FILE restricts the candidates to a word list.
     """
     words = words or []
-    stdin_users = [u for u in (words == ["-"], among == "-", vector == "-") if u]
-    if len(stdin_users) > 1:
+    if sum(source == "-" for source in (words[0] if words == ["-"] else None, among, vector)) > 1:
         raise UsageProblem("only one of the words, --among and --vector can read stdin")
-    if vector is not None and words:
-        raise UsageProblem("give either words or --vector, not both")
-    if vector is None and not words:
-        raise UsageProblem("name one or more words, '-' to read them from stdin, or --vector")
-    from_stdin = words == ["-"]
-    items = [w.strip() for _, w in read_lines("-")] if from_stdin else words
-    candidates = [w.strip() for _, w in read_lines(among)] if among is not None else None
-    vec = _vector(vector) if vector is not None else None
-    table = load(settings)
-    common: dict[str, Any] = {
-        "center": center,
-        "remove_pcs": remove_pcs,
-        "all_tokens": all_tokens,
-        "among": candidates,
-    }
-    if vec is not None:
-        name = "stdin" if vector == "-" else Path(str(vector)).name
-        result = answers.neighbors_of_vector(table, vec, k, name=name, **common)
-    else:
-        alone = len(items) == 1 and not from_stdin
-        result = answers.neighbors(
-            table, items, k, pool=pool is not None, ids=ids, single=alone, **common
-        )
-    if result.skipped:
-        shown = ", ".join(result.skipped[:10]) + (", ..." if len(result.skipped) > 10 else "")
-        print(
-            f"embcli: --among: left out {len(result.skipped)} word(s) not in the table: {shown}",
-            file=sys.stderr,
-        )
-    _report(result.failed)
-    emit(settings.format, result.to_dict(), result.view())
-    _finish(result.failed)
+    query: str | list[str] | None = words[0] if len(words) == 1 else words or None
+    candidates: list[str] | None = None
+    vec: Any = None
+    if words == ["-"] or among is not None or vector is not None:  # files: only then the reader
+        from embcli.api import inputs
 
-
-def _vector(source: str) -> Any:
-    if source == "-":
-        return answers.parse_vector(sys.stdin.read(), "the vector on stdin")
-    return answers.read_vector(source)
+        query = inputs.read_words("-") if words == ["-"] else query
+        candidates = inputs.read_words(among) if among is not None else None
+        vec = inputs.read_vector(vector) if vector is not None else None
+    label = "stdin" if vector == "-" else Path(vector).name if vector is not None else "vector"
+    result = table_of(settings).neighbors(
+        query,
+        k,
+        vector=vec,
+        vector_label=label,
+        among=candidates,
+        pool=pool is not None,
+        ids=ids,
+        center=center,
+        remove_pcs=remove_pcs,
+        all_tokens=all_tokens,
+    )
+    render(settings, result)
 
 
 # -- similarity ----------------------------------------------------------------------------------
@@ -143,7 +125,10 @@ def similarity(
     pairs: Annotated[
         str | None,
         typer.Option(
-            "--pairs", help="File of tab-separated word pairs, one per line ('-': stdin)."
+            "--pairs",
+            metavar="FILE",
+            help="Word pairs, tab-separated, one per line ('-': stdin).",
+            show_default=False,
         ),
     ] = None,
     pool: PoolOpt = None,
@@ -155,34 +140,22 @@ def similarity(
     from embcli.cli.options import Format
     from embcli.cli.output import resolve_format
 
-    words = words or []
-    wanted = _pair_lines(pairs) if pairs is not None else None
-    answers.check_similarity(words, wanted)  # before the table is opened (or built)
-    table = load(settings)
-    result = answers.similarity(
-        table,
-        words,
-        wanted,
+    wanted = None
+    if pairs is not None:
+        from embcli.api.inputs import read_pairs
+
+        wanted = read_pairs(pairs)
+    result = table_of(settings).similarity(
+        *(words or []),
+        pairs=wanted,
         pool=pool is not None,
         ids=ids,
         center=center,
         remove_pcs=remove_pcs,
     )
-    _report(result.failed)
     table_format = resolve_format(settings.format) is Format.table
     view = result.view() if table_format else result.pairs_view(caption=result.matrix is None)
-    emit(settings.format, result.to_dict(), view)
-    _finish(result.failed)
-
-
-def _pair_lines(source: str) -> list[tuple[str, str]]:
-    out = []
-    for n, line in read_lines(source):
-        parts = line.split("\t") if "\t" in line else line.split()
-        if len(parts) < 2:
-            raise UsageProblem(f"line {n} of {source}: expected two tab-separated words")
-        out.append((parts[0].strip(), parts[1].strip()))
-    return out
+    render(settings, result, view)
 
 
 # -- analogy -------------------------------------------------------------------------------------
@@ -203,7 +176,12 @@ def analogy(
     ] = False,
     file: Annotated[
         str | None,
-        typer.Option("--file", help="Questions 'a b c [expected]', one per line ('-': stdin)."),
+        typer.Option(
+            "--file",
+            metavar="FILE",
+            help="Questions 'a b c [expected]', one per line ('-': stdin).",
+            show_default=False,
+        ),
     ] = None,
     pool: PoolOpt = None,
     ids: IdsOpt = False,
@@ -212,31 +190,19 @@ def analogy(
     all_tokens: AllTokensOpt = False,
 ) -> None:
     """Solve a - b + c = ? (fastText's order; word2vec's word-analogy reads b - a + c)."""
-    if file is None and (not words or len(words) != 3):
-        raise UsageProblem("analogy takes exactly three words a b c (a - b + c), or --file")
     if file is not None and words:
         raise UsageProblem("give either three words or --file, not both")
-    questions = (
-        [(n, line.split()) for n, line in read_lines(file) if not line.startswith(":")]
-        if file is not None
-        else [(0, list(words or []))]
-    )
-    for n, q in questions:  # before the table is opened (or built)
-        answers.check_analogy(q, f"line {n} of {file}: " if file is not None else "")
-    table = load(settings)
-    result = answers.analogies(
-        table,
-        [q for _, q in questions],
-        k,
-        method=method.value,
-        keep_inputs=keep_inputs,
-        pool=pool is not None,
-        ids=ids,
-        center=center,
-        remove_pcs=remove_pcs,
-        all_tokens=all_tokens,
-        single=file is None,
-    )
-    _report(result.failed)
-    emit(settings.format, result.to_dict(), result.view())
-    _finish(result.failed)
+    if file is None and (not words or len(words) != 3):
+        raise UsageProblem("analogy takes exactly three words a b c (a - b + c), or --file")
+    options: dict[str, Any] = {"method": method.value, "keep_inputs": keep_inputs,
+                               "pool": pool is not None, "ids": ids, "center": center,
+                               "remove_pcs": remove_pcs, "all_tokens": all_tokens}  # fmt: skip
+    table = table_of(settings)
+    if file is not None:
+        from embcli.api.inputs import read_questions
+
+        result: Any = table.analogies(read_questions(file), k, **options)
+    else:
+        a, b, c = words or []
+        result = table.analogy(a, b, c, k, **options)
+    render(settings, result)

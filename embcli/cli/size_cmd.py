@@ -7,8 +7,9 @@ from typing import Annotated
 
 import typer
 
-from embcli.ask.size_card import catalog_list, dtype_column
-from embcli.ask.size_card import size as size_of
+from embcli.api.sizes import catalog
+from embcli.api.sizes import size as size_of
+from embcli.cli.common import notice
 from embcli.cli.options import Format, Settings, with_settings
 from embcli.cli.output import emit, resolve_format
 
@@ -22,15 +23,19 @@ def register(app: typer.Typer) -> None:
     app.command("size")(size)
 
 
-@with_settings(skip=("model", "revision", "tensor", "table", "allow_pickle"))
+@with_settings(skip=("model", "revision", "tensor", "role", "allow_pickle"))
 def size(
     settings: Settings,
     models: Annotated[
         list[str] | None,
         typer.Argument(help="Hub ids, local model dirs, config.json paths or catalog names."),
     ] = None,
-    vocab: Annotated[int | None, typer.Option("--vocab", min=1, help="What-if: rows.")] = None,
-    dim: Annotated[int | None, typer.Option("--dim", min=1, help="What-if: columns.")] = None,
+    vocab: Annotated[
+        int | None, typer.Option("--vocab", help="What-if: rows.", show_default=False)
+    ] = None,
+    dim: Annotated[
+        int | None, typer.Option("--dim", help="What-if: columns.", show_default=False)
+    ] = None,
     dtype: Annotated[
         str, typer.Option("--dtype", help="The dtype of the comparison column.")
     ] = "float16",
@@ -53,19 +58,11 @@ def size(
     embcli size --vocab 256000 --dim 8192 --dtype bf16
     """
     if list_catalog:
-        dtype_column(dtype)  # a bad --dtype is an error here too
-        listing = catalog_list()
+        listing = catalog(dtype)
         emit(settings.format, listing.to_dict(), listing.view())
         return
-    report = size_of(
-        models or [],
-        vocab=vocab,
-        dim=dim,
-        dtype=dtype,
-        untied=untied,
-        units=units.value,
-        offline=offline,
-    )
+    report = size_of(*(models or []), vocab=vocab, dim=dim, dtype=dtype, untied=untied,
+                     units=units.value, offline=offline, notice=notice)  # fmt: skip
     chosen = resolve_format(settings.format)
     if chosen is Format.table and len(report) == 1:
         emit(settings.format, report.records, report.view())

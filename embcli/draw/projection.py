@@ -1,7 +1,8 @@
 """Two-dimensional views of a few vectors: PCA (deterministic) and t-SNE (scikit-learn).
 
-PCA is an SVD of the centred points; each axis' sign is fixed so that its largest loading is
-positive, which makes the picture the same from run to run and machine to machine. t-SNE's
+PCA is :func:`embcli.linalg.pca` (an SVD of the centred points when they are fewer than their
+dimensions); each axis' sign is fixed so that its largest loading is positive, which makes the
+picture the same from run to run and machine to machine. t-SNE's
 perplexity must be below the number of points; it is clamped to ``(n - 1) / 3`` (scikit-learn's
 rule of thumb for small sets) and the caller is told.
 """
@@ -10,22 +11,17 @@ from __future__ import annotations
 
 import numpy as np
 
+from embcli import linalg
+
 
 def pca_2d(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Coordinates ``[n, 2]`` on the first two principal axes, and their explained variance."""
-    x = np.asarray(points, dtype=np.float64)
-    x = x - x.mean(axis=0)
-    _, s, vt = np.linalg.svd(x, full_matrices=False)
-    k = min(2, vt.shape[0])
-    axes = vt[:k]
-    signs = np.sign(axes[np.arange(k), np.abs(axes).argmax(axis=1)])
-    axes = axes * signs[:, None]
-    coords = x @ axes.T
-    if k < 2:
-        coords = np.hstack([coords, np.zeros((len(x), 2 - k))])
-    total = float((s**2).sum()) or 1.0
+    found = linalg.pca(points, 2)
+    k = found.axes.shape[1]
+    coords = np.zeros((len(found.coords), 2))
+    coords[:, :k] = found.coords
     explained = np.zeros(2)
-    explained[:k] = s[:k] ** 2 / total
+    explained[:k] = found.explained
     return coords, explained
 
 

@@ -122,7 +122,7 @@ def project_words(
             notes.append(note)
         coords = projection.tsne_2d(x, used, seed)
         how = f"t-SNE (perplexity {used:g}, seed {seed}, cosine)"
-    done = f", {transform.describe()}" if transform is not None else ""
+    done = f", {transform.caption()}" if transform is not None else ""
     title = f"{title_name(table.label)}: {how}{done}"
     return WordPlot(points, coords, title, dropped, notes)
 

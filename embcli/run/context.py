@@ -25,8 +25,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from embcli.ask.queries import unit_rows
 from embcli.errors import UnresolvedWord, UsageProblem
+from embcli.linalg import unit_rows
 from embcli.run.model import Loaded
 from embcli.view import Result, View
 
@@ -177,7 +177,7 @@ def word_vectors(hidden: Hidden, located: list[Located]) -> np.ndarray:
     )
 
 
-def pair_cosines(vectors: np.ndarray) -> list[dict[str, Any]]:
+def sentence_pair_cosines(vectors: np.ndarray) -> list[dict[str, Any]]:
     """``[{a, b, cosine}]`` for every pair of rows of ``vectors`` ``[N, D]``, in float64."""
     u = unit_rows(vectors)
     n = len(u)
@@ -381,7 +381,7 @@ def analyse(
     vecs = word_vectors(hidden, located)
     bases = baselines(hidden, loaded.special_ids())
     layers = [
-        {"layer": ly, "baseline": bases[ly], "pairs": pair_cosines(vecs[:, ly])}
+        {"layer": ly, "baseline": bases[ly], "pairs": sentence_pair_cosines(vecs[:, ly])}
         for ly in range(vecs.shape[1])
     ]
     near = nearest(loaded, hidden, located, vecs, chosen, k) if k > 0 else []
@@ -389,7 +389,7 @@ def analyse(
         word,
         loaded.label,
         located,
-        pair_cosines(static_vectors(loaded, located)),
+        sentence_pair_cosines(static_vectors(loaded, located)),
         layers,
         near,
         notes,

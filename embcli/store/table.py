@@ -18,13 +18,12 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from embcli import linalg
 from embcli.atomic import atomic_write, atomic_write_all
 from embcli.errors import EmbcliError
 from embcli.store.cache import Entry
 
 if TYPE_CHECKING:
-    from numpy.typing import DTypeLike
-
     from embcli.store.lookup import Lookup
 
 
@@ -137,7 +136,7 @@ class EmbeddingTable:
     def raw(self, ids: np.ndarray | list[int]) -> np.ndarray:
         """The original (unnormalised) float32 vectors of ``ids``."""
         dtype = np.result_type(self.unit.dtype, self.norms.dtype)
-        return raw_rows(self.unit, self.norms, np.asarray(ids), dtype)
+        return linalg.raw_rows(self.unit, self.norms, np.asarray(ids), dtype)
 
     @cached_property
     def wordlike(self) -> np.ndarray:
@@ -193,9 +192,7 @@ class EmbeddingTable:
             if arr.shape == self.shape and arr.nbytes == self.shape[0] * self.shape[1] * 4:
                 with np.load(params) as saved:
                     return arr, Transform(saved["mean"], saved["components"])
-        use = self._mean_rows()
-        mean = mean_vector(self.unit, self.norms, use)
-        comps = top_components(self.unit, self.norms, use, mean, remove_pcs)
+        mean, comps = linalg.top_components(self.unit, self.norms, self.mean_rows(), remove_pcs)
         transform = Transform(mean, comps)
         try:
             atomic_write_all({
@@ -206,21 +203,20 @@ class EmbeddingTable:
             return self._rows_in_memory(transform), transform
         return np.load(target, mmap_mode="r"), transform
 
-    def _mean_rows(self) -> np.ndarray:
-        """The rows a mean or a PCA is taken over: the tokenizer's rows with non-zero norm."""
+    def mean_rows(self) -> np.ndarray:
+        """The rows a mean or a PCA is taken over (ids): the tokenizer's rows with non-zero norm."""
         rows = self.shape[0]
         limit = min(rows, self.tokenizer_size or rows)
-        return (np.arange(rows) < limit) & (np.asarray(self.norms) > 0)
+        return np.flatnonzero((np.arange(rows) < limit) & (np.asarray(self.norms) > 0))
 
     def _fill_rows(self, out: np.ndarray, transform: Transform) -> None:
         """Fill ``out`` with ``transform`` of every raw row, re-normalised (zero rows stay 0)."""
         rows, _ = self.shape
         for lo in range(0, rows, 16384):
             block = slice(lo, lo + 16384)
-            raw = transform.apply(raw_rows(self.unit, self.norms, block))
+            raw = transform.apply(linalg.raw_rows(self.unit, self.norms, block))
             raw[np.asarray(self.norms[block]) == 0] = 0.0
-            n = np.linalg.norm(raw, axis=1, keepdims=True)
-            out[block] = np.divide(raw, n, out=np.zeros_like(raw), where=n > 0)
+            out[block] = linalg.unit_rows(raw)
         if isinstance(out, np.memmap):
             out.flush()
 
@@ -248,7 +244,7 @@ class EmbeddingTable:
             arr = np.load(target, mmap_mode="r")
             if arr.shape == self.shape and arr.nbytes == self.shape[0] * self.shape[1] * 4:
                 return arr, np.load(mean_file)
-        mean = mean_vector(self.unit, self.norms, self._mean_rows())
+        mean = linalg.mean_rows(self.unit, self.norms, self.mean_rows())
         try:
             atomic_write(mean_file, lambda tmp: _save(tmp, np.save, mean))
             self._write_rows(target, Transform(mean))
@@ -278,59 +274,13 @@ class Transform:
 
     def apply(self, raw: np.ndarray) -> np.ndarray:
         """The transformed float64 vector(s) (not normalised)."""
-        x = np.asarray(raw, np.float64)
-        if self.mean is not None:
-            x = x - self.mean
-        if self.components is not None and self.components.size:
-            x = x - (x @ self.components.T) @ self.components
-        return x
+        return linalg.remove_top(raw, self.mean, self.components)
 
-    def describe(self) -> str:
+    def caption(self) -> str:
         """Words for a caption: '', 'centred' or 'centred, top 7 PCs removed'."""
         if self.removed:
             return f"centred, top {self.removed} PCs removed"
         return "centred" if self.mean is not None else ""
-
-
-def top_components(
-    unit: np.ndarray, norms: np.ndarray, rows: np.ndarray, mean: np.ndarray, d: int
-) -> np.ndarray:
-    """The top ``d`` principal directions (``[d, D]``) of the raw ``rows`` minus ``mean``.
-
-    Exact: the ``D x D`` scatter matrix is accumulated in float64 by blocks and diagonalised,
-    which is cheap next to the table (``V D^2`` flops, one pass, no ``V x D`` copy).
-    """
-    dim = unit.shape[1]
-    scatter = np.zeros((dim, dim), np.float64)
-    idx = np.flatnonzero(rows)
-    for lo in range(0, len(idx), 16384):
-        sel = idx[lo : lo + 16384]
-        x = raw_rows(unit, norms, sel) - mean
-        scatter += x.T @ x
-    _, vecs = np.linalg.eigh(scatter)
-    return np.ascontiguousarray(vecs[:, ::-1][:, : min(d, dim)].T)
-
-
-def mean_vector(unit: np.ndarray, norms: np.ndarray, rows: np.ndarray) -> np.ndarray:
-    """Mean of the raw (unnormalised) vectors of ``rows``, accumulated in float64 by blocks."""
-    total = np.zeros(unit.shape[1], dtype=np.float64)
-    idx = np.flatnonzero(rows)
-    for lo in range(0, len(idx), 16384):
-        sel = idx[lo : lo + 16384]
-        total += raw_rows(unit, norms, sel).sum(0)
-    return total / max(1, len(idx))
-
-
-def raw_rows(
-    unit: np.ndarray, norms: np.ndarray, idx: Any, dtype: DTypeLike = np.float64
-) -> np.ndarray:
-    """The raw vectors ``unit[idx] * norms[idx]`` in ``dtype`` (float64 by default).
-
-    ``idx`` is anything that indexes rows (ids, a boolean mask, a slice); the cache stores unit
-    rows and their lengths apart, and every reader of raw vectors goes through here so the
-    product is taken the same way (and in the same precision) everywhere.
-    """
-    return np.asarray(unit[idx], dtype) * np.asarray(norms[idx], dtype)[..., None]
 
 
 def _memmap(path: Path, shape: tuple[int, int]) -> np.ndarray:

@@ -49,10 +49,10 @@ class Info(Result):
 
 def info(table: EmbeddingTable) -> Info:
     """Where the table comes from, its shape, dtype, tokenizer, output head and cache entry."""
-    return Info(describe_table(table))
+    return Info(table_facts(table))
 
 
-def describe_table(table: EmbeddingTable) -> dict[str, Any]:
+def table_facts(table: EmbeddingTable) -> dict[str, Any]:
     """The facts ``info`` reports, as a JSON-ready dict (its keys are the JSON interface)."""
     meta = table.meta
     rows, dim = table.shape

@@ -1,0 +1,101 @@
+"""Argument checks of the library, made once: the CLI relies on them and adds none of its own.
+
+Each check raises :class:`~embcli.errors.UsageProblem` (exit code 2) with one line naming the
+option as the CLI spells it (``-k``, ``--remove-pcs``); a Python caller reads ``k``,
+``remove_pcs``. They run before a table is opened or a model is loaded, so a bad argument is
+said at once, never after minutes of work.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+from embcli.errors import EmbcliError, UsageProblem
+
+
+def count(name: str, value: object, minimum: int = 0) -> int:
+    """A whole number of at least ``minimum`` (``True`` is not a count)."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise UsageProblem(f"{name} takes a whole number, not {value!r}")
+    if value < minimum:
+        least = "0 or more" if minimum == 0 else f"at least {minimum}"
+        raise UsageProblem(f"{name} must be {least}, not {value}")
+    return value
+
+
+def optional_count(name: str, value: object, minimum: int = 0) -> int | None:
+    return None if value is None else count(name, value, minimum)
+
+
+def number(name: str, value: object, low: float | None = None, high: float | None = None) -> float:
+    """A finite number within ``[low, high]``: NaN and infinities fail every range check."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise UsageProblem(f"{name} takes a number, not {value!r}")
+    x = float(value)
+    if not math.isfinite(x):
+        raise UsageProblem(f"{name} must be a finite number, not {value}")
+    if (low is not None and x < low) or (high is not None and x > high):
+        if low is not None and high is not None:
+            span = f"between {low:g} and {high:g}"
+        else:
+            span = f"at least {low:g}" if low is not None else f"at most {high:g}"
+        raise UsageProblem(f"{name} must be {span}, not {value}")
+    return x
+
+
+def choice(name: str, value: object, choices: Sequence[str]) -> str:
+    if value not in choices:
+        raise UsageProblem(f"{name} must be {' or '.join(choices)}, not {value!r}")
+    return str(value)
+
+
+def word(value: object, what: str = "a word") -> str:
+    """Words are text: ``5`` is a programming slip, said as such (``'#5'`` is row 5)."""
+    if not isinstance(value, str):
+        hint = f" (row {value} is '#{value}')" if isinstance(value, int) else ""
+        raise UsageProblem(f"{what} is text, not {type(value).__name__} {value!r}{hint}")
+    return value
+
+
+def texts(value: object, what: str = "sentences") -> list[str]:
+    """A list of texts; one string would otherwise be read letter by letter."""
+    if isinstance(value, (str, bytes)):
+        raise UsageProblem(f"give a list of {what}, not one string")
+    items = list(value)  # type: ignore[call-overload]
+    for item in items:
+        word(item, f"each of the {what}")
+    return items
+
+
+def output_file(path: str | os.PathLike[str], suffixes: Sequence[str], what: str) -> Path:
+    """A file this command may write: a known suffix, in a directory that exists and is writable.
+
+    Checked before any work, so a typo in a path never costs the minutes a model run or a
+    comparison takes. ``what`` names the picture or file in the message ("stats --plot").
+    """
+    out = Path(path).expanduser()
+    if out.suffix.lower() not in suffixes:
+        raise UsageProblem(f"cannot write {out.name}: use {_or(suffixes)} ({what})")
+    if out.is_dir():
+        raise UsageProblem(f"cannot write {out}: it is a directory")
+    writable_directory(out.parent if str(out.parent) else Path("."), out)
+    return out
+
+
+def writable_directory(directory: Path, target: Path | None = None) -> None:
+    """``directory`` exists and this process may create files in it (an I/O problem: exit 1)."""
+    shown = target or directory
+    if not directory.exists():
+        raise EmbcliError(f"cannot write {shown}: no such directory {directory}")
+    if not directory.is_dir():
+        raise EmbcliError(f"cannot write {shown}: {directory} is not a directory")
+    if not os.access(directory, os.W_OK | os.X_OK):
+        raise EmbcliError(f"cannot write {shown}: permission denied in {directory}")
+
+
+def _or(suffixes: Sequence[str]) -> str:
+    items = list(suffixes)
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " or " + items[-1]

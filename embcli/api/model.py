@@ -1,0 +1,356 @@
+"""``Model``: where tables come from, how to read them, and the model itself when it must run.
+
+A :class:`Model` is a source (a Hub repo id, a local model directory or a word-vector file) with
+the options that say how to read it: revision, cache directory, whether pickles may be
+unpickled, and where notices and progress go. It opens tables (:meth:`Model.table`, the input
+embeddings or the output head, or any checkpoint tensor) and answers the questions that are about
+the model rather than one table: :meth:`context` and :meth:`sentences`/:meth:`search` run it,
+:meth:`positions` reads its learned position table, :meth:`compare` pairs two of its tables or
+one of its tables with another model's.
+
+The CLI builds one ``Model`` from its options, with a stderr notice sink and a progress bar; a
+Python caller gets notices on the ``embcli`` logger and no bar unless it passes its own.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from embcli.api import DEFAULT_MODEL, checks
+from embcli.errors import UsageProblem
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+    from embcli.api.table import Table
+    from embcli.ask.compare import CompareResult
+    from embcli.draw.wordplot import PositionPlot
+    from embcli.run.context import ContextResult
+    from embcli.run.sentences import SearchResult, SentencesResult
+    from embcli.store.table import EmbeddingTable
+
+#: The two vocabulary tables of a model: the token embeddings, and the output head (lm_head).
+ROLES = ("input", "output")
+IMAGE_SUFFIXES = (".png", ".svg", ".pdf")
+PAGE_SUFFIXES = (*IMAGE_SUFFIXES, ".html")
+
+Notice = Callable[[str], None]
+#: ``progress(done, total, unit)``; unit is "bytes" (a download), "rows" (a cache build),
+#: "questions" (a benchmark) or "lines" (a corpus being embedded).
+Progress = Callable[[int, int, str], None]
+PathLike = str | os.PathLike[str]
+
+
+def _log(message: str) -> None:
+    """Notices of the library (a tied head, a rebuilt entry) go to the ``embcli`` logger."""
+    import logging  # here: the logging package costs a warm query a few milliseconds
+
+    logging.getLogger("embcli").info(message)
+
+
+class Model:
+    """A model (or word-vector file) and how to read it; opens its tables, runs it.
+
+    ``spec`` defaults to ``$EMBCLI_MODEL``, else ``openai-community/gpt2``; ``cache_dir`` to
+    ``$EMBCLI_CACHE``, else the platform's cache directory. ``notice(message)`` hears what a
+    user should know (a tied head, a rebuilt cache entry); ``progress(done, total, unit)``
+    hears long work (a download, a cache build, a corpus).
+
+        >>> m = embcli.Model("openai-community/gpt2")            # doctest: +SKIP
+        >>> m.table("output").shape                             # doctest: +SKIP
+        (50257, 768)
+    """
+
+    def __init__(
+        self,
+        spec: PathLike | None = None,
+        *,
+        revision: str | None = None,
+        cache_dir: PathLike | None = None,
+        allow_pickle: bool = False,
+        notice: Notice | None = None,
+        progress: Progress | None = None,
+    ) -> None:
+        chosen = str(spec) if spec is not None else os.environ.get("EMBCLI_MODEL")
+        self.spec = chosen or DEFAULT_MODEL
+        self.revision = revision
+        self.cache_dir = str(cache_dir) if cache_dir is not None else None
+        self.allow_pickle = allow_pickle
+        self.notice: Notice = notice or _log
+        self.progress = progress
+
+    def __repr__(self) -> str:
+        rev = f"@{self.revision}" if self.revision else ""
+        return f"<embcli.Model {self.spec}{rev}>"
+
+    def sibling(self, spec: PathLike) -> Model:
+        """Another model read the same way (cache, pickle policy, notices, progress).
+
+        Its revision is this one's only if it is the same model: a revision names a commit of
+        one repo.
+        """
+        same = str(spec) == self.spec
+        return Model(spec, revision=self.revision if same else None, cache_dir=self.cache_dir,
+                     allow_pickle=self.allow_pickle, notice=self.notice,
+                     progress=self.progress)  # fmt: skip
+
+    # -- tables --------------------------------------------------------------------------------
+
+    def table(self, role: str = "input", tensor: str | None = None) -> Table:
+        """One of the model's tables: ``role`` "input" (the token embeddings) or "output" (the
+        output head: the same table for a tied model), or the checkpoint tensor ``tensor``.
+
+        The table is opened when a question first needs it (the first use of a model reads
+        the table from the checkpoint and caches it normalised; later uses memory-map the
+        cache), so a question's arguments are checked before anything is read or built;
+        ``table.open()`` opens it now.
+        """
+        checks.choice("--table", role, ROLES)
+        from embcli.api.table import Table
+
+        return Table(self, role, tensor)
+
+    def embeddings(self, role: str = "input", tensor: str | None = None) -> EmbeddingTable:
+        """The cached table itself (:class:`~embcli.store.table.EmbeddingTable`), built if
+        needed: what :class:`Table` reads its rows from."""
+        from embcli.store.load import open_table
+
+        return open_table(self.spec, tensor=tensor, revision=self.revision,
+                          allow_pickle=self.allow_pickle, cache_dir=self.cache_dir,
+                          notice=self.notice, progress=self.progress, table=role)  # fmt: skip
+
+    def compare(
+        self,
+        other: Model | PathLike | None = None,
+        *,
+        role: str = "input",
+        tensor: str | None = None,
+        other_role: str | None = None,
+        other_tensor: str | None = None,
+        k: int = 10,
+        case_sensitive: bool = False,
+        words: Sequence[str] | None = None,
+        sample: int = 5000,
+        show: int = 0,
+        plot: PathLike | None = None,
+    ) -> CompareResult:
+        """Compare table A (``role``/``tensor`` of this model) with table B (``embcli compare``).
+
+        B is ``other_role``/``other_tensor`` of ``other``: another model (read as this one is;
+        a name is opened with :meth:`sibling`), or, when ``other`` is None or names this
+        model, this model's other table, e.g. ``other_role="output"`` for the head against the
+        input table. Options as :meth:`Table.compare`.
+        """
+        if other is None or (not isinstance(other, Model) and str(other) == self.spec):
+            if other is None and other_role is None and other_tensor is None:
+                raise UsageProblem(
+                    "compare needs two tables: -m A -m B, or -m A with --tensor-b NAME or "
+                    "--table-b output for the same model's other table"
+                )
+            model_b = self
+        else:
+            model_b = other if isinstance(other, Model) else self.sibling(other)
+        table_a = self.table(role, tensor)
+        table_b = model_b.table(other_role or "input", other_tensor)
+        return table_a.compare(table_b, k, case_sensitive=case_sensitive, words=words,
+                               sample=sample, show=show, plot=plot)  # fmt: skip
+
+    # -- the position table --------------------------------------------------------------------
+
+    def position_plot(
+        self, max_positions: int = 256, *, plot: PathLike | None = None
+    ) -> PositionPlot:
+        """The learned position table (GPT-2, BERT): cosines between the first
+        ``max_positions`` positions and their norms (``embcli positions``); ``plot`` writes
+        the heatmap (.png, .svg, .pdf).
+
+        Raises :class:`embcli.errors.EmbcliError` for models whose positions are computed
+        (rotary, sinusoidal) and for word-vector files.
+        """
+        checks.count("--max", max_positions, 2)
+        out = checks.output_file(plot, IMAGE_SUFFIXES, "positions") if plot is not None else None
+        from embcli.draw import wordplot
+
+        name = wordplot.position_tensor(self.spec, self.revision, self.allow_pickle)
+        picture = wordplot.position_plot(self.embeddings("input", name), name, max_positions)
+        if out is not None:
+            picture.save(out)
+        return picture
+
+    def positions(self, max_positions: int = 256, *, output: PathLike | None = None) -> Figure:
+        """The position heatmap as a matplotlib ``Figure`` (Jupyter shows it inline);
+        ``output`` also writes it."""
+        return self.position_plot(max_positions, plot=output).figure()
+
+    # -- running the model ---------------------------------------------------------------------
+
+    def context(
+        self,
+        word: str,
+        sentences: Sequence[str],
+        *,
+        occurrence: int | None = None,
+        layer: int | None = None,
+        k: int = 5,
+        max_length: int | None = None,
+        device: str = "cpu",
+        plot: PathLike | None = None,
+    ) -> ContextResult:
+        """A word's vector inside each sentence, layer by layer (``embcli context``).
+
+        Runs the model: needs torch and transformers (``pip install "embcli[torch]"``).
+        ``plot`` draws cosine against layer (.png, .svg, .pdf or .html).
+        """
+        checks.word(word, "the word")
+        texts = checks.texts(sentences)
+        if not word.strip():
+            raise UsageProblem("the word is empty")
+        if len(texts) < 2:
+            raise UsageProblem("context needs a word and two or more sentences to compare")
+        for i, text in enumerate(texts):
+            if not text.strip():
+                raise UsageProblem(f"sentence {i} is empty")
+        checks.optional_count("--occurrence", occurrence, 1)
+        checks.count("-k", k)
+        checks.optional_count("--max-length", max_length, 1)
+        out = checks.output_file(plot, PAGE_SUFFIXES, "context --plot") if plot else None
+        from embcli.run import context as run_context
+        from embcli.run import model as run_model
+
+        loaded = run_model.load(self.spec, self.revision, self.allow_pickle, device,
+                                with_head=True)  # fmt: skip
+        result, _, _ = run_context.analyse(loaded, word, texts, occurrence, layer, k,
+                                           max_length)  # fmt: skip
+        if out is not None:
+            _draw_context(result, out)
+        return result
+
+    def sentences(
+        self,
+        texts: Sequence[str],
+        *,
+        device: str = "cpu",
+        batch_size: int = 32,
+        max_length: int | None = None,
+        output: PathLike | None = None,
+    ) -> SentencesResult:
+        """Sentence vectors as the model's sentence-transformers config makes them, and their
+        cosine matrix (``embcli sentences``); ``output`` writes the vectors as ``.npy``.
+
+        Runs the model (torch and transformers).
+        """
+        items = checks.texts(texts)
+        checks.count("--batch-size", batch_size, 1)
+        checks.optional_count("--max-length", max_length, 1)
+        out = checks.output_file(output, (".npy",), "--output") if output is not None else None
+        from embcli.run import sentences as run_sentences
+
+        result, vectors = run_sentences.compare_sentences(
+            self.spec, items, revision=self.revision, allow_pickle=self.allow_pickle,
+            device=device, max_length=max_length, batch_size=batch_size,
+        )  # fmt: skip
+        if out is not None:
+            run_sentences.save_npy(out, vectors)
+        return result
+
+    def search(
+        self,
+        query: str,
+        corpus: Sequence[str] | Sequence[tuple[int, str]],
+        k: int = 10,
+        *,
+        corpus_name: str = "the corpus",
+        device: str = "cpu",
+        batch_size: int = 32,
+        max_length: int | None = None,
+        output: PathLike | None = None,
+    ) -> SearchResult:
+        """The ``k`` texts of ``corpus`` closest to ``query`` (``sentences --query --corpus``).
+
+        ``corpus`` is a list of texts, or of ``(line number, text)`` as a file gives them;
+        ``output`` writes the corpus vectors as ``.npy``. Runs the model.
+        """
+        checks.word(query, "the query")
+        checks.count("-k", k, 1)
+        checks.count("--batch-size", batch_size, 1)
+        checks.optional_count("--max-length", max_length, 1)
+        out = checks.output_file(output, (".npy",), "--output") if output is not None else None
+        if isinstance(corpus, str):
+            raise UsageProblem("give the corpus as a list of texts, not one string")
+        lines = [
+            (item[0], item[1]) if isinstance(item, tuple) else (n, checks.word(item, "a text"))
+            for n, item in enumerate(corpus, 1)
+        ]
+        from embcli.run import sentences as run_sentences
+
+        progress = self.progress
+        report = (lambda done, total: progress(done, total, "lines")) if progress else None
+        result, vectors = run_sentences.search_corpus(
+            self.spec, query, lines, k, corpus=corpus_name, revision=self.revision,
+            allow_pickle=self.allow_pickle, device=device, max_length=max_length,
+            batch_size=batch_size, progress=report,
+        )  # fmt: skip
+        if out is not None:
+            run_sentences.save_npy(out, vectors)
+        return result
+
+
+def _draw_context(result: ContextResult, out: Path) -> Path:
+    """``context --plot``: each pair of sentences' cosine against the layer."""
+    from embcli.draw.context_plot import cosine_by_layer
+    from embcli.draw.wordplot import title_name
+    from embcli.run.context import excerpt
+
+    spans = {s.index: (s.spans[0][0], s.spans[-1][1]) for s in result.sentences}
+    texts = {s.index: s.text for s in result.sentences}
+
+    def short(i: int) -> str:
+        return excerpt(texts[i], spans[i])
+
+    labels = [f"{p['a']}-{p['b']}: {short(p['a'])} / {short(p['b'])}" for p in result.static_pairs]
+    return cosine_by_layer(
+        labels,
+        [p["cosine"] for p in result.static_pairs],
+        [[p["cosine"] for p in ly["pairs"]] for ly in result.layers],
+        [ly["baseline"] for ly in result.layers],
+        f"{result.word!r} in context: {title_name(result.model)}",
+        out,
+    )
+
+
+def load(
+    model: PathLike | None = None,
+    *,
+    revision: str | None = None,
+    tensor: str | None = None,
+    role: str = "input",
+    cache_dir: PathLike | None = None,
+    allow_pickle: bool = False,
+    table: str | None = None,
+) -> Table:
+    """Open a model's token-embedding table, from the same cache the CLI uses.
+
+    ``model`` is a Hub repo id, a local model directory or a word-vector file (default:
+    ``$EMBCLI_MODEL``, else ``openai-community/gpt2``). The first use reads only the table from
+    the checkpoint and caches it normalised; later calls memory-map the cache in milliseconds.
+    ``role="output"`` opens the output head (the same table for a tied model); ``tensor``
+    names another checkpoint tensor; ``cache_dir`` defaults to ``$EMBCLI_CACHE`` or the
+    platform's cache directory. ``table=`` is the old name of ``role=``.
+
+    The table is opened here, so a model that cannot be read raises at once;
+    ``embcli.Model(model).table(...)`` opens it on first use instead.
+
+        >>> t = embcli.load("openai-community/gpt2")                 # doctest: +SKIP
+        >>> t.shape                                                  # doctest: +SKIP
+        (50257, 768)
+    """
+    if table is not None:
+        import warnings
+
+        warnings.warn("load(table=...) is now load(role=...)", DeprecationWarning, stacklevel=2)
+        role = table
+    source = Model(model, revision=revision, cache_dir=cache_dir, allow_pickle=allow_pickle)
+    return source.table(role, tensor).open()

@@ -1,0 +1,628 @@
+"""``Table``: one token-embedding table and every question asked of it, in the manner of gensim.
+
+Every method checks its arguments first (:mod:`embcli.api.checks`), then opens the table if it
+is not open yet (:meth:`Table.open`), then calls one function of :mod:`embcli.ask` (or draws
+with :mod:`embcli.draw`) and returns its result object. The CLI calls these same methods, so
+``embcli neighbors Paris`` and ``Model().table().neighbors("Paris")`` give one answer.
+
+Single or batch is decided one way everywhere: a ``str`` is one question (an unresolvable word
+raises :class:`~embcli.errors.UnresolvedWord`), a list is a batch (unresolvable words are kept
+in ``result.failed``).
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from embcli.api import checks
+from embcli.api.model import IMAGE_SUFFIXES, PAGE_SUFFIXES, Model
+from embcli.errors import UsageProblem
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+    from embcli.ask.anatomy import StatsResult
+    from embcli.ask.answers import Analogies, Answer, NeighborList, Neighbors, Similarity
+    from embcli.ask.benchmarks import AnalogyScores, PairScores
+    from embcli.ask.compare import CompareResult
+    from embcli.ask.export import Export
+    from embcli.ask.info import Info, Tokenized
+    from embcli.ask.undertrained import UndertrainedResult
+    from embcli.ask.words import Resolved
+    from embcli.draw.wordplot import WordPlot
+    from embcli.run.context import ContextResult
+    from embcli.run.sentences import SentencesResult
+    from embcli.store.table import EmbeddingTable
+
+PathLike = str | os.PathLike[str]
+METHODS = ("3cosadd", "3cosmul")
+PROJECTIONS = ("pca", "tsne")
+PLOT_QUERIES = 300  # query words whose neighbour ranks the compare picture shows
+
+
+class Table:
+    """A token-embedding table, in the manner of gensim's ``KeyedVectors``.
+
+    ``t.model`` is the :class:`Model` it belongs to and ``t.role`` which of its tables it is
+    ("input" or "output"; a tied head is "output" though it is the input table's rows).
+    ``t.embeddings`` is the cached table itself (memory-mapped ``unit`` rows, ``norms``,
+    ``tokens``); ``t[word]`` is a word's raw vector. Words are resolved as the CLI resolves
+    them: the form a tokenizer gives a word inside running text (GPT-2's ``" Paris"``), else
+    the bare form; ``"#123"`` is row 123; a word that splits into several tokens raises
+    :class:`embcli.errors.UnresolvedWord` unless ``pool=True`` averages its pieces.
+    """
+
+    def __init__(
+        self,
+        model: Model,
+        role: str = "input",
+        tensor: str | None = None,
+        *,
+        embeddings: EmbeddingTable | None = None,
+    ) -> None:
+        self.model = model
+        self.role = role
+        self.tensor = tensor
+        self._embeddings = embeddings
+
+    @property
+    def embeddings(self) -> EmbeddingTable:
+        """The cached table (opened, or built, on first use)."""
+        if self._embeddings is None:
+            self._embeddings = self.model.embeddings(self.role, self.tensor)
+        return self._embeddings
+
+    def open(self) -> Table:
+        """Open the table now (building its cache entry on a model's first use); returns it."""
+        _ = self.embeddings
+        return self
+
+    def __repr__(self) -> str:
+        if self._embeddings is None:
+            return f"<embcli.Table {self.model.spec} ({self.role}, not opened yet)>"
+        rows, dim = self.shape
+        return f"<embcli.Table {self.label}: {rows:,} x {dim:,}>"
+
+    # -- facts -----------------------------------------------------------------------------------
+
+    @property
+    def label(self) -> str:
+        """The model as results name it (a local model by its absolute path)."""
+        return self.embeddings.label
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """``(rows, width)`` of the table."""
+        return self.embeddings.shape
+
+    @property
+    def tokens(self) -> list[str]:
+        """Every row's text (``" Paris"``, ``"##ing"``), indexed by row id."""
+        return self.embeddings.tokens
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __contains__(self, word: object) -> bool:
+        """True when ``word`` resolves to one row (as a query would)."""
+        from embcli.errors import UnresolvedWord
+
+        try:
+            self.resolve(word)  # type: ignore[arg-type]
+        except UnresolvedWord:
+            return False
+        return True
+
+    def __getitem__(self, word: str) -> np.ndarray:
+        """The raw (unnormalised) float64 vector of a word, or the mean of a pooled word's."""
+        return self.resolve(word).raw(self.embeddings)
+
+    def resolve(self, word: str, *, pool: bool = False, ids: bool = False) -> Resolved:
+        """The rows standing for ``word``: ``Resolved(query, ids, form)``.
+
+        >>> t.resolve("Paris").ids                               # doctest: +SKIP
+        (6342,)
+        """
+        from embcli.ask.words import resolve
+
+        return resolve(self.embeddings, checks.word(word), pool=pool, ids=ids)
+
+    def vector(self, word: str, *, pool: bool = False, unit: bool = False) -> np.ndarray:
+        """A word's vector: raw by default, unit length with ``unit=True`` (float64)."""
+        r = self.resolve(word, pool=pool)
+        if unit:
+            return r.unit(self.embeddings).astype(np.float64)
+        return r.raw(self.embeddings)
+
+    def info(self) -> Info:
+        """Where the table comes from, shape, dtype, tokenizer and output head (``embcli info``).
+
+        >>> t.info()["rows"]                                     # doctest: +SKIP
+        30522
+        """
+        from embcli.ask import info
+
+        return info.info(self.embeddings)
+
+    def tokenize(self, text: str, *, special: bool = False) -> Tokenized:
+        """Split text as the model does (``embcli tokenize``); iterate for tokens with ``.id``.
+
+        >>> [tok.token for tok in t.tokenize("Hello world")]     # doctest: +SKIP
+        ['hello', 'world']
+        """
+        from embcli.ask import info
+
+        return info.tokenize(self.embeddings, checks.word(text, "the text"), special=special)
+
+    # -- the three questions ---------------------------------------------------------------------
+
+    def neighbors(
+        self,
+        word_or_words: str | Sequence[str] | None = None,
+        k: int = 10,
+        *,
+        vector: np.ndarray | Sequence[float] | None = None,
+        vector_label: str = "vector",
+        among: Sequence[str] | None = None,
+        pool: bool = False,
+        ids: bool = False,
+        center: bool = False,
+        remove_pcs: int = 0,
+        all_tokens: bool = False,
+    ) -> NeighborList | Neighbors:
+        """Nearest tokens by cosine (``embcli neighbors``).
+
+        One word gives a ``NeighborList`` of ``Neighbor(rank, id, token, cosine)``; a list of
+        words gives ``Neighbors`` (one list per word, and the words that did not resolve in
+        ``.failed``). The word itself, its case/space variants, special tokens and word
+        fragments are left out unless ``all_tokens``. ``among`` restricts the candidates to
+        a word list (gensim's ``restrict_vocab`` by words; words not in the table are said
+        through the model's notice and kept in ``.skipped``); ``vector`` asks for any vector
+        of the table's width instead of a word (``vector_label`` names it in the result);
+        ``ids`` reads every query as a row id.
+
+            >>> [n.token for n in t.neighbors("paris", k=3)]         # doctest: +SKIP
+            ['france', 'french', 'lyon']
+            >>> t.neighbors("paris", among=["london", "tokyo", "banana"])[0].token  # doctest: +SKIP
+            'london'
+        """
+        from embcli.ask import answers
+
+        checks.count("-k", k)
+        checks.count("--remove-pcs", remove_pcs)
+        candidates = [checks.word(w) for w in among] if among is not None else None
+        opts: dict[str, Any] = {"center": center, "remove_pcs": remove_pcs,
+                                "all_tokens": all_tokens, "among": candidates}  # fmt: skip
+        if vector is not None:
+            if word_or_words is not None:
+                raise UsageProblem("give either words or a vector, not both")
+            found = answers.neighbors_of_vector(
+                self.embeddings, np.asarray(vector), k, name=vector_label, **opts
+            )
+        else:
+            if word_or_words is None:
+                raise UsageProblem("name one or more words, or a vector")
+            single = isinstance(word_or_words, str)
+            words = [word_or_words] if single else [checks.word(w) for w in word_or_words]
+            found = answers.neighbors(self.embeddings, words, k, pool=pool, ids=ids,  # type: ignore[arg-type]
+                                      single=single, **opts)  # fmt: skip
+        self._say_skipped(found.skipped)
+        return found[0] if found.single else found
+
+    most_similar = neighbors  # gensim's name
+
+    def _say_skipped(self, skipped: Sequence[str]) -> None:
+        if skipped:
+            shown = ", ".join(skipped[:10]) + (", ..." if len(skipped) > 10 else "")
+            self.model.notice(f"--among: left out {len(skipped)} word(s) not in the table: {shown}")
+
+    def similarity(
+        self,
+        *words: str,
+        pairs: Sequence[tuple[str, str]] | None = None,
+        pool: bool = False,
+        ids: bool = False,
+        center: bool = False,
+        remove_pcs: int = 0,
+    ) -> Similarity:
+        """Cosine similarity (and dot product) of words (``embcli similarity``).
+
+        Two words: ``float(result)`` or ``result.cosine`` is their cosine, ``result.dot`` the
+        dot product of the raw vectors. Three or more: every pair, and ``result.matrix``;
+        ``pairs=[("cat", "dog"), ...]``: those pairs.
+
+            >>> round(float(t.similarity("cat", "dog")), 4)          # doctest: +SKIP
+            0.6861
+        """
+        from embcli.ask import answers
+
+        items = [checks.word(w) for w in words]
+        wanted = [(checks.word(a), checks.word(b)) for a, b in pairs] if pairs is not None else None
+        answers.check_similarity(items, wanted)
+        checks.count("--remove-pcs", remove_pcs)
+        return answers.similarity(self.embeddings, items, wanted, pool=pool, ids=ids,
+                                  center=center, remove_pcs=remove_pcs)  # fmt: skip
+
+    def similarity_matrix(self, words: Sequence[str], **options: Any) -> np.ndarray:
+        """The ``[n, n]`` cosine matrix of ``words`` (float64)."""
+        result = self.similarity(*words, **options)
+        if result.matrix is None:
+            raise UsageProblem("a similarity matrix needs three or more words that all resolve")
+        return result.matrix
+
+    def analogy(
+        self,
+        a: str,
+        b: str,
+        c: str,
+        k: int = 5,
+        *,
+        method: str = "3cosadd",
+        keep_inputs: bool = False,
+        pool: bool = False,
+        ids: bool = False,
+        center: bool = False,
+        remove_pcs: int = 0,
+        all_tokens: bool = False,
+    ) -> Answer:
+        """Solve ``a - b + c = ?`` (``embcli analogy``): king - man + woman = queen.
+
+        Returns an ``Answer``; iterate it for ``Scored(rank, id, token, score)``. ``method`` is
+        ``3cosadd`` (Mikolov) or ``3cosmul`` (Levy and Goldberg); the inputs are left out
+        unless ``keep_inputs``.
+
+            >>> t.analogy("king", "man", "woman")[0].token           # doctest: +SKIP
+            'queen'
+        """
+        return self._analogies([[a, b, c]], k, True, method=method, keep_inputs=keep_inputs,
+                               pool=pool, ids=ids, center=center, remove_pcs=remove_pcs,
+                               all_tokens=all_tokens)[0]  # fmt: skip
+
+    def analogies(
+        self,
+        questions: Sequence[Sequence[str]],
+        k: int = 5,
+        *,
+        method: str = "3cosadd",
+        keep_inputs: bool = False,
+        pool: bool = False,
+        ids: bool = False,
+        center: bool = False,
+        remove_pcs: int = 0,
+        all_tokens: bool = False,
+    ) -> Analogies:
+        """Many analogies ``[a, b, c]`` or ``[a, b, c, expected]`` (``analogy --file``).
+
+        >>> t.analogies([["paris", "france", "italy", "rome"]]).accuracy  # doctest: +SKIP
+        1.0
+        """
+        return self._analogies(questions, k, False, method=method, keep_inputs=keep_inputs,
+                               pool=pool, ids=ids, center=center, remove_pcs=remove_pcs,
+                               all_tokens=all_tokens)  # fmt: skip
+
+    def _analogies(
+        self, questions: Sequence[Sequence[str]], k: int, single: bool, **options: Any
+    ) -> Analogies:
+        from embcli.ask import answers
+
+        checks.count("-k", k)
+        checks.choice("--method", options["method"], METHODS)
+        checks.count("--remove-pcs", options["remove_pcs"])
+        if isinstance(questions, str):
+            raise UsageProblem("give a list of questions, each [a, b, c] or [a, b, c, expected]")
+        items = [[checks.word(w) for w in q] for q in questions]
+        for q in items:
+            answers.check_analogy(q)
+        return answers.analogies(self.embeddings, items, k, single=single, **options)
+
+    # -- benchmarks ------------------------------------------------------------------------------
+
+    def evaluate_analogies(
+        self,
+        file: PathLike | None = None,
+        *,
+        method: str = "3cosadd",
+        restrict_vocab: int | None = 300_000,
+        case_sensitive: bool = False,
+    ) -> AnalogyScores:
+        """Accuracy on an analogy benchmark (default Google's), as gensim computes it.
+
+        ``file`` is a bundled name (``google``) or a questions-words file; ``restrict_vocab``
+        0 or None uses every row.
+
+        >>> t.evaluate_analogies().accuracy                      # doctest: +SKIP
+        0.29
+        """
+        from embcli.ask.benchmarks import benchmark_path, evaluate_analogies
+
+        checks.choice("--method", method, METHODS)
+        checks.optional_count("--restrict-vocab", restrict_vocab)
+        path = benchmark_path(file, "google")  # a missing file is said before the table opens
+        return evaluate_analogies(self.embeddings, path, method=method,
+                                  restrict_vocab=restrict_vocab, case_sensitive=case_sensitive,
+                                  progress=self.model.progress)  # fmt: skip
+
+    def evaluate_similarity(
+        self,
+        file: PathLike | None = None,
+        *,
+        restrict_vocab: int | None = 300_000,
+        case_sensitive: bool = False,
+    ) -> PairScores:
+        """Spearman/Pearson with human judgements (``wordsim353``, ``simlex999`` or a file).
+
+        >>> t.evaluate_similarity("simlex999").spearman          # doctest: +SKIP
+        0.29
+        """
+        from embcli.ask.benchmarks import benchmark_path, evaluate_similarity
+
+        checks.optional_count("--restrict-vocab", restrict_vocab)
+        path = benchmark_path(file, "wordsim353")
+        return evaluate_similarity(self.embeddings, path, restrict_vocab=restrict_vocab,
+                                   case_sensitive=case_sensitive)  # fmt: skip
+
+    evaluate_word_analogies = evaluate_analogies  # gensim's names
+    evaluate_word_pairs = evaluate_similarity
+
+    # -- pictures --------------------------------------------------------------------------------
+
+    def project(
+        self,
+        words: Sequence[str] | None = None,
+        *,
+        groups: Mapping[str, Sequence[str]] | Sequence[tuple[str, Sequence[str]]] | None = None,
+        method: str = "pca",
+        perplexity: float = 30.0,
+        seed: int = 0,
+        pool: bool = False,
+        center: bool = False,
+        remove_pcs: int = 0,
+        plot: PathLike | None = None,
+    ) -> WordPlot:
+        """Words in 2-D (PCA or t-SNE), coloured by group (``embcli plot``): a ``WordPlot``.
+
+        ``plot`` writes it (``.png``, ``.svg``, ``.pdf``, or an interactive ``.html`` page);
+        ``.figure()`` gives a matplotlib ``Figure``. Words that do not resolve are left out
+        (listed in ``.dropped`` and said through the model's notice).
+        """
+        from embcli.draw import wordplot
+
+        checks.choice("--method", method, PROJECTIONS)
+        checks.number("--perplexity", perplexity, low=1.0)
+        checks.count("--seed", seed)
+        checks.count("--remove-pcs", remove_pcs)
+        named = list(groups.items()) if isinstance(groups, Mapping) else list(groups or [])
+        spec = ([("", [checks.word(w) for w in words])] if words else []) + [
+            (str(name), [checks.word(w) for w in ws]) for name, ws in named
+        ]
+        if not any(ws for _, ws in spec):
+            raise UsageProblem("name some words, --group name=w1,w2, or --groups-file FILE")
+        out = checks.output_file(plot, PAGE_SUFFIXES, "plot") if plot is not None else None
+        picture = wordplot.project_words(self.embeddings, spec, method=method,
+                                         perplexity=perplexity, seed=seed, pool=pool,
+                                         center=center, remove_pcs=remove_pcs)  # fmt: skip
+        if picture.dropped:
+            self.model.notice(
+                f"left out {len(picture.dropped)} word(s): {'; '.join(picture.dropped)}"
+            )
+        for note in picture.notes:
+            self.model.notice(note)
+        if out is not None:
+            picture.save(out)
+        return picture
+
+    def plot(
+        self,
+        words: Sequence[str] | None = None,
+        *,
+        groups: Mapping[str, Sequence[str]] | None = None,
+        method: str = "pca",
+        perplexity: float = 30.0,
+        seed: int = 0,
+        pool: bool = False,
+        center: bool = False,
+        remove_pcs: int = 0,
+        output: PathLike | None = None,
+    ) -> Figure:
+        """Words in 2-D (PCA or t-SNE), coloured by group: a matplotlib ``Figure``.
+
+        Jupyter shows the figure inline; ``output`` also writes it (``.png``, ``.svg``,
+        ``.pdf``, or an interactive ``.html`` page). Words that do not resolve are left out
+        (listed in ``fig.embcli_dropped``).
+
+            >>> fig = t.plot(groups={"animals": ["cat", "dog", "horse"],
+            ...                      "cities": ["paris", "rome", "tokyo"]})  # doctest: +SKIP
+        """
+        picture = self.project(words, groups=groups, method=method, perplexity=perplexity,
+                               seed=seed, pool=pool, center=center, remove_pcs=remove_pcs,
+                               plot=output)  # fmt: skip
+        fig = picture.figure()
+        fig.embcli_dropped = picture.dropped  # type: ignore[attr-defined]
+        return fig
+
+    # -- interop ---------------------------------------------------------------------------------
+
+    def export(
+        self,
+        path: PathLike,
+        *,
+        format: str | None = None,
+        words: Sequence[str] | None = None,
+        limit: int | None = None,
+    ) -> Export:
+        """Write rows for other tools (``embcli export``): word2vec text/binary, ``.npy`` +
+        token list, or the TensorBoard Projector's ``vectors.tsv`` + ``metadata.tsv``.
+
+        The format follows the suffix (``.txt``/``.vec``: word2vec text, ``.bin``: binary,
+        ``.npy``, a directory: Projector) unless ``format`` says. Rows: the word-like tokens,
+        or ``words``, or the first ``limit`` of either. Returns an ``Export`` report.
+
+            >>> from gensim.models import KeyedVectors               # doctest: +SKIP
+            >>> out = t.export("gpt2.txt")                           # doctest: +SKIP
+            >>> kv = KeyedVectors.load_word2vec_format(out.paths[0])  # doctest: +SKIP
+        """
+        from embcli.ask.export import export_rows, format_of
+
+        checks.optional_count("--limit", limit, 1)
+        target = Path(path).expanduser()
+        fmt = format_of(target, format)  # a suffix that says nothing is said before any work
+        wanted = [checks.word(w) for w in words] if words is not None else None
+        result = export_rows(self.embeddings, target, format=fmt, words=wanted, limit=limit)
+        if result.missing:
+            shown = ", ".join(result.missing[:10]) + (", ..." if len(result.missing) > 10 else "")
+            self.model.notice(f"left out {len(result.missing)} word(s) not in the table: {shown}")
+        return result
+
+    # -- the table as an object ------------------------------------------------------------------
+
+    def compare(
+        self,
+        other: Table | Model | PathLike,
+        k: int = 10,
+        *,
+        case_sensitive: bool = False,
+        words: Sequence[str] | None = None,
+        sample: int = 5000,
+        show: int = 0,
+        plot: PathLike | None = None,
+    ) -> CompareResult:
+        """Compare this table (A) with another (B): shared words, neighbour agreement, CKA and
+        Procrustes alignment (``embcli compare``).
+
+        ``other`` is a ``Table``, a ``Model`` (its input table) or a model's name (opened
+        with this table's cache and options). ``words`` restricts the comparison to a list;
+        ``sample`` bounds how many shared words' neighbour lists are compared (0: all);
+        ``show`` lists that many best and worst agreeing words and translations; ``plot``
+        draws Jaccard@k and neighbour ranks (.png, .svg, .pdf).
+        """
+        from embcli.ask.compare import compare
+
+        checks.count("-k", k, 1)
+        checks.count("--sample", sample)
+        checks.count("--show", show)
+        out = checks.output_file(plot, IMAGE_SUFFIXES, "compare --plot") if plot else None
+        word_list = [checks.word(w) for w in words] if words is not None else None
+        if isinstance(other, Table):
+            table_b = other
+        elif isinstance(other, Model):
+            table_b = other.table()
+        elif isinstance(other, (str, os.PathLike)):
+            table_b = self.model.sibling(other).table()
+        else:
+            raise UsageProblem(
+                f"compare takes a Table, a Model or a model's name, not {type(other).__name__}"
+            )
+        a, b = self.embeddings, table_b.embeddings
+        result = compare(a, b, k, case_sensitive=case_sensitive, words=word_list, sample=sample,
+                         show=show, plot_sample=PLOT_QUERIES if out else 0)  # fmt: skip
+        if word_list is not None:
+            v = result.vocab
+            for side, missing, label in (("A", v.missing_a, a.label), ("B", v.missing_b, b.label)):
+                if missing:
+                    ex = ", ".join(missing[:5]) + (", ..." if len(missing) > 5 else "")
+                    self.model.notice(
+                        f"{len(missing):,} of {v.listed:,} listed words are not word-like "
+                        f"tokens of {side} ({label}): {ex}; using the {result.shared:,} shared"
+                    )
+        if out is not None:
+            from embcli.draw.compare_plot import compare_plot
+
+            title = f"A: {_short(result.a['model'])}   B: {_short(result.b['model'])}"
+            compare_plot(result.scores, result.k, result.ranks, title, out)
+        return result
+
+    def stats(
+        self,
+        *,
+        remove_pcs: int | None = None,
+        samples: int = 10_000,
+        seed: int = 0,
+        plot: PathLike | None = None,
+    ) -> StatsResult:
+        """Geometry of the table (``embcli stats``): norms, anisotropy, isotropy, used
+        dimensions. ``remove_pcs`` components are removed for the "after removal" cosine
+        (default about width / 100); ``plot`` draws norms, spectrum and cosines."""
+        from embcli.ask.anatomy import table_stats
+
+        checks.optional_count("--remove-pcs", remove_pcs)
+        checks.count("--samples", samples, 2)
+        checks.count("--seed", seed)
+        out = checks.output_file(plot, IMAGE_SUFFIXES, "stats --plot") if plot else None
+        result = table_stats(self.embeddings, remove_pcs, samples, seed, self.role)
+        if out is not None:
+            from embcli.draw.anatomy_plot import stats_plot
+            from embcli.draw.wordplot import title_name
+
+            title = f"{title_name(self.label)} ({self.role} table)"
+            stats_plot(result.norm_values, result.eigenvalues, result.cosines, title, out)
+        return result
+
+    def undertrained(
+        self,
+        k: int | None = None,
+        *,
+        input_table: Table | None = None,
+        reference: PathLike | Sequence[str] | None = None,
+        percentile: float = 2.0,
+        all_rows: bool = False,
+        reference_file: str | None = None,
+    ) -> UndertrainedResult:
+        """Rows that look never trained (``embcli undertrained``), ranked; best read on the
+        output head (``model.table("output")``).
+
+        ``k`` rows per list (default 50; with ``all_rows`` every row; 0: no limit).
+        ``reference`` is a file (one token or ``#id`` per line) or a list of tokens known to
+        be unused (default: found from the tokenizer). For an untied head the input table's
+        norms are shown beside the scores: ``input_table``, or else the model's own.
+        ``reference_file`` is the old name of ``reference``.
+        """
+        from embcli.api.inputs import read_lines
+        from embcli.ask.undertrained import undertrained
+
+        checks.optional_count("-k", k)
+        checks.number("--percentile", percentile, 0.0, 100.0)
+        if reference_file is not None:
+            reference = reference_file
+        lines: list[tuple[int, str]] | None = None
+        source = "the reference list"
+        if isinstance(reference, (str, os.PathLike)):
+            source = str(reference)
+            lines = read_lines(reference, comments=False)
+        elif reference is not None:
+            lines = [(n, checks.word(t, "a reference token")) for n, t in enumerate(reference, 1)]
+        limit = k if k is not None else (0 if all_rows else 50)
+
+        def open_input() -> EmbeddingTable:
+            if input_table is not None:
+                return input_table.embeddings
+            return self.model.embeddings("input")
+
+        return undertrained(self.embeddings, self.role, open_input, lines, source, limit,
+                            percentile, all_rows)  # fmt: skip
+
+    # -- what the model does, not the table (kept for one release) -------------------------------
+
+    def context(self, word: str, sentences: Sequence[str], **options: Any) -> ContextResult:
+        """Deprecated: ``t.model.context(...)`` (running the model does not use the table)."""
+        warnings.warn("Table.context is Model.context", DeprecationWarning, stacklevel=2)
+        return self.model.context(word, sentences, **options)
+
+    def sentences(self, texts: Sequence[str], **options: Any) -> SentencesResult:
+        """Deprecated: ``t.model.sentences(...)``."""
+        warnings.warn("Table.sentences is Model.sentences", DeprecationWarning, stacklevel=2)
+        return self.model.sentences(texts, **options)
+
+    def positions(self, max_positions: int = 256, *, output: PathLike | None = None) -> Figure:
+        """Deprecated: ``t.model.positions(...)``."""
+        warnings.warn("Table.positions is Model.positions", DeprecationWarning, stacklevel=2)
+        return self.model.positions(max_positions, output=output)
+
+
+def _short(label: str) -> str:
+    return label if len(label) <= 40 else "..." + label[-37:]
