@@ -12,7 +12,7 @@ header, so a shard that does not hold a wanted tensor is never opened.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
@@ -164,9 +164,10 @@ class FileSet:
         self.label, self.files, self.index = label, files, index
         self._open_file = open_file
         self._weight_map: dict[str, str] | None = None
-        self._tensors: dict[str, dict[str, TensorInfo]] = {}
+        self._tensors: dict[str, Mapping[str, TensorInfo]] = {}
 
-    def read_file(self, source: ByteSource) -> dict[str, TensorInfo]:
+    def read_file(self, source: ByteSource) -> Mapping[str, TensorInfo]:
+        """The tensors of one file (a mapping may compute each one's span when asked)."""
         raise NotImplementedError
 
     def weight_map(self) -> dict[str, str]:
@@ -214,7 +215,7 @@ class FileSet:
     def facts(self) -> ModelFacts | None:
         return None
 
-    def _file_tensors(self, file: str) -> dict[str, TensorInfo]:
+    def _file_tensors(self, file: str) -> Mapping[str, TensorInfo]:
         if file not in self._tensors:
             self._tensors[file] = self.read_file(self._open_file(file))
         return self._tensors[file]
