@@ -64,7 +64,10 @@ class TensorInfo:
 class Container(Protocol):
     """The tensors of one checkpoint or vector file."""
 
-    format: str  # "safetensors", "pytorch", "word2vec text", "GloVe text", "word2vec binary"...
+    @property
+    def format(self) -> str:
+        """ "safetensors", "pytorch", "word2vec text", "GloVe text", "word2vec binary"..."""
+        ...
 
     def names(self) -> list[str]:
         """Every tensor name; cheap (an index, or the headers)."""
