@@ -37,8 +37,8 @@ def test_table_equals_the_checkpoint_tensor(model_dirs, kind):
     name, dtype = EXPECTED[kind]
     table = open_table(str(model_dirs[kind]))
     ref = reference_table(model_dirs[kind], name)
-    assert table.meta["tensor"] == name
-    assert table.meta["source_dtype"] == dtype
+    assert table.meta.tensor == name
+    assert table.meta.source_dtype == dtype
     assert table.shape == ref.shape
     norms = np.linalg.norm(ref, axis=1)
     np.testing.assert_allclose(table.norms, norms, rtol=1e-6)
@@ -120,7 +120,7 @@ def test_pytorch_bin_is_read_without_torch_load(model_dirs, tmp_path, cli):
     res = cli("info", "-m", dst, "-f", "json")
     assert res.code == 0, res.err
     table = open_table(str(dst))
-    assert table.meta["checkpoint_format"] == "pytorch"
+    assert table.meta.checkpoint_format == "pytorch"
     np.testing.assert_allclose(
         table.raw(np.arange(table.shape[0])), state["transformer.wte.weight"].numpy(), rtol=1e-6
     )

@@ -58,8 +58,8 @@ def test_table_equals_torch_load(model_dirs, tmp_path, dtype):
     ref = torch.load(model / "pytorch_model.bin", weights_only=True)[TABLE].float().numpy()
     np.testing.assert_array_equal(container_rows(model, TABLE), ref)
     table = open_table(str(model))
-    assert table.meta["checkpoint_format"] == "pytorch" and table.meta["tensor"] == TABLE
-    assert table.meta["source_dtype"] == {torch.float32: "F32", torch.float16: "F16",
+    assert table.meta.checkpoint_format == "pytorch" and table.meta.tensor == TABLE
+    assert table.meta.source_dtype == {torch.float32: "F32", torch.float16: "F16",
                                           torch.bfloat16: "BF16"}[dtype]  # fmt: skip
     np.testing.assert_allclose(table.raw(np.arange(ref.shape[0])), ref, rtol=1e-6, atol=1e-7)
 
@@ -121,7 +121,7 @@ def test_sharded_checkpoint_opens_only_the_shard_with_the_table(model_dirs, tmp_
     (model / "pytorch_model.bin.index.json").write_text(json.dumps(index))
     (model / "pytorch_model-00001-of-00002.bin").write_bytes(b"\xff" * 64)  # never opened
     table = open_table(str(model))
-    assert table.meta["checkpoint_file"] == "pytorch_model-00002-of-00002.bin"
+    assert table.meta.checkpoint_file == "pytorch_model-00002-of-00002.bin"
     np.testing.assert_allclose(table.raw(np.arange(table.shape[0])), state[TABLE].numpy(),
                                rtol=1e-6, atol=1e-7)  # fmt: skip
 

@@ -58,12 +58,12 @@ def open_table(
         source = resolve_hub(model, revision, notice=notice, progress=progress)
     key = source.key(tensor)
     path = cache.entry_dir(root, source.label, key)
-    table = _open_quietly(path)
-    if table is None:
-        table = _build(root, key, path, source, tensor, allow_pickle, notice, progress)
+    found = _open_quietly(path)
+    if found is None:
+        found = _build(root, key, path, source, tensor, allow_pickle, notice, progress)
     if ref is not None:
         cache.write_ref(root, ref, key)
-    return table
+    return found
 
 
 def _open_head(
@@ -123,7 +123,7 @@ def _open_head(
 
 
 def _tied_notice(table: EmbeddingTable, notice: Notice) -> EmbeddingTable:
-    if table.meta.get("table", "input") != "output":
+    if table.meta.table != "output":
         notice(f"the output head of {table.label} is tied to its input table: using that table")
     return table
 
