@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, ClassVar, Protocol
 
 import numpy as np
 
@@ -148,6 +148,7 @@ def _block(data: bytearray, raw_dtype: str, info: TensorInfo) -> np.ndarray:
     return to_float32(flat.reshape(-1, *info.shape[1:]), info.dtype)
 
 
+@dataclass(eq=False)
 class FileSet:
     """Tensors spread over files named in an index (``weight_map``), or one file's tensors.
 
@@ -155,19 +156,15 @@ class FileSet:
     and each at most once; with an index, only the files holding the tensors asked about are.
     """
 
-    format = "?"
-
-    def __init__(
-        self,
-        label: str,
-        files: list[str],
-        index: Path | None,
-        open_file: Callable[[str], ByteSource],
-    ) -> None:
-        self.label, self.files, self.index = label, files, index
-        self._open_file = open_file
-        self._weight_map: dict[str, str] | None = None
-        self._tensors: dict[str, Mapping[str, TensorInfo]] = {}
+    format: ClassVar[str] = "?"
+    label: str  # the source's label, for messages
+    files: list[str]  # the weight files (used when there is no index)
+    index: Path | None  # ``*.index.json``: tensor name -> file
+    _open_file: Callable[[str], ByteSource]
+    _weight_map: dict[str, str] | None = field(default=None, init=False, repr=False)
+    _tensors: dict[str, Mapping[str, TensorInfo]] = field(
+        default_factory=dict, init=False, repr=False
+    )
 
     def read_file(self, source: ByteSource) -> Mapping[str, TensorInfo]:
         """The tensors of one file (a mapping may compute each one's span when asked)."""

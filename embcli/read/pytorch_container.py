@@ -21,9 +21,10 @@ from __future__ import annotations
 import io
 import struct
 import zipfile
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -45,23 +46,15 @@ _TORCH_TO_ST = {
 }
 
 
+@dataclass(eq=False)
 class PyTorchContainer(FileSet):
     """``pytorch_model.bin`` or its shards; zip archives by ranges, legacy files by torch."""
 
-    format = "pytorch"
-
-    def __init__(
-        self,
-        label: str,
-        files: list[str],
-        index: Path | None,
-        open_file: Callable[[str], ByteSource],
-        allow_pickle: bool = False,
-    ) -> None:
-        super().__init__(label, files, index, open_file)
-        self.allow_pickle = allow_pickle
-        self._loaded: dict[str, dict[str, Any]] = {}  # file -> tensors loaded by torch.load
-        self._archives: dict[str, TorchArchive] = {}
+    format: ClassVar[str] = "pytorch"
+    allow_pickle: bool = False
+    #: file -> its tensors as ``torch.load`` returned them (``--allow-pickle`` only)
+    _loaded: dict[str, dict[str, Any]] = field(default_factory=dict, init=False, repr=False)
+    _archives: dict[str, TorchArchive] = field(default_factory=dict, init=False, repr=False)
 
     def read_file(self, source: ByteSource) -> Mapping[str, TensorInfo]:
         try:

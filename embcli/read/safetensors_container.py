@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import struct
+from typing import ClassVar
 
 import numpy as np
 
@@ -26,7 +27,7 @@ MAX_HEADER_BYTES = 100_000_000  # the format's own limit
 
 
 class SafetensorsContainer(FileSet):
-    format = "safetensors"
+    format: ClassVar[str] = "safetensors"
 
     def read_file(self, source: ByteSource) -> dict[str, TensorInfo]:
         return read_header(source)
