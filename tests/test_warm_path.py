@@ -19,6 +19,11 @@ from embcli.store.table import EmbeddingTable
 from tests.conftest import run_subprocess
 
 HEAVY = (
+    "embcli.store.build",  # a cold build's code: imported only when an entry is missing
+    "embcli.read.container",
+    "embcli.read.byte_source",
+    "filelock",
+    "huggingface_hub",
     "embcli.ask.evaluate",
     "embcli.draw.plotting",
     "rich.progress",

@@ -12,7 +12,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 from embcli.errors import EmbcliError, UsageProblem
-from embcli.read.hub import hub_endpoint
 from embcli.read.sources import Source, resolve_hub, resolve_local
 from embcli.store import cache
 from embcli.store.table import EmbeddingTable
@@ -49,6 +48,8 @@ def open_table(
     source = resolve_local(model)
     ref = None
     if source is None:  # a Hub repo id
+        from embcli.read.hub import hub_endpoint
+
         ref = "\0".join([hub_endpoint(), model, revision or "", tensor or ""])
         known = cache.read_ref(root, ref)
         if known:
@@ -85,6 +86,8 @@ def _open_head(
     root = cache.cache_root(cache_dir)
     source = resolve_local(model)
     if source is None:
+        from embcli.read.hub import hub_endpoint
+
         ref = "\0".join([hub_endpoint(), model, revision or "", "output"])
         known = cache.read_ref(root, ref)
         found = _open_quietly(cache.entry_dir(root, model, known)) if known else None
