@@ -25,6 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from embcli.ask.anatomy import table_stats
 from embcli.ask.undertrained import find_undertrained
 from embcli.store import cache
+from embcli.store.meta import TableMeta
 from embcli.store.table import EmbeddingTable
 
 
@@ -32,7 +33,7 @@ def make_entry(root: Path, rows: int, dim: int) -> EmbeddingTable:
     rng = np.random.default_rng(0)
     offset = rng.standard_normal(dim) * 0.5
 
-    def write(tmp: Path) -> dict:
+    def write(tmp: Path) -> TableMeta:
         unit = np.lib.format.open_memmap(tmp / "vectors.npy", "w+", np.float32, (rows, dim))
         norms = np.empty(rows, np.float32)
         for lo in range(0, rows, 8192):
@@ -45,10 +46,17 @@ def make_entry(root: Path, rows: int, dim: int) -> EmbeddingTable:
         del unit
         np.save(tmp / "norms.npy", norms)
         np.save(tmp / "wordlike.npy", np.ones(rows, bool))
+        np.save(tmp / "variant_group.npy", np.arange(rows, dtype=np.int32))
         (tmp / "tokens.json").write_text(json.dumps([f"w{i}" for i in range(rows)]))
-        return {"model": f"random-{rows}x{dim}", "kind": "vectors", "identity": "bench",
-                "shape": [rows, dim], "source_dtype": "F32", "tokenizer_style": "words",
-                "special_ids": [], "tokenizer_size": None}  # fmt: skip
+        return TableMeta(
+            model=f"random-{rows}x{dim}", kind="vectors", identity="bench", revision=None,
+            table="input", tensor="random", tensor_option=None, shape=(rows, dim),
+            source_dtype="F32", checkpoint_format="random", checkpoint_file="", model_type="",
+            config_vocab_size=rows, config_hidden_size=dim, text_config=None, tied=False,
+            tie_explicit=False, head_tensor=None, head_shape=None, head_dtype=None,
+            tokenizer_size=None, special_ids=(), tokenizer_style="words", unk_id=None,
+            zero_rows=0, created="", embcli_version="bench",
+        )  # fmt: skip
 
     path = root / f"random--{rows}x{dim}"
     return EmbeddingTable(cache.build_entry(root, path, write))

@@ -103,15 +103,19 @@ def test_failure_mid_build_leaves_nothing(cli, tmp_path, isolated_cache):
     assert no_leftovers(isolated_cache)
 
 
-@pytest.mark.parametrize("damage", ["version", "truncate", "no-meta"])
+@pytest.mark.parametrize("damage", ["version", "older", "field", "truncate", "no-meta"])
 def test_broken_cache_is_reported_and_rebuilt(cli, model_dirs, isolated_cache, damage):
     first = json.loads(cli("info", "-m", model_dirs["gpt2"], "-f", "json").out)
     entry = isolated_cache / first["cache_path"].split("/")[-1]
-    if damage == "version":
-        meta = json.loads((entry / "meta.json").read_text())
-        meta["format_version"] = 0
+    meta = json.loads((entry / "meta.json").read_text())
+    if damage in ("version", "older"):
+        meta["format_version"] = 0 if damage == "version" else 1
         (entry / "meta.json").write_text(json.dumps(meta))
-        expected = "format version 0"
+        expected = "format version 0" if damage == "version" else "written by an older embcli"
+    elif damage == "field":
+        del meta["tensor"]
+        (entry / "meta.json").write_text(json.dumps(meta))
+        expected = "meta.json lacks tensor"
     elif damage == "truncate":
         vec = entry / "vectors.npy"
         vec.write_bytes(vec.read_bytes()[:1000])
@@ -125,6 +129,7 @@ def test_broken_cache_is_reported_and_rebuilt(cli, model_dirs, isolated_cache, d
     assert len(res.err.strip().splitlines()) == 1
     again = cli("info", "-m", model_dirs["gpt2"], "-f", "json")
     assert again.err == "" and json.loads(again.out)["cache_bytes"] == first["cache_bytes"]
+    assert json.loads((entry / "meta.json").read_text())["format_version"] == 2
 
 
 def test_hub_id_without_network_is_one_line(cli, monkeypatch):

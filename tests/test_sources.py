@@ -7,6 +7,8 @@ what each refuses.
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 from safetensors.torch import load_file
@@ -77,3 +79,19 @@ def test_a_vector_file_is_a_container_of_one_table(tmp_path):
     assert container.facts().vocab_size == 2
     rows = np.concatenate([b for _, b in container.rows("word2vec text", 100)])
     np.testing.assert_array_equal(rows, [[1, 2, 3], [4, 5, 6]])
+
+
+def test_table_meta_round_trips_through_meta_json(model_dirs):
+    from embcli.store.load import open_table
+    from embcli.store.meta import TableMeta
+
+    table = open_table(str(model_dirs["llama"]))
+    written = json.loads((table.path / "meta.json").read_text())
+    assert written.pop("format_version") == 2 and set(written.pop("files")) >= {"vectors.npy"}
+    assert written == table.meta.to_dict()
+    meta = table.meta
+    assert isinstance(meta, TableMeta) and meta.shape == table.shape
+    assert meta.head_tensor == "lm_head.weight" and meta.head_shape == table.shape
+    assert TableMeta.from_dict(meta.to_dict()) == meta
+    newer = TableMeta.from_dict({**meta.to_dict(), "from_a_newer_embcli": 1})
+    assert newer.to_dict()["from_a_newer_embcli"] == 1  # kept, not dropped on a rewrite

@@ -34,7 +34,7 @@ def test_text_formats_read_equal_to_the_file(tmp_path, vectors, name, header):
     table = open_table(str(write(tmp_path / name, vectors, header)))
     assert table.tokens == WORDS
     np.testing.assert_allclose(table.raw(np.arange(len(WORDS))), vectors, rtol=1e-6)
-    assert table.meta["checkpoint_format"] == ("word2vec text" if header else "GloVe text")
+    assert table.meta.checkpoint_format == ("word2vec text" if header else "GloVe text")
 
 
 def test_word2vec_binary_written_by_gensim(tmp_path, vectors):
@@ -49,7 +49,7 @@ def test_word2vec_binary_written_by_gensim(tmp_path, vectors):
     np.testing.assert_allclose(table.raw(np.arange(len(WORDS))), kv.vectors, rtol=1e-6)
     # Ours are normalised in float64 then rounded, gensim's in float32: one ulp apart at most.
     np.testing.assert_allclose(table.unit, kv.get_normed_vectors(), atol=1.2e-7)
-    assert table.meta["checkpoint_format"] == "word2vec binary"
+    assert table.meta.checkpoint_format == "word2vec binary"
 
 
 def test_queries_on_a_vector_file(cli, tmp_path, vectors):

@@ -12,10 +12,10 @@ header, so a shard that does not hold a wanted tensor is never opened.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, ClassVar, Protocol
 
 import numpy as np
 
@@ -64,7 +64,10 @@ class TensorInfo:
 class Container(Protocol):
     """The tensors of one checkpoint or vector file."""
 
-    format: str  # "safetensors", "pytorch", "word2vec text", "GloVe text", "word2vec binary"...
+    @property
+    def format(self) -> str:
+        """ "safetensors", "pytorch", "word2vec text", "GloVe text", "word2vec binary"..."""
+        ...
 
     def names(self) -> list[str]:
         """Every tensor name; cheap (an index, or the headers)."""
@@ -145,6 +148,7 @@ def _block(data: bytearray, raw_dtype: str, info: TensorInfo) -> np.ndarray:
     return to_float32(flat.reshape(-1, *info.shape[1:]), info.dtype)
 
 
+@dataclass(eq=False)
 class FileSet:
     """Tensors spread over files named in an index (``weight_map``), or one file's tensors.
 
@@ -152,21 +156,18 @@ class FileSet:
     and each at most once; with an index, only the files holding the tensors asked about are.
     """
 
-    format = "?"
+    format: ClassVar[str] = "?"
+    label: str  # the source's label, for messages
+    files: list[str]  # the weight files (used when there is no index)
+    index: Path | None  # ``*.index.json``: tensor name -> file
+    _open_file: Callable[[str], ByteSource]
+    _weight_map: dict[str, str] | None = field(default=None, init=False, repr=False)
+    _tensors: dict[str, Mapping[str, TensorInfo]] = field(
+        default_factory=dict, init=False, repr=False
+    )
 
-    def __init__(
-        self,
-        label: str,
-        files: list[str],
-        index: Path | None,
-        open_file: Callable[[str], ByteSource],
-    ) -> None:
-        self.label, self.files, self.index = label, files, index
-        self._open_file = open_file
-        self._weight_map: dict[str, str] | None = None
-        self._tensors: dict[str, dict[str, TensorInfo]] = {}
-
-    def read_file(self, source: ByteSource) -> dict[str, TensorInfo]:
+    def read_file(self, source: ByteSource) -> Mapping[str, TensorInfo]:
+        """The tensors of one file (a mapping may compute each one's span when asked)."""
         raise NotImplementedError
 
     def weight_map(self) -> dict[str, str]:
@@ -214,7 +215,7 @@ class FileSet:
     def facts(self) -> ModelFacts | None:
         return None
 
-    def _file_tensors(self, file: str) -> dict[str, TensorInfo]:
+    def _file_tensors(self, file: str) -> Mapping[str, TensorInfo]:
         if file not in self._tensors:
             self._tensors[file] = self.read_file(self._open_file(file))
         return self._tensors[file]

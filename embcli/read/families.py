@@ -87,8 +87,13 @@ _ROTARY = Family(positions="rotary")
 _GEMMA = Family(positions="rotary", embed_scale="sqrt(hidden_size)")
 
 
-def _learned(key: str, suffix: str, **more: bool) -> Family:
-    return Family(positions="learned", position_table=(key, suffix), **more)
+def _learned(key: str, suffix: str, token_types: bool = False, encoder: bool = False) -> Family:
+    return Family(
+        positions="learned",
+        position_table=(key, suffix),
+        token_types=token_types,
+        encoder=encoder,
+    )
 
 
 _BERT_LIKE = _learned(

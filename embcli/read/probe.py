@@ -7,10 +7,15 @@ weights: only the config and the header of the file holding each candidate.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from embcli.errors import EmbcliError
 from embcli.read.facts import ModelFacts, config_facts
 from embcli.read.locate import locate_head
-from embcli.read.sources import Notice, Source, VectorFile, open_container, resolve
+from embcli.read.sources import Source, VectorFile, open_container, resolve
+
+if TYPE_CHECKING:
+    from embcli.read.byte_source import Notice
 
 
 def probe_head(

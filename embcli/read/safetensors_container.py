@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import struct
+from typing import ClassVar
 
 import numpy as np
 
@@ -26,7 +27,7 @@ MAX_HEADER_BYTES = 100_000_000  # the format's own limit
 
 
 class SafetensorsContainer(FileSet):
-    format = "safetensors"
+    format: ClassVar[str] = "safetensors"
 
     def read_file(self, source: ByteSource) -> dict[str, TensorInfo]:
         return read_header(source)
@@ -77,7 +78,7 @@ def parse_header(blob: bytes, where: str, file_size: int | None) -> dict[str, Te
         except (KeyError, TypeError, ValueError):
             raise EmbcliError(f"{where}: malformed header entry for tensor {name!r}") from None
         info = TensorInfo(name, shape, dtype, where, base + lo, base + hi)
-        if dtype in RAW_DTYPES and info.nbytes != int(np.prod(shape)) * RAW_DTYPES[dtype][1]:
+        if dtype in RAW_DTYPES and hi - lo != int(np.prod(shape)) * RAW_DTYPES[dtype][1]:
             raise EmbcliError(f"{where}: tensor {name!r} byte range does not match its shape")
         if file_size is not None and info.end > file_size:
             raise EmbcliError(

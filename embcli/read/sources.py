@@ -19,9 +19,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from embcli.errors import EmbcliError, UsageProblem
-from embcli.read.byte_source import ByteSource, HubFile, LocalFile, Notice, Progress
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # byte sources are imported when a file is asked for: not on the warm path
+    from embcli.read.byte_source import ByteSource, HubFile, Notice, Progress
     from embcli.read.container import Container
 
 REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
@@ -89,6 +89,8 @@ class LocalDir(Source):
         return path if path.is_file() else None
 
     def file(self, name: str) -> ByteSource:
+        from embcli.read.byte_source import LocalFile
+
         return LocalFile(self.directory / name)
 
     def listing(self) -> list[str]:
@@ -110,6 +112,8 @@ class HubRepo(Source):
 
     def file(self, name: str) -> ByteSource:
         """One byte source per file and process, so a whole-file fallback happens once."""
+        from embcli.read.byte_source import HubFile
+
         if name not in self._files:
             self._files[name] = HubFile(
                 self.repo_id, self.identity, name, progress=self.progress, notice=self.notice
@@ -130,6 +134,8 @@ class VectorFile(Source):
         return None
 
     def file(self, name: str) -> ByteSource:
+        from embcli.read.byte_source import LocalFile
+
         return LocalFile(self.path)
 
     def listing(self) -> list[str]:

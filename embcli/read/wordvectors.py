@@ -48,9 +48,9 @@ def _read_text(path: Path) -> Parsed:
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
+        at = data[: exc.start].count(b"\n") + 1
         raise EmbcliError(
-            f"{path.name} line {line}: not UTF-8 text (a binary file? use .bin)"
+            f"{path.name} line {at}: not UTF-8 text (a binary file? use .bin)"
         ) from None
     lines = text.split("\n")
     if lines and lines[-1] == "":

@@ -14,7 +14,6 @@ import json
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -33,6 +32,7 @@ from embcli.read.tokens import (
 )
 from embcli.read.vocabulary import Vocabulary
 from embcli.store.lookup import write_lookup
+from embcli.store.meta import TableMeta
 
 Progress = Callable[[int, int, str], None]  # (done, total, "rows" or "bytes")
 
@@ -45,7 +45,7 @@ def write_table(
     progress: Progress | None = None,
     notice: Callable[[str], None] | None = None,
     table: str = "input",
-) -> dict[str, Any]:
+) -> TableMeta:
     """Fill ``target`` with a cache entry for ``source``; return its metadata.
 
     ``progress(done, total, unit)`` reports rows converted, or, when the table is streamed from
@@ -84,36 +84,36 @@ def write_table(
     head = head_by_name(names, facts.model_type)
     # The head's shape only when its header is already read: no other shard is opened.
     head_info = container.info(head) if head and container.file_of(head) == info.file else None
-    return {
-        "table": table,
-        "head_shape": list(head_info.shape) if head_info else None,
-        "head_dtype": head_info.dtype if head_info else None,
-        "model": source.label,
-        "kind": source.kind,
-        "identity": source.identity,
-        "revision": source.revision,
-        "tensor": name,
-        "tensor_option": tensor,
-        "shape": [rows, dim],
-        "source_dtype": info.dtype,
-        "checkpoint_format": container.format,
-        "checkpoint_file": info.file,
-        "model_type": facts.model_type,
-        "config_vocab_size": facts.vocab_size,
-        "config_hidden_size": facts.hidden_size,
-        "text_config": facts.text_path or None,
-        "tied": facts.tied,
-        "tie_explicit": facts.tie_explicit,
-        "embed_scale": facts.embed_scale,
-        "head_tensor": head,
-        "tokenizer_size": tokenizer_size,
-        "special_ids": special,
-        "tokenizer_style": style,
-        "unk_id": unk_id,
-        "zero_rows": int((norms == 0).sum()),
-        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "embcli_version": __version__,
-    }
+    return TableMeta(
+        model=source.label,
+        kind=source.kind,
+        identity=source.identity,
+        revision=source.revision,
+        table=table,
+        tensor=name,
+        tensor_option=tensor,
+        shape=(rows, dim),
+        source_dtype=info.dtype,
+        checkpoint_format=container.format,
+        checkpoint_file=info.file,
+        model_type=facts.model_type,
+        config_vocab_size=facts.vocab_size,
+        config_hidden_size=facts.hidden_size,
+        text_config=facts.text_path or None,
+        tied=facts.tied,
+        tie_explicit=facts.tie_explicit,
+        head_tensor=head,
+        head_shape=head_info.shape if head_info else None,
+        head_dtype=head_info.dtype if head_info else None,
+        tokenizer_size=tokenizer_size,
+        special_ids=tuple(special),
+        tokenizer_style=style,
+        unk_id=unk_id,
+        zero_rows=int((norms == 0).sum()),
+        created=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        embcli_version=__version__,
+        embed_scale=facts.embed_scale,
+    )
 
 
 def variant_groups(tokens: list[str]) -> np.ndarray:
@@ -184,8 +184,8 @@ def _write_tokens(
 
     tok = Tokenizer.from_file(str(saved))
     vocab_ids = tok.get_vocab(with_added_tokens=True)
-    special = {t["id"] for t in spec.get("added_tokens", []) if t.get("special")}
-    special = sorted(i for i in special | (vocab.special if vocab else set()) if i < rows)
+    marked = {t["id"] for t in spec.get("added_tokens", []) if t.get("special")}
+    special = sorted(i for i in marked | (vocab.special if vocab else set()) if i < rows)
     size = max(vocab_ids.values()) + 1 if vocab_ids else 0
     unk = (spec.get("model") or {}).get("unk_token")
     unk_id = vocab_ids.get(unk) if isinstance(unk, str) else None

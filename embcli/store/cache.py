@@ -8,12 +8,14 @@ An entry holds::
     tokens_*.npy    the same strings as UTF-8 bytes and offsets, to read a few rows quickly
     lookup_*.npy    single-token words and their rows, so a query needs no tokenizer
     tokenizer.json  the model's tokenizer, padding and truncation off (absent if it has none)
-    meta.json       what was read and from where; written last, it marks the entry complete
+    meta.json       what was read and from where (a ``TableMeta``), the format version and every
+                    file's size; written last, it marks the entry complete
 
 Entries are built in a private temporary directory and renamed into place, so a reader never
 sees a half-written entry; a file lock makes concurrent builders of the same entry wait for one
 another and reuse the winner's copy. ``meta.json`` records every file's size: an entry whose
-files disagree with it (a crash, a full disk, a hand edit) is reported and rebuilt.
+files disagree with it (a crash, a full disk, a hand edit) is reported and rebuilt, and so is an
+entry of another format version (one written by an older embcli), with one notice.
 """
 
 from __future__ import annotations
@@ -31,8 +33,10 @@ from typing import Any
 
 from embcli.atomic import write_text
 from embcli.errors import CacheProblem, EmbcliError
+from embcli.store.meta import TableMeta
 
-FORMAT_VERSION = 1
+#: 2: typed metadata, token strings as offsets, lookups, variant groups in every entry.
+FORMAT_VERSION = 2
 META = "meta.json"
 TMP_DIR = ".tmp"
 LOCK_DIR = ".locks"
@@ -62,7 +66,8 @@ class Entry:
     """A complete, validated cache entry."""
 
     path: Path
-    meta: dict[str, Any]
+    meta: TableMeta
+    files: dict[str, int]  # name -> size in bytes, as written
 
     @property
     def size_bytes(self) -> int:
@@ -79,24 +84,27 @@ def entry_dir(root: Path, label: str, key: str) -> Path:
 def open_entry(path: Path) -> Entry:
     """Validate the entry at ``path``; raise :class:`CacheProblem` saying what is wrong."""
     try:
-        meta = json.loads((path / META).read_text(encoding="utf-8"))
+        data = json.loads((path / META).read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise CacheProblem(f"cache entry {path} is incomplete (no {META})") from None
     except (OSError, ValueError) as exc:
         raise CacheProblem(f"cache entry {path} has an unreadable {META} ({exc})") from None
-    version = meta.get("format_version") if isinstance(meta, dict) else None
+    version = data.pop("format_version", None) if isinstance(data, dict) else None
     if version != FORMAT_VERSION:
+        older = isinstance(version, int) and version < FORMAT_VERSION
         raise CacheProblem(
             f"cache entry {path} has format version {version}, this embcli reads {FORMAT_VERSION}"
+            + (" (written by an older embcli)" if older else "")
         )
-    for name, size in meta.get("files", {}).items():
+    files = data.pop("files", {})
+    for name, size in files.items():
         try:
             actual = (path / name).stat().st_size
         except OSError:
             raise CacheProblem(f"cache entry {path} is missing {name}") from None
         if actual != size:
             raise CacheProblem(f"cache entry {path}: {name} has {actual} bytes, expected {size}")
-    return Entry(path, meta)
+    return Entry(path, TableMeta.from_dict(data, f"cache entry {path}: {META}"), files)
 
 
 def find_entry(path: Path, warn: Callable[[str], None]) -> Entry | None:
@@ -124,14 +132,14 @@ def locked(root: Path, key: str) -> Iterator[None]:
 def build_entry(
     root: Path,
     final: Path,
-    write: Callable[[Path], dict[str, Any]],
+    write: Callable[[Path], TableMeta],
     notice: Callable[[str], None] | None = None,
 ) -> Entry:
     """Run ``write(tmpdir) -> meta`` in a fresh temporary directory and rename it to ``final``.
 
-    ``write`` fills the directory and returns the metadata; this function adds the file sizes
-    and format version, writes ``meta.json`` last, and renames. On any failure the temporary
-    directory is removed, so nothing half-written survives; a Ctrl-C becomes
+    ``write`` fills the directory and returns the metadata; this function adds the token index,
+    the file sizes and the format version, writes ``meta.json`` last, and renames. On any
+    failure the temporary directory is removed, so nothing half-written survives; a Ctrl-C becomes
     :class:`BuildInterrupted`. A process killed outright (SIGKILL, power loss) cannot clean up,
     so the directory has an owner lock, held for the build's lifetime, that the operating system
     releases when the process dies: :func:`sweep_stale` (run here first) removes what it finds
@@ -149,13 +157,12 @@ def build_entry(
     try:
         tmp.mkdir()
         meta = write(tmp)
-        if (tmp / "tokens.json").is_file():
-            from embcli.store.lookup import write_token_index
+        from embcli.store.lookup import write_token_index
 
-            write_token_index(tmp)
-        meta["format_version"] = FORMAT_VERSION
-        meta["files"] = {p.name: p.stat().st_size for p in sorted(tmp.iterdir()) if p.name != META}
-        _write_json_atomic(tmp / META, meta)
+        write_token_index(tmp)
+        files = {p.name: p.stat().st_size for p in sorted(tmp.iterdir()) if p.name != META}
+        record = {**meta.to_dict(), "format_version": FORMAT_VERSION, "files": files}
+        _write_json_atomic(tmp / META, record)
         try:
             os.rename(tmp, final)
         except OSError:

@@ -12,7 +12,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 from embcli.errors import EmbcliError, UsageProblem
-from embcli.read.hub import hub_endpoint
 from embcli.read.sources import Source, resolve_hub, resolve_local
 from embcli.store import cache
 from embcli.store.table import EmbeddingTable
@@ -49,6 +48,8 @@ def open_table(
     source = resolve_local(model)
     ref = None
     if source is None:  # a Hub repo id
+        from embcli.read.hub import hub_endpoint
+
         ref = "\0".join([hub_endpoint(), model, revision or "", tensor or ""])
         known = cache.read_ref(root, ref)
         if known:
@@ -58,12 +59,12 @@ def open_table(
         source = resolve_hub(model, revision, notice=notice, progress=progress)
     key = source.key(tensor)
     path = cache.entry_dir(root, source.label, key)
-    table = _open_quietly(path)
-    if table is None:
-        table = _build(root, key, path, source, tensor, allow_pickle, notice, progress)
+    found = _open_quietly(path)
+    if found is None:
+        found = _build(root, key, path, source, tensor, allow_pickle, notice, progress)
     if ref is not None:
         cache.write_ref(root, ref, key)
-    return table
+    return found
 
 
 def _open_head(
@@ -85,6 +86,8 @@ def _open_head(
     root = cache.cache_root(cache_dir)
     source = resolve_local(model)
     if source is None:
+        from embcli.read.hub import hub_endpoint
+
         ref = "\0".join([hub_endpoint(), model, revision or "", "output"])
         known = cache.read_ref(root, ref)
         found = _open_quietly(cache.entry_dir(root, model, known)) if known else None
@@ -123,7 +126,7 @@ def _open_head(
 
 
 def _tied_notice(table: EmbeddingTable, notice: Notice) -> EmbeddingTable:
-    if table.meta.get("table", "input") != "output":
+    if table.meta.table != "output":
         notice(f"the output head of {table.label} is tied to its input table: using that table")
     return table
 

@@ -10,7 +10,7 @@ once, for every candidate string the vocabulary suggests, and stores only the an
 
 A key is stored only if the tokenizer itself resolved it (see ``embcli.ask.words.resolve``), so a
 hit is exactly what the tokenizer would have answered; a miss means nothing, and the caller falls
-back to the tokenizer (a word that splits, a case the normaliser folds, an old cache entry).
+back to the tokenizer (a word that splits, a case the normaliser folds).
 Opening the two files is two ``np.load`` calls with ``mmap_mode``; a lookup is a binary search
 of about 18 comparisons on a 200,000-entry vocabulary.
 """
@@ -44,7 +44,7 @@ class Lookup:
 
     @classmethod
     def open(cls, directory: Path) -> Lookup | None:
-        """The entry's lookup, or None for an entry written before lookups existed."""
+        """The entry's lookup, or None for a table without a tokenizer (word vectors)."""
         keys, index = directory / KEYS, directory / INDEX
         if not (keys.is_file() and index.is_file()):
             return None
@@ -168,10 +168,8 @@ class TokenList(Sequence[str]):
         self._full: list[str] | None = None
 
     @classmethod
-    def open(cls, directory: Path) -> TokenList | None:
+    def open(cls, directory: Path) -> TokenList:
         blob, index = directory / TOKEN_BLOB, directory / TOKEN_INDEX
-        if not (blob.is_file() and index.is_file()):
-            return None
         return cls(directory, np.load(blob, mmap_mode="r"), np.load(index, mmap_mode="r"))
 
     @property

@@ -10,7 +10,6 @@ opening a 50,257 x 768 table costs a few milliseconds and touches only the pages
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -22,6 +21,7 @@ from embcli import linalg
 from embcli.atomic import atomic_write, atomic_write_all
 from embcli.errors import EmbcliError
 from embcli.store.cache import Entry
+from embcli.store.meta import TableMeta
 
 if TYPE_CHECKING:
     from embcli.store.lookup import Lookup
@@ -43,15 +43,15 @@ class EmbeddingTable:
 
     def __init__(self, entry: Entry) -> None:
         self.path: Path = entry.path
-        self.meta: dict[str, Any] = entry.meta
+        self.meta: TableMeta = entry.meta
         self.unit: np.ndarray = np.load(self.path / "vectors.npy", mmap_mode="r")
         self.norms: np.ndarray = np.load(self.path / "norms.npy", mmap_mode="r")
-        if self.unit.shape != tuple(self.meta["shape"]):
+        if self.unit.shape != self.meta.shape:
             raise EmbcliError(f"cache entry {self.path} disagrees with its metadata; clear it")
 
     @property
     def label(self) -> str:
-        return str(self.meta["model"])
+        return self.meta.model
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -62,23 +62,20 @@ class EmbeddingTable:
     def tokens(self) -> list[str]:
         """Display string of every row (``" Paris"``, ``"##ing"``, ``"<row 50257>"``).
 
-        A :class:`~embcli.store.lookup.TokenList` (a list in entries older than it): indexing
-        reads one row, so a query that shows ten rows does not parse the whole vocabulary.
+        A :class:`~embcli.store.lookup.TokenList`: indexing reads one row, so a query that shows
+        ten rows does not parse the whole vocabulary.
         """
         from embcli.store.lookup import TokenList
 
-        lazy = TokenList.open(self.path)
-        if lazy is not None:
-            return lazy  # type: ignore[return-value]
-        return json.loads((self.path / "tokens.json").read_text(encoding="utf-8"))
+        return TokenList.open(self.path)  # type: ignore[return-value]
 
     @cached_property
     def special_ids(self) -> frozenset[int]:
-        return frozenset(self.meta.get("special_ids", []))
+        return frozenset(self.meta.special_ids)
 
     @property
     def tokenizer_size(self) -> int | None:
-        return self.meta.get("tokenizer_size")
+        return self.meta.tokenizer_size
 
     @property
     def padded_rows(self) -> int:
@@ -98,7 +95,7 @@ class EmbeddingTable:
 
     @cached_property
     def lookup(self) -> Lookup | None:
-        """Single-token words without loading the tokenizer (None in entries older than it)."""
+        """Single-token words without loading the tokenizer (None for a table without one)."""
         from embcli.store.lookup import Lookup
 
         return Lookup.open(self.path)
@@ -146,7 +143,7 @@ class EmbeddingTable:
     @property
     def style(self) -> str:
         """How the vocabulary marks words: byte_level, metaspace, plain, words or none."""
-        return str(self.meta.get("tokenizer_style", "plain"))
+        return self.meta.tokenizer_style
 
     @cached_property
     def _variant_index(self) -> dict[str, list[int]]:
@@ -160,15 +157,12 @@ class EmbeddingTable:
         return self._variant_index.get(text.strip().casefold(), [])
 
     @cached_property
-    def _variant_group(self) -> np.ndarray | None:
-        path = self.path / "variant_group.npy"
-        return np.load(path, mmap_mode="r") if path.is_file() else None
+    def _variant_group(self) -> np.ndarray:
+        return np.load(self.path / "variant_group.npy", mmap_mode="r")
 
     def variants(self, token_id: int) -> list[int]:
         """Rows spelling the same word up to case and surrounding space (" Paris", "paris")."""
         groups = self._variant_group
-        if groups is None:  # an entry written before variant groups were cached
-            return self._variant_index.get(self.tokens[token_id].strip().casefold(), [token_id])
         return np.flatnonzero(np.asarray(groups) == groups[token_id]).tolist()
 
     def transformed(self, center: bool, remove_pcs: int = 0) -> tuple[np.ndarray, Transform]:
