@@ -10,7 +10,7 @@ import typer
 
 from embcli.api.inputs import read_words
 from embcli.cli.common import table_of
-from embcli.cli.options import Settings, with_settings
+from embcli.cli.options import TABLE_OPTIONS, Settings, command
 from embcli.cli.output import emit
 
 
@@ -25,7 +25,7 @@ def register(app: typer.Typer) -> None:
     app.command("export")(export)
 
 
-@with_settings()
+@command(*TABLE_OPTIONS, "format")
 def export(
     settings: Settings,
     output: Annotated[
