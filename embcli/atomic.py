@@ -16,6 +16,15 @@ import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
+#: Every file this process renamed into place, in order: what an interrupted command can say it
+#: wrote (``written_since``).
+_WRITTEN: list[Path] = []
+
+
+def written_since(mark: int) -> list[Path]:
+    """Files renamed into place since ``len(written_since(0))`` was ``mark``."""
+    return list(_WRITTEN[mark:])
+
 
 def temp_path(path: Path) -> Path:
     """The temporary name this process writes ``path`` under before renaming it into place."""
@@ -45,6 +54,7 @@ def atomic_write_all(writers: Mapping[Path, Callable[[Path], None]]) -> list[Pat
             write(tmp)
         for tmp, target in zip(done, writers, strict=True):
             os.replace(tmp, target)
+            _WRITTEN.append(Path(target))
     finally:
         for tmp in done:
             tmp.unlink(missing_ok=True)

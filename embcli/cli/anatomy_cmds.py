@@ -46,6 +46,7 @@ def stats(
     ] = None,
 ) -> None:
     """Shape and health of a table: norms, duplicates, anisotropy, isotropy, effective rank."""
+    settings.will_write(plot)
     result = table_of(settings).stats(remove_pcs=remove_pcs, samples=samples, seed=seed, plot=plot)
     if plot is not None:
         print(f"embcli: wrote {plot}", file=sys.stderr)

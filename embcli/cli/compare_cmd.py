@@ -85,6 +85,7 @@ def compare(
 
     Words are matched by their text (leading space, ▁ and case as each tokenizer writes a word).
     """
+    settings.will_write(plot)
     names = list(model or [])
     if len(names) > 2:
         raise UsageProblem(f"--model given {len(names)} times: give A and B")

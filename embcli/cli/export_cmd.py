@@ -32,7 +32,8 @@ def export(
         Path,
         typer.Argument(
             help="Target: .txt/.vec (word2vec text), .bin (binary), .npy (+ .tokens.json), "
-            "or a directory (Projector vectors.tsv + metadata.tsv)."
+            "or for the Projector a directory (vectors.tsv + metadata.tsv) or x.tsv "
+            "(+ x.metadata.tsv)."
         ),
     ],
     to: Annotated[
@@ -58,6 +59,7 @@ def export(
     whose stripped token is empty, has inner whitespace or repeats an earlier name is named by
     its vocabulary piece (ĠParis), else by #id.
     """
+    settings.will_write(output)
     result = table_of(settings).export(
         output,
         format=to.value if to else None,

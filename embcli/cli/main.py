@@ -173,10 +173,12 @@ def main(argv: list[str] | None = None) -> None:
     try:
         result = command.main(args=args, prog_name="embcli", standalone_mode=False)
         code = result if isinstance(result, int) else 0
+        if code == INTERRUPTED:  # typer turned a Ctrl-C outside a command into a bare exit code
+            print("embcli: interrupted; nothing was written", file=sys.stderr)
     except typer.Exit as exc:
         code = exc.exit_code
     except (typer.Abort, KeyboardInterrupt):
-        print("embcli: interrupted", file=sys.stderr)
+        print("embcli: interrupted; nothing was written", file=sys.stderr)
         code = INTERRUPTED
     except BrokenPipeError:
         # The reader went away (``embcli ... | head``): that is not an error of ours.

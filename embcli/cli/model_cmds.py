@@ -94,6 +94,7 @@ def context(
     layer's baseline (mean cosine of different tokens). Then the nearest tokens at --layer: the
     logit lens for a causal LM, otherwise the nearest rows of the static table.
     """
+    settings.will_write(plot)
     if texts and file is not None:
         raise UsageProblem("give sentences or --file, not both")
     items = [t for _, t in read_texts(file)] if file is not None else list(texts or [])
@@ -151,6 +152,7 @@ def sentences(
         raise UsageProblem("give sentences (or --file), or --query with --corpus, not both")
     if texts and file is not None:
         raise UsageProblem("give sentences or --file, not both")
+    settings.will_write(output)
     model = model_of(settings)
     options: dict[str, Any] = {"device": device, "batch_size": batch_size,
                                "max_length": max_length, "output": output}  # fmt: skip

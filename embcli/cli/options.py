@@ -11,14 +11,17 @@ from __future__ import annotations
 import functools
 import inspect
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from enum import Enum
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from embcli.api import DEFAULT_MODEL
-from embcli.errors import UsageProblem
+from embcli.atomic import written_since
+from embcli.cli.progress import close_all
+from embcli.errors import Interrupted, UsageProblem
 
 
 class Format(str, Enum):
@@ -134,6 +137,7 @@ class Settings:
         self.command = command
         self.uses = frozenset(uses)
         self.read: set[str] = set()
+        self.outputs: list[Path] = []  # files the command means to write (said on Ctrl-C)
         self._values = values
 
     def __getattr__(self, name: str) -> Any:
@@ -147,6 +151,10 @@ class Settings:
     def declares(self, name: str) -> bool:
         """Whether the command takes option ``name`` (asking does not count as reading it)."""
         return name in self.uses
+
+    def will_write(self, *paths: Path | str | None) -> None:
+        """Files this command is about to write, so an interruption can say which were."""
+        self.outputs += [Path(p) for p in paths if p is not None]
 
 
 #: The settings of the last command run in this process (what the option test inspects).
@@ -166,6 +174,27 @@ def root_values(ctx: typer.Context) -> tuple[dict[str, Any], set[str]]:
 def on_command_line(ctx: typer.Context, name: str) -> bool:
     source = ctx.get_parameter_source(name)
     return source is not None and source.name == "COMMANDLINE"
+
+
+def interrupted(outputs: Sequence[Path], written: Sequence[Path]) -> str:
+    """What Ctrl-C leaves: which of the command's files were written, which were not.
+
+    Every file embcli writes goes through ``embcli.atomic`` (a temporary file, then a rename),
+    so a file is either whole or untouched: nothing half-written to list.
+    """
+
+    def belongs(path: Path, out: Path) -> bool:  # out, a file of a pair beside it, or inside it
+        return (
+            path == out
+            or out in path.parents
+            or (path.parent == out.parent and path.name.startswith(out.stem + "."))
+        )
+
+    mine = [w for w in written if any(belongs(w, o) for o in outputs)]
+    missing = [o for o in outputs if not any(belongs(w, o) for w in mine)]
+    said = [f"wrote {', '.join(map(str, dict.fromkeys(mine)))}"] if mine else []
+    said += [f"{o} was not written" for o in missing]
+    return "interrupted; " + ("; ".join(said) if said else "nothing was written")
 
 
 def command(*uses: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
@@ -220,7 +249,13 @@ def command(*uses: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
                 values.pop(n)
             settings = Settings(name, uses, merged)
             LAST[:] = [settings]
-            return func(settings, **values)
+            mark = len(written_since(0))
+            try:
+                return func(settings, **values)
+            except KeyboardInterrupt:
+                raise Interrupted(interrupted(settings.outputs, written_since(mark))) from None
+            finally:
+                close_all()  # a progress bar still showing
 
         wrapper.__signature__ = sig.replace(parameters=params)  # type: ignore[attr-defined]
         wrapper.__annotations__ = {p.name: p.annotation for p in params}

@@ -79,6 +79,7 @@ def plot(
     """Project words to 2-D (PCA or t-SNE) and draw them, coloured by group."""
     default = Path(f"embcli-plot-{_short(settings.model)}-{method.value}.png")
     out = picture_path(plot, output, default)
+    settings.will_write(out)
     from embcli.api.inputs import read_groups
 
     table_of(settings).project(
@@ -114,5 +115,6 @@ def positions(
 ) -> None:
     """Heatmap of cosine similarity between learned position vectors, and their norms."""
     out = picture_path(plot, output, Path(f"embcli-positions-{_short(settings.model)}.png"))
+    settings.will_write(out)
     model_of(settings).position_plot(max_positions, plot=out)
     print(out)
