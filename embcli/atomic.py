@@ -31,7 +31,7 @@ def temp_path(path: Path) -> Path:
     return path.with_name(f".{path.name}.{os.getpid()}.tmp")
 
 
-def atomic_write(path: Path, write: Callable[[Path], None]) -> Path:
+def atomic_write(path: Path, write: Callable[[Path], object]) -> Path:
     """Call ``write(tmp)`` to fill a temporary file, then rename it to ``path``; returns ``path``.
 
     ``write`` receives the temporary path (not an open handle) so it can use any writer that
@@ -40,7 +40,7 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> Path:
     return atomic_write_all({path: write})[0]
 
 
-def atomic_write_all(writers: Mapping[Path, Callable[[Path], None]]) -> list[Path]:
+def atomic_write_all(writers: Mapping[Path, Callable[[Path], object]]) -> list[Path]:
     """Write several files to temporary names, then rename them all into place at the end.
 
     Used for files that belong together (vectors and their labels): none is renamed unless all

@@ -443,7 +443,7 @@ class Table:
                                seed=seed, pool=pool, center=center, remove_pcs=remove_pcs,
                                plot=output)  # fmt: skip
         fig = picture.figure()
-        fig.embcli_dropped = picture.dropped  # type: ignore[attr-defined]
+        fig.embcli_dropped = picture.dropped  # type: ignore[attr-defined,unused-ignore]
         return fig
 
     # -- interop ---------------------------------------------------------------------------------

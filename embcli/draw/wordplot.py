@@ -12,12 +12,15 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from embcli.errors import EmbcliError, UnresolvedWord, UsageProblem
 from embcli.store.table import EmbeddingTable
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 Groups = list[tuple[str, list[str]]]
 
@@ -61,11 +64,12 @@ class WordPlot:
     dropped: list[str] = field(default_factory=list)  # "word (reason)"
     notes: list[str] = field(default_factory=list)  # e.g. a clamped t-SNE perplexity
 
-    def figure(self) -> Any:
+    def figure(self) -> Figure:
         """The scatter as a matplotlib ``Figure`` (Jupyter shows it inline)."""
         from embcli.draw import plotting
 
-        return plotting.scatter_figure(self.points, self.coords, self.title)
+        fig: Figure = plotting.scatter_figure(self.points, self.coords, self.title)
+        return fig
 
     def save(self, out: str | Path) -> Path:
         """Write ``.png``, ``.svg``, ``.pdf`` or an interactive ``.html`` page, atomically."""
@@ -136,10 +140,12 @@ class PositionPlot:
     norms: np.ndarray
     title: str
 
-    def figure(self) -> Any:
+    def figure(self) -> Figure:
+        """The heatmap as a matplotlib ``Figure`` (Jupyter shows it inline)."""
         from embcli.draw import plotting
 
-        return plotting.heatmap_figure(self.sims, self.norms, self.title)
+        fig: Figure = plotting.heatmap_figure(self.sims, self.norms, self.title)
+        return fig
 
     def save(self, out: str | Path) -> Path:
         from embcli.draw import plotting
