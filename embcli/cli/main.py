@@ -112,7 +112,8 @@ app = typer.Typer(
     cls=_LazyGroup,
     help="Explore the token-embedding tables of pretrained language models.\n\n"
     "The first use of a model reads only its embedding table and caches it normalised; "
-    "later commands answer from the cache in a fraction of a second.",
+    "later commands answer from the cache in a fraction of a second. The options below work "
+    "before a command or after its name; a command refuses one it does not use.",
     rich_markup_mode="rich",
     no_args_is_help=True,
     add_completion=True,  # measured: no start-up cost (typer imports its completion anyway)

@@ -25,29 +25,6 @@ if TYPE_CHECKING:
 Groups = list[tuple[str, list[str]]]
 
 
-def parse_groups(specs: Sequence[str], file: str | None) -> Groups:
-    """``name=w1,w2`` options and ``name: w1, w2`` file lines, in order."""
-    groups: Groups = []
-    for spec in specs:
-        name, sep, words = spec.partition("=")
-        if not sep or not name.strip():
-            raise UsageProblem(f"--group takes name=word1,word2 (got {spec!r})")
-        groups.append((name.strip(), [w.strip() for w in words.split(",") if w.strip()]))
-    if file is not None:
-        try:
-            lines = Path(file).read_text(encoding="utf-8").splitlines()
-        except OSError as exc:
-            raise EmbcliError(f"cannot read {file}: {exc.strerror or exc}") from None
-        for n, line in enumerate(lines, 1):
-            if not line.strip() or line.lstrip().startswith("#"):
-                continue
-            name, sep, words = line.partition(":")
-            if not sep:
-                raise UsageProblem(f"{file} line {n}: expected 'name: word1, word2, ...'")
-            groups.append((name.strip(), [w.strip() for w in words.split(",") if w.strip()]))
-    return groups
-
-
 def title_name(label: str) -> str:
     """A local model by its directory's parent and name (``pkg/model``), a Hub id as it is."""
     path = Path(label)
