@@ -16,13 +16,22 @@ import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
+#: Every file this process renamed into place, in order: what an interrupted command can say it
+#: wrote (``written_since``).
+_WRITTEN: list[Path] = []
+
+
+def written_since(mark: int) -> list[Path]:
+    """Files renamed into place since ``len(written_since(0))`` was ``mark``."""
+    return list(_WRITTEN[mark:])
+
 
 def temp_path(path: Path) -> Path:
     """The temporary name this process writes ``path`` under before renaming it into place."""
     return path.with_name(f".{path.name}.{os.getpid()}.tmp")
 
 
-def atomic_write(path: Path, write: Callable[[Path], None]) -> Path:
+def atomic_write(path: Path, write: Callable[[Path], object]) -> Path:
     """Call ``write(tmp)`` to fill a temporary file, then rename it to ``path``; returns ``path``.
 
     ``write`` receives the temporary path (not an open handle) so it can use any writer that
@@ -31,7 +40,7 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> Path:
     return atomic_write_all({path: write})[0]
 
 
-def atomic_write_all(writers: Mapping[Path, Callable[[Path], None]]) -> list[Path]:
+def atomic_write_all(writers: Mapping[Path, Callable[[Path], object]]) -> list[Path]:
     """Write several files to temporary names, then rename them all into place at the end.
 
     Used for files that belong together (vectors and their labels): none is renamed unless all
@@ -45,6 +54,7 @@ def atomic_write_all(writers: Mapping[Path, Callable[[Path], None]]) -> list[Pat
             write(tmp)
         for tmp, target in zip(done, writers, strict=True):
             os.replace(tmp, target)
+            _WRITTEN.append(Path(target))
     finally:
         for tmp in done:
             tmp.unlink(missing_ok=True)

@@ -4,7 +4,8 @@ Every error a user can cause is an :class:`EmbcliError`: its message says what i
 possible, what to do. The CLI prints ``embcli: <message>`` and exits with ``exit_code``; tracebacks
 appear only with ``--debug``. The exit codes are part of the documented interface:
 
-0 ok, 1 model or I/O error, 2 usage error, 3 a word that cannot be resolved to a token.
+0 ok, 1 model or I/O error, 2 usage error, 3 a word that cannot be resolved to a token,
+130 interrupted (Ctrl-C).
 """
 
 from __future__ import annotations
@@ -35,6 +36,12 @@ class UnresolvedWord(EmbcliError):
     """A word that maps to no single usable token (exit code 3)."""
 
     exit_code = 3
+
+
+class Interrupted(EmbcliError):
+    """Ctrl-C: the message says what was, or was not, written (exit code 130)."""
+
+    exit_code = 130
 
 
 class CacheProblem(EmbcliError):

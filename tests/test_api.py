@@ -286,3 +286,39 @@ def test_notices_go_to_the_models_sink(model_dirs, tmp_path):
     t.neighbors("king", among=["queen", "prince", "zzzqqq"])
     assert any("tied to its input table" in h for h in heard)
     assert any("left out 1 word(s) not in the table: zzzqqq" in h for h in heard)
+
+
+def test_the_api_refuses_what_the_cli_refuses(model_dirs, tmp_path):
+    """One check each, in the library, one line each (UsageProblem, exit code 2 in the CLI)."""
+    from embcli.errors import EmbcliError
+
+    t = embcli.load(model_dirs["gpt2"])
+    width = t.shape[1]
+    refused = {
+        "-k must be 0 or more": lambda: t.neighbors("king", k=-3),
+        "--remove-pcs must be 0 or more": lambda: t.neighbors("king", remove_pcs=-2),
+        "not below the table's width": lambda: t.neighbors("king", remove_pcs=width),
+        "at most": lambda: t.stats(remove_pcs=width, samples=50),
+        "-k must be 0 or more, not -1": lambda: t.undertrained(k=-1),
+        "--percentile must be a finite": lambda: t.undertrained(percentile=float("nan")),
+        "--vocab must be at least 1": lambda: embcli.size(vocab=-5, dim=4),
+        "a word is text, not int 5": lambda: 5 in t,
+        "give a list of sentences, not one string": lambda: t.model.context("bank", "river bank"),
+        "--perplexity must be a finite": lambda: t.project(["a", "b", "c"], perplexity=np.nan),
+    }
+    for needle, ask in refused.items():
+        with pytest.raises(UsageProblem) as err:
+            ask()
+        assert needle in err.value.one_line() and "\n" not in err.value.one_line()
+    with pytest.raises(EmbcliError, match="no such directory"):
+        t.export(tmp_path / "nope" / "x.txt")
+
+
+def test_export_tsv_is_the_projector_pair(model_dirs, tmp_path):
+    t = embcli.load(model_dirs["gpt2"])
+    out = t.export(tmp_path / "x.tsv", words=["king", "queen", "man"])
+    assert out.format == "projector"
+    assert out.paths == [str(tmp_path / "x.tsv"), str(tmp_path / "x.metadata.tsv")]
+    rows = [list(map(float, line.split("\t"))) for line in (tmp_path / "x.tsv").open()]
+    np.testing.assert_allclose(rows, [t["king"], t["queen"], t["man"]], rtol=1e-6)
+    assert (tmp_path / "x.metadata.tsv").read_text().split() == ["␣king", "␣queen", "␣man"]

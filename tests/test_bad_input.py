@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 
 import numpy as np
@@ -177,3 +178,130 @@ def test_usage_errors_come_before_any_cache_build(cli, model_dirs, isolated_cach
         assert text in got.err, (args, got.err)
         entries = [p for p in isolated_cache.glob("*--*")] if isolated_cache.exists() else []
         assert entries == [], (args, entries)
+
+
+# -- front-end inputs that used to crash -----------------------------------------------------------
+
+
+def test_undecodable_input_files_are_one_line(cli, model_dirs, tmp_path):
+    """Binary bytes in --reference or --groups-file: said, not an internal error."""
+    blob = tmp_path / "blob.bin"
+    blob.write_bytes(bytes(range(128, 256)) * 4)
+    nul = tmp_path / "nul.txt"
+    nul.write_bytes(b"king\x00\x00queen\n")
+    m = ("-m", model_dirs["gpt2"])
+    cases = [
+        ("undertrained", "--reference", blob),
+        ("plot", "king", "--groups-file", blob),
+        ("neighbors", "king", "--among", blob),
+        ("similarity", "--pairs", blob),
+    ]
+    for args in cases:
+        assert_one_line_error(cli(*args, *m), f"cannot read {blob}: not UTF-8 text")
+    assert_one_line_error(cli("undertrained", "--reference", nul, *m), "not a text file")
+
+
+def test_superscript_digits_are_not_a_row_id(cli, model_dirs, tmp_path):
+    """``str.isdigit`` accepts '²'; ``int`` does not: '#²' is a word (exit 3), not a crash."""
+    m = ("-m", model_dirs["gpt2"])
+    assert_one_line_error(cli("neighbors", "#²", *m), "#²", code=3)
+    assert_one_line_error(cli("neighbors", "²", "--ids", *m), "is not a row id", code=3)
+    ref = tmp_path / "ref.txt"
+    ref.write_text("#²\n", encoding="utf-8")
+    untied = ("-m", model_dirs["llama"])  # a tied head would add its notice first
+    assert_one_line_error(cli("undertrained", "--reference", ref, *untied), "is not a token")
+
+
+@pytest.mark.parametrize(
+    "args,needle",
+    [
+        (("undertrained", "--percentile", "nan"), "--percentile must be a finite number"),
+        (("undertrained", "--percentile", "101"), "--percentile must be between 0 and 100"),
+        (("plot", "a", "b", "c", "--perplexity", "nan"), "--perplexity must be a finite number"),
+        (("plot", "a", "b", "c", "--perplexity", "inf"), "--perplexity must be a finite number"),
+        (("neighbors", "king", "-k", "-3"), "-k must be 0 or more, not -3"),
+        (("stats", "--samples", "1"), "--samples must be at least 2"),
+        (("size", "--vocab", "-5", "--dim", "4"), "--vocab must be at least 1"),
+    ],
+)
+def test_out_of_range_numbers_are_one_line_before_any_work(
+    cli, model_dirs, isolated_cache, args, needle
+):
+    res = cli(*args, *(() if args[0] == "size" else ("-m", model_dirs["gpt2"])))
+    assert_one_line_error(res, needle, code=2)
+    assert not isolated_cache.exists() or not list(isolated_cache.glob("*--*"))
+
+
+def test_remove_pcs_must_leave_a_dimension(cli, model_dirs):
+    m = ("-m", model_dirs["gpt2"])
+    width = json.loads(cli("info", *m, "-f", "json").out)["dim"]
+    for args in (("neighbors", "king", "--remove-pcs", width), ("stats", "--remove-pcs", 999),
+                 ("similarity", "king", "queen", "--remove-pcs", width + 1)):  # fmt: skip
+        assert_one_line_error(
+            cli(*args, *m), "is not below the table's width", f"at most {width - 1}", code=2
+        )
+    assert cli("neighbors", "king", "--remove-pcs", width - 1, *m).code == 0
+
+
+def test_vector_of_huge_values_is_normalised_safely(cli, minilm_dir, tmp_path):
+    from safetensors.numpy import load_file
+
+    raw = load_file(str(minilm_dir / "model.safetensors"))["embeddings.word_embeddings.weight"]
+    unit = raw.astype(np.float64) / np.linalg.norm(raw.astype(np.float64), axis=1, keepdims=True)
+    v = np.random.default_rng(7).standard_normal(384)
+    path = tmp_path / "v.txt"
+    path.write_text(" ".join(repr(float(x)) for x in v * 1e300))
+    res = cli("neighbors", "--vector", path, "--all-tokens", "-m", minilm_dir, "-f", "json")
+    assert res.code == 0 and res.err == "", res.err
+    sims = unit @ (v / np.linalg.norm(v))
+    order = np.argsort(-sims, kind="stable")[:10]
+    got = json.loads(res.out)["neighbors"]
+    assert [n["id"] for n in got] == order.tolist()
+    np.testing.assert_allclose([n["cosine"] for n in got], sims[order], atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("sentences", "a", "b", "-o", "{missing}/v.npy"),
+        ("context", "king", "the king", "a king", "--plot", "{missing}/c.png"),
+        ("compare", "--table-b", "output", "--plot", "{missing}/c.png"),
+        ("stats", "--plot", "{missing}/s.png"),
+        ("plot", "king", "queen", "man", "--plot", "{missing}/p.png"),
+        ("export", "{missing}/x.txt"),
+        ("export", "{readonly}/x.txt"),
+        ("export", "{readonly}/projector"),
+    ],
+)
+def test_output_paths_are_checked_before_any_work(cli, model_dirs, tmp_path, isolated_cache, args):
+    """A missing or read-only directory is said at once: no model run, no table built."""
+    if os.geteuid() == 0 and "{readonly}" in " ".join(args):
+        pytest.skip("root may write into a read-only directory")
+    readonly = tmp_path / "ro"
+    readonly.mkdir()
+    readonly.chmod(0o555)
+    try:
+        filled = [a.format(missing=tmp_path / "nope", readonly=readonly) for a in args]
+        res = cli(*filled, "-m", model_dirs["gpt2"])
+        assert_one_line_error(res, "cannot write", code=1)
+        assert "no such directory" in res.err or "permission denied" in res.err
+        assert not isolated_cache.exists() or not list(isolated_cache.glob("*--*"))
+    finally:
+        readonly.chmod(0o755)
+
+
+def test_export_names_its_format_option_and_writes_a_projector_pair(cli, model_dirs, tmp_path):
+    m = ("-m", model_dirs["gpt2"])
+    assert_one_line_error(cli("export", tmp_path / "x.foo", *m), "--to", code=2)
+    res = cli("export", tmp_path / "table.tsv", "--limit", "5", *m, "-f", "json")
+    assert res.code == 0, res.err
+    assert json.loads(res.out)["paths"] == [str(tmp_path / "table.tsv"),
+                                            str(tmp_path / "table.metadata.tsv")]  # fmt: skip
+    vectors = (tmp_path / "table.tsv").read_text().splitlines()
+    labels = (tmp_path / "table.metadata.tsv").read_text().splitlines()
+    assert len(vectors) == len(labels) == 5 and "\t" in vectors[0]
+    res = cli("export", tmp_path / "p" / "vectors.tsv", "--limit", "5", *m)
+    assert res.code == 1 and "no such directory" in res.err
+    (tmp_path / "p").mkdir()
+    assert cli("export", tmp_path / "p" / "vectors.tsv", "--limit", "5", *m).code == 0
+    assert sorted(p.name for p in (tmp_path / "p").iterdir()) == ["metadata.tsv", "vectors.tsv"]

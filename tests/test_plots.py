@@ -70,7 +70,7 @@ def test_plot_writes_valid_files(cli, clustered, tmp_path, suffix):
     model, _ = clustered
     out = tmp_path / f"map{suffix}"
     args = [f"--group={g}={','.join(ws)}" for g, ws in CLUSTERS.items()]
-    res = cli("plot", *args, "nosuchword", "-m", model, "-o", out)
+    res = cli("plot", *args, "nosuchword", "-m", model, "--plot", out)
     assert res.code == 0, res.err
     assert res.out.strip() == str(out)
     assert "left out 1 word(s): nosuchword" in res.err
@@ -96,14 +96,14 @@ def test_plot_default_name_groups_file_and_errors(cli, clustered, tmp_path, monk
     res = cli("plot", "--groups-file", groups, "--method", "tsne", "-m", model)
     assert res.code == 0, res.err
     assert (tmp_path / res.out.strip()).is_file() and "perplexity" in res.err
-    assert cli("plot", "cat", "dog", "red", "-m", model, "-o", tmp_path / "x.gif").code == 2
+    assert cli("plot", "cat", "dog", "red", "-m", model, "--plot", tmp_path / "x.gif").code == 2
     assert cli("plot", "cat", "zzz", "-m", model).code == 3  # fewer than 3 points
     assert cli("plot", "--group", "nogroup", "-m", model).code == 2
 
 
 def test_positions_heatmap_equals_reference(cli, model_dirs, tmp_path):
     out = tmp_path / "pos.png"
-    res = cli("positions", "-m", model_dirs["gpt2"], "--max", "40", "-o", out)
+    res = cli("positions", "-m", model_dirs["gpt2"], "--max", "40", "--plot", out)
     assert res.code == 0, res.err
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     wpe = load_file(str(model_dirs["gpt2"] / "model.safetensors"))["transformer.wpe.weight"]
@@ -119,3 +119,19 @@ def test_positions_of_a_rotary_model_is_one_line(cli, model_dirs):
     res = cli("positions", "-m", model_dirs["llama"])
     assert res.code == 1 and len(res.err.strip().splitlines()) == 1
     assert "no learned position table: rotary" in res.err
+
+
+def test_the_old_output_spelling_still_draws_with_one_notice(cli, model_dirs, clustered, tmp_path):
+    """``plot -o`` and ``positions -o`` are ``--plot`` now; for one release they still work."""
+    model, _ = clustered
+    for args, out in (
+        (("plot", "cat", "dog", "red", "-m", model), tmp_path / "p.svg"),
+        (("positions", "-m", model_dirs["gpt2"], "--max", "8"), tmp_path / "q.png"),
+    ):
+        res = cli(*args, "-o", out)
+        assert res.code == 0 and out.stat().st_size > 1000, res.err
+        lines = res.err.strip().splitlines()
+        assert lines == ["embcli: -o/--output is now --plot FILE for pictures; the old spelling "
+                         "goes in the next release"]  # fmt: skip
+        both = cli(*args, "-o", out, "--plot", out)
+        assert both.code == 2 and "not both" in both.err

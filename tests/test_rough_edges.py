@@ -60,6 +60,14 @@ def test_size_without_network_falls_back_in_one_line(tmp_path):
     assert record["config_from"] == "catalog" and record["vocab_size"] == 128256
 
 
+def test_size_of_several_models_without_network_says_so_once(tmp_path):
+    env = hub_env("http://127.0.0.1:9", tmp_path)
+    res = run_subprocess("size", "meta-llama/Llama-3.1-8B", "mistral-7b", "-f", "json", env=env)
+    assert res.code == 0, res.err
+    assert res.err.strip().splitlines() == ["embcli: no network: figures from the built-in catalog"]
+    assert [r["config_from"] for r in json.loads(res.out)] == ["catalog", "catalog"]
+
+
 def test_size_against_a_silent_hub_asks_once(tmp_path):
     with SilentServer() as silent:
         env = hub_env(silent.url, tmp_path, HF_HUB_ETAG_TIMEOUT="1")
@@ -205,7 +213,7 @@ def test_ctrl_c_during_a_build_says_so_and_keeps_nothing(hub, tmp_path):
 
 def test_plot_titles_a_local_model_by_parent_and_name(cli, minilm_dir, tmp_path):
     out = tmp_path / "map.html"
-    res = cli("plot", "paris", "london", "berlin", "king", "-m", minilm_dir, "-o", out)
+    res = cli("plot", "paris", "london", "berlin", "king", "-m", minilm_dir, "--plot", out)
     assert res.code == 0, res.err
     text = out.read_text()
     assert f"{minilm_dir.parent.name}/{minilm_dir.name}: PCA" in text

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from embcli.errors import CacheProblem
 from embcli.view import Result, View
 
 Notice = Callable[[str], None]
@@ -26,7 +27,7 @@ class CacheListing(Result):
     root: str
     records: list[dict[str, Any]]
 
-    def __iter__(self) -> Any:
+    def __iter__(self) -> Iterator[dict[str, Any]]:
         return iter(self.records)
 
     def __len__(self) -> int:
@@ -73,7 +74,7 @@ def cache_entries(
     cache.sweep_stale(root, notice)
     records: list[dict[str, Any]] = []
     for item in cache.list_entries(root):
-        if isinstance(item, cache.CacheProblem):
+        if isinstance(item, CacheProblem):
             records.append({"model": None, "problem": item.message})
             continue
         m = item.meta
@@ -147,7 +148,7 @@ def clear_cache(
         wanted = {model, str(local.resolve())} if local.exists() else {model}
     removed = 0
     for item in cache.list_entries(root):
-        if isinstance(item, cache.CacheProblem):  # a broken entry: removed when clearing all
+        if isinstance(item, CacheProblem):  # a broken entry: removed when clearing all
             if wanted is None:
                 removed += _remove_broken(root, item)
             continue

@@ -64,7 +64,7 @@ def texts(value: object, what: str = "sentences") -> list[str]:
     """A list of texts; one string would otherwise be read letter by letter."""
     if isinstance(value, (str, bytes)):
         raise UsageProblem(f"give a list of {what}, not one string")
-    items = list(value)  # type: ignore[call-overload]
+    items: list[str] = list(value)  # type: ignore[call-overload]
     for item in items:
         word(item, f"each of the {what}")
     return items

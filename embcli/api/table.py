@@ -443,7 +443,7 @@ class Table:
                                seed=seed, pool=pool, center=center, remove_pcs=remove_pcs,
                                plot=output)  # fmt: skip
         fig = picture.figure()
-        fig.embcli_dropped = picture.dropped  # type: ignore[attr-defined]
+        fig.embcli_dropped = picture.dropped  # type: ignore[attr-defined,unused-ignore]
         return fig
 
     # -- interop ---------------------------------------------------------------------------------
@@ -460,18 +460,27 @@ class Table:
         token list, or the TensorBoard Projector's ``vectors.tsv`` + ``metadata.tsv``.
 
         The format follows the suffix (``.txt``/``.vec``: word2vec text, ``.bin``: binary,
-        ``.npy``, a directory: Projector) unless ``format`` says. Rows: the word-like tokens,
+        ``.npy``, ``.tsv`` or a directory: Projector) unless ``format`` says; ``x.tsv`` writes
+        the vectors there and the labels to ``x.metadata.tsv``. Rows: the word-like tokens,
         or ``words``, or the first ``limit`` of either. Returns an ``Export`` report.
 
             >>> from gensim.models import KeyedVectors               # doctest: +SKIP
             >>> out = t.export("gpt2.txt")                           # doctest: +SKIP
             >>> kv = KeyedVectors.load_word2vec_format(out.paths[0])  # doctest: +SKIP
         """
-        from embcli.ask.export import export_rows, format_of
+        from embcli.ask.export import export_rows, format_of, targets
 
         checks.optional_count("--limit", limit, 1)
         target = Path(path).expanduser()
-        fmt = format_of(target, format)  # a suffix that says nothing is said before any work
+        fmt = format_of(target, format)  # said before any work: a suffix that says nothing,
+        for file in targets(target, fmt):  # a directory that is missing or read-only
+            if file.is_dir():
+                raise UsageProblem(f"cannot write {file}: it is a directory")
+            where = file.parent
+            if where == target:  # a Projector directory: made, with its parents, if need be
+                while not where.exists() and where != where.parent:
+                    where = where.parent
+            checks.writable_directory(where, file)
         wanted = [checks.word(w) for w in words] if words is not None else None
         result = export_rows(self.embeddings, target, format=fmt, words=wanted, limit=limit)
         if result.missing:

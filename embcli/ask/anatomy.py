@@ -23,7 +23,7 @@ import numpy as np
 
 from embcli import linalg
 from embcli.errors import EmbcliError
-from embcli.store.table import EmbeddingTable
+from embcli.store.table import EmbeddingTable, check_removed
 from embcli.view import Result, View
 
 BLOCK = 8192
@@ -300,6 +300,7 @@ def table_stats(
     unit, norms = table.unit, np.asarray(table.norms)
     rows, dim = table.shape
     d = default_remove_pcs(dim) if remove_pcs is None else remove_pcs
+    check_removed(d, dim)
     limit = min(rows, table.tokenizer_size or rows)
     used = np.flatnonzero((np.arange(rows) < limit) & (norms > 0))
     if len(used) < 2:

@@ -20,6 +20,7 @@ import numpy as np
 from embcli.ask import queries
 from embcli.ask.words import Resolved, exclusions, resolve, rows_of_words
 from embcli.errors import UnresolvedWord, UsageProblem
+from embcli.linalg import unit_rows
 from embcli.read.tokens import visible
 from embcli.store.table import EmbeddingTable
 from embcli.view import Result, View
@@ -250,10 +251,12 @@ def neighbors_of_vector(
     unit, transform, space = _space(table, center, remove_pcs)
     if not transform.identity:
         v = transform.apply(v)
-    n = np.linalg.norm(v)
-    if n == 0:
+        if not np.all(np.isfinite(v)):
+            raise UsageProblem("the vector is too large to centre (its values overflow)")
+    direction = unit_rows(v)  # scaled by its largest value before the norm: 1e300s do not overflow
+    if not direction.any():
         raise UsageProblem("the vector is all zeros: it has no direction to compare")
-    top_ids, top_scores = queries.top_k(unit, (v / n).astype(np.float32)[None, :], k, allowed)
+    top_ids, top_scores = queries.top_k(unit, direction.astype(np.float32)[None, :], k, allowed)
     found = NeighborList(name, [], False, _ranked(table, top_ids[0], top_scores[0]),
                          table.label, space, skipped)  # fmt: skip
     return Neighbors([found], [], True, table.label, space, skipped)

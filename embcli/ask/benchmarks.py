@@ -7,6 +7,7 @@ benchmark runs: it needs scipy); this module names the bundled files and wraps t
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
@@ -27,7 +28,7 @@ BUNDLED = {
 Progress = Callable[[int, int, str], None]
 
 
-def benchmark_path(name: str | Path | None, default: str) -> Path:
+def benchmark_path(name: str | os.PathLike[str] | None, default: str) -> Path:
     """A bundled benchmark by name (``google``, ``wordsim353``, ``simlex999``) or a file path."""
     chosen = str(name or default)
     if chosen.lower() in BUNDLED:

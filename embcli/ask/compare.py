@@ -314,7 +314,7 @@ class CompareResult(Result):
     def shared(self) -> int:
         return len(self.vocab.words)
 
-    def _words(self, idx: Sequence[int]) -> list[str]:
+    def _words(self, idx: Sequence[int] | np.ndarray) -> list[str]:
         return [self.vocab.words[int(i)] for i in idx]
 
     def agreement(self, most: bool) -> list[dict[str, Any]]:

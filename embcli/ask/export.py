@@ -36,7 +36,8 @@ from embcli.store.table import EmbeddingTable
 from embcli.view import Result, View
 
 FORMATS = ("word2vec", "word2vec-binary", "npy", "projector")
-SUFFIXES = {".txt": "word2vec", ".vec": "word2vec", ".bin": "word2vec-binary", ".npy": "npy"}
+SUFFIXES = {".txt": "word2vec", ".vec": "word2vec", ".bin": "word2vec-binary", ".npy": "npy",
+            ".tsv": "projector"}  # fmt: skip
 BLOCK = 4096  # rows per block read from the memory-mapped cache
 
 
@@ -82,8 +83,28 @@ def format_of(path: Path, format: str | None) -> str:
         return "projector"
     raise UsageProblem(
         f"cannot tell the format of {path.name}",
-        ".txt/.vec word2vec, .bin binary, .npy, a directory for the Projector, or --format",
+        ".txt/.vec word2vec, .bin binary, .npy, .tsv or a directory for the Projector; "
+        "or name the format: --to (format= in Python)",
     )
+
+
+def targets(path: Path, fmt: str) -> list[Path]:
+    """The files an export of ``fmt`` to ``path`` writes, so they can be checked before work.
+
+    Projector: ``DIR/vectors.tsv`` + ``DIR/metadata.tsv`` for a directory (created if need be);
+    for ``x.tsv``, ``x.tsv`` + ``x.metadata.tsv`` beside it (``vectors.tsv`` +
+    ``metadata.tsv`` when the file is named ``vectors.tsv``). ``.npy``: the array and
+    ``.tokens.json`` beside it.
+    """
+    if fmt == "npy":
+        return [path, path.with_name(path.name.removesuffix(".npy") + ".tokens.json")]
+    if fmt != "projector":
+        return [path]
+    if path.suffix.lower() != ".tsv":
+        return [path / "vectors.tsv", path / "metadata.tsv"]
+    if path.name.lower() == "vectors.tsv":
+        return [path, path.with_name("metadata.tsv")]
+    return [path, path.with_name(path.stem + ".metadata.tsv")]
 
 
 def select_rows(
@@ -155,18 +176,19 @@ def export_rows(
         writer = _word2vec_text if fmt == "word2vec" else _word2vec_binary
         paths = _atomic({path: lambda fh: writer(fh, table, ids, names)})
     elif fmt == "npy":
-        tokens_path = path.with_name(path.name.removesuffix(".npy") + ".tokens.json")
+        array_path, tokens_path = targets(path, fmt)
         records = [{"id": i, "token": table.tokens[i]} for i in ids.tolist()]
         paths = _atomic({
-            path: lambda fh: np.save(fh, _raw_rows(table, ids)),
+            array_path: lambda fh: np.save(fh, _raw_rows(table, ids)),
             tokens_path: lambda fh: fh.write(json.dumps(records, ensure_ascii=False).encode()),
         })  # fmt: skip
     else:
-        path.mkdir(parents=True, exist_ok=True)
+        vectors_path, labels_path = targets(path, fmt)
+        vectors_path.parent.mkdir(parents=True, exist_ok=True)
         labels = "".join(projector_label(table.tokens[i]) + "\n" for i in ids.tolist())
         paths = _atomic({
-            path / "vectors.tsv": lambda fh: _projector_vectors(fh, table, ids),
-            path / "metadata.tsv": lambda fh: fh.write(labels.encode("utf-8")),
+            vectors_path: lambda fh: _projector_vectors(fh, table, ids),
+            labels_path: lambda fh: fh.write(labels.encode("utf-8")),
         })  # fmt: skip
     return Export(table.label, fmt, len(ids), dim, [str(p) for p in paths], missing, renamed)
 

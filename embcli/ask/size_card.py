@@ -198,6 +198,7 @@ def _source(r: dict[str, Any]) -> str:
 def _comparison(
     records: list[dict[str, Any]], column: str, unit: float, label: str, exact: bool
 ) -> View:
+    rows: list[tuple[Any, ...]]
     if exact:  # exact integers for scripts
         cols = [
             "model",

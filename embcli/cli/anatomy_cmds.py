@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from embcli.cli.common import table_of
-from embcli.cli.options import Role, Settings, with_settings
+from embcli.cli.options import TABLE_OPTIONS, Role, Settings, command
 from embcli.cli.output import emit
 
 
@@ -18,7 +18,7 @@ def register(app: typer.Typer) -> None:
     app.command("undertrained")(undertrained)
 
 
-@with_settings()
+@command(*TABLE_OPTIONS, "format")
 def stats(
     settings: Settings,
     remove_pcs: Annotated[
@@ -46,13 +46,14 @@ def stats(
     ] = None,
 ) -> None:
     """Shape and health of a table: norms, duplicates, anisotropy, isotropy, effective rank."""
+    settings.will_write(plot)
     result = table_of(settings).stats(remove_pcs=remove_pcs, samples=samples, seed=seed, plot=plot)
     if plot is not None:
         print(f"embcli: wrote {plot}", file=sys.stderr)
     emit(settings.format, result.to_dict(), result.view())
 
 
-@with_settings(skip=("role",))
+@command(*TABLE_OPTIONS, "format")
 def undertrained(
     settings: Settings,
     k: Annotated[
@@ -84,16 +85,11 @@ def undertrained(
     all_rows: Annotated[
         bool, typer.Option("--all", help="Rank every row outside the reference, unfiltered.")
     ] = False,
-    table: Annotated[
-        Role,
-        typer.Option(
-            "--table",
-            case_sensitive=False,
-            help="The table to score: output (the head; the table itself when tied) or input.",
-        ),
-    ] = Role.output,
 ) -> None:
-    """Tokens that were probably never trained (Land and Bartolo 2024, 'Fishing for Magikarp')."""
-    head = table_of(settings, table.value)
+    """Tokens that were probably never trained (Land and Bartolo 2024, 'Fishing for Magikarp').
+
+    Scores the output head unless --table input is given (for a tied model it is the table).
+    """
+    head = table_of(settings, default=Role.output)
     result = head.undertrained(k, reference=reference, percentile=percentile, all_rows=all_rows)
     emit(settings.format, result.to_dict(), result.view())

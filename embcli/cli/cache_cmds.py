@@ -8,7 +8,7 @@ import typer
 
 from embcli.api.cache import cache_entries, clear_cache
 from embcli.cli.common import notice
-from embcli.cli.options import Settings, with_settings
+from embcli.cli.options import Settings, command
 from embcli.cli.output import emit
 
 cache_app = typer.Typer(help="List or clear cached tables.", no_args_is_help=True)
@@ -19,7 +19,7 @@ def register(app: typer.Typer) -> None:
 
 
 @cache_app.command("list")
-@with_settings(skip=("model", "revision", "tensor", "role", "allow_pickle"))
+@command("cache_dir", "format")
 def list_(settings: Settings) -> None:
     """Cached tables: model, shape, size on disk, path."""
     result = cache_entries(settings.cache_dir, notice=notice)
@@ -27,7 +27,7 @@ def list_(settings: Settings) -> None:
 
 
 @cache_app.command("clear")
-@with_settings(skip=("model", "revision", "tensor", "role", "allow_pickle"))
+@command("cache_dir")
 def clear(
     settings: Settings,
     model: Annotated[

@@ -4,10 +4,12 @@ notice sink (one ``embcli: ...`` line on stderr) and its progress bar, and the t
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING
 
-from embcli.cli.options import Settings
+from embcli.cli.options import Role, Settings
 from embcli.cli.progress import progress_bar
+from embcli.errors import UsageProblem
 
 if TYPE_CHECKING:
     from embcli.api import Model, Table
@@ -18,16 +20,35 @@ def notice(message: str) -> None:
 
 
 def model_of(settings: Settings, spec: str | None = None) -> Model:
-    """The model the settings name (or ``spec``), read as the settings say."""
+    """The model the settings name (or ``spec``), read as the settings say.
+
+    A command that runs the model takes no ``--cache-dir`` (it never opens a cached table).
+    """
     from embcli.api import Model
 
     name = spec or settings.model
-    return Model(name, revision=settings.revision, cache_dir=settings.cache_dir,
+    cache_dir = settings.cache_dir if settings.declares("cache_dir") else None
+    return Model(name, revision=settings.revision, cache_dir=cache_dir,
                  allow_pickle=settings.allow_pickle, notice=notice,
                  progress=progress_bar(name))  # fmt: skip
 
 
-def table_of(settings: Settings, role: str | None = None) -> Table:
-    """The table the settings name: ``--table`` (or ``role``) and ``--tensor`` of the model."""
-    chosen = role or (settings.role.value if settings.role else "input")
-    return model_of(settings).table(chosen, settings.tensor)
+def table_of(settings: Settings, default: Role = Role.input) -> Table:
+    """The table the settings name: ``--table`` (else ``default``) and ``--tensor``."""
+    role = settings.role or default
+    return model_of(settings).table(role.value, settings.tensor)
+
+
+def picture_path(
+    plot: Path | None, output: Path | None, fallback: Path | None = None
+) -> Path | None:
+    """``--plot FILE``, or the old ``-o/--output FILE`` of ``plot`` and ``positions`` (kept for
+    one release, with a one-line notice), or ``fallback``."""
+    if output is not None:
+        if plot is not None:
+            raise UsageProblem("give --plot FILE (-o/--output is its old spelling), not both")
+        notice(
+            "-o/--output is now --plot FILE for pictures; the old spelling goes in the next release"
+        )
+        return output
+    return plot if plot is not None else fallback

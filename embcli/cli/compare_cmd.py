@@ -10,7 +10,7 @@ import typer
 
 from embcli.api.inputs import read_words
 from embcli.cli.common import model_of
-from embcli.cli.options import Role, Settings, with_settings
+from embcli.cli.options import TABLE_OPTIONS, Role, Settings, command
 from embcli.cli.output import emit
 from embcli.errors import UsageProblem
 
@@ -19,7 +19,7 @@ def register(app: typer.Typer) -> None:
     app.command("compare")(compare)
 
 
-@with_settings()
+@command(*TABLE_OPTIONS, "format")
 def compare(
     settings: Settings,
     model: Annotated[
@@ -85,6 +85,7 @@ def compare(
 
     Words are matched by their text (leading space, ▁ and case as each tokenizer writes a word).
     """
+    settings.will_write(plot)
     names = list(model or [])
     if len(names) > 2:
         raise UsageProblem(f"--model given {len(names)} times: give A and B")

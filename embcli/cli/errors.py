@@ -12,7 +12,7 @@ def explain(exc: BaseException) -> tuple[str, int]:
     if isinstance(exc, EmbcliError):
         return exc.one_line(), exc.exit_code
     if isinstance(exc, KeyboardInterrupt):
-        return "interrupted", INTERRUPTED
+        return "interrupted; nothing was written", INTERRUPTED
     if isinstance(exc, PermissionError):
         return f"permission denied: {exc.filename or exc}", 1
     if isinstance(exc, FileNotFoundError):

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from embcli.cli.common import table_of
-from embcli.cli.options import Method, Settings, with_settings
+from embcli.cli.options import TABLE_OPTIONS, Method, Settings, command
 from embcli.cli.output import emit
 
 evaluate_app = typer.Typer(
@@ -29,7 +29,7 @@ def register(app: typer.Typer) -> None:
 
 
 @evaluate_app.command("analogies")
-@with_settings()
+@command(*TABLE_OPTIONS, "format")
 def analogies(
     settings: Settings,
     file: Annotated[
@@ -47,7 +47,7 @@ def analogies(
 
 
 @evaluate_app.command("similarity")
-@with_settings()
+@command(*TABLE_OPTIONS, "format")
 def similarity(
     settings: Settings,
     file: Annotated[

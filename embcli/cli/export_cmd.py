@@ -10,7 +10,7 @@ import typer
 
 from embcli.api.inputs import read_words
 from embcli.cli.common import table_of
-from embcli.cli.options import Settings, with_settings
+from embcli.cli.options import TABLE_OPTIONS, Settings, command
 from embcli.cli.output import emit
 
 
@@ -25,14 +25,15 @@ def register(app: typer.Typer) -> None:
     app.command("export")(export)
 
 
-@with_settings()
+@command(*TABLE_OPTIONS, "format")
 def export(
     settings: Settings,
     output: Annotated[
         Path,
         typer.Argument(
             help="Target: .txt/.vec (word2vec text), .bin (binary), .npy (+ .tokens.json), "
-            "or a directory (Projector vectors.tsv + metadata.tsv)."
+            "or for the Projector a directory (vectors.tsv + metadata.tsv) or x.tsv "
+            "(+ x.metadata.tsv)."
         ),
     ],
     to: Annotated[
@@ -58,6 +59,7 @@ def export(
     whose stripped token is empty, has inner whitespace or repeats an earlier name is named by
     its vocabulary piece (ĠParis), else by #id.
     """
+    settings.will_write(output)
     result = table_of(settings).export(
         output,
         format=to.value if to else None,

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from embcli.cli.common import table_of
-from embcli.cli.options import Settings, with_settings
+from embcli.cli.options import TABLE_OPTIONS, Settings, command
 from embcli.cli.output import emit
 
 
@@ -16,7 +16,7 @@ def register(app: typer.Typer) -> None:
     app.command("tokenize")(tokenize)
 
 
-@with_settings()
+@command(*TABLE_OPTIONS, "format")
 def info(
     settings: Settings,
 ) -> None:
@@ -25,7 +25,7 @@ def info(
     emit(settings.format, result.to_dict(), result.view())
 
 
-@with_settings()
+@command(*TABLE_OPTIONS, "format")
 def tokenize(
     settings: Settings,
     text: Annotated[str, typer.Argument(help="Text to tokenize ('-' reads stdin).")],

@@ -19,8 +19,8 @@ from embcli.cli.options import (
     FormatOpt,
     RevisionOpt,
     RoleOpt,
-    Settings,
     TensorOpt,
+    on_command_line,
 )
 
 #: Which module defines each command, in the order ``--help`` lists them; every module has
@@ -58,7 +58,7 @@ class _LazyGroup(typer.core.TyperGroup):
         sub = typer.Typer(rich_markup_mode="rich")
         module.register(sub)
         for name, command in typer.main.get_group(sub).commands.items():
-            self.commands.setdefault(name, command)
+            self.commands.setdefault(name, escape_markup(command))
 
     def get_command(self, ctx: Any, cmd_name: str) -> Any:
         if cmd_name not in self.commands:
@@ -71,12 +71,49 @@ class _LazyGroup(typer.core.TyperGroup):
         return [name for name in COMMAND_MODULES if self.get_command(ctx, name) is not None]
 
 
+def escape_markup(command: Any) -> Any:
+    """Help texts shown as written: rich markup would swallow ``[expected]`` or ``[CLS]``.
+
+    Typer renders help with rich markup, and no help text here uses markup, so every bracket is
+    escaped (``rich.markup.escape``) just before ``command``'s help is formatted, for it, its
+    parameters and its sub-commands. Only then: a command that runs never imports rich.markup.
+    """
+    original = command.format_help
+
+    def format_help(ctx: Any, formatter: Any) -> Any:
+        for name in getattr(command, "list_commands", lambda _: [])(ctx):
+            command.get_command(ctx, name)  # load every sub-command, to escape its short help
+        _escape_texts(command)
+        return original(ctx, formatter)
+
+    command.format_help = format_help
+    for sub in getattr(command, "commands", {}).values():
+        escape_markup(sub)
+    return command
+
+
+def _escape_texts(command: Any) -> None:
+    from rich.markup import escape
+
+    if getattr(command, "embcli_escaped", False):
+        return
+    for holder in (command, *command.params):
+        for attr in ("help", "short_help"):
+            text = getattr(holder, attr, None)
+            if isinstance(text, str):
+                setattr(holder, attr, escape(text))
+    command.embcli_escaped = True
+    for sub in getattr(command, "commands", {}).values():
+        _escape_texts(sub)
+
+
 app = typer.Typer(
     name="embcli",
     cls=_LazyGroup,
     help="Explore the token-embedding tables of pretrained language models.\n\n"
     "The first use of a model reads only its embedding table and caches it normalised; "
-    "later commands answer from the cache in a fraction of a second.",
+    "later commands answer from the cache in a fraction of a second. The options below work "
+    "before a command or after its name; a command refuses one it does not use.",
     rich_markup_mode="rich",
     no_args_is_help=True,
     add_completion=True,  # measured: no start-up cost (typer imports its completion anyway)
@@ -123,21 +160,26 @@ def root(
         typer.Option("--version", callback=_version, is_eager=True, help="Show the version."),
     ] = False,
 ) -> None:
-    ctx.obj = Settings(model, revision, tensor, cache_dir, allow_pickle, debug, format, role)
+    values = {"model": model, "revision": revision, "tensor": tensor, "role": role,
+              "format": format, "cache_dir": cache_dir, "allow_pickle": allow_pickle,
+              "debug": debug}  # fmt: skip
+    ctx.obj = (values, {name for name in values if on_command_line(ctx, name)})
 
 
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point: run the app and map every failure to one stderr line."""
     args = sys.argv[1:] if argv is None else argv
     debug = "--debug" in args or bool(os.environ.get("EMBCLI_DEBUG"))
-    command = typer.main.get_command(app)
+    command = escape_markup(typer.main.get_command(app))
     try:
         result = command.main(args=args, prog_name="embcli", standalone_mode=False)
         code = result if isinstance(result, int) else 0
+        if code == INTERRUPTED:  # typer turned a Ctrl-C outside a command into a bare exit code
+            print("embcli: interrupted; nothing was written", file=sys.stderr)
     except typer.Exit as exc:
         code = exc.exit_code
     except (typer.Abort, KeyboardInterrupt):
-        print("embcli: interrupted", file=sys.stderr)
+        print("embcli: interrupted; nothing was written", file=sys.stderr)
         code = INTERRUPTED
     except BrokenPipeError:
         # The reader went away (``embcli ... | head``): that is not an error of ours.

@@ -14,7 +14,7 @@ import typer
 
 from embcli.api.inputs import read_texts
 from embcli.cli.common import model_of
-from embcli.cli.options import Settings, with_settings
+from embcli.cli.options import MODEL_OPTIONS, Settings, command
 from embcli.cli.output import emit
 from embcli.errors import UsageProblem
 
@@ -43,12 +43,6 @@ def register(app: typer.Typer) -> None:
     app.command("sentences")(sentences)
 
 
-def _no_table_options(settings: Settings) -> None:
-    """--tensor and --table pick a table; these commands run the whole model instead."""
-    if settings.tensor is not None or settings.role is not None:
-        raise UsageProblem("--tensor and --table do not apply: this command runs the whole model")
-
-
 def _render(settings: Settings, result: Any) -> None:
     for note in result.notes:
         print(f"embcli: {note}", file=sys.stderr)
@@ -58,7 +52,7 @@ def _render(settings: Settings, result: Any) -> None:
 # -- context -------------------------------------------------------------------------------------
 
 
-@with_settings()
+@command(*MODEL_OPTIONS, "format")
 def context(
     settings: Settings,
     word: Annotated[str, typer.Argument(help="The word to follow through the layers.")],
@@ -100,7 +94,7 @@ def context(
     layer's baseline (mean cosine of different tokens). Then the nearest tokens at --layer: the
     logit lens for a causal LM, otherwise the nearest rows of the static table.
     """
-    _no_table_options(settings)
+    settings.will_write(plot)
     if texts and file is not None:
         raise UsageProblem("give sentences or --file, not both")
     items = [t for _, t in read_texts(file)] if file is not None else list(texts or [])
@@ -115,7 +109,7 @@ def context(
 # -- sentences -----------------------------------------------------------------------------------
 
 
-@with_settings()
+@command(*MODEL_OPTIONS, "format")
 def sentences(
     settings: Settings,
     texts: Annotated[list[str] | None, typer.Argument(help="Sentences to compare.")] = None,
@@ -151,7 +145,6 @@ def sentences(
 
     Prints the cosine matrix of the sentences, or with --query and --corpus the k closest lines.
     """
-    _no_table_options(settings)
     searching = query is not None or corpus is not None
     if searching and (query is None or corpus is None):
         raise UsageProblem("--query and --corpus go together")
@@ -159,6 +152,7 @@ def sentences(
         raise UsageProblem("give sentences (or --file), or --query with --corpus, not both")
     if texts and file is not None:
         raise UsageProblem("give sentences or --file, not both")
+    settings.will_write(output)
     model = model_of(settings)
     options: dict[str, Any] = {"device": device, "batch_size": batch_size,
                                "max_length": max_length, "output": output}  # fmt: skip

@@ -1,9 +1,9 @@
-"""Options shared by the commands, defined once.
+"""Options shared by the commands, defined once, and taken by a command only where they act.
 
 The shared options (model, revision, tensor, table, format, cache dir, pickle, debug) work both
-before the command (``embcli -m gpt2 info``) and after it (``embcli info -m gpt2``): the root
-callback stores the global values in :class:`Settings`, and :func:`with_settings` gives every
-command the same options after its name, laying the values given there over the global ones.
+before the command (``embcli -m gpt2 info``) and after it (``embcli info -m gpt2``). Each
+command declares which of them it uses (:func:`command`); it gets those after its name, and one
+given before the command that the command does not use is a usage error, not a silent no-op.
 """
 
 from __future__ import annotations
@@ -11,14 +11,17 @@ from __future__ import annotations
 import functools
 import inspect
 import os
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, fields, replace
+from collections.abc import Callable, Iterable, Sequence
 from enum import Enum
-from typing import Annotated, Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from embcli.api import DEFAULT_MODEL
+from embcli.atomic import written_since
+from embcli.cli.progress import close_all
+from embcli.errors import Interrupted, UsageProblem
 
 
 class Format(str, Enum):
@@ -92,42 +95,7 @@ FormatOpt = Annotated[
 ]
 
 
-@dataclass(frozen=True)
-class Settings:
-    """Everything that decides which table a command reads and how it prints."""
-
-    model: str = DEFAULT_MODEL
-    revision: str | None = None
-    tensor: str | None = None
-    cache_dir: str | None = None
-    allow_pickle: bool = False
-    debug: bool = False
-    format: Format | None = None
-    role: Role | None = None  # --table
-
-    def merged(
-        self,
-        model: str | None = None,
-        revision: str | None = None,
-        tensor: str | None = None,
-        format: Format | None = None,
-        **given: Any,
-    ) -> Settings:
-        """These settings with a command's own options laid over them (None/False: not given)."""
-        given.update(model=model, revision=revision, tensor=tensor, format=format)
-        known = {f.name for f in fields(self)}
-        unknown = set(given) - known
-        if unknown:
-            raise TypeError(f"unknown settings: {sorted(unknown)}")
-        return replace(self, **{k: v for k, v in given.items() if v is not None and v is not False})
-
-
-def settings_of(ctx: typer.Context) -> Settings:
-    obj = ctx.find_root().obj
-    return obj if isinstance(obj, Settings) else Settings(model=_env_model())
-
-
-#: The options every command accepts after its name: (annotation, default), in help order.
+#: The shared options: (annotation, default) of each, in help order, and the flag users type.
 SHARED_OPTIONS: dict[str, tuple[Any, Any]] = {
     "model": (ModelOpt, None),
     "revision": (RevisionOpt, None),
@@ -138,51 +106,165 @@ SHARED_OPTIONS: dict[str, tuple[Any, Any]] = {
     "allow_pickle": (AllowPickleOpt, False),
     "debug": (DebugOpt, False),
 }
+FLAGS = {"model": "--model", "revision": "--revision", "tensor": "--tensor", "role": "--table",
+         "format": "--format", "cache_dir": "--cache-dir", "allow_pickle": "--allow-pickle",
+         "debug": "--debug"}  # fmt: skip
+#: What a command that reads one table uses; what a command that runs a model uses.
+TABLE_OPTIONS = ("model", "revision", "tensor", "role", "cache_dir", "allow_pickle")
+MODEL_OPTIONS = ("model", "revision", "allow_pickle")
+#: ``--debug`` is read by the error boundary (``main``), so every command takes it.
+ALWAYS = ("debug",)
 
 
-def with_settings(
-    *, skip: Iterable[str] = ()
-) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Turn ``func(settings, ...own options)`` into a command that takes the shared options too.
+class Settings:
+    """The shared options one command declared, with their values, and which it has read.
 
-    The returned function has the signature Typer reads: ``ctx``, the command's own parameters,
-    then every shared option not in ``skip`` and not declared by the command itself. When it
-    runs, the shared values given after the command name are merged over the root's
-    :class:`Settings`, and ``func`` receives the result as its first argument. This is the one
-    place the shared options are attached, so a new command gets all of them by construction.
+    Reading an option the command did not declare is a programming error (AttributeError), and
+    ``read`` lists what it did read: ``tests/test_options.py`` runs every command with every
+    option it declares and fails on one that was accepted but never read.
     """
-    skipped = set(skip)
+
+    if TYPE_CHECKING:
+        model: str
+        revision: str | None
+        tensor: str | None
+        role: Role | None
+        format: Format | None
+        cache_dir: str | None
+        allow_pickle: bool
+
+    def __init__(self, command: str, uses: Iterable[str], values: dict[str, Any]) -> None:
+        self.command = command
+        self.uses = frozenset(uses)
+        self.read: set[str] = set()
+        self.outputs: list[Path] = []  # files the command means to write (said on Ctrl-C)
+        self._values = values
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_") or name not in SHARED_OPTIONS:
+            raise AttributeError(name)
+        if name not in self.uses:
+            raise AttributeError(f"'embcli {self.command}' does not declare {FLAGS[name]}")
+        self.read.add(name)
+        return self._values[name]
+
+    def declares(self, name: str) -> bool:
+        """Whether the command takes option ``name`` (asking does not count as reading it)."""
+        return name in self.uses
+
+    def will_write(self, *paths: Path | str | None) -> None:
+        """Files this command is about to write, so an interruption can say which were."""
+        self.outputs += [Path(p) for p in paths if p is not None]
+
+
+#: The settings of the last command run in this process (what the option test inspects).
+LAST: list[Settings] = []
+
+
+def root_values(ctx: typer.Context) -> tuple[dict[str, Any], set[str]]:
+    """The root's option values, and the names given on its command line (not by env/default)."""
+    obj = ctx.find_root().obj
+    if isinstance(obj, tuple):
+        return obj
+    values = {name: default for name, (_, default) in SHARED_OPTIONS.items()}
+    values["model"] = os.environ.get("EMBCLI_MODEL") or DEFAULT_MODEL
+    return values, set()
+
+
+def on_command_line(ctx: typer.Context, name: str) -> bool:
+    source = ctx.get_parameter_source(name)
+    return source is not None and source.name == "COMMANDLINE"
+
+
+def interrupted(outputs: Sequence[Path], written: Sequence[Path]) -> str:
+    """What Ctrl-C leaves: which of the command's files were written, which were not.
+
+    Every file embcli writes goes through ``embcli.atomic`` (a temporary file, then a rename),
+    so a file is either whole or untouched: nothing half-written to list.
+    """
+
+    def belongs(path: Path, out: Path) -> bool:  # out, a file of a pair beside it, or inside it
+        return (
+            path == out
+            or out in path.parents
+            or (path.parent == out.parent and path.name.startswith(out.stem + "."))
+        )
+
+    mine = [w for w in written if any(belongs(w, o) for o in outputs)]
+    missing = [o for o in outputs if not any(belongs(w, o) for w in mine)]
+    said = [f"wrote {', '.join(map(str, dict.fromkeys(mine)))}"] if mine else []
+    said += [f"{o} was not written" for o in missing]
+    return "interrupted; " + ("; ".join(said) if said else "nothing was written")
+
+
+def command(*uses: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Turn ``func(settings, ...own options)`` into a command taking the shared options ``uses``.
+
+    Options are opt-in: a command declares which shared options it reads, and gets exactly
+    those after its name (plus ``--debug``). Given before the command (``embcli -m gpt2
+    info``), an option the command does not use is a usage error in one line (exit 2), never
+    silently ignored. An option given after the name wins over the same one before it, and
+    either given on the command line wins over the environment (``EMBCLI_MODEL``,
+    ``EMBCLI_CACHE``). ``func`` receives a :class:`Settings` as its first argument.
+    """
+    unknown = set(uses) - set(SHARED_OPTIONS)
+    if unknown:
+        raise TypeError(f"unknown shared options: {sorted(unknown)}")
 
     def decorate(func: Callable[..., Any]) -> Callable[..., Any]:
         sig = inspect.signature(func, eval_str=True)
         first, *own = sig.parameters.values()
         if first.name != "settings":
             raise TypeError(f"{func.__name__} must take 'settings' first")
-        declared = {p.name for p in own}
-        shared = [n for n in SHARED_OPTIONS if n not in skipped and n not in declared]
+        mine = {p.name for p in own}
+        after = [n for n in SHARED_OPTIONS if (n in uses or n in ALWAYS) and n not in mine]
         kw = inspect.Parameter.KEYWORD_ONLY
         params = [inspect.Parameter("ctx", kw, annotation=typer.Context)]
         params += [p.replace(kind=kw) for p in own]
         params += [
             inspect.Parameter(n, kw, default=SHARED_OPTIONS[n][1], annotation=SHARED_OPTIONS[n][0])
-            for n in shared
+            for n in after
         ]
 
         @functools.wraps(func)
-        def command(ctx: typer.Context, **values: Any) -> Any:
-            given = {n: values.pop(n) for n in shared}
-            return func(settings_of(ctx).merged(**given), **values)
+        def wrapper(ctx: typer.Context, **values: Any) -> Any:
+            name = ctx.command_path.partition(" ")[2] or func.__name__
+            root, given_at_root = root_values(ctx)
+            misplaced = sorted(given_at_root - set(uses) - set(ALWAYS), key=list(FLAGS).index)
+            if misplaced:
+                flags = " and ".join(FLAGS[n] for n in misplaced)
+                raise UsageProblem(f"{flags} does not apply to 'embcli {name}'")
+            merged = {}
+            for n in uses:
+                here = values.get(n) if n in after else None
+                if n in after and on_command_line(ctx, n):
+                    merged[n] = here
+                elif n in given_at_root:
+                    merged[n] = root[n]
+                elif here is not None and here is not False:
+                    merged[n] = here  # from the environment, after the name
+                else:
+                    merged[n] = root[n]
+            for n in after:
+                values.pop(n)
+            settings = Settings(name, uses, merged)
+            LAST[:] = [settings]
+            mark = len(written_since(0))
+            try:
+                return func(settings, **values)
+            except KeyboardInterrupt:
+                raise Interrupted(interrupted(settings.outputs, written_since(mark))) from None
+            finally:
+                close_all()  # a progress bar still showing
 
-        command.__signature__ = sig.replace(parameters=params)  # type: ignore[attr-defined]
-        command.__annotations__ = {p.name: p.annotation for p in params}
-        del command.__wrapped__  # Typer must see the new signature, not the original's
-        return command
+        wrapper.__signature__ = sig.replace(parameters=params)  # type: ignore[attr-defined]
+        wrapper.__annotations__ = {p.name: p.annotation for p in params}
+        wrapper.embcli_uses = tuple(uses)  # type: ignore[attr-defined]
+        wrapper.embcli_function = func  # type: ignore[attr-defined]
+        del wrapper.__wrapped__  # Typer must see the new signature, not the original's
+        return wrapper
 
     return decorate
-
-
-def _env_model() -> str:
-    return os.environ.get("EMBCLI_MODEL") or DEFAULT_MODEL
 
 
 class Method(str, Enum):

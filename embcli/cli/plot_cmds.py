@@ -8,9 +8,16 @@ from typing import Annotated
 
 import typer
 
-from embcli.api.inputs import read_groups
-from embcli.cli.common import model_of, table_of
-from embcli.cli.options import CenterOpt, PoolOpt, RemovePcsOpt, Settings, with_settings
+from embcli.cli.common import model_of, picture_path, table_of
+from embcli.cli.options import (
+    MODEL_OPTIONS,
+    TABLE_OPTIONS,
+    CenterOpt,
+    PoolOpt,
+    RemovePcsOpt,
+    Settings,
+    command,
+)
 
 
 class Projection(str, Enum):
@@ -23,11 +30,17 @@ def register(app: typer.Typer) -> None:
     app.command("positions")(positions)
 
 
+OldOutputOpt = Annotated[
+    Path | None,
+    typer.Option("--output", "-o", hidden=True, help="The old spelling of --plot."),
+]
+
+
 def _short(label: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "-" for c in Path(label).name or label)
 
 
-@with_settings()
+@command(*TABLE_OPTIONS)
 def plot(
     settings: Settings,
     words: Annotated[list[str] | None, typer.Argument(help="Words to place.")] = None,
@@ -49,15 +62,26 @@ def plot(
         float, typer.Option("--perplexity", help="t-SNE's perplexity (1 or more).")
     ] = 30.0,
     seed: Annotated[int, typer.Option("--seed", help="t-SNE's random seed.")] = 0,
-    output: Annotated[
-        Path | None, typer.Option("--output", "-o", help=".png, .svg, .pdf or .html")
+    plot: Annotated[
+        Path | None,
+        typer.Option(
+            "--plot",
+            metavar="FILE",
+            help=".png, .svg, .pdf or .html (default: embcli-plot-MODEL-METHOD.png).",
+            show_default=False,
+        ),
     ] = None,
+    output: OldOutputOpt = None,
     pool: PoolOpt = None,
     center: CenterOpt = False,
     remove_pcs: RemovePcsOpt = 0,
 ) -> None:
     """Project words to 2-D (PCA or t-SNE) and draw them, coloured by group."""
-    out = output or Path(f"embcli-plot-{_short(settings.model)}-{method.value}.png")
+    default = Path(f"embcli-plot-{_short(settings.model)}-{method.value}.png")
+    out = picture_path(plot, output, default)
+    settings.will_write(out)
+    from embcli.api.inputs import read_groups
+
     table_of(settings).project(
         words,
         groups=read_groups(group or [], groups_file),
@@ -72,17 +96,25 @@ def plot(
     print(out)
 
 
-@with_settings()
+@command(*MODEL_OPTIONS, "cache_dir")
 def positions(
     settings: Settings,
     max_positions: Annotated[
         int, typer.Option("--max", help="Positions to show (2 or more).")
     ] = 256,
-    output: Annotated[
-        Path | None, typer.Option("--output", "-o", help=".png, .svg or .pdf")
+    plot: Annotated[
+        Path | None,
+        typer.Option(
+            "--plot",
+            metavar="FILE",
+            help=".png, .svg or .pdf (default: embcli-positions-MODEL.png).",
+            show_default=False,
+        ),
     ] = None,
+    output: OldOutputOpt = None,
 ) -> None:
     """Heatmap of cosine similarity between learned position vectors, and their norms."""
-    out = output or Path(f"embcli-positions-{_short(settings.model)}.png")
+    out = picture_path(plot, output, Path(f"embcli-positions-{_short(settings.model)}.png"))
+    settings.will_write(out)
     model_of(settings).position_plot(max_positions, plot=out)
     print(out)

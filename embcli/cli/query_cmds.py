@@ -15,6 +15,7 @@ import typer
 
 from embcli.cli.common import table_of
 from embcli.cli.options import (
+    TABLE_OPTIONS,
     AllTokensOpt,
     CenterOpt,
     IdsOpt,
@@ -22,7 +23,7 @@ from embcli.cli.options import (
     PoolOpt,
     RemovePcsOpt,
     Settings,
-    with_settings,
+    command,
 )
 from embcli.cli.output import emit
 from embcli.errors import UnresolvedWord, UsageProblem
@@ -48,7 +49,7 @@ def render(settings: Settings, result: Any, view: Any = None) -> None:
 # -- neighbors -----------------------------------------------------------------------------------
 
 
-@with_settings()
+@command(*TABLE_OPTIONS, "format")
 def neighbors(
     settings: Settings,
     words: Annotated[
@@ -116,7 +117,7 @@ def neighbors(
 # -- similarity ----------------------------------------------------------------------------------
 
 
-@with_settings()
+@command(*TABLE_OPTIONS, "format")
 def similarity(
     settings: Settings,
     words: Annotated[
@@ -161,7 +162,7 @@ def similarity(
 # -- analogy -------------------------------------------------------------------------------------
 
 
-@with_settings()
+@command(*TABLE_OPTIONS, "format")
 def analogy(
     settings: Settings,
     words: Annotated[

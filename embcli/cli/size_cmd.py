@@ -10,7 +10,7 @@ import typer
 from embcli.api.sizes import catalog
 from embcli.api.sizes import size as size_of
 from embcli.cli.common import notice
-from embcli.cli.options import Format, Settings, with_settings
+from embcli.cli.options import Format, Settings, command
 from embcli.cli.output import emit, resolve_format
 
 
@@ -23,7 +23,7 @@ def register(app: typer.Typer) -> None:
     app.command("size")(size)
 
 
-@with_settings(skip=("model", "revision", "tensor", "role", "allow_pickle"))
+@command("format")
 def size(
     settings: Settings,
     models: Annotated[

@@ -12,37 +12,17 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from embcli.errors import EmbcliError, UnresolvedWord, UsageProblem
 from embcli.store.table import EmbeddingTable
 
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
 Groups = list[tuple[str, list[str]]]
-
-
-def parse_groups(specs: Sequence[str], file: str | None) -> Groups:
-    """``name=w1,w2`` options and ``name: w1, w2`` file lines, in order."""
-    groups: Groups = []
-    for spec in specs:
-        name, sep, words = spec.partition("=")
-        if not sep or not name.strip():
-            raise UsageProblem(f"--group takes name=word1,word2 (got {spec!r})")
-        groups.append((name.strip(), [w.strip() for w in words.split(",") if w.strip()]))
-    if file is not None:
-        try:
-            lines = Path(file).read_text(encoding="utf-8").splitlines()
-        except OSError as exc:
-            raise EmbcliError(f"cannot read {file}: {exc.strerror or exc}") from None
-        for n, line in enumerate(lines, 1):
-            if not line.strip() or line.lstrip().startswith("#"):
-                continue
-            name, sep, words = line.partition(":")
-            if not sep:
-                raise UsageProblem(f"{file} line {n}: expected 'name: word1, word2, ...'")
-            groups.append((name.strip(), [w.strip() for w in words.split(",") if w.strip()]))
-    return groups
 
 
 def title_name(label: str) -> str:
@@ -61,11 +41,12 @@ class WordPlot:
     dropped: list[str] = field(default_factory=list)  # "word (reason)"
     notes: list[str] = field(default_factory=list)  # e.g. a clamped t-SNE perplexity
 
-    def figure(self) -> Any:
+    def figure(self) -> Figure:
         """The scatter as a matplotlib ``Figure`` (Jupyter shows it inline)."""
         from embcli.draw import plotting
 
-        return plotting.scatter_figure(self.points, self.coords, self.title)
+        fig: Figure = plotting.scatter_figure(self.points, self.coords, self.title)
+        return fig
 
     def save(self, out: str | Path) -> Path:
         """Write ``.png``, ``.svg``, ``.pdf`` or an interactive ``.html`` page, atomically."""
@@ -136,10 +117,12 @@ class PositionPlot:
     norms: np.ndarray
     title: str
 
-    def figure(self) -> Any:
+    def figure(self) -> Figure:
+        """The heatmap as a matplotlib ``Figure`` (Jupyter shows it inline)."""
         from embcli.draw import plotting
 
-        return plotting.heatmap_figure(self.sims, self.norms, self.title)
+        fig: Figure = plotting.heatmap_figure(self.sims, self.norms, self.title)
+        return fig
 
     def save(self, out: str | Path) -> Path:
         from embcli.draw import plotting

@@ -426,13 +426,14 @@ def _caption(r: SentencesResult | SearchResult) -> str:
 
 
 def save_npy(path: Path, vectors: np.ndarray) -> Path:
-    """Write ``vectors`` as ``.npy`` atomically (temp file in the same folder, then rename)."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
+    """Write ``vectors`` as ``.npy`` atomically (``embcli.atomic``: a temp file, then a rename)."""
+    from embcli.atomic import atomic_write
+
+    def write(tmp: Path) -> None:
         with tmp.open("wb") as fh:
             np.save(fh, np.asarray(vectors, dtype=np.float32))
-        tmp.replace(path)
+
+    try:
+        return atomic_write(path, write)
     except OSError as exc:
-        tmp.unlink(missing_ok=True)
         raise EmbcliError(f"cannot write {path}: {exc.strerror or exc}") from None
-    return path

@@ -19,7 +19,7 @@ import numpy as np
 
 from embcli import linalg
 from embcli.atomic import atomic_write, atomic_write_all
-from embcli.errors import EmbcliError
+from embcli.errors import EmbcliError, UsageProblem
 from embcli.store.cache import Entry
 from embcli.store.meta import TableMeta
 
@@ -174,6 +174,7 @@ class EmbeddingTable:
         The matrix and the transform are cached beside the entry, written atomically; when the
         cache cannot be written (read-only, full) they are computed in memory for this run.
         """
+        check_removed(remove_pcs, self.shape[1])
         if remove_pcs <= 0:
             if not center:
                 return self.unit, Transform()
@@ -275,6 +276,16 @@ class Transform:
         if self.removed:
             return f"centred, top {self.removed} PCs removed"
         return "centred" if self.mean is not None else ""
+
+
+def check_removed(d: int, width: int) -> None:
+    """Removing ``d`` principal components leaves ``width - d`` dimensions: none at ``d >=
+    width`` (every row zero), so such a ``d`` is refused rather than shown as a caption."""
+    if d >= width:
+        raise UsageProblem(
+            f"--remove-pcs {d} is not below the table's width ({width}): "
+            f"at most {width - 1} components can be removed"
+        )
 
 
 def _memmap(path: Path, shape: tuple[int, int]) -> np.ndarray:
