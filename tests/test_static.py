@@ -11,12 +11,15 @@ from __future__ import annotations
 import json
 import shutil
 import struct
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 import embcli
+from embcli.ask.static_sentences import static_encoder
 from embcli.read.sources import open_container, resolve
 from embcli.read.static_model import StaticContainer, static_layout
 from embcli.store.load import open_table
@@ -24,6 +27,14 @@ from tests import static_models
 from tests.conftest import run_subprocess
 from tests.hub_server import HubServer
 
+SENTENCES = [
+    "The cat sat on the mat.",
+    "  Paris is the capital of France.  ",
+    "A dog runs in the park; the river flows to the sea.",
+    "unbelievable defenestration tokenization",
+    "hello",
+    "Königsberg, São Paulo and 北京",
+]
 M2V = ["m2v-f32", "m2v-f16", "m2v-int8-raw", "m2v-vq-f32", "m2v-vq-int8"]
 ST = ["st-static", "st-static-nested"]
 
@@ -52,6 +63,22 @@ def library_rows(path: Path) -> np.ndarray:
     from sentence_transformers import SentenceTransformer
 
     return SentenceTransformer(str(path))[0].embedding.weight.detach().double().numpy()
+
+
+def library_encode(path: Path, texts: list[str], widen: bool = False) -> np.ndarray:
+    """The library's own ``encode``; ``widen`` runs model2vec on float32 copies of the rows."""
+    if (path / "config.json").is_file():
+        from model2vec import StaticModel
+
+        m = StaticModel.from_pretrained(path)
+        if widen:
+            m = StaticModel(vectors=m.embedding.astype(np.float32), tokenizer=m.tokenizer,
+                            config=m.config, normalize=m.normalize, weights=m.weights,
+                            token_mapping=m.token_mapping, max_length=m.max_length)  # fmt: skip
+        return np.asarray(m.encode(texts), dtype=np.float64)
+    from sentence_transformers import SentenceTransformer
+
+    return SentenceTransformer(str(path)).encode(texts).astype(np.float64)
 
 
 # -- the layout is read, not guessed --------------------------------------------------------------
@@ -179,7 +206,67 @@ def test_info_names_the_layout(static_dirs, cli):
     assert plain["static"]["normalize"] is False and plain["static"]["max_length"] == 64
 
 
-# -- the warm path ---------------------------------------------------------------------------------
+# -- sentences ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", [n for n in M2V + ST if n != "m2v-f16"])
+def test_sentence_vectors_equal_the_librarys_encode(static_dirs, name):
+    table = open_table(str(static_dirs[name]))
+    got = static_encoder(table).encode(SENTENCES).astype(np.float64)
+    ref = library_encode(static_dirs[name], SENTENCES)
+    scale = max(1.0, np.abs(ref).max())  # int8 rows are in int8 units, unnormalised here
+    np.testing.assert_allclose(got, ref, rtol=0, atol=1e-6 * scale)
+
+
+def test_float16_sentences_are_the_float32_mean_of_the_same_rows(static_dirs):
+    """model2vec averages a float16 model's rows into float16; embcli keeps float32."""
+    path = static_dirs["m2v-f16"]
+    got = static_encoder(open_table(str(path))).encode(SENTENCES).astype(np.float64)
+    np.testing.assert_allclose(got, library_encode(path, SENTENCES, widen=True), atol=1e-6)
+    np.testing.assert_allclose(got, library_encode(path, SENTENCES), atol=2e-3)
+
+
+def test_truncation_and_unknown_tokens_follow_each_library(static_dirs):
+    long = "the river " * 400  # 800 tokens
+    odd = "\u2603 \u2603"  # only [UNK]: model2vec drops it, sentence-transformers keeps it
+    texts = [long, odd, "a dog"]
+    for name in ("m2v-f32", "m2v-int8-raw", "st-static"):
+        enc = static_encoder(open_table(str(static_dirs[name])))
+        got = enc.encode(texts).astype(np.float64)
+        ref = library_encode(static_dirs[name], texts)
+        scale = max(1.0, np.abs(ref).max())
+        # model2vec averages 512 float32 rows in float32: 1e-6 is its own rounding, not ours.
+        np.testing.assert_allclose(got, ref, atol=5e-6 * scale)
+        assert any("truncated" in n for n in enc.notes), name
+    m2v = static_encoder(open_table(str(static_dirs["m2v-f32"])))
+    assert not m2v.encode([odd]).any() and "no known tokens" in m2v.notes[-1]
+    # --max-length overrides the model's limit, as model2vec's encode(max_length=) does.
+    from model2vec import StaticModel
+
+    short = static_encoder(open_table(str(static_dirs["m2v-f32"])), max_length=5)
+    ref = StaticModel.from_pretrained(static_dirs["m2v-f32"]).encode(texts, max_length=5)
+    np.testing.assert_allclose(short.encode(texts), ref, atol=1e-6)
+
+
+def test_sentences_need_neither_torch_nor_transformers(static_dirs, tmp_path):
+    path = static_dirs["st-static"]
+    env = {"EMBCLI_CACHE": str(tmp_path / "c")}
+    assert run_subprocess("info", "-m", path, env=env).code == 0
+    code = (
+        "import sys\n"
+        "from embcli.store.load import open_table\n"
+        "from embcli.ask.static_sentences import static_encoder\n"
+        f"v = static_encoder(open_table({str(path)!r})).encode(['a cat', 'a dog'])\n"
+        "assert v.shape == (2, 384), v.shape\n"
+        "print([m for m in ('torch', 'transformers', 'sentence_transformers', 'model2vec')"
+        " if m in sys.modules])\n"
+    )
+    import os
+
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env={**os.environ, **env}, timeout=120)  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"
 
 
 def test_warm_queries_on_a_static_model_stay_light(static_dirs, tmp_path):
