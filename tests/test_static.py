@@ -124,7 +124,7 @@ def test_neighbors_equal_a_float64_reference(static_dirs, name):
     t = embcli.load(static_dirs[name])
     for word in ("paris", "king"):
         got = t.neighbors(word, k=10, all_tokens=True)
-        q = t.table.token_id(word)
+        q = t.embeddings.token_id(word)
         sims = unit @ unit[q]
         sims[q] = -np.inf
         best = np.sort(sims)[::-1][:10]
@@ -248,25 +248,64 @@ def test_truncation_and_unknown_tokens_follow_each_library(static_dirs):
     np.testing.assert_allclose(short.encode(texts), ref, atol=1e-6)
 
 
+def test_sentences_and_search_run_the_library_way(static_dirs, cli, tmp_path):
+    """The CLI and ``Model.sentences``/``search`` take the static path, same numbers."""
+    path = static_dirs["m2v-vq-int8"]
+    ref = library_encode(path, SENTENCES)
+    unit = ref / np.linalg.norm(ref, axis=1, keepdims=True)
+    out = tmp_path / "v.npy"
+    res = cli("sentences", *SENTENCES, "-m", path, "-o", out, "-f", "json")
+    assert res.code == 0, res.err
+    np.testing.assert_allclose(np.load(out), ref, atol=1e-6)
+    got = json.loads(res.out)
+    assert got["pooling"] == "mean" and got["normalized"] is True and got["max_length"] == 512
+    np.testing.assert_allclose(got["similarity"], unit @ unit.T, atol=1e-6)
+    assert embcli.Model(path).sentences(SENTENCES).to_dict() == got
+
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("\n".join(SENTENCES[1:]) + "\n")
+    res = cli("sentences", "--query", SENTENCES[0], "--corpus", corpus, "-m", path, "-o", out,
+              "-k", "3", "-f", "json")  # fmt: skip
+    assert res.code == 0, res.err
+    scores = unit[1:] @ unit[0]
+    top = np.argsort(-scores, kind="stable")[:3]
+    found = json.loads(res.out)["results"]
+    assert [r["line"] for r in found] == (top + 1).tolist()
+    np.testing.assert_allclose([r["score"] for r in found], scores[top], atol=1e-6)
+    np.testing.assert_allclose(np.load(out), ref[1:], atol=1e-6)
+
+    st = static_dirs["st-static"]  # sentence-transformers keeps MiniLM's tokenizer limit
+    text = cli("sentences", "a cat", "a dog", "-m", st, "-f", "table").out
+    assert "mean pooling, normalised, max 128 tokens" in text
+
+
 def test_sentences_need_neither_torch_nor_transformers(static_dirs, tmp_path):
+    """Through the CLI, cold (the build) and warm: a static model's sentences load no torch."""
     path = static_dirs["st-static"]
     env = {"EMBCLI_CACHE": str(tmp_path / "c")}
-    assert run_subprocess("info", "-m", path, env=env).code == 0
-    code = (
+    probe = (
         "import sys\n"
-        "from embcli.store.load import open_table\n"
-        "from embcli.ask.static_sentences import static_encoder\n"
-        f"v = static_encoder(open_table({str(path)!r})).encode(['a cat', 'a dog'])\n"
-        "assert v.shape == (2, 384), v.shape\n"
+        "from embcli.cli.main import main\n"
+        "try:\n"
+        f"    main(['sentences', 'a cat', 'a dog', '-m', {str(path)!r}, '-f', 'json'])\n"
+        "except SystemExit as e:\n"
+        "    assert not e.code, e.code\n"
         "print([m for m in ('torch', 'transformers', 'sentence_transformers', 'model2vec')"
-        " if m in sys.modules])\n"
+        " if m in sys.modules], file=sys.stderr)\n"
     )
     import os
 
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         env={**os.environ, **env}, timeout=120)  # fmt: skip
-    assert out.returncode == 0, out.stderr
-    assert out.stdout.strip() == "[]"
+    for _ in ("cold", "warm"):
+        out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                             env={**os.environ, **env}, timeout=120)  # fmt: skip
+        assert out.returncode == 0, out.stderr
+        assert out.stderr.strip().splitlines()[-1] == "[]", out.stderr
+        assert len(json.loads(out.stdout)["similarity"]) == 2
+
+
+def test_context_on_a_static_model_is_one_line(static_dirs, cli):
+    res = cli("context", "cat", "a cat sat", "the cat ran", "-m", static_dirs["m2v-f32"])
+    _one_line(res, "is a static-embedding model: it has no layers")
 
 
 def test_warm_queries_on_a_static_model_stay_light(static_dirs, tmp_path):

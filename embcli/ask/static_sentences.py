@@ -30,7 +30,8 @@ from typing import Any
 import numpy as np
 
 from embcli.errors import EmbcliError, UsageProblem
-from embcli.store.table import EmbeddingTable, raw_rows
+from embcli.linalg import raw_rows
+from embcli.store.table import EmbeddingTable
 
 Progress = Callable[[int, int], None]
 MODEL2VEC = "model2vec"
