@@ -382,12 +382,13 @@ def test_bad_static_models_are_one_line_and_leave_nothing(
     assert entries == []
 
 
-def test_no_output_head_nor_positions(static_dirs, cli):
+def test_no_output_head_positions_nor_size(static_dirs, cli):
     m = ("-m", static_dirs["m2v-f32"])
     _one_line(
         cli("undertrained", *m), "is a static-embedding model (model2vec): it has no output head"
     )
     _one_line(cli("positions", *m), "is a static-embedding model: it has no position table")
+    _one_line(cli("size", static_dirs["st-static"]), "is a static-embedding model: its token table")
 
 
 def test_editing_a_module_folder_rebuilds(static_dirs, tmp_path):
