@@ -82,7 +82,7 @@ def table_facts(table: EmbeddingTable) -> dict[str, Any]:
         "head_shape": meta.get("head_shape"),
         "head_dtype": meta.get("head_dtype"),
         "zero_rows": meta["zero_rows"],
-        "static": meta.get("static"),
+        "static": meta.static,
         "cache_path": str(table.path),
         "cache_bytes": table.size_on_disk(),
         "sample_tokens": [[i, table.tokens[i]] for i in sample_ids],

@@ -3,7 +3,7 @@
 A static model (model2vec, sentence-transformers' ``StaticEmbedding``) makes a sentence's
 vector as the mean of its tokens' rows, so the cache already holds everything ``sentences``
 needs: the token rows (``unit * norms``), the tokenizer, and the recipe the build recorded
-(``meta["static"]``, see :meth:`embcli.read.static_model.StaticContainer.recipe`). No model is
+(``meta.static``, see :meth:`embcli.read.static_model.StaticContainer.recipe`). No model is
 loaded and torch is never imported.
 
 The two libraries tokenise differently, and each is followed exactly:
@@ -35,11 +35,6 @@ from embcli.store.table import EmbeddingTable
 
 Progress = Callable[[int, int], None]
 MODEL2VEC = "model2vec"
-
-
-def is_static(table: EmbeddingTable) -> bool:
-    """True when the table is a static-embedding model's (its sentences need no model run)."""
-    return bool(table.meta.get("static"))
 
 
 @dataclass
@@ -144,7 +139,7 @@ class StaticEncoder:
 
 def static_encoder(table: EmbeddingTable, max_length: int | None = None) -> StaticEncoder:
     """The encoder of a static model's cached table; ``max_length`` overrides its limit."""
-    recipe = table.meta.get("static")
+    recipe = table.meta.static
     if not recipe:
         raise EmbcliError(f"{table.label} is not a static-embedding model")
     if max_length is not None and max_length < 1:
