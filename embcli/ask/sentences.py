@@ -24,11 +24,23 @@ Progress = Callable[[int, int], None]
 class SentenceEncoder(Protocol):
     """What turns texts into sentence vectors, and what the results say about it."""
 
-    label: str  # the model, as shown
-    pooling_name: str  # "mean", "cls", "mean+max"...
-    normalize: bool  # vectors are scaled to unit length
-    max_length: int | None  # tokens a text is cut to (None: no limit)
     notes: list[str]  # what the user should know (texts truncated...), filled by encode
+
+    @property
+    def label(self) -> str:
+        """The model, as shown."""
+
+    @property
+    def pooling_name(self) -> str:
+        """``mean``, ``cls``, ``mean+max``..."""
+
+    @property
+    def normalize(self) -> bool:
+        """The vectors are scaled to unit length."""
+
+    @property
+    def max_length(self) -> int | None:
+        """Tokens a text is cut to (None: no limit)."""
 
     def encode(
         self, texts: Sequence[str], batch_size: int = ..., progress: Progress | None = None
@@ -40,7 +52,8 @@ def cosine_matrix(vectors: np.ndarray) -> np.ndarray:
     v = np.asarray(vectors, dtype=np.float64)
     n = np.linalg.norm(v, axis=1, keepdims=True)
     u = np.divide(v, n, out=np.zeros_like(v), where=n > 0)
-    return u @ u.T
+    cosines: np.ndarray = u @ u.T
+    return cosines
 
 
 # -- input checks: the CLI and the API get the same one-line errors before a model loads ------

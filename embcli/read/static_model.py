@@ -379,7 +379,8 @@ def _scaled(block: np.ndarray, weights: np.ndarray | None, lo: int) -> np.ndarra
     if weights is None:
         return block
     scale = weights[lo : lo + block.shape[0], None]
-    return (block.astype(np.float64) * scale).astype(np.float32)
+    scaled: np.ndarray = (block.astype(np.float64) * scale).astype(np.float32)
+    return scaled
 
 
 def _truncation(trunc: dict[str, Any] | None) -> dict[str, Any] | None:
