@@ -163,3 +163,8 @@ def _style(col: str, view: View) -> str | None:
     if view.key_value and col == view.columns[0]:
         return "bold"
     return "cyan" if col in view.token_columns else None
+
+
+def clip(text: str, width: int = 40) -> str:
+    """``text`` cut to ``width`` characters, an ellipsis marking the cut."""
+    return text if len(text) <= width else text[: width - 1] + "…"

@@ -63,7 +63,8 @@ class HubServer:
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
 
     def add(self, repo_id: str, directory: Path, gated: bool = False, tag: str | None = None):
-        files = {p.name: p.read_bytes() for p in sorted(directory.iterdir()) if p.is_file()}
+        files = {p.relative_to(directory).as_posix(): p.read_bytes()
+                 for p in sorted(directory.rglob("*")) if p.is_file()}  # fmt: skip
         sha = hashlib.sha1(b"".join(files.values())).hexdigest()
         refs = {"main": sha, **({tag: sha} if tag else {})}
         self.repos[repo_id] = Repo(files, sha, refs, gated)

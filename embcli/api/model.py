@@ -20,16 +20,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from embcli.api import DEFAULT_MODEL, checks
-from embcli.errors import UsageProblem
+from embcli.errors import EmbcliError, UsageProblem
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
     from embcli.api.table import Table
     from embcli.ask.compare import CompareResult
+    from embcli.ask.sentences import SearchResult, SentencesResult
     from embcli.draw.wordplot import PositionPlot
     from embcli.run.context import ContextResult
-    from embcli.run.sentences import SearchResult, SentencesResult
     from embcli.store.table import EmbeddingTable
 
 #: The two vocabulary tables of a model: the token embeddings, and the output head (lm_head).
@@ -217,6 +217,12 @@ class Model:
         checks.count("-k", k)
         checks.optional_count("--max-length", max_length, 1)
         out = checks.output_file(plot, PAGE_SUFFIXES, "context --plot") if plot else None
+        if self.static_table() is not None:
+            raise EmbcliError(
+                f"{self.spec} is a static-embedding model: it has no layers, so a word has no "
+                "context vectors",
+                "its sentence vectors are means of its rows: embcli sentences",
+            )
         from embcli.run import context as run_context
         from embcli.run import model as run_model
 
@@ -240,20 +246,32 @@ class Model:
         """Sentence vectors as the model's sentence-transformers config makes them, and their
         cosine matrix (``embcli sentences``); ``output`` writes the vectors as ``.npy``.
 
-        Runs the model (torch and transformers).
+        Runs the model (torch and transformers); a static-embedding model (model2vec,
+        StaticEmbedding) needs neither: its vectors are means of its cached table's rows, as
+        its own library makes them.
         """
         items = checks.texts(texts)
         checks.count("--batch-size", batch_size, 1)
         checks.optional_count("--max-length", max_length, 1)
         out = checks.output_file(output, (".npy",), "--output") if output is not None else None
-        from embcli.run import sentences as run_sentences
+        from embcli.ask import sentences as ask_sentences
 
-        result, vectors = run_sentences.compare_sentences(
-            self.spec, items, revision=self.revision, allow_pickle=self.allow_pickle,
-            device=device, max_length=max_length, batch_size=batch_size,
-        )  # fmt: skip
+        ask_sentences.check_sentences(items)
+        static = self.static_table()
+        if static is not None:
+            from embcli.ask.static_sentences import static_encoder
+
+            enc = static_encoder(static, max_length)
+            result, vectors = ask_sentences.similarity(enc, items, batch_size)
+        else:
+            from embcli.run import sentences as run_sentences
+
+            result, vectors = run_sentences.compare_sentences(
+                self.spec, items, revision=self.revision, allow_pickle=self.allow_pickle,
+                device=device, max_length=max_length, batch_size=batch_size,
+            )  # fmt: skip
         if out is not None:
-            run_sentences.save_npy(out, vectors)
+            ask_sentences.save_npy(out, vectors)
         return result
 
     def search(
@@ -271,7 +289,8 @@ class Model:
         """The ``k`` texts of ``corpus`` closest to ``query`` (``sentences --query --corpus``).
 
         ``corpus`` is a list of texts, or of ``(line number, text)`` as a file gives them;
-        ``output`` writes the corpus vectors as ``.npy``. Runs the model.
+        ``output`` writes the corpus vectors as ``.npy``. Runs the model, unless it is a
+        static-embedding model (as :meth:`sentences`).
         """
         checks.word(query, "the query")
         checks.count("-k", k, 1)
@@ -284,18 +303,48 @@ class Model:
             (item[0], item[1]) if isinstance(item, tuple) else (n, checks.word(item, "a text"))
             for n, item in enumerate(corpus, 1)
         ]
-        from embcli.run import sentences as run_sentences
+        from embcli.ask import sentences as ask_sentences
 
+        ask_sentences.check_search(query, lines, corpus_name)
         progress = self.progress
         report = (lambda done, total: progress(done, total, "lines")) if progress else None
-        result, vectors = run_sentences.search_corpus(
-            self.spec, query, lines, k, corpus=corpus_name, revision=self.revision,
-            allow_pickle=self.allow_pickle, device=device, max_length=max_length,
-            batch_size=batch_size, progress=report,
-        )  # fmt: skip
+        static = self.static_table()
+        if static is not None:
+            from embcli.ask.static_sentences import static_encoder
+
+            enc = static_encoder(static, max_length)
+            result, vectors = ask_sentences.search(enc, query, lines, k, batch_size, report)
+        else:
+            from embcli.run import sentences as run_sentences
+
+            result, vectors = run_sentences.search_corpus(
+                self.spec, query, lines, k, corpus=corpus_name, revision=self.revision,
+                allow_pickle=self.allow_pickle, device=device, max_length=max_length,
+                batch_size=batch_size, progress=report,
+            )  # fmt: skip
         if out is not None:
-            run_sentences.save_npy(out, vectors)
+            ask_sentences.save_npy(out, vectors)
         return result
+
+    def static_table(self) -> EmbeddingTable | None:
+        """The cached table of a static-embedding model (model2vec, sentence-transformers'
+        StaticEmbedding), built on first use; None for a model that must run to embed text.
+
+        A cached table answers from its metadata; otherwise the model's small files say
+        (``modules.json``, ``config.json``), so a transformer's table is never built here.
+        """
+        from embcli.store.load import cached_table
+
+        warm = cached_table(self.spec, revision=self.revision, cache_dir=self.cache_dir)
+        if warm is not None:
+            return warm if warm.meta.static else None
+        from embcli.read.sources import resolve
+        from embcli.read.static_model import static_layout
+
+        source = resolve(self.spec, self.revision, notice=self.notice, progress=self.progress)
+        if static_layout(source.small_file) is None:
+            return None
+        return self.embeddings("input")
 
 
 def _draw_context(result: ContextResult, out: Path) -> Path:

@@ -33,11 +33,11 @@ if TYPE_CHECKING:
     from embcli.ask.compare import CompareResult
     from embcli.ask.export import Export
     from embcli.ask.info import Info, Tokenized
+    from embcli.ask.sentences import SentencesResult
     from embcli.ask.undertrained import UndertrainedResult
     from embcli.ask.words import Resolved
     from embcli.draw.wordplot import WordPlot
     from embcli.run.context import ContextResult
-    from embcli.run.sentences import SentencesResult
     from embcli.store.table import EmbeddingTable
 
 PathLike = str | os.PathLike[str]

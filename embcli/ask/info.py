@@ -38,6 +38,7 @@ class Info(Result):
                 "model type",
                 d["model_type"] + (f" (in {d['text_config']})" if d["text_config"] else ""),
             ),
+            *([("layout", static_text(d["static"]))] if d.get("static") else []),
             ("output head", _head_text(d)),
             ("tokenizer", _tokenizer_text(d)),
             ("zero rows", f"{d['zero_rows']:,}"),
@@ -81,6 +82,7 @@ def table_facts(table: EmbeddingTable) -> dict[str, Any]:
         "head_shape": meta.get("head_shape"),
         "head_dtype": meta.get("head_dtype"),
         "zero_rows": meta["zero_rows"],
+        "static": meta.static,
         "cache_path": str(table.path),
         "cache_bytes": table.size_on_disk(),
         "sample_tokens": [[i, table.tokens[i]] for i in sample_ids],
@@ -93,7 +95,28 @@ def _table_text(d: dict[str, Any]) -> str:
     return "input embeddings" + (", also the output head (tied)" if d["tied"] else "")
 
 
+def static_text(recipe: dict[str, Any]) -> str:
+    """A static-embedding model's layout in words: library, folder, quantisation, dtype."""
+    parts = [recipe["library"] + (f" ({recipe['folder']}/)" if recipe["folder"] else "")]
+    if recipe["vocabulary_quantization"]:
+        parts.append(f"vocabulary quantised to {recipe['vocabulary_quantization']:,} shared rows "
+                     "with a weight per token")  # fmt: skip
+    elif recipe["token_weights"]:
+        parts.append("a weight per token")
+    dtype = recipe["embedding_dtype"]
+    if dtype == "int8":
+        dtype += (" (scaled by one global factor the model does not store: cosines are exact, "
+                  "lengths and dot products are in int8 units)")  # fmt: skip
+    parts.append(dtype)
+    parts.append("normalised sentence vectors" if recipe["normalize"] else "not normalised")
+    limit = recipe["max_length"]
+    parts.append(f"max {limit} tokens" if limit else "no length limit")
+    return "; ".join(parts)
+
+
 def _head_text(d: dict[str, Any]) -> str:
+    if d.get("static"):
+        return "none: a static-embedding model is its token table (sentences are row means)"
     how = "config" if d["tie_explicit"] else f"{d['model_type']} default"
     if d["tied"]:
         return f"tied to this table ({how})"

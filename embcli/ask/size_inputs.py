@@ -49,6 +49,10 @@ def resolve(spec: str, offline: bool, notice: Callable[[str], None] = _stderr) -
     if path.is_file():
         return SizeInput(spec, ModelFacts.load(path), "local", str(path.resolve()))
     if path.is_dir():
+        from embcli.read.static_model import static_layout
+
+        if static_layout(lambda name: path / name if (path / name).is_file() else None):
+            raise _static(spec)
         cfg = ModelFacts.load(path / "config.json")
         return SizeInput(spec, cfg, "local", str(path.resolve()), None, _tokenizer_size(path), path)
     found = catalog.lookup(spec)
@@ -122,7 +126,27 @@ def _from_hub(spec: str, repo_id: str) -> SizeInput:
     from embcli.read.hub import download
 
     path = download(repo_id, "config.json", None)
+    from embcli.read.families import MODEL2VEC_TYPE
+
+    if _model_type(path) == MODEL2VEC_TYPE:
+        raise _static(spec)
     return SizeInput(spec, ModelFacts.load(path), "hub", repo_id)
+
+
+def _static(spec: str) -> EmbcliError:
+    """``size`` reads a transformer's config; a static model's table is the whole model."""
+    return EmbcliError(
+        f"{spec} is a static-embedding model: its token table is the whole model",
+        f"its shape, dtype and quantisation: embcli info -m {spec}",
+    )
+
+
+def _model_type(path: Path) -> str | None:
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError):
+        return None
+    return raw.get("model_type") if isinstance(raw, dict) else None
 
 
 def _hub_header_counts(repo_id: str) -> tuple[int, int] | None:

@@ -122,6 +122,16 @@ def float_rows(
     are cut into blocks as they arrive.
     """
     check_float(info)
+    return stored_rows(source, info, block_rows)
+
+
+def stored_rows(
+    source: ByteSource, info: TensorInfo, block_rows: int
+) -> Iterator[tuple[int, np.ndarray]]:
+    """:func:`float_rows` for any dtype of :data:`RAW_DTYPES`, widened to float32 unchecked.
+
+    For containers whose tables are stored as integers on purpose (model2vec's int8 tables).
+    """
     raw_dtype, width = RAW_DTYPES[info.dtype]
     inner = info.shape[1:]
     if source.path is not None:

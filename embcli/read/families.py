@@ -63,6 +63,23 @@ HEAD_SUFFIXES = (
 #: Words in a tensor name that mark a non-text tower of a multimodal model.
 OTHER_MODALITIES = ("vision", "visual", "image", "audio", "speech", "mm_projector")
 
+# -- static-embedding models: the model is its token table --------------------------------------
+
+#: sentence-transformers' ``modules.json`` names this module (model2vec writes it too); its
+#: ``path`` is the folder holding the table and ``tokenizer.json`` ("" or "0_StaticEmbedding").
+STATIC_MODULE = "StaticEmbedding"
+NORMALIZE_MODULE = "Normalize"
+#: model2vec's distillation writes this ``model_type`` (a model2vec config has no vocab size).
+MODEL2VEC_TYPE = "model2vec"
+STATIC_EMBEDDING_TYPE = "static_embedding"  # ours, for sentence-transformers' StaticEmbedding
+#: The table's tensor name says whose layout a static model's ``model.safetensors`` is.
+STATIC_TABLES = {"embeddings": MODEL2VEC_TYPE, "embedding.weight": STATIC_EMBEDDING_TYPE}
+#: model2vec's vocabulary quantisation: token i's row is ``embeddings[mapping[i]] * weights[i]``.
+MODEL2VEC_MAPPING = "mapping"
+MODEL2VEC_WEIGHTS = "weights"
+#: ``StaticModel``'s ``max_length`` when its config states none.
+MODEL2VEC_MAX_LENGTH = 512
+
 
 @dataclass(frozen=True)
 class Family:
@@ -78,6 +95,9 @@ class Family:
     embed_scale: str | None = None
     table_suffixes: tuple[str, ...] = ()  # its own table names, tried before TABLE_SUFFIXES
     head_suffixes: tuple[str, ...] = ()  # its own head names, tried before HEAD_SUFFIXES
+    #: A static-embedding model: the table is the whole model (no layers, no output head), and
+    #: a sentence's vector is the mean of its tokens' rows.
+    static: bool = False
 
 
 COMMON = Family()
@@ -147,6 +167,7 @@ FAMILIES: dict[str, Family] = {
     **dict.fromkeys(("bert", "roberta", "xlm-roberta", "electra"), _BERT_LIKE),
     "distilbert": _learned("max_position_embeddings", "position_embeddings.weight", encoder=True),
     **dict.fromkeys(("albert", "mpnet", "deberta", "deberta-v2"), Family(encoder=True)),
+    **dict.fromkeys((MODEL2VEC_TYPE, STATIC_EMBEDDING_TYPE), Family(tied=False, static=True)),
 }
 
 

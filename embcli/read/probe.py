@@ -13,6 +13,7 @@ from embcli.errors import EmbcliError
 from embcli.read.facts import ModelFacts, config_facts
 from embcli.read.locate import locate_head
 from embcli.read.sources import Source, VectorFile, open_container, resolve
+from embcli.read.static_model import StaticContainer
 
 if TYPE_CHECKING:
     from embcli.read.byte_source import Notice
@@ -26,6 +27,12 @@ def probe_head(
         raise EmbcliError(f"{source.label} is a word-vector file: it has no output head")
     container = open_container(source, allow_pickle=allow_pickle, notice=notice)
     facts = container.facts() or config_facts(source)
+    if facts.family.static:
+        raise EmbcliError(
+            f"{source.label} is a static-embedding model ({facts.model_type}): it has no "
+            "output head",
+            "its one table is the input table: use --table input",
+        )
     head = locate_head(
         container.names(),
         lambda n: container.info(n).shape,
@@ -47,11 +54,13 @@ def find_position_tensor(
     source = resolve(model, revision)
     if isinstance(source, VectorFile):
         raise EmbcliError(f"{model} is a word-vector file: it has no position table")
+    container = open_container(source, allow_pickle=allow_pickle)
+    if isinstance(container, StaticContainer):
+        raise EmbcliError(f"{model} is a static-embedding model: it has no position table")
     facts = config_facts(source)
     spec = facts.position_table()
     if spec is None:
         return facts, None
-    container = open_container(source, allow_pickle=allow_pickle)
     suffix = spec[1]
     names = [n for n in container.names() if n == suffix or n.endswith("." + suffix)]
     if not names:

@@ -16,7 +16,7 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from embcli.errors import EmbcliError, UsageProblem
 
@@ -39,10 +39,12 @@ SMALL_FILES = (
     "added_tokens.json",
     "model.safetensors.index.json",
     "pytorch_model.bin.index.json",
+    "modules.json",  # sentence-transformers' pipeline: says when a model is a static table
 )
 SAFETENSORS_INDEX = "model.safetensors.index.json"
 PYTORCH_INDEX = "pytorch_model.bin.index.json"
 VECTOR_SUFFIXES = (".txt", ".vec", ".bin", ".w2v", ".glove")
+MODULE_FOLDER = re.compile(r"^\d+_\w+$")  # sentence-transformers' module folders
 
 
 @dataclass
@@ -197,7 +199,7 @@ def resolve_local(
             f"word-vector file ({', '.join(VECTOR_SUFFIXES)})"
         )
     path = path.resolve()
-    if not (path / "config.json").is_file():
+    if not (path / "config.json").is_file() and not (path / "modules.json").is_file():
         raise EmbcliError(
             f"{path} has no config.json", "point --model at a Hugging Face model directory"
         )
@@ -205,15 +207,27 @@ def resolve_local(
 
 
 def _fingerprint(directory: Path) -> str:
-    """Name, size and mtime of every file that can change the table or its tokens."""
+    """Name, size and mtime of every file that can change the table or its tokens.
+
+    sentence-transformers keeps a module's files in a numbered folder (``0_StaticEmbedding/``:
+    a static model's table and tokenizer), so those folders count too.
+    """
     h = hashlib.sha256()
     for entry in sorted(os.scandir(directory), key=lambda e: e.name):
-        if entry.is_file() and (
-            entry.name in SMALL_FILES or entry.name.endswith((".safetensors", ".bin"))
-        ):
-            st = entry.stat()
-            h.update(f"{entry.name}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+        if entry.is_dir() and MODULE_FOLDER.match(entry.name):
+            for inner in sorted(os.scandir(entry.path), key=lambda e: e.name):
+                _add_file(h, inner, f"{entry.name}/")
+        else:
+            _add_file(h, entry, "")
     return h.hexdigest()
+
+
+def _add_file(h: Any, entry: os.DirEntry[str], prefix: str) -> None:
+    if entry.is_file() and (
+        entry.name in SMALL_FILES or entry.name.endswith((".safetensors", ".bin"))
+    ):
+        st = entry.stat()
+        h.update(f"{prefix}{entry.name}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
 
 
 def resolve_hub(
@@ -233,11 +247,25 @@ def resolve_hub(
     for name in SMALL_FILES:
         if name in names:
             directory = hub.download(repo_id, name, sha).parent
-    if directory is None or "config.json" not in names:
+    static = None if directory is None else _static_files(repo_id, sha, directory, names)
+    if directory is None or ("config.json" not in names and static is None):
         raise EmbcliError(f"{repo_id} has no config.json; is it a transformers model repo?")
     return HubRepo(
         "hub", repo_id, sha, revision, repo_id, directory, names, notice=notice, progress=progress
     )
+
+
+def _static_files(repo_id: str, sha: str, directory: Path, names: tuple[str, ...]) -> str | None:
+    """A static-embedding model's folder, its small files fetched too; None for other models."""
+    from embcli.read import hub
+    from embcli.read.static_model import STATIC_SMALL_FILES, static_folder
+
+    modules = directory / "modules.json"
+    folder = static_folder(modules if modules.is_file() else None)
+    for name in STATIC_SMALL_FILES if folder else ():
+        if f"{folder}/{name}" in names:
+            hub.download(repo_id, f"{folder}/{name}", sha)
+    return folder
 
 
 # -- which container a source holds -------------------------------------------------------------
@@ -255,6 +283,11 @@ def open_container(
         from embcli.read.wordvectors import WordVectors
 
         return WordVectors(source.path)
+    from embcli.read.static_model import StaticContainer, static_layout
+
+    layout = static_layout(source.small_file)
+    if layout is not None:
+        return StaticContainer(source, layout)
     names = [n for n in source.listing() if "/" not in n]
     tensors = [n for n in names if n.endswith(".safetensors")]
     if SAFETENSORS_INDEX in names or tensors:

@@ -28,7 +28,7 @@ import torch
 from embcli.errors import UnresolvedWord, UsageProblem
 from embcli.linalg import unit_rows
 from embcli.run.model import Loaded
-from embcli.view import Result, View
+from embcli.view import Result, View, clip
 
 LENS = "logit lens"
 STATIC = "static table"
@@ -411,8 +411,3 @@ def excerpt(text: str, span: tuple[int, int] | None = None, width: int = 28) -> 
     if hi < len(text) and " " in part[span[1] - hi :]:
         part = part[: part.rindex(" ")]
     return ("…" if lo > 0 else "") + part.strip() + ("…" if hi < len(text) else "")
-
-
-def clip(text: str, width: int = 40) -> str:
-    """``text`` cut to ``width`` characters, an ellipsis marking the cut."""
-    return text if len(text) <= width else text[: width - 1] + "…"

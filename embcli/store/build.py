@@ -22,6 +22,7 @@ from embcli.errors import EmbcliError
 from embcli.read.facts import config_facts
 from embcli.read.locate import head_by_name, locate_embedding
 from embcli.read.sources import Source, open_container
+from embcli.read.static_model import StaticContainer
 from embcli.read.tokens import (
     display_piece,
     display_tokens,
@@ -113,6 +114,8 @@ def write_table(
         created=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         embcli_version=__version__,
         embed_scale=facts.embed_scale,
+        # A static-embedding model: its layout, and how its library makes sentence vectors.
+        static=container.recipe() if isinstance(container, StaticContainer) else None,
     )
 
 

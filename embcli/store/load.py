@@ -48,9 +48,7 @@ def open_table(
     source = resolve_local(model)
     ref = None
     if source is None:  # a Hub repo id
-        from embcli.read.hub import hub_endpoint
-
-        ref = "\0".join([hub_endpoint(), model, revision or "", tensor or ""])
+        ref = _hub_ref(model, revision, tensor)
         known = cache.read_ref(root, ref)
         if known:
             warm = _open_quietly(cache.entry_dir(root, model, known))
@@ -65,6 +63,30 @@ def open_table(
     if ref is not None:
         cache.write_ref(root, ref, key)
     return found
+
+
+def cached_table(
+    model: str, *, revision: str | None = None, cache_dir: str | None = None
+) -> EmbeddingTable | None:
+    """The input table of ``model`` if it is cached already, else None.
+
+    Reads no checkpoint and asks no server: a local directory is keyed by a stat of its files,
+    a Hub repo by the commit its last build resolved to. Callers that must know what a model
+    is before deciding how to run it (a static model's ``sentences``) ask here first.
+    """
+    root = cache.cache_root(cache_dir)
+    source = resolve_local(model)
+    if source is not None:
+        return _open_quietly(cache.entry_dir(root, source.label, source.key(None)))
+    known = cache.read_ref(root, _hub_ref(model, revision, None))
+    return _open_quietly(cache.entry_dir(root, model, known)) if known else None
+
+
+def _hub_ref(model: str, revision: str | None, tensor: str | None) -> str:
+    """The ref remembering which entry a Hub repo's revision (and tensor choice) built."""
+    from embcli.read.hub import hub_endpoint
+
+    return "\0".join([hub_endpoint(), model, revision or "", tensor or ""])
 
 
 def _open_head(

@@ -47,6 +47,9 @@ class TableMeta:
     embcli_version: str
     #: What the forward pass multiplies looked-up rows by (Gemma: sqrt(hidden_size)), if anything.
     embed_scale: float | None = None
+    #: A static-embedding model's layout and sentence recipe
+    #: (:meth:`embcli.read.static_model.StaticContainer.recipe`); None for any other table.
+    static: dict[str, Any] | None = None
     extra: dict[str, Any] = field(default_factory=dict)  # keys of a newer embcli, kept as read
 
     def to_dict(self) -> dict[str, Any]:
