@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from embcli.errors import EmbcliError
+from embcli.errors import EmbcliError, UsageProblem
 from embcli.read.gguf_file import GGUFFile, GGUFModel, LocalBytes
 from tests import gguf_files as G
 from tests import models
@@ -457,3 +457,184 @@ def test_old_versions(tmp_path, version):
     with pytest.raises(EmbcliError) as exc:
         open_model(path)
     assert f"GGUF version {version}" in one_line(exc)
+
+
+# -- where GGUF files are kept -------------------------------------------------------------------
+
+
+def ollama_tree(root: Path, gguf_path: Path, entries: dict[str, str]) -> dict[str, str]:
+    """Manifests for ``{"library/tiny/latest": ...}`` style paths, all naming one blob."""
+    import hashlib
+
+    data = gguf_path.read_bytes()
+    digest = "sha256:" + hashlib.sha256(data).hexdigest()
+    (root / "blobs").mkdir(parents=True, exist_ok=True)
+    (root / "blobs" / digest.replace(":", "-")).write_bytes(data)
+    for rel, host in entries.items():
+        manifest = root / "manifests" / host / rel
+        manifest.parent.mkdir(parents=True, exist_ok=True)
+        doc = {
+            "schemaVersion": 2,
+            "config": {"mediaType": "application/vnd.docker.container.image.v1+json"},
+            "layers": [
+                {"mediaType": "application/vnd.ollama.image.license", "digest": "sha256:00"},
+                {"mediaType": "application/vnd.ollama.image.model", "digest": digest,
+                 "size": len(data)},
+            ],
+        }  # fmt: skip
+        manifest.write_text(json.dumps(doc))
+    return {"digest": digest}
+
+
+def test_ollama_names_resolve_to_the_blob(tmp_path, monkeypatch):
+    from embcli.read.gguf_sources import ollama_models, resolve_ollama
+
+    root = tmp_path / "ollama"
+    path = good_file(tmp_path)
+    reg = "registry.ollama.ai"
+    entries = {"library/tiny/latest": reg, "library/tiny/q4": reg, "me/other/1b": reg}
+    entries["bartowski/Tiny-GGUF/Q4_K_M"] = "hf.co"
+    digest = ollama_tree(root, path, entries)["digest"]
+    monkeypatch.setenv("OLLAMA_MODELS", str(root))
+    for spec in ("ollama:tiny", "ollama:tiny:latest", "ollama:tiny:q4", "ollama:me/other:1b",
+                 "ollama:hf.co/bartowski/Tiny-GGUF:Q4_K_M"):  # fmt: skip
+        found = resolve_ollama(spec)
+        assert found.identity == digest and len(found.files) == 1
+        assert Path(found.files[0]).read_bytes() == path.read_bytes()
+        model = open_model(Path(found.files[0]))
+        assert model.info("token_embd.weight").shape == (300, 256)
+    assert resolve_ollama("ollama:tiny").label == "ollama:tiny:latest"
+    assert ollama_models() == [
+        "hf.co/bartowski/Tiny-GGUF:Q4_K_M", "me/other:1b", "tiny:latest", "tiny:q4",
+    ]  # fmt: skip
+
+
+def test_ollama_missing_name_tag_and_blob(tmp_path, monkeypatch):
+    from embcli.read.gguf_sources import resolve_ollama
+
+    root = tmp_path / "ollama"
+    ollama_tree(root, good_file(tmp_path), {"library/tiny/latest": "registry.ollama.ai"})
+    monkeypatch.setenv("OLLAMA_MODELS", str(root))
+    for spec in ("ollama:llama3.2", "ollama:tiny:7b"):
+        with pytest.raises(EmbcliError) as exc:
+            resolve_ollama(spec)
+        assert "no Ollama model" in one_line(exc) and "present: tiny:latest" in one_line(exc)
+    for blob in (root / "blobs").iterdir():
+        blob.write_bytes(blob.read_bytes()[:1000])
+    with pytest.raises(EmbcliError) as exc:
+        resolve_ollama("ollama:tiny")
+    assert "has 1,000 bytes, its manifest says" in one_line(exc)
+    for blob in (root / "blobs").iterdir():
+        blob.unlink()
+    with pytest.raises(EmbcliError) as exc:
+        resolve_ollama("ollama:tiny")
+    assert "which is missing from" in one_line(exc)
+    monkeypatch.setenv("OLLAMA_MODELS", str(tmp_path / "nowhere"))
+    with pytest.raises(EmbcliError) as exc:
+        resolve_ollama("ollama:tiny")
+    assert "no Ollama model store at" in one_line(exc)
+    monkeypatch.setenv("OLLAMA_MODELS", str(tmp_path))
+    with pytest.raises(EmbcliError) as exc:
+        resolve_ollama("ollama:tiny")
+    assert "no models are present" in one_line(exc)
+
+
+def test_ollama_default_root(tmp_path, monkeypatch):
+    from embcli.read.gguf_sources import ollama_root
+
+    monkeypatch.delenv("OLLAMA_MODELS", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert ollama_root() == tmp_path / ".ollama" / "models"
+
+
+HUB_LISTING = [
+    "README.md",
+    "Tiny-1B-Instruct-Q4_K_M.gguf",
+    "Tiny-1B-Instruct-Q4_K_S.gguf",
+    "Tiny-1B-Instruct-IQ4_XS.gguf",
+    "Tiny-1B-Instruct-f16.gguf",
+    "Tiny-1B-Instruct-Q8_0/Tiny-1B-Instruct-Q8_0-00002-of-00002.gguf",
+    "Tiny-1B-Instruct-Q8_0/Tiny-1B-Instruct-Q8_0-00001-of-00002.gguf",
+    "mmproj-Tiny-1B-f16.gguf",
+]
+
+
+def test_choosing_a_file_by_quant_or_name():
+    from embcli.read.gguf_sources import choose_gguf
+
+    repo = "me/Tiny-1B-Instruct-GGUF"
+    assert choose_gguf(HUB_LISTING, repo, quant="Q4_K_M") == ["Tiny-1B-Instruct-Q4_K_M.gguf"]
+    assert choose_gguf(HUB_LISTING, repo, quant="iq4_xs") == ["Tiny-1B-Instruct-IQ4_XS.gguf"]
+    assert choose_gguf(HUB_LISTING, repo, quant="F16") == ["Tiny-1B-Instruct-f16.gguf"]
+    assert choose_gguf(HUB_LISTING, repo, quant="Q8_0") == [HUB_LISTING[6], HUB_LISTING[5]]
+    assert choose_gguf(HUB_LISTING, repo, file=HUB_LISTING[5]) == [HUB_LISTING[6], HUB_LISTING[5]]
+    assert choose_gguf(HUB_LISTING, repo, file=HUB_LISTING[-1]) == [HUB_LISTING[-1]]
+    assert choose_gguf(["a/x.gguf", "mmproj-x.gguf", "b.txt"], repo) == ["a/x.gguf"]
+
+
+def test_choosing_fails_in_one_line():
+    from embcli.read.gguf_sources import choose_gguf
+
+    repo = "me/Tiny-GGUF"
+    with pytest.raises(EmbcliError) as exc:
+        choose_gguf(HUB_LISTING, repo, quant="Q4_K")  # never inside Q4_K_M / Q4_K_S
+    assert "matches --quant Q4_K" in one_line(exc)
+    assert "Q4_K_M | Q4_K_S" in one_line(exc) and "mmproj" not in one_line(exc)
+    with pytest.raises(UsageProblem) as exc:
+        choose_gguf(HUB_LISTING, repo)
+    assert "holds 5 GGUF models" in one_line(exc) and "Q8_0" in one_line(exc)
+    with pytest.raises(UsageProblem) as exc:
+        choose_gguf(["a-Q4_K_M.gguf", "b-Q4_K_M.gguf"], repo, quant="Q4_K_M")
+    assert "matches 2 models" in one_line(exc) and "--file" in one_line(exc)
+    with pytest.raises(EmbcliError) as exc:
+        choose_gguf(HUB_LISTING, repo, file="Tiny-Q2_K.gguf")
+    assert "has no file 'Tiny-Q2_K.gguf'" in one_line(exc)
+    with pytest.raises(EmbcliError) as exc:
+        choose_gguf(HUB_LISTING[:-2], repo, quant="Q8_0")
+    assert "lacks shard(s) 00001-of-00002" in one_line(exc)
+    with pytest.raises(EmbcliError) as exc:
+        choose_gguf(["README.md"], repo)
+    assert "holds no GGUF model files" in one_line(exc)
+
+
+def test_lm_studio_directory(tmp_path):
+    from embcli.read.gguf_sources import gguf_directory, holds_gguf
+
+    folder = tmp_path / "lmstudio" / "me" / "Tiny-GGUF"
+    folder.mkdir(parents=True)
+    good = good_file(tmp_path)
+    for name in ("Tiny-Q4_K_M.gguf", "Tiny-Q8_0.gguf", "mmproj-Tiny-f16.gguf"):
+        (folder / name).write_bytes(good.read_bytes())
+    assert holds_gguf(folder)
+    assert gguf_directory(folder, quant="Q8_0").files == (str(folder / "Tiny-Q8_0.gguf"),)
+    assert gguf_directory(folder, file="Tiny-Q4_K_M.gguf").label == str(folder / "Tiny-Q4_K_M.gguf")
+    with pytest.raises(UsageProblem) as exc:
+        gguf_directory(folder)
+    assert "choose --quant Q4_K_M | Q8_0" in one_line(exc)
+    (folder / "Tiny-Q8_0.gguf").unlink()
+    only = gguf_directory(folder)
+    assert only.files == (str(folder / "Tiny-Q4_K_M.gguf"),)
+    before = only.identity
+    (folder / "Tiny-Q4_K_M.gguf").write_bytes(good.read_bytes() + b"\0" * 32)
+    assert gguf_directory(folder).identity != before  # a changed file is a new cache key
+
+
+def test_local_shard_brings_its_set(tmp_path):
+    from embcli.read.gguf_sources import local_gguf
+
+    first = G.Tensor("blk.0.attn_norm.weight", np.ones((1, 64), np.float32).view(np.uint8), "F32")
+    path = G.write(tmp_path / "m.gguf", [first, table(10, 64, "F32")], split_max_tensors=1)
+    found = local_gguf(tmp_path / "m-00002-of-00002.gguf")
+    assert found.files == (str(path), str(tmp_path / "m-00002-of-00002.gguf"))
+    assert found.label == str(path)
+
+
+def test_quant_labels():
+    from embcli.read.gguf_sources import quant_label
+
+    assert quant_label("Llama-3.2-1B-Instruct-Q4_K_M.gguf") == "Q4_K_M"
+    assert quant_label("llama-2-7b.Q5_K_S.gguf") == "Q5_K_S"
+    assert quant_label("qwen2.5-0.5b-instruct-q4_k_m.gguf") == "q4_k_m"
+    assert quant_label("Qwen3-8B-UD-Q4_K_XL.gguf") == "UD-Q4_K_XL"
+    assert quant_label("dir/Model-BF16-00001-of-00002.gguf") == "BF16"
+    assert quant_label("model.gguf") == "model.gguf"
