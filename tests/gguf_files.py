@@ -8,6 +8,7 @@ trained tokenizers of :mod:`tests.models` (or MiniLM's) the way llama.cpp's conv
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -59,8 +60,9 @@ def quantized(values: np.ndarray, qtype: str) -> Tensor:
 def random_blocks(rows: int, width: int, qtype: str, seed: int = 0) -> Tensor:
     """Known random bytes for a block type (K-quants, IQ, TQ, MXFP4 ...).
 
-    Rows that would hold inf or NaN (a scale field of all-ones exponent) are drawn again, so the
-    tables are finite, as real ones are.
+    Rows that would hold inf or NaN (a scale field of all-ones exponent), or whose length
+    float32 cannot hold (MXFP4's scales reach 2^127), are drawn again, so the tables are finite,
+    as real ones are.
     """
     import gguf
 
@@ -70,7 +72,8 @@ def random_blocks(rows: int, width: int, qtype: str, seed: int = 0) -> Tensor:
     raw = rng.integers(0, 256, (rows, width // block * size), np.uint8)
     with np.errstate(all="ignore"):
         for _ in range(100):
-            bad = ~np.isfinite(gguf.quants.dequantize(raw, t)).all(axis=1)
+            rows = gguf.quants.dequantize(raw, t).astype(np.float64)
+            bad = ~np.isfinite(np.linalg.norm(rows, axis=1).astype(np.float32))
             if not bad.any():
                 break
             raw[bad] = rng.integers(0, 256, (int(bad.sum()), raw.shape[1]), np.uint8)
@@ -240,3 +243,28 @@ def unigram_tokenizer(vocab_size: int = 150) -> Any:
     )  # fmt: skip
     tok.train_from_iterator(CORPUS, trainer)
     return tok
+
+
+# -- where GGUF files are kept ---------------------------------------------------------------
+
+
+def ollama_tree(root: Path, gguf_path: Path, entries: dict[str, str]) -> dict[str, str]:
+    """Manifests for ``{"library/tiny/latest": ...}`` style paths, all naming one blob."""
+    data = gguf_path.read_bytes()
+    digest = "sha256:" + hashlib.sha256(data).hexdigest()
+    (root / "blobs").mkdir(parents=True, exist_ok=True)
+    (root / "blobs" / digest.replace(":", "-")).write_bytes(data)
+    for rel, host in entries.items():
+        manifest = root / "manifests" / host / rel
+        manifest.parent.mkdir(parents=True, exist_ok=True)
+        doc = {
+            "schemaVersion": 2,
+            "config": {"mediaType": "application/vnd.docker.container.image.v1+json"},
+            "layers": [
+                {"mediaType": "application/vnd.ollama.image.license", "digest": "sha256:00"},
+                {"mediaType": "application/vnd.ollama.image.model", "digest": digest,
+                 "size": len(data)},
+            ],
+        }  # fmt: skip
+        manifest.write_text(json.dumps(doc))
+    return {"digest": digest}

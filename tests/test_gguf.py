@@ -17,7 +17,8 @@ import numpy as np
 import pytest
 
 from embcli.errors import EmbcliError, UsageProblem
-from embcli.read.gguf_file import GGUFFile, GGUFModel, LocalBytes
+from embcli.read.byte_source import LocalFile
+from embcli.read.gguf_file import GGUFFile, GGUFModel
 from tests import gguf_files as G
 from tests import models
 
@@ -38,7 +39,7 @@ def table(rows: int = 300, width: int = 256, qtype: str = "Q8_0", seed: int = 0)
 
 
 def open_model(path: Path) -> GGUFModel:
-    return GGUFModel(LocalBytes(path), lambda name: LocalBytes(path.parent / name))
+    return GGUFModel(LocalFile(path), lambda name: LocalFile(path.parent / name))
 
 
 def all_rows(model: GGUFModel, name: str, block: int) -> np.ndarray:
@@ -52,7 +53,7 @@ class Ranged:
     no size until the first response, every byte fetched counted."""
 
     def __init__(self, path: Path) -> None:
-        self.inner = LocalBytes(path)
+        self.inner = LocalFile(path)
         self.name = path.name
         self.fetched = 0
         self.asked = False
@@ -90,13 +91,13 @@ def test_header_matches_gguf_reader(tmp_path):
     path = G.write(
         tmp_path / "m.gguf", tensors, G.spm_vocab(models.metaspace_tokenizer()), meta=meta
     )
-    mine = GGUFFile(LocalBytes(path))
+    mine = GGUFFile(LocalFile(path))
     ref = gguf.GGUFReader(path)
     assert list(mine.tensors) == [t.name for t in ref.tensors]
     for t in ref.tensors:
         got = mine.tensors[t.name]
         assert got.shape == tuple(int(d) for d in reversed(t.shape))
-        assert got.ggml_type == int(t.tensor_type)
+        assert mine.types[t.name] == int(t.tensor_type)
         assert (got.start, got.nbytes) == (t.data_offset, t.n_bytes)
     assert mine.data_start == ref.data_offset
     for key in ("general.architecture", "general.name", "llama.context_length"):
@@ -116,7 +117,7 @@ def test_facts_from_metadata(tmp_path):
     ]
     meta = {"llama.context_length": 131072, "general.name": "Tiny 1B", "general.file_type": 15}
     model = open_model(G.write(tmp_path / "m.gguf", tensors, vocab, meta=meta))
-    f = model.facts()
+    f = model.summary()
     assert (f.architecture, f.name, f.n_vocab, f.n_embd) == ("llama", "Tiny 1B", n, 256)
     assert (f.context_length, f.file_type, f.table_type, f.head_type) == (
         131072, "Q4_K_M", "Q6_K", "Q4_K",
@@ -128,7 +129,7 @@ def test_facts_from_metadata(tmp_path):
 
 def test_no_output_weight_means_tied(tmp_path):
     model = open_model(G.write(tmp_path / "m.gguf", [table()]))
-    assert model.facts().tied and model.facts().head_type is None
+    assert model.summary().tied and model.summary().head_type is None
     assert model.names() == ["token_embd.weight"] and not model.has("output.weight")
 
 
@@ -141,7 +142,7 @@ def test_opening_decodes_no_metadata_array(tmp_path, monkeypatch):
 
     monkeypatch.setattr(GGUFFile, "array", refuse)
     model = open_model(path)
-    assert model.facts().n_vocab == len(G.bpe_vocab(models.byte_level_tokenizer()).tokens)
+    assert model.summary().n_vocab == len(G.bpe_vocab(models.byte_level_tokenizer()).tokens)
 
 
 # -- rows ----------------------------------------------------------------------------------------
@@ -201,14 +202,14 @@ def test_split_file_followed_to_the_shard_with_the_table(tmp_path):
     info = model.info("token_embd.weight")
     assert info.file == "m-00002-of-00003.gguf"
     np.testing.assert_array_equal(all_rows(model, "token_embd.weight", 128), t.dequantized())
-    assert model.facts().head_type == "Q6_K" and model.vocabulary() is not None
+    assert model.summary().head_type == "Q6_K" and model.vocabulary() is not None
     # a later shard given first: the metadata still comes from shard 1
     again = open_model(tmp_path / "m-00003-of-00003.gguf")
     assert again.main.name == "m-00001-of-00003.gguf"
     assert again.vocabulary().pieces == vocab.tokens
     # a missing shard is one line, when it is needed
     (tmp_path / "m-00002-of-00003.gguf").unlink()
-    with pytest.raises(EmbcliError, match=r"no such file.*m-00002-of-00003"):
+    with pytest.raises(EmbcliError, match=r"missing checkpoint file .*m-00002-of-00003"):
         open_model(path).info("token_embd.weight")
 
 
@@ -462,30 +463,6 @@ def test_old_versions(tmp_path, version):
 # -- where GGUF files are kept -------------------------------------------------------------------
 
 
-def ollama_tree(root: Path, gguf_path: Path, entries: dict[str, str]) -> dict[str, str]:
-    """Manifests for ``{"library/tiny/latest": ...}`` style paths, all naming one blob."""
-    import hashlib
-
-    data = gguf_path.read_bytes()
-    digest = "sha256:" + hashlib.sha256(data).hexdigest()
-    (root / "blobs").mkdir(parents=True, exist_ok=True)
-    (root / "blobs" / digest.replace(":", "-")).write_bytes(data)
-    for rel, host in entries.items():
-        manifest = root / "manifests" / host / rel
-        manifest.parent.mkdir(parents=True, exist_ok=True)
-        doc = {
-            "schemaVersion": 2,
-            "config": {"mediaType": "application/vnd.docker.container.image.v1+json"},
-            "layers": [
-                {"mediaType": "application/vnd.ollama.image.license", "digest": "sha256:00"},
-                {"mediaType": "application/vnd.ollama.image.model", "digest": digest,
-                 "size": len(data)},
-            ],
-        }  # fmt: skip
-        manifest.write_text(json.dumps(doc))
-    return {"digest": digest}
-
-
 def test_ollama_names_resolve_to_the_blob(tmp_path, monkeypatch):
     from embcli.read.gguf_sources import ollama_models, resolve_ollama
 
@@ -494,7 +471,7 @@ def test_ollama_names_resolve_to_the_blob(tmp_path, monkeypatch):
     reg = "registry.ollama.ai"
     entries = {"library/tiny/latest": reg, "library/tiny/q4": reg, "me/other/1b": reg}
     entries["bartowski/Tiny-GGUF/Q4_K_M"] = "hf.co"
-    digest = ollama_tree(root, path, entries)["digest"]
+    digest = G.ollama_tree(root, path, entries)["digest"]
     monkeypatch.setenv("OLLAMA_MODELS", str(root))
     for spec in ("ollama:tiny", "ollama:tiny:latest", "ollama:tiny:q4", "ollama:me/other:1b",
                  "ollama:hf.co/bartowski/Tiny-GGUF:Q4_K_M"):  # fmt: skip
@@ -513,7 +490,7 @@ def test_ollama_missing_name_tag_and_blob(tmp_path, monkeypatch):
     from embcli.read.gguf_sources import resolve_ollama
 
     root = tmp_path / "ollama"
-    ollama_tree(root, good_file(tmp_path), {"library/tiny/latest": "registry.ollama.ai"})
+    G.ollama_tree(root, good_file(tmp_path), {"library/tiny/latest": "registry.ollama.ai"})
     monkeypatch.setenv("OLLAMA_MODELS", str(root))
     for spec in ("ollama:llama3.2", "ollama:tiny:7b"):
         with pytest.raises(EmbcliError) as exc:

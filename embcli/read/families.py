@@ -53,6 +53,7 @@ TABLE_SUFFIXES = (
     "embed_in.weight",  # GPT-NeoX, Pythia
     "tok_embeddings.weight",  # Meta's original Llama layout, InternLM
     "embeddings.weight",  # Mamba (backbone.embeddings)
+    "token_embd.weight",  # GGUF: llama.cpp's name for every architecture
 )
 #: Name suffixes of output heads (the unembedding matrix).
 HEAD_SUFFIXES = (

@@ -30,17 +30,19 @@ from __future__ import annotations
 import re
 import struct
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from functools import cache
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from embcli.errors import EmbcliError
+from embcli.read.byte_source import ByteSource
+from embcli.read.container import TensorInfo
 
 if TYPE_CHECKING:
-    from embcli.read.gguf_vocab import GGUFVocabulary
+    from embcli.read.facts import ModelFacts
+    from embcli.read.vocabulary import Vocabulary
 
 MAGIC = b"GGUF"
 VERSION = 3
@@ -70,21 +72,6 @@ ARRAY_DTYPES = {0: "u1", 1: "i1", 2: "<u2", 3: "<i2", 4: "<u4", 5: "<i4", 6: "<f
                 10: "<u8", 11: "<i8", 12: "<f8"}  # fmt: skip
 
 
-class ByteSource(Protocol):
-    """One file's bytes (the reader seam's ``ByteSource``): a local file or a ranged Hub file."""
-
-    name: str
-
-    @property
-    def path(self) -> Path | None: ...
-
-    def size(self) -> int | None: ...
-
-    def read(self, start: int, end: int) -> bytes: ...
-
-    def stream(self, start: int, end: int) -> Iterator[bytes]: ...
-
-
 @dataclass(frozen=True)
 class GGUFArray:
     """Where a metadata array lies in the header; decoded only by :meth:`GGUFFile.array`."""
@@ -96,44 +83,13 @@ class GGUFArray:
 
 
 @dataclass(frozen=True)
-class GGUFTensor:
-    """One tensor of a GGUF file, with the fields of the reader seam's ``TensorInfo``.
-
-    ``shape`` is in numpy order (ggml's dims reversed); ``dtype`` is the ggml type's name
-    (``"Q4_K"``, ``"F16"``), or ``"type N"`` for an id the ``gguf`` package does not know, whose
-    size is then unknown (``start == end``) and which :meth:`GGUFModel.info` refuses.
-    """
-
-    name: str
-    shape: tuple[int, ...]
-    dtype: str
-    file: str
-    start: int  # absolute offset of the first byte in ``file``
-    end: int  # one past the last byte
-    ggml_type: int
-
-    @property
-    def nbytes(self) -> int:
-        return self.end - self.start
-
-    @property
-    def known(self) -> bool:
-        return _type_name(self.ggml_type) is not None
-
-    @property
-    def row_bytes(self) -> int:
-        """Bytes of one row (the last numpy axis), a whole number of blocks."""
-        block, type_size = _quant_size(self.ggml_type)
-        return self.shape[-1] // block * type_size
-
-
-@dataclass(frozen=True)
-class GGUFFacts:
-    """Model facts the metadata states (what the seam's ``ModelFacts`` takes from a GGUF)."""
+class GGUFSummary:
+    """What the metadata and the tensor directory say beyond :class:`ModelFacts`: what ``info``
+    and ``size`` show of a GGUF (its quantisation, context length, totals over every shard)."""
 
     architecture: str
     name: str | None
-    n_vocab: int
+    n_vocab: int  # tokens in the vocabulary (the table may have more rows)
     n_embd: int
     context_length: int | None
     block_count: int | None
@@ -146,6 +102,11 @@ class GGUFFacts:
     n_params: int  # elements over all tensors of all shards
     n_bytes: int  # tensor bytes over all shards
     n_tensors: int
+    shards: int
+    tokenizer: str | None  # tokenizer.ggml.model ("llama", "gpt2", "bert", "t5"...)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
 
 
 # -- the type tables (from the gguf package) -----------------------------------------------------
@@ -252,7 +213,9 @@ class _HeaderBytes:
     def need(self, end: int) -> None:
         """Make sure bytes ``[0, end)`` are in ``buf``; raise :class:`_Short` past the file."""
         while len(self.buf) < end:
-            size = self.source.size()
+            # A remote file's size comes with the first ranged answer; asking before it would
+            # cost a request of its own.
+            size = self.source.size() if self.buf or self.source.path is not None else None
             if self.eof or (size is not None and end > size):
                 raise _Short()
             stop = len(self.buf) + max(end - len(self.buf), self.step)
@@ -355,9 +318,11 @@ class GGUFFile:
             entries.append((name, dims, ggml_type, offset))
         self.header_end = pos
         self.data_start = -(-pos // align) * align
-        self.tensors: dict[str, GGUFTensor] = {}
+        self.tensors: dict[str, TensorInfo] = {}
+        self.types: dict[str, int] = {}  # tensor name -> ggml type id
         for name, dims, ggml_type, offset in entries:
             self.tensors[name] = self._tensor(name, dims, ggml_type, offset)
+            self.types[name] = ggml_type
 
     def _value(self, head: _HeaderBytes, pos: int, vtype: int, key: str) -> tuple[Any, int]:
         if vtype in SCALARS:
@@ -385,12 +350,15 @@ class GGUFFile:
             return GGUFArray(etype, count, start, end), end
         raise EmbcliError(f"{self.name}: metadata {key!r} has unknown value type {vtype}")
 
-    def _tensor(self, name: str, dims: tuple[int, ...], ggml_type: int, offset: int) -> GGUFTensor:
+    def _tensor(self, name: str, dims: tuple[int, ...], ggml_type: int, offset: int) -> TensorInfo:
+        """A tensor's :class:`TensorInfo`: numpy shape (ggml's dims reversed), the ggml type's
+        name as dtype (``"Q4_K"``); an id the gguf package does not know is ``"type N"`` with an
+        unknown size (``start == end``), refused by :meth:`GGUFModel.info`."""
         shape = tuple(reversed(dims))
         start = self.data_start + offset
         type_name = _type_name(ggml_type)
         if type_name is None:
-            return GGUFTensor(name, shape, f"type {ggml_type}", self.name, start, start, ggml_type)
+            return TensorInfo(name, shape, f"type {ggml_type}", self.name, start, start)
         block, type_size = _quant_size(ggml_type)
         if dims[0] % block:
             raise EmbcliError(
@@ -401,7 +369,7 @@ class GGUFFile:
         for d in dims:
             count *= d
         end = start + count // block * type_size
-        return GGUFTensor(name, shape, type_name, self.name, start, end, ggml_type)
+        return TensorInfo(name, shape, type_name, self.name, start, end)
 
     def _check_spans(self) -> None:
         """A file cut in its tensor data is reported here, before any row is read."""
@@ -478,8 +446,9 @@ Opener = Callable[[str], ByteSource]
 class GGUFModel:
     """A GGUF model: one file, or a split set followed shard by shard (only as far as needed).
 
-    ``open_sibling`` turns a shard's file name into its byte source; it is needed only when a
-    tensor asked for lies beyond the shard given (the table usually sits in the first).
+    The reader seam's ``Container``. ``open_sibling`` turns a shard's file name into its byte
+    source; it is needed only when a tensor asked for lies beyond the shard given (the table
+    usually sits in the first).
     """
 
     format = "gguf"
@@ -491,7 +460,7 @@ class GGUFModel:
         self._names = shard_names(first.name, count) if count > 1 else [first.name]
         self._files: dict[int, GGUFFile] = {no: first}
         self.main = first if no == 0 else self._shard(0)  # the first shard holds the metadata
-        self._vocab: GGUFVocabulary | None = None
+        self._vocab: Vocabulary | None = None
         self._vocab_read = False
 
     @property
@@ -518,13 +487,13 @@ class GGUFModel:
             self._files[index] = shard
         return self._files[index]
 
-    def _find(self, name: str) -> GGUFTensor | None:
+    def _find(self, name: str) -> tuple[GGUFFile, TensorInfo] | None:
         for i in sorted(self._files):  # shards already open first, then the rest in order
             if name in self._files[i].tensors:
-                return self._files[i].tensors[name]
+                return self._files[i], self._files[i].tensors[name]
         for i in range(len(self._names)):
             if i not in self._files and name in self._shard(i).tensors:
-                return self._files[i].tensors[name]
+                return self._files[i], self._files[i].tensors[name]
         return None
 
     def names(self) -> list[str]:
@@ -534,18 +503,32 @@ class GGUFModel:
             out += list(self._shard(i).tensors)
         return out
 
+    def file_of(self, name: str) -> str:
+        found = self._find(name)
+        if found is None:
+            raise EmbcliError(self._missing(name))
+        return found[1].file
+
     def has(self, name: str) -> bool:
         return self._find(name) is not None
 
-    def info(self, name: str) -> GGUFTensor:
-        """The tensor ``name``; one line if it is missing or of a type that cannot be read."""
-        t = self._find(name)
-        if t is None:
+    def ggml_type(self, name: str) -> int:
+        """The ggml type id of tensor ``name`` (``TensorInfo.dtype`` holds its name)."""
+        found = self._find(name)
+        if found is None:
             raise EmbcliError(self._missing(name))
-        if not t.known:
+        return found[0].types[name]
+
+    def info(self, name: str) -> TensorInfo:
+        """The tensor ``name``; one line if it is missing or of a type that cannot be read."""
+        found = self._find(name)
+        if found is None:
+            raise EmbcliError(self._missing(name))
+        shard, t = found
+        if _type_name(shard.types[name]) is None:
             raise EmbcliError(
-                f"{t.file}: tensor {name!r} has ggml type {t.ggml_type}, which the gguf package "
-                f"{_package_version()} does not know",
+                f"{t.file}: tensor {name!r} has ggml type {shard.types[name]}, which the gguf "
+                f"package {_package_version()} does not know",
                 "upgrade it: pip install -U gguf",
             )
         return t
@@ -575,49 +558,50 @@ class GGUFModel:
         more than one block of the tensor is in memory.
         """
         t = self.info(name)
+        ggml_type = self.ggml_type(name)
         if len(t.shape) != 2:
             raise EmbcliError(f"{t.file}: tensor {name!r} has shape {t.shape}, not rows x width")
-        if not can_dequantize(t.ggml_type):
+        if not can_dequantize(ggml_type):
             raise EmbcliError(
                 f"{t.file}: tensor {name!r} is stored as {t.dtype}, which embcli cannot "
                 "turn into float rows (the gguf package has no dequantiser for it)"
             )
         block_rows = max(1, int(block_rows))
-        n, row_bytes = t.shape[0], t.row_bytes
+        n, width = t.shape[0], row_bytes(t, ggml_type)
         source = self._source_of(t)
         if source.path is not None:
-            data = np.memmap(source.path, np.uint8, "r", offset=t.start, shape=(n, row_bytes))
+            data = np.memmap(source.path, np.uint8, "r", offset=t.start, shape=(n, width))
             for r0 in range(0, n, block_rows):
-                yield r0, dequantize_rows(data[r0 : r0 + block_rows], t.ggml_type)
+                yield r0, dequantize_rows(data[r0 : r0 + block_rows], ggml_type)
             del data
             return
-        yield from self._streamed(source, t, block_rows)
+        yield from self._streamed(source, t, ggml_type, block_rows)
 
     def _streamed(
-        self, source: ByteSource, t: GGUFTensor, block_rows: int
+        self, source: ByteSource, t: TensorInfo, ggml_type: int, block_rows: int
     ) -> Iterator[tuple[int, np.ndarray]]:
-        n, row_bytes = t.shape[0], t.row_bytes
-        want = block_rows * row_bytes
+        n, width = t.shape[0], row_bytes(t, ggml_type)
+        want = block_rows * width
         buf = bytearray()
         r0 = 0
         for chunk in source.stream(t.start, t.end):
             buf += chunk
             while len(buf) >= want:
-                raw = np.frombuffer(bytes(buf[:want]), np.uint8).reshape(block_rows, row_bytes)
-                yield r0, dequantize_rows(raw, t.ggml_type)
+                raw = np.frombuffer(bytes(buf[:want]), np.uint8).reshape(block_rows, width)
+                yield r0, dequantize_rows(raw, ggml_type)
                 r0 += block_rows
                 del buf[:want]
-        if len(buf) % row_bytes or r0 + len(buf) // row_bytes != n:
+        if len(buf) % width or r0 + len(buf) // width != n:
             raise EmbcliError(
                 f"{t.file} ended inside tensor {t.name!r} "
-                f"({r0 * row_bytes + len(buf):,} of {t.nbytes:,} bytes)",
+                f"({r0 * width + len(buf):,} of {t.nbytes:,} bytes)",
                 "run the command again",
             )
         if buf:
-            raw = np.frombuffer(bytes(buf), np.uint8).reshape(-1, row_bytes)
-            yield r0, dequantize_rows(raw, t.ggml_type)
+            raw = np.frombuffer(bytes(buf), np.uint8).reshape(-1, width)
+            yield r0, dequantize_rows(raw, ggml_type)
 
-    def _source_of(self, t: GGUFTensor) -> ByteSource:
+    def _source_of(self, t: TensorInfo) -> ByteSource:
         for f in self._files.values():
             if f.name == t.file:
                 return f.source
@@ -625,7 +609,7 @@ class GGUFModel:
 
     # -- what the metadata states -----------------------------------------------------------
 
-    def vocabulary(self) -> GGUFVocabulary | None:
+    def vocabulary(self) -> Vocabulary | None:
         """The vocabulary stored in the metadata (built once; None if the file has none)."""
         if not self._vocab_read:
             from embcli.read.gguf_vocab import read_vocabulary
@@ -634,10 +618,40 @@ class GGUFModel:
             self._vocab_read = True
         return self._vocab
 
-    def facts(self) -> GGUFFacts:
+    def facts(self) -> ModelFacts:
+        """The facts the build needs, from the metadata and the tensor directory.
+
+        ``vocab_size`` is the table's row count (a table may be padded past the vocabulary,
+        which the tokenizer's size then shows); a file without ``output.weight`` is tied, and
+        says so by its contents, so the tie is explicit. The scalar metadata is ``raw``.
+        """
+        import math
+
+        from embcli.read import families
+        from embcli.read.facts import ModelFacts
+
+        s = self.summary()
+        table = self.info(TABLE)
+        widths = tuple(dict.fromkeys((table.shape[1], s.n_embd)))
+        scale = families.family(s.architecture).embed_scale
+        raw = {k: v for k, v in self.main.metadata.items() if not isinstance(v, GGUFArray)}
+        return ModelFacts(
+            s.architecture,
+            table.shape[0],
+            table.shape[1],
+            widths,
+            tied=s.tied,
+            tie_explicit=True,
+            raw=raw,
+            text=raw,
+            embed_scale=math.sqrt(s.n_embd) if scale else None,
+        )
+
+    def summary(self) -> GGUFSummary:
         """Architecture, sizes, context length and quantisation, from the metadata."""
         table = self.info(TABLE)
-        head = self._find(HEAD)
+        found = self._find(HEAD)
+        head = found[1] if found is not None else None
         meta = self.main
         arch = meta.architecture
 
@@ -658,7 +672,8 @@ class GGUFModel:
                 n_bytes += t.nbytes
                 n_tensors += 1
         name = meta.get("general.name")
-        return GGUFFacts(
+        tokenizer = meta.get("tokenizer.ggml.model")
+        return GGUFSummary(
             architecture=arch,
             name=name if isinstance(name, str) else None,
             n_vocab=int(n_vocab),
@@ -674,7 +689,15 @@ class GGUFModel:
             n_params=n_params,
             n_bytes=n_bytes,
             n_tensors=n_tensors,
+            shards=len(self._names),
+            tokenizer=tokenizer if isinstance(tokenizer, str) else None,
         )
+
+
+def row_bytes(info: TensorInfo, ggml_type: int) -> int:
+    """Bytes of one row (the last numpy axis) of a tensor of a known type: whole blocks."""
+    block, type_size = _quant_size(ggml_type)
+    return info.shape[-1] // block * type_size
 
 
 def _package_version() -> str:
@@ -684,49 +707,3 @@ def _package_version() -> str:
         return version("gguf")
     except PackageNotFoundError:  # pragma: no cover
         return "(unknown version)"
-
-
-# -- a local file as a byte source (the seam's LocalFile will replace this) ----------------------
-
-
-class LocalBytes:
-    """A local file as a :class:`ByteSource`: memory-mappable, read with plain file reads.
-
-    A stand-in with the reader seam's ``LocalFile`` interface, until that lands.
-    """
-
-    CHUNK = 4 * 1024 * 1024
-
-    def __init__(self, path: Path) -> None:
-        self._path = Path(path)
-        self.name = self._path.name
-        try:
-            self._size = self._path.stat().st_size
-        except FileNotFoundError:
-            raise EmbcliError(f"no such file: {self._path}") from None
-        except OSError as exc:
-            raise EmbcliError(f"cannot read {self._path}: {exc.strerror or exc}") from None
-
-    @property
-    def path(self) -> Path | None:
-        return self._path
-
-    def size(self) -> int | None:
-        return self._size
-
-    def read(self, start: int, end: int) -> bytes:
-        return b"".join(self.stream(start, end))
-
-    def stream(self, start: int, end: int) -> Iterator[bytes]:
-        try:
-            with self._path.open("rb") as fh:
-                fh.seek(start)
-                pos = start
-                while pos < end:
-                    chunk = fh.read(min(self.CHUNK, end - pos))
-                    if not chunk:
-                        return
-                    pos += len(chunk)
-                    yield chunk
-        except OSError as exc:
-            raise EmbcliError(f"cannot read {self._path}: {exc.strerror or exc}") from None

@@ -278,16 +278,18 @@ def local_gguf(path: Path) -> Located:
 def gguf_directory(directory: Path, file: str | None = None, quant: str | None = None) -> Located:
     """A directory holding GGUF files (LM Studio's layout), narrowed by ``file`` or ``quant``."""
     directory = directory.expanduser().resolve()
-    names = sorted(
-        str(p.relative_to(directory))
-        for p in directory.rglob("*.gguf")
-        if p.is_file() and len(p.relative_to(directory).parts) <= 2
-    )
+    names = _gguf_names(directory)
     files = choose_gguf(names, str(directory), file=file, quant=quant)
     paths = [directory / f for f in files]
     return Located(str(paths[0]), _fingerprint(paths), tuple(str(p) for p in paths))
 
 
 def holds_gguf(directory: Path) -> bool:
-    """Whether a directory is a GGUF folder (GGUF files and no ``config.json``)."""
-    return not (directory / "config.json").is_file() and any(directory.glob("*.gguf"))
+    """Whether a directory holds GGUF files (in it, or one folder down as split sets are)."""
+    return bool(_gguf_names(directory))
+
+
+def _gguf_names(directory: Path) -> list[str]:
+    """GGUF files in ``directory`` and its direct subfolders, as relative names (sorted)."""
+    found = [*directory.glob("*.gguf"), *directory.glob("*/*.gguf")]
+    return sorted(str(p.relative_to(directory)) for p in found if p.is_file())

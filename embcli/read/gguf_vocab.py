@@ -38,10 +38,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import numpy as np
+
+from embcli.read.vocabulary import Vocabulary
 
 NORMAL, UNKNOWN, CONTROL, USER_DEFINED, UNUSED, BYTE = 1, 2, 3, 4, 5, 6
 BYTE_PIECE = re.compile(r"^<0x[0-9A-Fa-f]{2}>$")
@@ -114,22 +115,7 @@ class Metadata(Protocol):
     def array(self, key: str) -> list[str] | np.ndarray | None: ...
 
 
-@dataclass
-class GGUFVocabulary:
-    """The reader seam's ``Vocabulary`` (its first six fields), plus what GGUF adds."""
-
-    pieces: list[str]  # piece of every id ("▁Paris", "ĠParis", "paris" / "##ing")
-    tokenizer: Any | None  # a tokenizers.Tokenizer, or None when it cannot be built
-    style: str  # "metaspace" | "byte_level" | "plain" | "none"
-    special: set[int]  # control and unknown tokens (types 3 and 2)
-    unused: set[int]  # type 5
-    byte_tokens: set[int]  # type 6, <0xNN>
-    model: str = ""  # tokenizer.ggml.model
-    note: str | None = None  # to say once: why words resolve only as #id or exact pieces
-    ids: dict[str, int] = field(default_factory=dict)  # bos/eos/unk/sep/pad/mask that exist
-
-
-def read_vocabulary(meta: Metadata) -> GGUFVocabulary | None:
+def read_vocabulary(meta: Metadata) -> Vocabulary | None:
     """The file's vocabulary and tokenizer; None if it stores no tokens at all."""
     tokens = meta.array("tokenizer.ggml.tokens")
     if not isinstance(tokens, list) or not tokens:
@@ -155,26 +141,22 @@ def read_vocabulary(meta: Metadata) -> GGUFVocabulary | None:
     styles = {"llama": "metaspace", "gpt2": "byte_level", "bert": "plain", "t5": "metaspace"}
     if model not in builders:
         what = f"tokenizer model {model!r}" if model else "no tokenizer.ggml.model"
-        return GGUFVocabulary(
+        return Vocabulary(
             pieces=list(tokens),
             tokenizer=None,
             style="none",
             special=special,
             unused=unused,
             byte_tokens=byte_tokens,
-            model=model,
             note=(
                 f"{meta.name} has {what}, which embcli cannot rebuild as a tokenizer; words "
                 "resolve only as #id or as exact token strings"
             ),
-            ids=ids,
         )
     pieces = _wordpiece_spelling(tokens, types) if model == "bert" else list(tokens)
     tokenizer = builders[model](meta, pieces, types, ids)
     _add_whole_tokens(tokenizer, pieces, types)
-    return GGUFVocabulary(
-        pieces, tokenizer, styles[model], special, unused, byte_tokens, model, None, ids
-    )
+    return Vocabulary(pieces, tokenizer, styles[model], special, unused, byte_tokens)
 
 
 def _int_array(values: Any, n: int) -> np.ndarray | None:
