@@ -140,6 +140,8 @@ class GgufFiles(Source):
         return None  # the vocabulary and the facts are in the GGUF's own metadata
 
     def file(self, name: str) -> ByteSource:
+        from embcli.read.byte_source import LocalFile
+
         for path in self.paths:
             if path.name == name:
                 return LocalFile(path)
@@ -163,6 +165,8 @@ class HubGguf(Source):
 
     def file(self, name: str) -> ByteSource:
         """One byte source per file and process (its size, once known, is kept)."""
+        from embcli.read.byte_source import HubFile
+
         if name not in self._files:
             sha = self.identity.partition(":")[0]
             self._files[name] = HubFile(
