@@ -161,6 +161,25 @@ def test_rows_equal_gguf_dequantize(tmp_path, qtype):
     np.testing.assert_array_equal(got, want)
 
 
+@pytest.mark.parametrize("threads", [1, 3])
+def test_rows_dequantised_in_pieces_over_threads(tmp_path, threads):
+    """A block larger than one piece is cut into pieces (some run in threads) and put back in
+    order: the rows are still exactly ``gguf.quants.dequantize``'s."""
+    from embcli.read.gguf_file import SUB_VALUES, Dequantizer
+
+    t = table(5000, 256, "Q4_K", seed=6)
+    assert SUB_VALUES // 256 < 4096  # every 4,096-row block is several pieces
+    np.testing.assert_array_equal(
+        all_rows(open_model(G.write(tmp_path / "m.gguf", [t])), "token_embd.weight", 4096),
+        t.dequantized(),
+    )
+    import gguf
+
+    dequantize = Dequantizer(int(gguf.GGMLQuantizationType.Q4_K), 256, threads)
+    np.testing.assert_array_equal(dequantize(t.raw[:4999]), t.dequantized()[:4999])
+    dequantize.close()
+
+
 @pytest.mark.parametrize("qtype", ["Q4_K", "BF16", "F16"])
 def test_rows_streamed_equal_memory_mapped(tmp_path, qtype):
     """Without a local path (a Hub file), the same rows come from streamed byte ranges."""

@@ -185,6 +185,46 @@ def dequantize_rows(raw: np.ndarray, ggml_type: int) -> np.ndarray:
     return np.asarray(out, dtype=np.float32)
 
 
+#: Values per ``dequantize`` call. The package's dequantisers make several temporaries the size
+#: of their input; kept within the CPU caches they run 2-3x faster than on 8,192-row blocks
+#: (measured: bench/gguf_first_query.py), and the pieces run in threads, since numpy releases
+#: the GIL in its large operations.
+SUB_VALUES = 1 << 19
+MAX_THREADS = 8
+
+
+class Dequantizer:
+    """Dequantises blocks of rows in pieces of :data:`SUB_VALUES`, over a thread pool."""
+
+    def __init__(self, ggml_type: int, width: int, threads: int | None = None) -> None:
+        import os
+        from concurrent.futures import ThreadPoolExecutor
+
+        self.ggml_type, self.width = ggml_type, width
+        self.piece = max(1, SUB_VALUES // max(1, width))  # rows per call
+        n = threads or min(MAX_THREADS, os.cpu_count() or 1)
+        self.pool = ThreadPoolExecutor(n) if n > 1 else None
+
+    def __call__(self, raw: np.ndarray) -> np.ndarray:
+        """float32 rows of ``raw`` (uint8 ``(n, row_bytes)``), as :func:`dequantize_rows`."""
+        n = raw.shape[0]
+        if n <= self.piece:
+            return dequantize_rows(raw, self.ggml_type)
+        out = np.empty((n, self.width), np.float32)
+
+        def one(lo: int) -> None:
+            out[lo : lo + self.piece] = dequantize_rows(raw[lo : lo + self.piece], self.ggml_type)
+
+        starts = range(0, n, self.piece)
+        for _ in self.pool.map(one, starts) if self.pool else map(one, starts):
+            pass  # each piece fills its rows of ``out``; an exception is raised here
+        return out
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(wait=True, cancel_futures=True)
+
+
 # -- one file's header ---------------------------------------------------------------------------
 
 
@@ -569,18 +609,22 @@ class GGUFModel:
         block_rows = max(1, int(block_rows))
         n, width = t.shape[0], row_bytes(t, ggml_type)
         source = self._source_of(t)
-        if source.path is not None:
-            data = np.memmap(source.path, np.uint8, "r", offset=t.start, shape=(n, width))
-            for r0 in range(0, n, block_rows):
-                yield r0, dequantize_rows(data[r0 : r0 + block_rows], ggml_type)
-            del data
-            return
-        yield from self._streamed(source, t, ggml_type, block_rows)
+        dequantize = Dequantizer(ggml_type, t.shape[1])
+        try:
+            if source.path is not None:
+                data = np.memmap(source.path, np.uint8, "r", offset=t.start, shape=(n, width))
+                for r0 in range(0, n, block_rows):
+                    yield r0, dequantize(data[r0 : r0 + block_rows])
+                del data
+            else:
+                yield from self._streamed(source, t, dequantize, block_rows)
+        finally:
+            dequantize.close()
 
     def _streamed(
-        self, source: ByteSource, t: TensorInfo, ggml_type: int, block_rows: int
+        self, source: ByteSource, t: TensorInfo, dequantize: Dequantizer, block_rows: int
     ) -> Iterator[tuple[int, np.ndarray]]:
-        n, width = t.shape[0], row_bytes(t, ggml_type)
+        n, width = t.shape[0], row_bytes(t, dequantize.ggml_type)
         want = block_rows * width
         buf = bytearray()
         r0 = 0
@@ -588,7 +632,7 @@ class GGUFModel:
             buf += chunk
             while len(buf) >= want:
                 raw = np.frombuffer(bytes(buf[:want]), np.uint8).reshape(block_rows, width)
-                yield r0, dequantize_rows(raw, ggml_type)
+                yield r0, dequantize(raw)
                 r0 += block_rows
                 del buf[:want]
         if len(buf) % width or r0 + len(buf) // width != n:
@@ -599,7 +643,7 @@ class GGUFModel:
             )
         if buf:
             raw = np.frombuffer(bytes(buf), np.uint8).reshape(-1, width)
-            yield r0, dequantize_rows(raw, ggml_type)
+            yield r0, dequantize(raw)
 
     def _source_of(self, t: TensorInfo) -> ByteSource:
         for f in self._files.values():
