@@ -663,11 +663,14 @@ class GGUFModel:
         return self._vocab
 
     def facts(self) -> ModelFacts:
-        """The facts the build needs, from the metadata and the tensor directory.
+        """The facts the build and ``size`` need, from the metadata and the tensor directory.
 
         ``vocab_size`` is the table's row count (a table may be padded past the vocabulary,
         which the tokenizer's size then shows); a file without ``output.weight`` is tied, and
-        says so by its contents, so the tie is explicit. The scalar metadata is ``raw``.
+        says so by its contents, so the tie is explicit. ``raw`` is the scalar metadata;
+        ``text`` states the same facts under the config names the rest of embcli reads
+        (``families.GGUF_KEYS``), and ``model_type`` is the transformers name of the
+        architecture, so a family's knowledge (positions, scaled embeddings) applies.
         """
         import math
 
@@ -676,20 +679,39 @@ class GGUFModel:
 
         s = self.summary()
         table = self.info(TABLE)
+        model_type = families.gguf_model_type(s.architecture)
         widths = tuple(dict.fromkeys((table.shape[1], s.n_embd)))
-        scale = families.family(s.architecture).embed_scale
+        text: dict[str, Any] = {
+            "model_type": model_type,
+            "vocab_size": table.shape[0],
+            "hidden_size": s.n_embd,
+            families.TIE_KEY: s.tied,
+        }
+        for key, names in families.GGUF_KEYS.items():
+            value = self.main.get(f"{s.architecture}.{key}")
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                text.update(dict.fromkeys(names, value))
+        scale = families.family(model_type).embed_scale
         raw = {k: v for k, v in self.main.metadata.items() if not isinstance(v, GGUFArray)}
         return ModelFacts(
-            s.architecture,
+            model_type,
             table.shape[0],
             table.shape[1],
             widths,
             tied=s.tied,
             tie_explicit=True,
             raw=raw,
-            text=raw,
+            text=text,
             embed_scale=math.sqrt(s.n_embd) if scale else None,
         )
+
+    def tensor_shapes(self) -> list[tuple[str, tuple[int, ...]]]:
+        """``(name, numpy shape)`` of every tensor of every shard (headers only)."""
+        return [
+            (name, t.shape)
+            for i in range(len(self._names))
+            for name, t in self._shard(i).tensors.items()
+        ]
 
     def summary(self) -> GGUFSummary:
         """Architecture, sizes, context length and quantisation, from the metadata."""

@@ -292,6 +292,25 @@ def resolve_local(
     return source
 
 
+def names_local_gguf(spec: str, file: str | None = None, quant: str | None = None) -> bool:
+    """Whether ``spec`` names a GGUF model on this machine: an ``ollama:`` name, a ``.gguf``
+    file, or a folder of GGUF files (without ``config.json``, or with ``--file``/``--quant``).
+    Cheap: nothing is opened."""
+    from embcli.read import gguf_sources
+
+    if gguf_sources.is_ollama(spec):
+        return True
+    path = Path(spec).expanduser()
+    if path.is_file():
+        return path.suffix.lower() == ".gguf"
+    chosen = file is not None or quant is not None
+    return (
+        path.is_dir()
+        and (chosen or not (path / "config.json").is_file())
+        and gguf_sources.holds_gguf(path)
+    )
+
+
 def _gguf_files(found: Any) -> GgufFiles:
     """A :class:`GgufFiles` from what :mod:`embcli.read.gguf_sources` located."""
     return GgufFiles("gguf", found.label, found.identity, None, tuple(Path(f) for f in found.files))
