@@ -197,6 +197,19 @@ class Model:
 
     # -- running the model ---------------------------------------------------------------------
 
+    def _float_model(self, command: str) -> None:
+        """``context``, ``sentences`` and ``search`` run the model with transformers in float;
+        a GGUF holds llama.cpp's (quantised) weights, not a model transformers runs."""
+        from embcli.errors import EmbcliError
+        from embcli.read.sources import names_local_gguf
+
+        if self.file is not None or self.quant is not None or names_local_gguf(self.spec):
+            raise EmbcliError(
+                f"{command} runs the model in float with transformers, and {self.spec} is a "
+                "GGUF model",
+                "give the float model with -m: its Hugging Face repo or directory",
+            )
+
     def context(
         self,
         word: str,
@@ -214,6 +227,7 @@ class Model:
         Runs the model: needs torch and transformers (``pip install "embcli[torch]"``).
         ``plot`` draws cosine against layer (.png, .svg, .pdf or .html).
         """
+        self._float_model("context")
         checks.word(word, "the word")
         texts = checks.texts(sentences)
         if not word.strip():
@@ -252,6 +266,7 @@ class Model:
 
         Runs the model (torch and transformers).
         """
+        self._float_model("sentences")
         items = checks.texts(texts)
         checks.count("--batch-size", batch_size, 1)
         checks.optional_count("--max-length", max_length, 1)
@@ -283,6 +298,7 @@ class Model:
         ``corpus`` is a list of texts, or of ``(line number, text)`` as a file gives them;
         ``output`` writes the corpus vectors as ``.npy``. Runs the model.
         """
+        self._float_model("search")
         checks.word(query, "the query")
         checks.count("-k", k, 1)
         checks.count("--batch-size", batch_size, 1)
