@@ -204,6 +204,32 @@ def test_remote_reads_header_and_table_only(tmp_path):
     assert path.stat().st_size > 4 * 1024 * 1024
 
 
+def test_remote_header_reads_follow_the_vocabulary(tmp_path):
+    """A header of several MB (a large vocabulary and its merges) is fetched in a few requests,
+    sized from the strings read so far, with little past its end."""
+    rng = np.random.default_rng(2)
+    letters = np.array(list("abcdefghijklmnopqrstuvwxyz"))
+    tokens = list(dict.fromkeys("".join(rng.choice(letters, rng.integers(2, 14)))
+                                for _ in range(70_000)))  # fmt: skip
+    merges = [f"{t[:1]} {t[1:]}" for t in tokens]
+    vocab = G.Vocab("gpt2", tokens, [1] * len(tokens), merges=merges)
+    big = G.named(G.random_blocks(512, 4096, "Q4_K"), "blk.0.ffn_up.weight")
+    path = G.write(tmp_path / "m.gguf", [big, table(len(tokens), 256, "Q4_0")], vocab)
+    source = Ranged(path)
+    reads = []
+    inner = source.stream
+
+    def counted(start: int, end: int) -> Iterator[bytes]:
+        reads.append((start, end))
+        return inner(start, end)
+
+    source.stream = counted  # type: ignore[method-assign]
+    header = GGUFFile(source).header_end
+    assert header > 1_500_000
+    assert source.fetched - header < 0.02 * header + 64 * 1024, (source.fetched, header)
+    assert len(reads) <= 8, reads
+
+
 def test_head_rows(tmp_path):
     head = G.named(G.random_blocks(300, 256, "Q5_K", seed=9), "output.weight")
     model = open_model(G.write(tmp_path / "m.gguf", [table(), head]))
