@@ -294,10 +294,10 @@ class StatsResult(Result):
 def quantisation(table: EmbeddingTable) -> dict[str, Any] | None:
     """How a GGUF stored this table: ``{"type": "Q4_K", "file_type": "Q4_K_M", "bytes": n}``;
     None for float tables (their dtype says it all)."""
-    gguf = table.meta.get("gguf")
+    gguf = table.meta.gguf
     if not gguf:
         return None
-    head = table.meta.get("table") == "output" and gguf.get("head_type")
+    head = table.meta.table == "output" and gguf.get("head_type")
     return {
         "type": gguf["head_type"] if head else gguf["table_type"],
         "file_type": gguf.get("file_type"),

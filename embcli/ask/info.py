@@ -71,10 +71,10 @@ def table_facts(table: EmbeddingTable) -> dict[str, Any]:
         "dim": dim,
         "source_dtype": meta["source_dtype"],
         "checkpoint_file": meta["checkpoint_file"],
-        "container": meta.get("checkpoint_format"),
+        "container": meta.checkpoint_format,
         # A GGUF's metadata: architecture, n_vocab, n_embd, context length, and the
         # quantisation and bytes of the table and the head (None for other containers)
-        "gguf": meta.get("gguf"),
+        "gguf": meta.gguf,
         "model_type": meta["model_type"],
         "text_config": meta.get("text_config"),
         "config_vocab_size": meta["config_vocab_size"],

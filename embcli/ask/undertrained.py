@@ -107,11 +107,11 @@ def default_reference(table: EmbeddingTable) -> tuple[np.ndarray, str]:
                 invalid.add(i)
     # Token types the container stated (GGUF token_type): unused ids, and byte tokens, whose
     # pieces (<0xNN>) name their byte even where no tokenizer could be rebuilt.
-    marked = {int(i) for i in table.meta.get("unused_ids", []) if 0 <= int(i) < size} - found
-    for i in table.meta.get("byte_ids", []):
-        b = byte_of_piece(table.tokens[int(i)], "none") if 0 <= int(i) < size else None
+    marked = {i for i in table.meta.unused_ids if 0 <= i < size} - found
+    for i in table.meta.byte_ids:
+        b = byte_of_piece(table.tokens[i], "none") if 0 <= i < size else None
         if b is not None and b in INVALID_UTF8:
-            invalid.add(int(i))
+            invalid.add(i)
     if invalid:
         how.append(f"{len(invalid)} bytes never valid in UTF-8")
     if named:
