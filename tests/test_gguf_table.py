@@ -302,13 +302,16 @@ def test_file_and_quant_that_choose_nothing(cli, tmp_path, isolated_cache, model
 # -- the warm path -------------------------------------------------------------------------------
 
 
-def test_warm_queries_import_neither_gguf_nor_torch(tmp_path):
+@pytest.mark.parametrize("ollama", [False, True])
+def test_warm_queries_import_neither_gguf_nor_torch(tmp_path, ollama):
     from tests.conftest import run_subprocess
-    from tests.test_warm_path import _loaded, _probe
+    from tests.test_warm_path import HEAVY, _loaded, _probe
 
-    path, _, _ = spm_file(tmp_path)
-    env = {"EMBCLI_CACHE": str(tmp_path / "c")}
-    assert run_subprocess("info", "-m", path, env=env).code == 0
-    modules = _probe(str(path), ["neighbors", "Rome", "-k", "3"], env)
-    for heavy in ("gguf", "torch", "transformers", "tokenizers", "embcli.read.gguf_file"):
+    path, _, _ = spm_file(tmp_path / "src")
+    env = {"EMBCLI_CACHE": str(tmp_path / "c"), "OLLAMA_MODELS": str(tmp_path / "ollama")}
+    G.ollama_tree(tmp_path / "ollama", path, {"library/tiny/latest": "registry.ollama.ai"})
+    model = "ollama:tiny" if ollama else str(path)
+    assert run_subprocess("info", "-m", model, env=env).code == 0
+    modules = _probe(model, ["neighbors", "Rome", "-k", "3"], env)
+    for heavy in (*HEAVY, "gguf", "tokenizers", "embcli.read.gguf_file"):
         assert not _loaded(modules, heavy), heavy
