@@ -55,9 +55,11 @@ VECTOR_SUFFIXES = (".txt", ".vec", ".bin", ".w2v", ".glove")
 class Source:
     """A resolved ``--model``: what it is, what identifies its contents, and its files."""
 
-    kind: str  # "local", "hub", "vectors"
-    label: str  # what to show: an absolute path or a repo id
-    identity: str  # content fingerprint (local) or commit sha (hub)
+    kind: str  # "local", "hub", "vectors", "gguf" (a local GGUF), "ollama"
+    label: str  # what to show: an absolute path, a repo id (/file for GGUF), "ollama:NAME:TAG"
+    #: content fingerprint (local), commit sha (hub; "sha:file" for a Hub GGUF), blob digest
+    #: (ollama)
+    identity: str
     revision: str | None
     notice: Notice | None = field(default=None, kw_only=True, repr=False, compare=False)
     progress: Progress | None = field(default=None, kw_only=True, repr=False, compare=False)
