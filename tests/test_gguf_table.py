@@ -315,3 +315,19 @@ def test_warm_queries_import_neither_gguf_nor_torch(tmp_path, ollama):
     modules = _probe(model, ["neighbors", "Rome", "-k", "3"], env)
     for heavy in (*HEAVY, "gguf", "tokenizers", "embcli.read.gguf_file"):
         assert not _loaded(modules, heavy), heavy
+
+
+def test_cache_clear_by_folder_and_ollama_name(cli, tmp_path, monkeypatch):
+    folder = tmp_path / "models"
+    spm_file(folder, "Q8_0", name="t-Q8_0.gguf")
+    path, _, _ = spm_file(folder, "Q4_0", name="t-Q4_0.gguf")
+    root = tmp_path / "ollama"
+    G.ollama_tree(root, path, {"library/tiny/latest": "registry.ollama.ai"})
+    monkeypatch.setenv("OLLAMA_MODELS", str(root))
+    for args in (["--quant", "Q8_0"], ["--quant", "Q4_0"]):
+        assert cli("info", "-m", folder, *args).code == 0
+    assert cli("info", "-m", "ollama:tiny").code == 0
+    cleared = cli("cache", "clear", "ollama:tiny")
+    assert cleared.code == 0 and "removed 1 cached table " in cleared.out + cleared.err
+    cleared = cli("cache", "clear", folder)
+    assert cleared.code == 0 and "removed 2 cached tables" in cleared.out + cleared.err

@@ -19,7 +19,7 @@ class TableMeta:
     """One table's provenance and the facts the questions need about it."""
 
     model: str  # what to show: an absolute path or a repo id
-    kind: str  # "local", "hub", "vectors" (the source's kind)
+    kind: str  # "local", "hub", "vectors", "gguf", "ollama" (the source's kind)
     identity: str  # content fingerprint (local) or commit sha (hub)
     revision: str | None  # the --revision asked for
     table: str  # "input" or "output" (the head, --table output)
