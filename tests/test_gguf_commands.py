@@ -171,7 +171,7 @@ def test_similarity_analogy_export_plot_evaluate(cli, quantised, tmp_path):
     np.testing.assert_allclose(np.load(out), deq[ids], rtol=1e-6)
 
     png = tmp_path / "p.png"
-    res = cli("plot", *words, "#300", "-m", path, "-o", png)
+    res = cli("plot", *words, "#300", "-m", path, "--plot", png)
     assert res.code == 0, res.err
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
@@ -206,7 +206,7 @@ def test_positions_of_a_gguf(cli, tmp_path):
     path = G.write(tmp_path / "gpt2.gguf", [tok, pos], vocab, arch="gpt2",
                    meta={"gpt2.context_length": 64})  # fmt: skip
     png = tmp_path / "pos.png"
-    res = cli("positions", "-m", path, "-o", png, "-f", "json")
+    res = cli("positions", "-m", path, "--plot", png)
     assert res.code == 0, res.err
     assert png.is_file()
     info = json.loads(cli("info", "-m", path, "--tensor", "position_embd.weight", "-f", "json").out)

@@ -23,7 +23,7 @@ def register(app: typer.Typer) -> None:
     app.command("size")(size)
 
 
-@command("format")
+@command("format", "file", "quant")
 def size(
     settings: Settings,
     models: Annotated[
