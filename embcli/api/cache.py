@@ -146,13 +146,17 @@ def clear_cache(
     if model is not None:
         local = Path(model).expanduser()
         wanted = {model, str(local.resolve())} if local.exists() else {model}
+        if model.startswith("ollama:") and ":" not in model.removeprefix("ollama:"):
+            wanted.add(model + ":latest")  # as the entry names it
     removed = 0
     for item in cache.list_entries(root):
         if isinstance(item, CacheProblem):  # a broken entry: removed when clearing all
             if wanted is None:
                 removed += _remove_broken(root, item)
             continue
-        if wanted is None or item.meta.get("model") in wanted:
+        label = str(item.meta.get("model"))
+        # a GGUF chosen in a folder or Hub repo is named by the folder or repo and its file
+        if wanted is None or label in wanted or any(label.startswith(w + "/") for w in wanted):
             cache.remove_entry(item.path)
             removed += 1
     swept = cache.sweep_stale(root, notice)  # only builds whose owner is gone

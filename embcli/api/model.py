@@ -1,12 +1,13 @@
 """``Model``: where tables come from, how to read them, and the model itself when it must run.
 
-A :class:`Model` is a source (a Hub repo id, a local model directory or a word-vector file) with
-the options that say how to read it: revision, cache directory, whether pickles may be
-unpickled, and where notices and progress go. It opens tables (:meth:`Model.table`, the input
-embeddings or the output head, or any checkpoint tensor) and answers the questions that are about
-the model rather than one table: :meth:`context` and :meth:`sentences`/:meth:`search` run it,
-:meth:`positions` reads its learned position table, :meth:`compare` pairs two of its tables or
-one of its tables with another model's.
+A :class:`Model` is a source (a Hub repo id, a local model directory, a GGUF file or Ollama model,
+or a word-vector file) with the options that say how to read it: revision, which GGUF file of
+several, cache directory, whether pickles may be unpickled, and where notices and progress go.
+It opens tables (:meth:`Model.table`, the input embeddings or the output head, or any checkpoint
+tensor) and answers the questions that are about the model rather than one table:
+:meth:`context` and :meth:`sentences`/:meth:`search` run it, :meth:`positions` reads its learned
+position table, :meth:`compare` pairs two of its tables or one of its tables with another
+model's.
 
 The CLI builds one ``Model`` from its options, with a stderr notice sink and a progress bar; a
 Python caller gets notices on the ``embcli`` logger and no bar unless it passes its own.
@@ -73,6 +74,8 @@ class Model:
         allow_pickle: bool = False,
         notice: Notice | None = None,
         progress: Progress | None = None,
+        file: str | None = None,
+        quant: str | None = None,
     ) -> None:
         chosen = str(spec) if spec is not None else os.environ.get("EMBCLI_MODEL")
         self.spec = chosen or DEFAULT_MODEL
@@ -81,10 +84,15 @@ class Model:
         self.allow_pickle = allow_pickle
         self.notice: Notice = notice or _log
         self.progress = progress
+        #: Which GGUF model of a directory or Hub repo holding several: a file name, or a
+        #: quantisation matched against the usual file names (``Q4_K_M``).
+        self.file = file
+        self.quant = quant
 
     def __repr__(self) -> str:
         rev = f"@{self.revision}" if self.revision else ""
-        return f"<embcli.Model {self.spec}{rev}>"
+        choice = f" [{self.file or self.quant}]" if self.file or self.quant else ""
+        return f"<embcli.Model {self.spec}{rev}{choice}>"
 
     def sibling(self, spec: PathLike) -> Model:
         """Another model read the same way (cache, pickle policy, notices, progress).
@@ -95,7 +103,8 @@ class Model:
         same = str(spec) == self.spec
         return Model(spec, revision=self.revision if same else None, cache_dir=self.cache_dir,
                      allow_pickle=self.allow_pickle, notice=self.notice,
-                     progress=self.progress)  # fmt: skip
+                     progress=self.progress, file=self.file if same else None,
+                     quant=self.quant if same else None)  # fmt: skip
 
     # -- tables --------------------------------------------------------------------------------
 
@@ -120,7 +129,8 @@ class Model:
 
         return open_table(self.spec, tensor=tensor, revision=self.revision,
                           allow_pickle=self.allow_pickle, cache_dir=self.cache_dir,
-                          notice=self.notice, progress=self.progress, table=role)  # fmt: skip
+                          notice=self.notice, progress=self.progress, table=role,
+                          file=self.file, quant=self.quant)  # fmt: skip
 
     def compare(
         self,
@@ -187,6 +197,19 @@ class Model:
 
     # -- running the model ---------------------------------------------------------------------
 
+    def _float_model(self, command: str) -> None:
+        """``context``, ``sentences`` and ``search`` run the model with transformers in float;
+        a GGUF holds llama.cpp's (quantised) weights, not a model transformers runs."""
+        from embcli.errors import EmbcliError
+        from embcli.read.sources import names_local_gguf
+
+        if self.file is not None or self.quant is not None or names_local_gguf(self.spec):
+            raise EmbcliError(
+                f"{command} runs the model in float with transformers, and {self.spec} is a "
+                "GGUF model",
+                "give the float model with -m: its Hugging Face repo or directory",
+            )
+
     def context(
         self,
         word: str,
@@ -204,6 +227,7 @@ class Model:
         Runs the model: needs torch and transformers (``pip install "embcli[torch]"``).
         ``plot`` draws cosine against layer (.png, .svg, .pdf or .html).
         """
+        self._float_model("context")
         checks.word(word, "the word")
         texts = checks.texts(sentences)
         if not word.strip():
@@ -250,6 +274,7 @@ class Model:
         StaticEmbedding) needs neither: its vectors are means of its cached table's rows, as
         its own library makes them.
         """
+        self._float_model("sentences")
         items = checks.texts(texts)
         checks.count("--batch-size", batch_size, 1)
         checks.optional_count("--max-length", max_length, 1)
@@ -292,6 +317,7 @@ class Model:
         ``output`` writes the corpus vectors as ``.npy``. Runs the model, unless it is a
         static-embedding model (as :meth:`sentences`).
         """
+        self._float_model("search")
         checks.word(query, "the query")
         checks.count("-k", k, 1)
         checks.count("--batch-size", batch_size, 1)
@@ -379,11 +405,15 @@ def load(
     cache_dir: PathLike | None = None,
     allow_pickle: bool = False,
     table: str | None = None,
+    file: str | None = None,
+    quant: str | None = None,
 ) -> Table:
     """Open a model's token-embedding table, from the same cache the CLI uses.
 
-    ``model`` is a Hub repo id, a local model directory or a word-vector file (default:
-    ``$EMBCLI_MODEL``, else ``openai-community/gpt2``). The first use reads only the table from
+    ``model`` is a Hub repo id, a local model directory, a GGUF file (or a folder of them),
+    ``ollama:NAME[:TAG]`` or a word-vector file (default: ``$EMBCLI_MODEL``, else
+    ``openai-community/gpt2``); ``file`` or ``quant`` (``"Q4_K_M"``) chooses among the GGUF
+    files of a folder or Hub repo. The first use reads only the table from
     the checkpoint and caches it normalised; later calls memory-map the cache in milliseconds.
     ``role="output"`` opens the output head (the same table for a tied model); ``tensor``
     names another checkpoint tensor; ``cache_dir`` defaults to ``$EMBCLI_CACHE`` or the
@@ -401,5 +431,6 @@ def load(
 
         warnings.warn("load(table=...) is now load(role=...)", DeprecationWarning, stacklevel=2)
         role = table
-    source = Model(model, revision=revision, cache_dir=cache_dir, allow_pickle=allow_pickle)
+    source = Model(model, revision=revision, cache_dir=cache_dir, allow_pickle=allow_pickle,
+                   file=file, quant=quant)  # fmt: skip
     return source.table(role, tensor).open()

@@ -24,13 +24,16 @@ def size(
     units: str = "MB",
     offline: bool = False,
     notice: Callable[[str], None] | None = None,
+    file: str | None = None,
+    quant: str | None = None,
 ) -> SizeReport:
     """The size card of one or more models from their configs alone (no weights downloaded).
 
     Returns a ``SizeReport``: ``report[0]["table_params"]``, ``report.to_dict()`` (the JSON of
-    ``embcli size``); ``vocab`` and ``dim`` add a what-if table. Notices (the Hub unreachable,
-    figures from the built-in catalog) go to ``notice``, each said once however many models
-    it concerns; by default to the ``embcli`` logger.
+    ``embcli size``); ``vocab`` and ``dim`` add a what-if table. A GGUF (a file, a folder of
+    them chosen by ``file`` or ``quant``, ``ollama:NAME``) is sized from its own metadata.
+    Notices (the Hub unreachable, figures from the built-in catalog) go to ``notice``, each said
+    once however many models it concerns; by default to the ``embcli`` logger.
 
         >>> embcli.size("gpt2")[0]["vocab_size"]                     # doctest: +SKIP
         50257
@@ -51,7 +54,7 @@ def size(
             sink(message)
 
     return size_of(models, vocab=vocab, dim=dim, dtype=dtype, untied=untied, units=units,
-                   offline=offline, notice=once)  # fmt: skip
+                   offline=offline, notice=once, file=file, quant=quant)  # fmt: skip
 
 
 def catalog(dtype: str = "float16") -> CatalogList:

@@ -224,6 +224,9 @@ class StatsResult(Result):
     effective_rank: float
     isotropy: float
     spectrum: dict[str, Any]
+    #: A quantised table (GGUF): its block type, the file's recipe and the stored bytes; the
+    #: statistics are of the exactly dequantised rows. None for a float table.
+    quantisation: dict[str, Any] | None = None
     # kept for --plot, not in JSON
     eigenvalues: np.ndarray = field(repr=False, default_factory=lambda: np.zeros(0))
     cosines: dict[str, np.ndarray] = field(repr=False, default_factory=dict)
@@ -244,6 +247,7 @@ class StatsResult(Result):
             "effective_rank": self.effective_rank,
             "isotropy": self.isotropy,
             "spectrum": self.spectrum,
+            "quantisation": self.quantisation,
         }
 
     def view(self) -> View:
@@ -252,8 +256,15 @@ class StatsResult(Result):
         def ci(d: dict[str, Any]) -> str:
             return f"{d['mean']:.4f}  (95% CI {d['ci95'][0]:.4f} to {d['ci95'][1]:.4f})"
 
+        q = self.quantisation
+        stored = (
+            f"{self.dtype} blocks dequantised"
+            + (f", file type {q['file_type']}" if q["file_type"] else "")
+            if q
+            else self.dtype
+        )
         rows = [
-            ("rows x dim", f"{self.rows:,} x {self.dim:,} ({self.dtype}, {self.table} table)"),
+            ("rows x dim", f"{self.rows:,} x {self.dim:,} ({stored}, {self.table} table)"),
             ("norms", f"min {n['min']:.4g} (#{n['argmin']})  q1 {n['q1']:.4g}  median "
                       f"{n['median']:.4g}  q3 {n['q3']:.4g}  max {n['max']:.4g} (#{n['argmax']})"),
             ("zero rows", f"{self.zero_rows:,}"),
@@ -278,6 +289,20 @@ class StatsResult(Result):
             f"(seed {a['seed']}); spectrum {how} (centred rows; isotropy on raw rows)."
         )
         return View(["statistic", "value"], rows, caption=caption, key_value=True)
+
+
+def quantisation(table: EmbeddingTable) -> dict[str, Any] | None:
+    """How a GGUF stored this table: ``{"type": "Q4_K", "file_type": "Q4_K_M", "bytes": n}``;
+    None for float tables (their dtype says it all)."""
+    gguf = table.meta.gguf
+    if not gguf:
+        return None
+    head = table.meta.table == "output" and gguf.get("head_type")
+    return {
+        "type": gguf["head_type"] if head else gguf["table_type"],
+        "file_type": gguf.get("file_type"),
+        "bytes": gguf["head_bytes"] if head else gguf["table_bytes"],
+    }
 
 
 def default_remove_pcs(dim: int) -> int:
@@ -347,6 +372,7 @@ def table_stats(
         rows=rows,
         dim=dim,
         dtype=str(table.meta.get("source_dtype")),
+        quantisation=quantisation(table),
         norms=norm_summary(norms),
         zero_rows=int((norms == 0).sum()),
         duplicate_rows=duplicate_rows(unit, norms, seed=seed),

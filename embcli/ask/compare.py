@@ -20,6 +20,11 @@ reference written from the papers' formulas:
   by cosine and by CSLS (Conneau et al., 2018, k = 10). When widths differ, the wider side is
   first reduced to the narrower width with PCA (:func:`embcli.linalg.pca`).
 
+- :func:`row_cosines`: when the two tables share one vocabulary row for row (the same tokens
+  in the same rows, the same width: a float table and a GGUF quantisation of it, or two
+  checkpoints of one model), the cosine between each token's two rows says what quantisation
+  or training did to each row, beside what neighbour overlap says of the geometry.
+
 The linear algebra lives in :mod:`embcli.linalg`; this module holds the report: which words are
 compared, how neighbour lists agree, how well a map translates, and :class:`CompareResult`.
 
@@ -51,6 +56,8 @@ SHUFFLES = 5  # permutations averaged for the shuffled CKA baseline
 TEST_FRACTION = 0.2  # held-out words for translation precision
 CSLS_K = 10  # Conneau et al. (2018)
 QUANTILES = (0.1, 0.25, 0.5, 0.75, 0.9)
+ROW_QUANTILES = (0.001, 0.01, 0.1, 0.5, 0.9)  # the low tail is where damaged rows show
+BLOCK = 16384
 EXAMPLES = 8
 WORD_MARKS = (" ", "\u2581")  # word-start marks of byte-level and SentencePiece tokens
 
@@ -290,6 +297,58 @@ def rank_pairs(
     return np.concatenate(ra), np.concatenate(rb)
 
 
+# -- the same rows in both tables ----------------------------------------------------------------
+def same_rows(table_a: EmbeddingTable, table_b: EmbeddingTable) -> int | None:
+    """How many leading rows hold the same tokens in both tables, when their vocabularies match
+    row for row (same tokenizer size, same token in every row below it) and their widths agree;
+    None otherwise."""
+    if table_a.shape[1] != table_b.shape[1] or table_a.tokenizer_size != table_b.tokenizer_size:
+        return None
+    n = min(table_a.shape[0], table_b.shape[0], table_a.tokenizer_size or table_a.shape[0])
+    if n < 1 or list(table_a.tokens[:n]) != list(table_b.tokens[:n]):
+        return None
+    return n
+
+
+def row_cosines(
+    unit_a: np.ndarray, norms_a: np.ndarray, unit_b: np.ndarray, norms_b: np.ndarray, n: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(rows, cosines)``: the cosine between row i of A and row i of B for the first ``n``
+    rows that are non-zero on both sides (float64, by blocks of unit rows)."""
+    keep = (np.asarray(norms_a[:n]) > 0) & (np.asarray(norms_b[:n]) > 0)
+    out = np.empty(n, np.float64)
+    for lo in range(0, n, BLOCK):
+        hi = min(n, lo + BLOCK)
+        a = np.asarray(unit_a[lo:hi], np.float64)
+        b = np.asarray(unit_b[lo:hi], np.float64)
+        dots = np.einsum("ij,ij->i", a, b)
+        lengths = np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1)
+        out[lo:hi] = dots / np.where(lengths > 0, lengths, 1.0)
+    rows = np.flatnonzero(keep)
+    return rows, out[rows]
+
+
+def row_cosine_summary(table_a: EmbeddingTable, table_b: EmbeddingTable) -> dict[str, Any] | None:
+    """min (with its row), mean and low quantiles of the per-row cosines, or None when the
+    tables do not share their rows (:func:`same_rows`)."""
+    n = same_rows(table_a, table_b)
+    if n is None:
+        return None
+    rows, cos = row_cosines(table_a.unit, table_a.norms, table_b.unit, table_b.norms, n)
+    if not len(rows):
+        return None
+    worst = int(rows[int(np.argmin(cos))])
+    return {
+        "rows": len(rows),
+        "zero_rows": n - len(rows),
+        "min": float(cos.min()),
+        "argmin": worst,
+        "token": table_a.tokens[worst],
+        "mean": float(cos.mean()),
+        "quantiles": {str(q): float(np.quantile(cos, q)) for q in ROW_QUANTILES},
+    }
+
+
 # -- the whole report ----------------------------------------------------------------------------
 @dataclass
 class CompareResult(Result):
@@ -309,6 +368,8 @@ class CompareResult(Result):
     alignment_note: str | None = None
     show: int = 0
     ranks: tuple[np.ndarray, np.ndarray] | None = None
+    #: Per-row cosines when A and B share their vocabulary row for row (None otherwise).
+    rows: dict[str, Any] | None = None
 
     @property
     def shared(self) -> int:
@@ -395,6 +456,7 @@ class CompareResult(Result):
             "cka": self.cka,
             "cka_shuffled": self.cka_shuffled,
             "alignment": self.alignment_dict(),
+            "row_cosine": self.rows,
         }  # fmt: skip
         if v.listed is not None:
             out["word_list"] = {"words": v.listed, "missing_a": v.missing_a,
@@ -422,6 +484,14 @@ class CompareResult(Result):
             ),
             ("linear CKA", f"{self.cka:.4f} (rows shuffled: {self.cka_shuffled:.4f})"),
         ]
+        if self.rows is not None:
+            r, rq = self.rows, self.rows["quantiles"]
+            rows.append((
+                "row cosine",
+                f"min {r['min']:.4f} (#{r['argmin']} {r['token']!r}), 0.1% {rq['0.001']:.4f}, "
+                f"1% {rq['0.01']:.4f}, median {rq['0.5']:.4f}, mean {r['mean']:.4f} "
+                f"over {r['rows']:,} rows",
+            ))  # fmt: skip
         if self.alignment is None:
             rows.append(("alignment", self.alignment_note or "none"))
         else:
@@ -462,6 +532,12 @@ class CompareResult(Result):
             + (" (a seeded sample; --sample 0 for all)" if ov["sampled"] else "")
             + "; cosine on unit rows"
             + (f"; {self.alignment_note}" if self.alignment_note else "")
+            + (
+                "; row cosine: each token's row in A against its row in B (the two vocabularies "
+                "match row for row)"
+                if self.rows is not None
+                else ""
+            )
         )
         return View(["field", "value"], rows, caption=caption, key_value=True)
 
@@ -565,4 +641,5 @@ def compare(
         alignment_note=note,
         show=show,
         ranks=ranks,
+        rows=row_cosine_summary(table_a, table_b),
     )

@@ -34,6 +34,8 @@ class Info(Result):
             ("tensor", d["tensor"]),
             ("shape", f"{d['rows']:,} x {d['dim']:,}"),
             ("dtype", d["source_dtype"]),
+            ("container", _container_text(d)),
+            *_gguf_rows(d.get("gguf")),
             (
                 "model type",
                 d["model_type"] + (f" (in {d['text_config']})" if d["text_config"] else ""),
@@ -70,6 +72,10 @@ def table_facts(table: EmbeddingTable) -> dict[str, Any]:
         "dim": dim,
         "source_dtype": meta["source_dtype"],
         "checkpoint_file": meta["checkpoint_file"],
+        "container": meta.checkpoint_format,
+        # A GGUF's metadata: architecture, n_vocab, n_embd, context length, and the
+        # quantisation and bytes of the table and the head (None for other containers)
+        "gguf": meta.gguf,
         "model_type": meta["model_type"],
         "text_config": meta.get("text_config"),
         "config_vocab_size": meta["config_vocab_size"],
@@ -114,10 +120,49 @@ def static_text(recipe: dict[str, Any]) -> str:
     return "; ".join(parts)
 
 
+def _container_text(d: dict[str, Any]) -> str:
+    return f"{d.get('container') or '?'}: {d['checkpoint_file']}"
+
+
+def _mb(n: int | None) -> str:
+    return f"{n / 1e6:,.1f} MB" if n is not None else "?"
+
+
+def _count(n: int) -> str:
+    for scale, unit in ((1e9, " B"), (1e6, " M")):
+        if n >= scale:
+            return f"{n / scale:,.2f}{unit}"
+    return f"{n:,}"
+
+
+def _gguf_rows(g: dict[str, Any] | None) -> list[tuple[str, str]]:
+    """What a GGUF's metadata says: the quantisation of the table and head, the model."""
+    if not g:
+        return []
+    quant = f"table {g['table_type']} ({_mb(g['table_bytes'])})"
+    if g["head_type"]:
+        quant += f", head {g['head_type']} ({_mb(g['head_bytes'])})"
+    else:
+        quant += ", no separate head (tied)"
+    if g["file_type"]:
+        quant += f"; file type {g['file_type']}"
+    context = f"{g['context_length']:,}" if g["context_length"] else "?"
+    model = (
+        f"{g['architecture']}, {g['n_vocab']:,} tokens x {g['n_embd']:,}, context {context}"
+        + (f", {g['block_count']} blocks" if g["block_count"] else "")
+        + f"; {_count(g['n_params'])} parameters, {_mb(g['n_bytes'])} of tensors"
+        + (f" in {g['shards']} files" if g["shards"] > 1 else "")
+    )
+    return [("quantisation", quant), ("gguf metadata", model)]
+
+
 def _head_text(d: dict[str, Any]) -> str:
     if d.get("static"):
         return "none: a static-embedding model is its token table (sentences are row means)"
-    how = "config" if d["tie_explicit"] else f"{d['model_type']} default"
+    if d.get("gguf"):
+        how = "the file has no output.weight" if d["tied"] else "stored apart"
+    else:
+        how = "config" if d["tie_explicit"] else f"{d['model_type']} default"
     if d["tied"]:
         return f"tied to this table ({how})"
     if d["table"] == "output":

@@ -60,6 +60,8 @@ def size(
     units: str = "MB",
     offline: bool = False,
     notice: Callable[[str], None] | None = None,
+    file: str | None = None,
+    quant: str | None = None,
 ) -> SizeReport:
     """Vocabulary, width and memory of the tables of ``models`` (Hub ids, local directories,
     config.json paths or catalog names), and of a what-if table given ``vocab`` and ``dim``.
@@ -78,9 +80,9 @@ def size(
         )
     for spec in models:
         inputs.append(
-            size_inputs.resolve(spec, offline, notice)
+            size_inputs.resolve(spec, offline, notice, file, quant)
             if notice
-            else size_inputs.resolve(spec, offline)
+            else size_inputs.resolve(spec, offline, file=file, quant=quant)
         )
     if not inputs:
         raise UsageProblem("name one or more models, or give --vocab and --dim (or --list)")
@@ -130,6 +132,10 @@ def _cfg(entry: dict[str, Any]) -> Any:
 
 def _record(inp: size_inputs.SizeInput) -> dict[str, Any]:
     rep = sizing.table_report(inp.config, inp.tokenizer_size)
+    if inp.gguf is not None:  # the table as the file stores it, quantised
+        rep["checkpoint_dtype"] = inp.gguf["table_type"]
+        rep["checkpoint_bytes"] = inp.gguf["table_bytes"]
+        rep["tie_from"] = "the file " + ("has no" if rep["tied"] else "stores") + " output.weight"
     total, active, method = size_inputs.totals(inp)
     sizing.add_totals(rep, total, active, method)
     return {
@@ -138,6 +144,7 @@ def _record(inp: size_inputs.SizeInput) -> dict[str, Any]:
         "config_ref": inp.ref,
         "note": inp.note,
         **rep,
+        "gguf": inp.gguf,
     }
 
 
@@ -163,6 +170,13 @@ def _params(n: int | None) -> str:
 
 def _head(r: dict[str, Any]) -> str:
     return "tied" if r["tied"] else f"untied (+{_params(r['head_params'])})"
+
+
+def _head_bytes(r: dict[str, Any]) -> int | None:
+    """The head's bytes as stored: a GGUF states them (its head is often quantised otherwise
+    than its table); a config's dtype gives the table's, which the head shares."""
+    gguf = r.get("gguf")
+    return gguf["head_bytes"] if gguf else r["checkpoint_bytes"]
 
 
 def _positions(r: dict[str, Any]) -> str:
@@ -191,6 +205,7 @@ def _source(r: dict[str, Any]) -> str:
         "local": "local config",
         "catalog": "catalog",
         "what-if": "what-if",
+        "gguf": "GGUF metadata",
     }
     return names[r["config_from"]] + (f", {r['note']}" if r["note"] else "")
 
@@ -282,7 +297,7 @@ def _card(r: dict[str, Any], column: str, unit: float, label: str) -> View:
             f"tied ({r['tie_from']})"
             if r["tied"]
             else f"untied ({r['tie_from']}): another {r['head_params']:,} parameters, "
-            f"{_fmt_bytes(r['checkpoint_bytes'] or b[column], unit, label)}; "
+            f"{_fmt_bytes(_head_bytes(r) or b[column], unit, label)}; "
             f"both {r['table_and_head_params']:,}",
         ),
         ("positions", _positions(r)),

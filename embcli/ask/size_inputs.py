@@ -1,11 +1,13 @@
 """Where ``embcli size`` gets a config and a parameter total, in order of trust.
 
-Config: a local model directory or ``config.json`` path; else the Hub (only ``config.json`` is
+Config: a GGUF's own metadata (a file, a folder of them, an Ollama model); a local model
+directory or ``config.json`` path; else the Hub (only ``config.json`` is
 fetched); else, offline or when the Hub cannot be reached, the built-in catalog. What-if
 arithmetic builds a config from ``--vocab`` and ``--dim``.
 
-Total parameters: safetensors headers (local files, or the Hub's header-only metadata), else a
-meta-device build of the config (needs torch and transformers), else the catalog's figure.
+Total parameters: a GGUF's tensor directory; safetensors headers (local files, or the Hub's
+header-only metadata), else a meta-device build of the config (needs torch and transformers),
+else the catalog's figure.
 """
 
 from __future__ import annotations
@@ -33,6 +35,8 @@ class SizeInput:
     tokenizer_size: int | None = None
     directory: Path | None = None
     entry: dict[str, Any] | None = None
+    counted: tuple[int, int] | None = None  # (total, routed-expert) parameters, when known
+    gguf: dict[str, Any] | None = None  # a GGUF's summary (quantisation of table and head)
 
 
 NO_NETWORK = "no network: figures from the built-in catalog"
@@ -42,9 +46,19 @@ def _stderr(message: str) -> None:
     print(f"embcli: {message}", file=sys.stderr)
 
 
-def resolve(spec: str, offline: bool, notice: Callable[[str], None] = _stderr) -> SizeInput:
+def resolve(
+    spec: str,
+    offline: bool,
+    notice: Callable[[str], None] = _stderr,
+    file: str | None = None,
+    quant: str | None = None,
+) -> SizeInput:
     """Where ``spec``'s config comes from; an unreachable Hub falls back to the catalog at once,
-    with one line through ``notice``."""
+    with one line through ``notice``. A GGUF (a file, a folder of them chosen by ``file`` or
+    ``quant``, an Ollama model) states everything in its metadata."""
+    found_gguf = _from_gguf(spec, file, quant)
+    if found_gguf is not None:
+        return found_gguf
     path = Path(spec).expanduser()
     if path.is_file():
         return SizeInput(spec, ModelFacts.load(path), "local", str(path.resolve()))
@@ -81,6 +95,35 @@ def resolve(spec: str, offline: bool, notice: Callable[[str], None] = _stderr) -
     )
 
 
+def _from_gguf(spec: str, file: str | None, quant: str | None) -> SizeInput | None:
+    """A local GGUF model's numbers from its header alone: shapes of every tensor, the
+    vocabulary's length, the quantisation of the table and the head. None if not a GGUF."""
+    from embcli.read.sources import names_local_gguf, open_container, resolve_local
+
+    if not names_local_gguf(spec, file, quant):
+        return None
+    from embcli.read.gguf_file import GGUFModel
+
+    source = resolve_local(spec, file=file, quant=quant)
+    assert source is not None  # an existing path or an ollama: name
+    model = open_container(source)
+    assert isinstance(model, GGUFModel)
+    summary = model.summary()
+    quantised = f"table {summary.table_type}" + (
+        f", head {summary.head_type}" if summary.head_type else ""
+    )
+    return SizeInput(
+        spec,
+        model.facts(),
+        "gguf",
+        source.label,
+        note=quantised,
+        tokenizer_size=summary.n_vocab,
+        counted=sizing.count_from_shapes(model.tensor_shapes()),
+        gguf=summary.to_dict(),
+    )
+
+
 def what_if(vocab: int, dim: int, dtype: str | None, tied: bool) -> SizeInput:
     raw: dict[str, Any] = {
         "model_type": "what-if",
@@ -97,7 +140,9 @@ def totals(inp: SizeInput) -> tuple[int | None, int | None, str | None]:
     """(total, active, method) by the first method that works for this input."""
     counted: tuple[int, int] | None = None
     method = None
-    if inp.directory is not None:
+    if inp.counted is not None:
+        counted, method = inp.counted, "GGUF tensor directory"
+    elif inp.directory is not None:
         counted, method = sizing.count_local(inp.directory), "safetensors headers"
     elif inp.origin == "hub":
         counted, method = _hub_header_counts(inp.ref), "safetensors headers (Hub metadata)"

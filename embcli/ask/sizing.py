@@ -115,8 +115,9 @@ def add_totals(
 
 
 def is_expert_tensor(name: str) -> bool:
-    """Routed-expert weights (``...experts.N.w1``, fused ``...experts.gate_up_proj``)."""
-    return ".experts." in name
+    """Routed-expert weights (``...experts.N.w1``, fused ``...experts.gate_up_proj``, GGUF's
+    ``blk.N.ffn_up_exps.weight``)."""
+    return ".experts." in name or "_exps." in name
 
 
 def active_params(cfg: ModelFacts, total: int, expert_params: int) -> int | None:

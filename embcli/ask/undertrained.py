@@ -10,9 +10,11 @@ an untied model the input table's row norm is a second, independent indicator (u
 rows keep their small initial norm, or shrink under weight decay); we report it beside the score.
 
 The reference set comes from the tokenizer alone: bytes that valid UTF-8 never contains, tokens
-named ``[unusedN]`` or reserved, and rows beyond the tokenizer. Candidates are reachable tokens
-(decoding then encoding gives them back); unreachable ones and partial UTF-8 pieces are listed
-apart, since nothing in text can ever produce them and they are expected to be untrained.
+named ``[unusedN]`` or reserved, and rows beyond the tokenizer; a GGUF adds the tokens its
+``token_type`` marks unused (llama.cpp's converters mark padding rows so). Candidates are
+reachable tokens (decoding then encoding gives them back); unreachable ones and partial UTF-8
+pieces are listed apart, since nothing in text can ever produce them and they are expected to be
+untrained.
 
 This is a reimplementation from the paper's description; no code of theirs is used.
 """
@@ -103,11 +105,20 @@ def default_reference(table: EmbeddingTable) -> tuple[np.ndarray, str]:
             b = byte_of_piece(piece, table.style)
             if b is not None and b in INVALID_UTF8:
                 invalid.add(i)
+    # Token types the container stated (GGUF token_type): unused ids, and byte tokens, whose
+    # pieces (<0xNN>) name their byte even where no tokenizer could be rebuilt.
+    marked = {i for i in table.meta.unused_ids if 0 <= i < size} - found
+    for i in table.meta.byte_ids:
+        b = byte_of_piece(table.tokens[i], "none") if 0 <= i < size else None
+        if b is not None and b in INVALID_UTF8:
+            invalid.add(i)
     if invalid:
         how.append(f"{len(invalid)} bytes never valid in UTF-8")
     if named:
         how.append(f"{len(named)} unused/reserved tokens by name")
-    found |= named | invalid
+    if marked - named:
+        how.append(f"{len(marked - named)} tokens the file marks unused")
+    found |= named | invalid | marked
     if not found:
         raise EmbcliError(
             f"no known-unused tokens found in {table.label}'s tokenizer",

@@ -89,8 +89,10 @@ def compare(
     names = list(model or [])
     if len(names) > 2:
         raise UsageProblem(f"--model given {len(names)} times: give A and B")
-    result = model_of(settings, names[0] if names else None).compare(
-        names[1] if len(names) == 2 else None,
+    # --file/--quant choose B's GGUF file when there are two models (A is -m's first)
+    two = len(names) == 2 and names[0] != names[1]
+    result = model_of(settings, names[0] if names else None, choose=not two).compare(
+        model_of(settings, names[1]) if two else (names[1] if len(names) == 2 else None),
         role=settings.role.value if settings.role else "input",
         tensor=settings.tensor,
         other_role=table_b.value if table_b else None,

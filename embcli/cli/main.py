@@ -16,7 +16,9 @@ from embcli.cli.options import (
     AllowPickleOpt,
     CacheDirOpt,
     DebugOpt,
+    FileOpt,
     FormatOpt,
+    QuantOpt,
     RevisionOpt,
     RoleOpt,
     TensorOpt,
@@ -144,7 +146,8 @@ def root(
             "--model",
             "-m",
             envvar="EMBCLI_MODEL",
-            help="Local model directory or Hub repo id.",
+            help="Hub repo id, local model directory, GGUF file (or a folder of them), "
+            "ollama:NAME[:TAG], or word-vector file.",
             autocompletion=complete_model,
         ),
     ] = DEFAULT_MODEL,
@@ -152,6 +155,8 @@ def root(
     tensor: TensorOpt = None,
     format: FormatOpt = None,
     role: RoleOpt = None,
+    file: FileOpt = None,
+    quant: QuantOpt = None,
     cache_dir: CacheDirOpt = None,
     allow_pickle: AllowPickleOpt = False,
     debug: DebugOpt = False,
@@ -161,8 +166,8 @@ def root(
     ] = False,
 ) -> None:
     values = {"model": model, "revision": revision, "tensor": tensor, "role": role,
-              "format": format, "cache_dir": cache_dir, "allow_pickle": allow_pickle,
-              "debug": debug}  # fmt: skip
+              "file": file, "quant": quant, "format": format, "cache_dir": cache_dir,
+              "allow_pickle": allow_pickle, "debug": debug}  # fmt: skip
     ctx.obj = (values, {name for name in values if on_command_line(ctx, name)})
 
 

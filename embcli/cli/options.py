@@ -1,6 +1,7 @@
 """Options shared by the commands, defined once, and taken by a command only where they act.
 
-The shared options (model, revision, tensor, table, format, cache dir, pickle, debug) work both
+The shared options (model, revision, tensor, table, GGUF file or quantisation, format, cache dir,
+pickle, debug) work both
 before the command (``embcli -m gpt2 info``) and after it (``embcli info -m gpt2``). Each
 command declares which of them it uses (:func:`command`); it gets those after its name, and one
 given before the command that the command does not use is a usage error, not a silent no-op.
@@ -36,7 +37,8 @@ ModelOpt = Annotated[
     typer.Option(
         "--model",
         "-m",
-        help=f"Local model directory or Hub repo id (default: $EMBCLI_MODEL or {DEFAULT_MODEL}).",
+        help="Hub repo id, local model directory, GGUF file (or a folder of them), "
+        f"ollama:NAME[:TAG], or word-vector file (default: $EMBCLI_MODEL or {DEFAULT_MODEL}).",
         show_default=False,
     ),
 ]
@@ -65,6 +67,23 @@ RoleOpt = Annotated[
         "which is the same table for a tied model.",
         show_default=False,
         case_sensitive=False,
+    ),
+]
+FileOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--file",
+        help="The GGUF file to read, in a directory or Hub repo holding several (compare: B's).",
+        show_default=False,
+    ),
+]
+QuantOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--quant",
+        help="Choose the GGUF file by quantisation (Q4_K_M, Q8_0, ...), in a directory or Hub "
+        "repo holding several (compare: B's).",
+        show_default=False,
     ),
 ]
 CacheDirOpt = Annotated[
@@ -101,16 +120,20 @@ SHARED_OPTIONS: dict[str, tuple[Any, Any]] = {
     "revision": (RevisionOpt, None),
     "tensor": (TensorOpt, None),
     "role": (RoleOpt, None),
+    "file": (FileOpt, None),
+    "quant": (QuantOpt, None),
     "format": (FormatOpt, None),
     "cache_dir": (CacheDirOpt, None),
     "allow_pickle": (AllowPickleOpt, False),
     "debug": (DebugOpt, False),
 }
 FLAGS = {"model": "--model", "revision": "--revision", "tensor": "--tensor", "role": "--table",
-         "format": "--format", "cache_dir": "--cache-dir", "allow_pickle": "--allow-pickle",
-         "debug": "--debug"}  # fmt: skip
-#: What a command that reads one table uses; what a command that runs a model uses.
-TABLE_OPTIONS = ("model", "revision", "tensor", "role", "cache_dir", "allow_pickle")
+         "file": "--file", "quant": "--quant", "format": "--format", "cache_dir": "--cache-dir",
+         "allow_pickle": "--allow-pickle", "debug": "--debug"}  # fmt: skip
+#: What a command that reads one table uses; what a command that runs a model uses. A command
+#: with a ``--file`` of its own (``analogy --file``) takes the GGUF ``--file`` before its name.
+TABLE_OPTIONS = ("model", "revision", "tensor", "role", "file", "quant", "cache_dir",
+                 "allow_pickle")  # fmt: skip
 MODEL_OPTIONS = ("model", "revision", "allow_pickle")
 #: ``--debug`` is read by the error boundary (``main``), so every command takes it.
 ALWAYS = ("debug",)
@@ -129,6 +152,8 @@ class Settings:
         revision: str | None
         tensor: str | None
         role: Role | None
+        file: str | None
+        quant: str | None
         format: Format | None
         cache_dir: str | None
         allow_pickle: bool

@@ -23,12 +23,15 @@ def register(app: typer.Typer) -> None:
     app.command("size")(size)
 
 
-@command("format")
+@command("format", "file", "quant")
 def size(
     settings: Settings,
     models: Annotated[
         list[str] | None,
-        typer.Argument(help="Hub ids, local model dirs, config.json paths or catalog names."),
+        typer.Argument(
+            help="Hub ids, local model dirs, config.json paths, GGUF files, ollama:NAME or "
+            "catalog names."
+        ),
     ] = None,
     vocab: Annotated[
         int | None, typer.Option("--vocab", help="What-if: rows.", show_default=False)
@@ -62,7 +65,8 @@ def size(
         emit(settings.format, listing.to_dict(), listing.view())
         return
     report = size_of(*(models or []), vocab=vocab, dim=dim, dtype=dtype, untied=untied,
-                     units=units.value, offline=offline, notice=notice)  # fmt: skip
+                     units=units.value, offline=offline, notice=notice, file=settings.file,
+                     quant=settings.quant)  # fmt: skip
     chosen = resolve_format(settings.format)
     if chosen is Format.table and len(report) == 1:
         emit(settings.format, report.records, report.view())

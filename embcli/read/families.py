@@ -53,6 +53,7 @@ TABLE_SUFFIXES = (
     "embed_in.weight",  # GPT-NeoX, Pythia
     "tok_embeddings.weight",  # Meta's original Llama layout, InternLM
     "embeddings.weight",  # Mamba (backbone.embeddings)
+    "token_embd.weight",  # GGUF: llama.cpp's name for every architecture
 )
 #: Name suffixes of output heads (the unembedding matrix).
 HEAD_SUFFIXES = (
@@ -169,6 +170,34 @@ FAMILIES: dict[str, Family] = {
     **dict.fromkeys(("albert", "mpnet", "deberta", "deberta-v2"), Family(encoder=True)),
     **dict.fromkeys((MODEL2VEC_TYPE, STATIC_EMBEDDING_TYPE), Family(tied=False, static=True)),
 }
+
+
+#: llama.cpp's architecture names (GGUF ``general.architecture``) that differ from the
+#: transformers ``model_type`` of the same family; the rest are spelled alike.
+GGUF_ARCHITECTURES = {
+    "gptneox": "gpt_neox",
+    "qwen2moe": "qwen2_moe",
+    "qwen3moe": "qwen3_moe",
+    "deepseek2": "deepseek_v2",
+    "command-r": "cohere",
+    "phi2": "phi",
+    "starcoder": "gpt_bigcode",
+}
+#: llama.cpp's name for a learned position table (GPT-2, StarCoder, BERT...), any architecture.
+GGUF_POSITION_TABLE = "position_embd.weight"
+#: GGUF metadata keys (after ``<architecture>.``) and the config field each stands for.
+GGUF_KEYS = {
+    "context_length": ("max_position_embeddings", "n_positions"),
+    "expert_count": ("num_experts",),
+    "expert_used_count": ("num_experts_per_tok",),
+    "rope.freq_base": ("rope_theta",),
+    "block_count": ("num_hidden_layers",),
+}
+
+
+def gguf_model_type(architecture: str) -> str:
+    """The transformers ``model_type`` of a GGUF architecture (``gptneox`` -> ``gpt_neox``)."""
+    return GGUF_ARCHITECTURES.get(architecture, architecture)
 
 
 def family(model_type: str) -> Family:

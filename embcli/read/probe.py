@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from embcli.errors import EmbcliError
 from embcli.read.facts import ModelFacts, config_facts
+from embcli.read.families import GGUF_POSITION_TABLE
 from embcli.read.locate import locate_head
 from embcli.read.sources import Source, VectorFile, open_container, resolve
 from embcli.read.static_model import StaticContainer
@@ -54,14 +55,14 @@ def find_position_tensor(
     source = resolve(model, revision)
     if isinstance(source, VectorFile):
         raise EmbcliError(f"{model} is a word-vector file: it has no position table")
-    container = open_container(source, allow_pickle=allow_pickle)
+    container = open_container(source, allow_pickle=allow_pickle)  # reads nothing yet
     if isinstance(container, StaticContainer):
         raise EmbcliError(f"{model} is a static-embedding model: it has no position table")
-    facts = config_facts(source)
+    facts = container.facts() or config_facts(source)  # a GGUF states its own
     spec = facts.position_table()
     if spec is None:
         return facts, None
-    suffix = spec[1]
+    suffix = GGUF_POSITION_TABLE if container.format == "gguf" else spec[1]
     names = [n for n in container.names() if n == suffix or n.endswith("." + suffix)]
     if not names:
         raise EmbcliError(f"no tensor ending in {suffix} in {model}")

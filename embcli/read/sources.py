@@ -1,5 +1,11 @@
 """Turn ``--model`` into a :class:`Source`: a local directory, a Hub repo at a commit, a file.
 
+GGUF models come from four places (:mod:`embcli.read.gguf_sources` finds them): a ``.gguf``
+path (a shard of a split set brings the whole set), ``ollama:NAME[:TAG]``, a directory of GGUF
+files (LM Studio keeps one per model) and a Hub repo with GGUF files, where ``--file NAME`` or
+``--quant Q4_K_M`` chooses the file. A local GGUF is keyed by a fingerprint of its files, an
+Ollama model by its manifest's blob digest, a Hub file by the commit sha and the file's name.
+
 A source says what identifies its contents (the cache key) and hands out its files: small ones
 (``config.json``, tokenizer files) as local paths, weight files as byte sources
 (:mod:`embcli.read.byte_source`). :func:`open_container` then picks the container its weight
@@ -51,9 +57,11 @@ MODULE_FOLDER = re.compile(r"^\d+_\w+$")  # sentence-transformers' module folder
 class Source:
     """A resolved ``--model``: what it is, what identifies its contents, and its files."""
 
-    kind: str  # "local", "hub", "vectors"
-    label: str  # what to show: an absolute path or a repo id
-    identity: str  # content fingerprint (local) or commit sha (hub)
+    kind: str  # "local", "hub", "vectors", "gguf" (a local GGUF), "ollama"
+    label: str  # what to show: an absolute path, a repo id (/file for GGUF), "ollama:NAME:TAG"
+    #: content fingerprint (local), commit sha (hub; "sha:file" for a Hub GGUF), blob digest
+    #: (ollama)
+    identity: str
     revision: str | None
     notice: Notice | None = field(default=None, kw_only=True, repr=False, compare=False)
     progress: Progress | None = field(default=None, kw_only=True, repr=False, compare=False)
@@ -127,6 +135,54 @@ class HubRepo(Source):
 
 
 @dataclass
+class GgufFiles(Source):
+    """A GGUF model on local disk: one file, a split set in shard order, or an Ollama blob."""
+
+    paths: tuple[Path, ...]  # the first holds the metadata
+
+    def small_file(self, name: str) -> Path | None:
+        return None  # the vocabulary and the facts are in the GGUF's own metadata
+
+    def file(self, name: str) -> ByteSource:
+        from embcli.read.byte_source import LocalFile
+
+        for path in self.paths:
+            if path.name == name:
+                return LocalFile(path)
+        return LocalFile(self.paths[0].parent / name)
+
+    def listing(self) -> list[str]:
+        return [p.name for p in self.paths]
+
+
+@dataclass
+class HubGguf(Source):
+    """GGUF files of a Hub repository at one commit (one model; a split set in shard order),
+    read by byte ranges: the header, then the table."""
+
+    repo_id: str
+    files: tuple[str, ...]
+    _files: dict[str, HubFile] = field(default_factory=dict, repr=False, compare=False)
+
+    def small_file(self, name: str) -> Path | None:
+        return None
+
+    def file(self, name: str) -> ByteSource:
+        """One byte source per file and process (its size, once known, is kept)."""
+        from embcli.read.byte_source import HubFile
+
+        if name not in self._files:
+            sha = self.identity.partition(":")[0]
+            self._files[name] = HubFile(
+                self.repo_id, sha, name, progress=self.progress, notice=self.notice
+            )
+        return self._files[name]
+
+    def listing(self) -> list[str]:
+        return list(self.files)
+
+
+@dataclass
 class VectorFile(Source):
     """A word2vec, GloVe or fastText file."""
 
@@ -153,15 +209,16 @@ def resolve(
     notice: Notice | None = None,
     progress: Progress | None = None,
 ) -> Source:
-    """The source ``spec`` names: a local path first, else a Hub repo id.
+    """The source ``spec`` names: an Ollama name or a local path first, else a Hub repo id.
 
-    ``file`` and ``quant`` choose one file among several (GGUF repos and directories); where
-    they do not apply they are refused in one line.
+    ``file`` and ``quant`` choose one GGUF model among several (Hub repos and directories);
+    where they do not apply they are refused in one line.
     """
-    source = resolve_local(spec, notice=notice, progress=progress) or resolve_hub(
-        spec, revision, notice=notice, progress=progress
-    )
-    refuse_choice(source, file, quant)
+    source = resolve_local(spec, file=file, quant=quant, notice=notice, progress=progress)
+    if source is None:
+        source = resolve_hub(
+            spec, revision, file=file, quant=quant, notice=notice, progress=progress
+        )
     return source
 
 
@@ -169,6 +226,11 @@ def refuse_choice(source: Source, file: str | None, quant: str | None) -> None:
     """``--file``/``--quant`` pick a GGUF file; no other source has files to pick from."""
     if file is not None or quant is not None:
         option = "--file" if file is not None else "--quant"
+        if isinstance(source, GgufFiles):
+            raise UsageProblem(
+                f"{option} chooses among the GGUF files of a directory or Hub repo, and "
+                f"{source.label} is one model already"
+            )
         raise UsageProblem(f"{option} chooses a GGUF file, and {source.label} holds none")
 
 
@@ -177,33 +239,85 @@ def looks_like_path(spec: str) -> bool:
 
 
 def resolve_local(
-    spec: str, *, notice: Notice | None = None, progress: Progress | None = None
+    spec: str,
+    *,
+    file: str | None = None,
+    quant: str | None = None,
+    notice: Notice | None = None,
+    progress: Progress | None = None,
 ) -> Source | None:
-    """A local model directory or vector file, or None if ``spec`` names no existing path.
+    """A local model directory, GGUF model or vector file, or None if ``spec`` names no path.
 
-    Cheap (a ``stat`` of the directory's files): the warm path calls it on every query.
+    Cheap (a ``stat`` of the directory's files, or an Ollama manifest): the warm path calls it
+    on every query.
     """
+    from embcli.read import gguf_sources
+
+    if gguf_sources.is_ollama(spec):
+        found = gguf_sources.resolve_ollama(spec)
+        source: Source = GgufFiles(
+            "ollama", found.label, found.identity, None, tuple(Path(f) for f in found.files)
+        )
+        refuse_choice(source, file, quant)
+        return source
     path = Path(spec).expanduser()
     if not path.exists():
         if looks_like_path(spec) or not REPO_ID.match(spec):
             raise EmbcliError(f"no such model directory: {spec}")
         return None
+    if path.is_file() and path.suffix.lower() == ".gguf":
+        source = _gguf_files(gguf_sources.local_gguf(path))
+        refuse_choice(source, file, quant)
+        return source
     if not path.is_dir():
         if path.is_file() and path.suffix.lower() in VECTOR_SUFFIXES:
             st = path.stat()
             ident = hashlib.sha256(f"{st.st_size}\0{st.st_mtime_ns}".encode()).hexdigest()
             resolved = path.resolve()
-            return VectorFile("vectors", str(resolved), ident, None, resolved)
+            source = VectorFile("vectors", str(resolved), ident, None, resolved)
+            refuse_choice(source, file, quant)
+            return source
         raise EmbcliError(
-            f"{spec} is a file; --model takes a model directory, a Hub repo id, or a "
-            f"word-vector file ({', '.join(VECTOR_SUFFIXES)})"
+            f"{spec} is a file; --model takes a model directory, a Hub repo id, a GGUF file, "
+            f"or a word-vector file ({', '.join(VECTOR_SUFFIXES)})"
         )
     path = path.resolve()
-    if not (path / "config.json").is_file() and not (path / "modules.json").is_file():
+    has_config = (path / "config.json").is_file() or (path / "modules.json").is_file()
+    chosen = file is not None or quant is not None
+    if (chosen or not has_config) and gguf_sources.holds_gguf(path):
+        return _gguf_files(gguf_sources.gguf_directory(path, file=file, quant=quant))
+    if not has_config:
         raise EmbcliError(
-            f"{path} has no config.json", "point --model at a Hugging Face model directory"
+            f"{path} has no config.json",
+            "point --model at a Hugging Face model directory, a GGUF file or a folder of them",
         )
-    return LocalDir("local", str(path), _fingerprint(path), None, path)
+    source = LocalDir("local", str(path), _fingerprint(path), None, path)
+    refuse_choice(source, file, quant)
+    return source
+
+
+def names_local_gguf(spec: str, file: str | None = None, quant: str | None = None) -> bool:
+    """Whether ``spec`` names a GGUF model on this machine: an ``ollama:`` name, a ``.gguf``
+    file, or a folder of GGUF files (without ``config.json``, or with ``--file``/``--quant``).
+    Cheap: nothing is opened."""
+    from embcli.read import gguf_sources
+
+    if gguf_sources.is_ollama(spec):
+        return True
+    path = Path(spec).expanduser()
+    if path.is_file():
+        return path.suffix.lower() == ".gguf"
+    chosen = file is not None or quant is not None
+    return (
+        path.is_dir()
+        and (chosen or not (path / "config.json").is_file())
+        and gguf_sources.holds_gguf(path)
+    )
+
+
+def _gguf_files(found: Any) -> GgufFiles:
+    """A :class:`GgufFiles` from what :mod:`embcli.read.gguf_sources` located."""
+    return GgufFiles("gguf", found.label, found.identity, None, tuple(Path(f) for f in found.files))
 
 
 def _fingerprint(directory: Path) -> str:
@@ -234,15 +348,35 @@ def resolve_hub(
     repo_id: str,
     revision: str | None,
     *,
+    file: str | None = None,
+    quant: str | None = None,
     notice: Notice | None = None,
     progress: Progress | None = None,
-) -> HubRepo:
-    """Resolve ``revision`` to a commit and fetch the repo's small files (config, tokenizer)."""
-    from embcli.read import hub
+) -> Source:
+    """Resolve ``revision`` to a commit; a transformers repo's small files are fetched (config,
+    tokenizer), a GGUF repo's chosen file is only named (its header is read by ranges later).
+
+    A repo holding GGUF files is read as GGUF when it has no ``config.json``, or when
+    ``--file``/``--quant`` is given.
+    """
+    from embcli.read import gguf_sources, hub
 
     info = hub.model_info(repo_id, revision)
     sha = str(info.sha)
     names = tuple(s.rfilename for s in (info.siblings or []))
+    ggufs = any(n.lower().endswith(".gguf") for n in names)
+    if ggufs and ("config.json" not in names or file is not None or quant is not None):
+        files = gguf_sources.choose_gguf(names, repo_id, file=file, quant=quant)
+        return HubGguf(
+            "hub",
+            f"{repo_id}/{files[0]}",
+            f"{sha}:{files[0]}",
+            revision,
+            repo_id,
+            tuple(files),
+            notice=notice,
+            progress=progress,
+        )
     directory: Path | None = None
     for name in SMALL_FILES:
         if name in names:
@@ -250,9 +384,11 @@ def resolve_hub(
     static = None if directory is None else _static_files(repo_id, sha, directory, names)
     if directory is None or ("config.json" not in names and static is None):
         raise EmbcliError(f"{repo_id} has no config.json; is it a transformers model repo?")
-    return HubRepo(
+    source = HubRepo(
         "hub", repo_id, sha, revision, repo_id, directory, names, notice=notice, progress=progress
     )
+    refuse_choice(source, file, quant)
+    return source
 
 
 def _static_files(repo_id: str, sha: str, directory: Path, names: tuple[str, ...]) -> str | None:
@@ -283,6 +419,10 @@ def open_container(
         from embcli.read.wordvectors import WordVectors
 
         return WordVectors(source.path)
+    if isinstance(source, (GgufFiles, HubGguf)):
+        from embcli.read.gguf_file import GGUFModel
+
+        return GGUFModel(source.file(source.listing()[0]), source.file)
     from embcli.read.static_model import StaticContainer, static_layout
 
     layout = static_layout(source.small_file)

@@ -40,7 +40,10 @@ def _decode_bytes(data: bytes) -> str:
 
 def vocabulary_style(spec: dict[str, Any]) -> str:
     """``byte_level``, ``metaspace`` or ``plain``, from a ``tokenizer.json`` document."""
-    text = json.dumps({k: spec.get(k) for k in ("pre_tokenizer", "decoder", "normalizer")})
+    parts = {k: spec.get(k) for k in ("pre_tokenizer", "decoder", "normalizer")}
+    # ensure_ascii=False: a Llama 2 style tokenizer states "▁" only in its normalizer
+    # (Prepend, Replace), and escaped as \u2581 it would not be found
+    text = json.dumps(parts, ensure_ascii=False)
     if '"ByteLevel"' in text:
         return "byte_level"
     if '"Metaspace"' in text or "\u2581" in text:

@@ -21,3 +21,6 @@ class Vocabulary:
     special: set[int] = field(default_factory=set)  # control tokens
     unused: set[int] = field(default_factory=set)  # unused/reserved ids (GGUF token_type 5)
     byte_tokens: set[int] = field(default_factory=set)  # byte tokens <0xNN> (GGUF token_type 6)
+    #: Said once when the table is built: why words resolve only as ``#id`` or exact pieces
+    #: (a GGUF whose tokenizer model embcli cannot rebuild).
+    note: str | None = None

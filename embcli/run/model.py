@@ -108,6 +108,11 @@ def resolve_directory(spec: str, revision: str | None, allow_pickle: bool) -> tu
     """A local directory holding the model's files, and the label to show for it."""
     local = sources.resolve_local(spec)
     if local is not None:
+        if isinstance(local, sources.GgufFiles):
+            raise EmbcliError(
+                f"{local.label} is a GGUF model, and running a model needs its float weights",
+                "give the float model with -m: its Hugging Face repo or directory",
+            )
         if not isinstance(local, sources.LocalDir):
             raise EmbcliError(f"{spec} is a word-vector file: no model to run")
         return local.directory, local.label
@@ -125,6 +130,13 @@ def resolve_directory(spec: str, revision: str | None, allow_pickle: bool) -> tu
             spec, revision=revision, allow_patterns=patterns, ignore_patterns=ignore
         ),
     )
+    if not (Path(path) / "config.json").is_file():
+        info = hub.model_info(spec, revision)
+        if any(s.rfilename.lower().endswith(".gguf") for s in info.siblings or []):
+            raise EmbcliError(
+                f"{spec} holds GGUF files, and running a model needs its float weights",
+                "give the float model with -m: its Hugging Face repo or directory",
+            )
     return Path(path), spec
 
 

@@ -14,6 +14,7 @@ import json
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -32,7 +33,7 @@ from embcli.read.tokens import (
     wordlike_mask,
 )
 from embcli.read.vocabulary import Vocabulary
-from embcli.store.lookup import write_lookup
+from embcli.store.lookup import write_lookup, write_piece_lookup
 from embcli.store.meta import TableMeta
 
 Progress = Callable[[int, int, str], None]  # (done, total, "rows" or "bytes")
@@ -66,9 +67,10 @@ def write_table(
     )
     info = container.info(name)
     rows, dim = info.shape
-    tokenizer_size, tokens, special, style, unk_id = _write_tokens(
-        source, container.vocabulary(), target, rows
-    )
+    vocab = container.vocabulary()
+    if vocab is not None and vocab.note and notice is not None:
+        notice(vocab.note)
+    tokenizer_size, tokens, special, style, unk_id = _write_tokens(source, vocab, target, rows)
     mask = wordlike_mask(tokens, style, set(special), tokenizer_size)
     np.save(target / "wordlike.npy", np.array(mask, dtype=bool))
     np.save(target / "variant_group.npy", variant_groups(tokens))
@@ -116,7 +118,18 @@ def write_table(
         embed_scale=facts.embed_scale,
         # A static-embedding model: its layout, and how its library makes sentence vectors.
         static=container.recipe() if isinstance(container, StaticContainer) else None,
+        # Token types a container states (GGUF token_type 5 and 6): undertrained's reference.
+        unused_ids=tuple(sorted(i for i in vocab.unused if i < rows)) if vocab else (),
+        byte_ids=tuple(sorted(i for i in vocab.byte_tokens if i < rows)) if vocab else (),
+        gguf=_gguf_summary(container),
     )
+
+
+def _gguf_summary(container: Any) -> dict[str, Any] | None:
+    """What ``info``, ``stats`` and ``compare`` show of a GGUF: quantisation, context, totals."""
+    from embcli.read.gguf_file import GGUFModel  # no gguf import: that happens on first use
+
+    return container.summary().to_dict() if isinstance(container, GGUFModel) else None
 
 
 def variant_groups(tokens: list[str]) -> np.ndarray:
@@ -153,6 +166,9 @@ def _write_unit_rows(
             bad = lo + int(np.argwhere(~np.isfinite(wide))[0][0])
             raise EmbcliError(f"{what} holds a non-finite value in row {bad}")
         n = np.sqrt(np.einsum("ij,ij->i", wide, wide))
+        if not (n < np.finfo(np.float32).max).all():
+            bad = lo + int(np.argmax(n >= np.finfo(np.float32).max))
+            raise EmbcliError(f"{what}: row {bad} is longer than float32 can hold ({n.max():.3g})")
         vectors[lo:hi] = wide / np.where(n > 0, n, 1.0)[:, None]
         norms[lo:hi] = n
         if progress:
@@ -181,6 +197,8 @@ def _write_tokens(
         tokens = [display_piece(p, vocab.style) for p in vocab.pieces[:rows]]
         tokens += [f"<row {i}>" for i in range(len(tokens), rows)]
         size = None if vocab.style == "words" else len(vocab.pieces)
+        if vocab.style != "words":  # pieces without a tokenizer: found only as spelled
+            write_piece_lookup(target, vocab.pieces, rows)
         return size, tokens, sorted(i for i in vocab.special if i < rows), vocab.style, None
     spec = json.loads(saved.read_text(encoding="utf-8"))
     from tokenizers import Tokenizer

@@ -10,6 +10,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import NamedTuple
 
 from embcli.errors import EmbcliError, UsageProblem
 from embcli.read.sources import Source, resolve_hub, resolve_local
@@ -34,35 +35,55 @@ def open_table(
     notice: Notice = _stderr,
     progress: Progress | None = None,
     table: str = "input",
+    file: str | None = None,
+    quant: str | None = None,
 ) -> EmbeddingTable:
-    """The cached table of ``model`` (a local directory or a Hub repo id), built if needed.
+    """The cached table of ``model`` (a local directory, GGUF, Ollama name or Hub repo id),
+    built if needed; ``file``/``quant`` choose a GGUF model in a directory or Hub repo.
 
     ``table="output"`` opens the output head instead, cached under its own key; for a tied
     model the head is the input table, so that entry is returned and ``notice`` says so.
     """
+    choice = Choice(file, quant)
     if table == "output":
-        return _open_head(model, tensor, revision, allow_pickle, cache_dir, notice, progress)
+        return _open_head(
+            model, tensor, revision, allow_pickle, cache_dir, notice, progress, choice
+        )
     if table != "input":
         raise EmbcliError(f"unknown table {table!r}: input or output")
     root = cache.cache_root(cache_dir)
-    source = resolve_local(model)
+    source = resolve_local(model, file=file, quant=quant)
     ref = None
     if source is None:  # a Hub repo id
-        ref = _hub_ref(model, revision, tensor)
+        ref = _hub_ref(model, revision, tensor, choice)
         known = cache.read_ref(root, ref)
         if known:
             warm = _open_quietly(cache.entry_dir(root, model, known))
             if warm is not None:
                 return warm
-        source = resolve_hub(model, revision, notice=notice, progress=progress)
+        source = resolve_hub(
+            model, revision, file=file, quant=quant, notice=notice, progress=progress
+        )
     key = source.key(tensor)
-    path = cache.entry_dir(root, source.label, key)
+    # A Hub entry is named after the repo id, so the warm path finds it from the ref alone.
+    path = cache.entry_dir(root, model if ref is not None else source.label, key)
     found = _open_quietly(path)
     if found is None:
         found = _build(root, key, path, source, tensor, allow_pickle, notice, progress)
     if ref is not None:
         cache.write_ref(root, ref, key)
     return found
+
+
+class Choice(NamedTuple):
+    """``--file``/``--quant``: which GGUF model of a directory or Hub repo."""
+
+    file: str | None
+    quant: str | None
+
+    def parts(self) -> list[str]:
+        """Extra parts of a Hub ref, only when given (older refs stay valid)."""
+        return [f"{k}={v}" for k, v in self._asdict().items() if v is not None]
 
 
 def cached_table(
@@ -82,11 +103,15 @@ def cached_table(
     return _open_quietly(cache.entry_dir(root, model, known)) if known else None
 
 
-def _hub_ref(model: str, revision: str | None, tensor: str | None) -> str:
-    """The ref remembering which entry a Hub repo's revision (and tensor choice) built."""
+def _hub_ref(
+    model: str, revision: str | None, tensor: str | None, choice: Choice | None = None
+) -> str:
+    """The ref remembering which entry a Hub repo's revision (and tensor or head, and GGUF
+    file choice) built."""
     from embcli.read.hub import hub_endpoint
 
-    return "\0".join([hub_endpoint(), model, revision or "", tensor or ""])
+    parts = choice.parts() if choice is not None else []
+    return "\0".join([hub_endpoint(), model, revision or "", tensor or "", *parts])
 
 
 def _open_head(
@@ -97,6 +122,7 @@ def _open_head(
     cache_dir: str | None,
     notice: Notice,
     progress: Progress | None,
+    choice: Choice,
 ) -> EmbeddingTable:
     """The output head of ``model``: its own entry when untied, the input table when tied.
 
@@ -106,16 +132,19 @@ def _open_head(
     if tensor is not None:
         raise UsageProblem("--tensor names the table to read; leave out --table output with it")
     root = cache.cache_root(cache_dir)
-    source = resolve_local(model)
+    source = resolve_local(model, file=choice.file, quant=choice.quant)
+    hub_name = None
     if source is None:
-        from embcli.read.hub import hub_endpoint
-
-        ref = "\0".join([hub_endpoint(), model, revision or "", "output"])
+        ref = _hub_ref(model, revision, "output", choice)
         known = cache.read_ref(root, ref)
         found = _open_quietly(cache.entry_dir(root, model, known)) if known else None
         if found is not None:
             return _tied_notice(found, notice)
-        source = resolve_hub(model, revision, notice=notice, progress=progress)
+        source = resolve_hub(
+            model, revision, file=choice.file, quant=choice.quant, notice=notice,
+            progress=progress,
+        )  # fmt: skip
+        hub_name = model
     else:
         ref = "\0".join(["output", source.key(None)])
         known = cache.read_ref(root, ref)
@@ -133,13 +162,15 @@ def _open_head(
             cache_dir=cache_dir,
             notice=notice,
             progress=progress,
+            file=choice.file,
+            quant=choice.quant,
         )
         cache.write_ref(root, ref, source.key(None))
         return _tied_notice(found, notice)
     if head is None:
         raise EmbcliError(f"{model} has an untied output head, but its checkpoint stores none")
     key = source.key("\0".join(["output", head]))
-    path = cache.entry_dir(root, source.label, key)
+    path = cache.entry_dir(root, hub_name or source.label, key)
     found = _open_quietly(path)
     if found is None:
         found = _build(root, key, path, source, head, allow_pickle, notice, progress, "output")

@@ -130,6 +130,25 @@ def write_lookup(
         elif b is not None:
             found[q] = (b, 2)
 
+    return _save(target, found)
+
+
+def write_piece_lookup(target: Path, pieces: Sequence[str], rows: int) -> int:
+    """Lookup files for a vocabulary no tokenizer reproduces: each piece exactly as stored
+    (``▁Paris``, ``ĠParis``) names its row, the first row winning; return the number of keys.
+
+    Nothing is guessed about how text would be split, so a piece is found only when typed as
+    the vocabulary spells it (or as ``#id``).
+    """
+    found: dict[str, tuple[int, int]] = {}
+    for i, piece in enumerate(pieces[:rows]):
+        if piece.strip():
+            found.setdefault(piece, (i, FORMS.index("bare")))
+    return _save(target, found)
+
+
+def _save(target: Path, found: dict[str, tuple[int, int]]) -> int:
+    """Write ``query -> (row, form code)`` as the two sorted, memory-mappable lookup files."""
     encoded = sorted((q.encode("utf-8", errors="surrogatepass"), v) for q, v in found.items())
     lengths = np.fromiter((len(k) for k, _ in encoded), dtype=np.int64, count=len(encoded))
     index = np.zeros((len(encoded) + 1, 3), dtype=np.int64)

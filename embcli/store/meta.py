@@ -19,7 +19,7 @@ class TableMeta:
     """One table's provenance and the facts the questions need about it."""
 
     model: str  # what to show: an absolute path or a repo id
-    kind: str  # "local", "hub", "vectors" (the source's kind)
+    kind: str  # "local", "hub", "vectors", "gguf", "ollama" (the source's kind)
     identity: str  # content fingerprint (local) or commit sha (hub)
     revision: str | None  # the --revision asked for
     table: str  # "input" or "output" (the head, --table output)
@@ -50,6 +50,13 @@ class TableMeta:
     #: A static-embedding model's layout and sentence recipe
     #: (:meth:`embcli.read.static_model.StaticContainer.recipe`); None for any other table.
     static: dict[str, Any] | None = None
+    #: Ids the container marks unused (GGUF token_type 5) and byte tokens (6): they join
+    #: ``undertrained``'s reference set. Empty for tokenizers, which state no token types.
+    unused_ids: tuple[int, ...] = ()
+    byte_ids: tuple[int, ...] = ()
+    #: A GGUF's summary (``read.gguf_file.GGUFSummary``: quantisation and bytes of the table and
+    #: the head, architecture, context length, totals); None for other containers.
+    gguf: dict[str, Any] | None = None
     extra: dict[str, Any] = field(default_factory=dict)  # keys of a newer embcli, kept as read
 
     def to_dict(self) -> dict[str, Any]:
@@ -59,6 +66,8 @@ class TableMeta:
         out["shape"] = list(self.shape)
         out["head_shape"] = list(self.head_shape) if self.head_shape is not None else None
         out["special_ids"] = list(self.special_ids)
+        out["unused_ids"] = list(self.unused_ids)
+        out["byte_ids"] = list(self.byte_ids)
         return {**extra, **out}
 
     @classmethod
@@ -75,6 +84,8 @@ class TableMeta:
             head = data.get("head_shape")
             values["head_shape"] = tuple(int(d) for d in head) if head is not None else None
             values["special_ids"] = tuple(int(i) for i in data["special_ids"])
+            for key in ("unused_ids", "byte_ids"):
+                values[key] = tuple(int(i) for i in data.get(key) or ())
         except (TypeError, ValueError, IndexError) as exc:
             raise CacheProblem(f"{where} is malformed ({exc})") from None
         extra = {k: v for k, v in data.items() if k not in names}
