@@ -54,8 +54,8 @@ def hub(files):
     root = files["root"]
     with HubServer() as server:
         repo = server.add(REPO, root)
-        for shard in sorted((root / "split").iterdir()):
-            repo.files[f"Tiny-Q5_K_M/{shard.name}"] = shard.read_bytes()
+        for shard in sorted((root / "split").iterdir()):  # served from a folder of its own name
+            repo.files[f"Tiny-Q5_K_M/{shard.name}"] = repo.files.pop(f"split/{shard.name}")
         yield server
 
 
