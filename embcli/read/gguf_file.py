@@ -113,13 +113,13 @@ class GGUFSummary:
 
 
 def _require_gguf() -> None:
-    """One line, not a traceback, when the optional ``gguf`` package is missing."""
+    """One line, not a traceback, when the ``gguf`` package (a dependency) has gone missing."""
     try:
         import gguf  # noqa: F401
     except ImportError:
         raise EmbcliError(
             "reading GGUF files needs the gguf package (llama.cpp's own)",
-            "pip install 'embcli[gguf]'",
+            "pip install gguf",
         ) from None
 
 
