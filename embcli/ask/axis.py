@@ -33,6 +33,8 @@ from typing import Any
 
 import numpy as np
 
+from embcli import linalg
+from embcli.ask.space import Space
 from embcli.ask.words import Resolved, resolve
 from embcli.errors import UnresolvedWord, UsageProblem
 from embcli.store.table import EmbeddingTable, Transform
@@ -110,11 +112,12 @@ def _tuple_pair(p: Any) -> Pair:
     return parse_pair(f"{p[0]}:{p[1]}")
 
 
-def check_pairs(pairs: Sequence[Pair]) -> list[Pair]:
-    """The distinct pairs, refusing fewer than two (an axis needs more than one example)."""
+def check_pairs(pairs: Sequence[Pair], name: str = "an axis") -> list[Pair]:
+    """The distinct pairs, refusing fewer than two (an axis needs more than one example);
+    ``name`` is the option the message names (``--pairs2``)."""
     distinct = list(dict.fromkeys((a, b) for a, b in pairs))
     if len(distinct) < 2:
-        raise UsageProblem(f"an axis needs two or more pairs, got {len(distinct)}")
+        raise UsageProblem(f"{name} needs two or more pairs, got {len(distinct)}")
     return distinct
 
 
@@ -128,7 +131,10 @@ class Spectrum:
     ``D = coords @ basis.T`` with ``basis`` (dim x r) the right singular vectors and
     ``values`` the eigenvalues of ``D^T D`` (descending). Found from the smaller of the Gram
     matrix ``D D^T`` and the scatter ``D^T D``, so a few pairs in 5,120 dimensions cost an
-    ``n x n`` eigenproblem.
+    ``n x n`` eigenproblem. Not :func:`embcli.linalg.pca`: that centres the rows (``b - a`` is
+    not centred: its mean is the direction itself), keeps a few axes where the leave-one-out
+    needs the whole span, and fixes signs by the largest loading where an axis is signed by
+    the mean of ``b - a``.
     """
 
     coords: np.ndarray  # n x r
@@ -140,15 +146,13 @@ class Spectrum:
         d = np.asarray(diffs, np.float64)
         n, dim = d.shape
         if n <= dim:
-            vals, u = np.linalg.eigh(d @ d.T)
-            vals, u = vals[::-1], u[:, ::-1]
+            vals, u = linalg.descending_eigh(d @ d.T)
             keep = vals > vals[0] * 1e-12 if vals[0] > 0 else np.zeros(len(vals), bool)
             vals, u = vals[keep], u[:, keep]
             coords = u * np.sqrt(vals)
             basis = d.T @ u / np.sqrt(vals)
         else:
-            vals, v = np.linalg.eigh(d.T @ d)
-            vals, v = vals[::-1], v[:, ::-1]
+            vals, v = linalg.descending_eigh(d.T @ d)
             keep = vals > vals[0] * 1e-12 if vals[0] > 0 else np.zeros(len(vals), bool)
             vals, basis = vals[keep], v[:, keep]
             coords = d @ basis
@@ -344,9 +348,7 @@ class Rows:
     def vector(self, r: Resolved) -> np.ndarray:
         """The float64 unit vector of a resolved word (its row, or its pooled sub-tokens)."""
         raw = r.raw(self.table)
-        v = raw if self.transform.identity else self.transform.apply(raw)
-        n = float(np.linalg.norm(v))
-        return v / n if n > 0 else v
+        return linalg.unit_rows(raw if self.transform.identity else self.transform.apply(raw))
 
     def vectors(self, words: Sequence[str]) -> tuple[list[str], list[Resolved], np.ndarray]:
         """The words that resolve, their resolutions and unit vectors (n x dim, float64)."""
@@ -384,7 +386,7 @@ class Direction:
     """
 
     vector: np.ndarray
-    method: str  # "pca", "mean" or "poles"
+    method: str  # "pca", "mean", "poles" or "vector" (given, not built)
     pairs: list[Pair] | None = None
     poles: dict[str, list[str]] | None = None
     variance_explained: float | None = None
@@ -402,7 +404,15 @@ class Direction:
         out["leave_one_out"] = self.leave_one_out.to_dict() if self.leave_one_out else None
         return out
 
-    def describe(self) -> str:
+    def label(self) -> str:
+        """What the axis was built from, short: ``man:woman, he:she and 8 more``."""
+        if self.pairs is not None:
+            return shortlist([f"{a}:{b}" for a, b in self.pairs], 3)
+        if self.poles is not None:
+            return f"{shortlist(self.poles['from'], 3)} → {shortlist(self.poles['to'], 3)}"
+        return "a given vector"
+
+    def caption(self) -> str:
         """The axis in words, for a caption."""
         if self.pairs is not None:
             ends = ", ".join(f"{a}→{b}" for a, b in self.pairs[:4])
@@ -415,8 +425,9 @@ class Direction:
                 text += (f"; left out in turn, {loo.share:.0%} of pairs point the axis's way "
                          f"(mean cosine {loo.mean_cosine:.3f})")  # fmt: skip
             return text
-        poles = self.poles or {"from": [], "to": []}
-        return f"poles {shortlist(poles['from'], 4)} → {shortlist(poles['to'], 4)}"
+        if self.poles is not None:
+            return f"poles {shortlist(self.poles['from'], 4)} → {shortlist(self.poles['to'], 4)}"
+        return "a given vector"
 
 
 def check_axis_options(pairs: Any, poles: Any) -> None:
@@ -501,7 +512,7 @@ def _from_poles(
 
 
 @dataclass
-class Scored:
+class AxisWord:
     """A word (or, for the ends of the table, a token) and its cosine with the axis (and with
     the second axis, when there is one)."""
 
@@ -524,14 +535,14 @@ class AxisScores(Result):
     ``second`` is the second axis of a 2-D picture (each word then has ``score2``)."""
 
     axis: Direction
-    words: list[Scored]
+    words: list[AxisWord]
     missing: list[str] = field(default_factory=list)
     second: Direction | None = None
     ends: int = 0  # k, when the words are the ends of the table rather than a given list
     inputs_left_out: bool = False  # the axis's own words were left out of the ends
     model: str = ""
     space: str = ""
-    notes: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # said once (the API's notices)
 
     def __iter__(self) -> Any:
         return iter(self.words)
@@ -539,7 +550,7 @@ class AxisScores(Result):
     def __len__(self) -> int:
         return len(self.words)
 
-    def __getitem__(self, i: int) -> Scored:
+    def __getitem__(self, i: int) -> AxisWord:
         return self.words[i]
 
     @property
@@ -559,17 +570,14 @@ class AxisScores(Result):
         columns = ["word", "score", *(["score2"] if two else [])]
         rows = [(w.word, w.score, *([w.score2] if two else [])) for w in self.words]
         parts = [f"{self.model}{', ' + self.space if self.space else ''}",
-                 f"Axis: {self.axis.describe()}"]  # fmt: skip
+                 f"Axis: {self.axis.caption()}"]  # fmt: skip
         if two:
-            parts.append(f"Second axis (score2): {self.second.describe()}")  # type: ignore[union-attr]
+            parts.append(f"Second axis (score2): {self.second.caption()}")  # type: ignore[union-attr]
         if self.ends:
             parts.append(
                 f"The {self.ends} word-like rows furthest at each end"
                 + (", the axis's own words left out" if self.inputs_left_out else "")
             )
-        if self.missing:
-            parts.append(f"Not in the table: {shortlist(self.missing)}")
-        parts += self.notes
         return View(columns, rows, caption=". ".join(parts),
                     token_columns={"word"} if self.ends else set())  # fmt: skip
 
@@ -587,6 +595,7 @@ def axis(
     pool: bool = False,
     center: bool = False,
     remove_pcs: int = 0,
+    remove_axis: Any = None,
     all_tokens: bool = False,
     keep_inputs: bool = False,
 ) -> AxisScores:
@@ -594,14 +603,16 @@ def axis(
     ``words``, find the ``k`` word-like rows furthest at each end of the table.
 
     The rows that built the axis (and their case variants) are left out of the ends unless
-    ``keep_inputs``: they are at the ends by construction. ``center``/``remove_pcs`` score in
-    the transformed table, as the other questions do.
+    ``keep_inputs``: they are at the ends by construction. ``center``/``remove_pcs``/
+    ``remove_axis`` score in the transformed table, as the other questions do
+    (:mod:`embcli.ask.space`).
     """
     if k < 1:
         raise UsageProblem(f"-k must be at least 1, not {k}")
     if words is not None and not [w for w in words if w.strip()]:
         raise UsageProblem("the word list is empty")
-    unit, transform = table.transformed(center, remove_pcs)
+    scored_in = Space.of(table, center, remove_pcs, remove_axis, pool)
+    unit, transform = scored_in.unit, scored_in.transform
     rows = Rows(table, pool, transform)
     first = build(table, pairs, poles, method=method, rows=rows)
     second = None
@@ -616,18 +627,18 @@ def axis(
     missing = list(dict.fromkeys(rows.missing))
     ends = 0 if words is not None else k
     return AxisScores(first, found, missing, second, ends, bool(ends) and not keep_inputs,
-                      table.label, transform.describe(), rows.notes())  # fmt: skip
+                      table.label, transform.caption(), rows.notes())  # fmt: skip
 
 
 def _scored_words(
     rows: Rows, words: Sequence[str], first: Direction, second: Direction | None
-) -> list[Scored]:
+) -> list[AxisWord]:
     kept, _, vecs = rows.vectors(list(dict.fromkeys(words)))
     if not kept:
         return []
     s1 = vecs @ first.vector
     s2 = vecs @ second.vector if second is not None else None
-    out = [Scored(w, float(s1[i]), None if s2 is None else float(s2[i]))
+    out = [AxisWord(w, float(s1[i]), None if s2 is None else float(s2[i]))
            for i, w in enumerate(kept)]  # fmt: skip
     return sorted(out, key=lambda s: -s.score)
 
@@ -640,7 +651,7 @@ def _scored_ends(
     second: Direction | None,
     all_tokens: bool,
     keep_inputs: bool,
-) -> list[Scored]:
+) -> list[AxisWord]:
     allowed = None if all_tokens else table.wordlike
     exclude: set[int] = set()
     if not keep_inputs:
@@ -653,5 +664,5 @@ def _scored_ends(
     s2 = None
     if second is not None and len(ids):
         s2 = np.asarray(unit[ids], np.float64) @ second.vector
-    return [Scored(table.tokens[int(i)], float(v), None if s2 is None else float(s2[n]), int(i))
+    return [AxisWord(table.tokens[int(i)], float(v), None if s2 is None else float(s2[n]), int(i))
             for n, (i, v) in enumerate(zip(ids, scores, strict=True))]  # fmt: skip

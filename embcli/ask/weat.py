@@ -41,6 +41,7 @@ from typing import Any
 import numpy as np
 
 from embcli.ask.axis import Rows, shortlist
+from embcli.ask.space import Space
 from embcli.errors import UnresolvedWord, UsageProblem
 from embcli.store.table import EmbeddingTable
 from embcli.view import Result, View
@@ -206,7 +207,7 @@ class WeatResult(Result):
     published: Published | None = None
     model: str = ""
     space: str = ""
-    notes: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # said once (the API's notices)
 
     def __float__(self) -> float:
         return self.effect_size
@@ -248,7 +249,7 @@ class WeatResult(Result):
         lost = [f"{k}: {shortlist(v)}" for k, v in self.missing.items() if v]
         if lost:
             rows.append(("not in the table", "; ".join(lost)))
-        caption = [_model(self.model, self.space), EFFECT_SIZE_NOTE, *self.notes]
+        caption = [_model(self.model, self.space), EFFECT_SIZE_NOTE]
         if self.published is not None:
             caption.append("Published: by Caliskan et al. (2017), with their vectors, not these")
         return View(["field", "value"], rows, key_value=True, caption=". ".join(caption))
@@ -276,19 +277,26 @@ class WeatResults(Result):
         return [r.to_dict() for r in self.results]
 
     def view(self) -> View:
-        columns = ["test", "X", "Y", "A", "B", "effect size", "GloVe (paper)", "p-value", "exact"]
+        columns = ["test", "X/Y/A/B", "effect size", "paper", "p-value", "exact"]
         rows = []
         for r in self.results:
-            sizes = [len(r.targets["X"]), len(r.targets["Y"]),
-                     len(r.attributes["A"]), len(r.attributes["B"])]  # fmt: skip
+            sizes = "/".join(str(len(w)) for w in (*r.targets.values(), *r.attributes.values()))
             glove = r.published.glove if r.published is not None else None
             paper = f"{glove:.2f}" if glove is not None else ""
-            rows.append((r.test, *sizes, _finite(r.effect_size), paper, f"{r.p_value:.3g}",
-                         "yes" if r.exact else f"{r.permutations:,} sampled"))  # fmt: skip
+            rows.append((r.test, sizes, _finite(r.effect_size), paper, f"{r.p_value:.3g}",
+                         "yes" if r.exact else "no"))  # fmt: skip
+        sampled = " / ".join(f"{n:,}" for n in sorted({r.permutations for r in self.results
+                                                       if not r.exact}))  # fmt: skip
         caption = [_model(self.model, self.space), EFFECT_SIZE_NOTE,
-                   "GloVe (paper): the effect size Caliskan et al. (2017) published with GloVe "
-                   "Common Crawl 840B vectors, not these"]  # fmt: skip
-        return View(columns, rows, caption=". ".join(caption))
+                   "paper: the effect size Caliskan et al. (2017) published with GloVe "
+                   "Common Crawl 840B vectors, not these",
+                   "p-value: exact over every partition, or (exact: no) over "
+                   f"{sampled} random partitions"]  # fmt: skip
+        if not sampled:
+            caption.pop()
+        return View(
+            columns, rows, caption=". ".join(caption), no_wrap={"test", "X/Y/A/B", "p-value"}
+        )
 
 
 def _finite(x: float) -> float | None:
@@ -354,8 +362,10 @@ def weat(
     pool: bool = False,
     center: bool = False,
     remove_pcs: int = 0,
+    remove_axis: Any = None,
 ) -> WeatResult:
-    """Run a bundled test (by name) or the sets ``X``, ``Y``, ``A``, ``B`` on ``table``."""
+    """Run a bundled test (by name) or the sets ``X``, ``Y``, ``A``, ``B`` on ``table``, in the
+    table after ``center`` / ``remove_pcs`` / ``remove_axis`` (:mod:`embcli.ask.space`)."""
     check_weat(test, {"X": X, "Y": Y, "A": A, "B": B}, permutations)
     if test is not None:
         chosen = bundled_test(test)
@@ -365,7 +375,7 @@ def weat(
     else:
         wanted = {k: list(v or ()) for k, v in zip(SETS, (X, Y, A, B), strict=True)}
         names, published, label = {}, None, "custom"
-    _, transform = table.transformed(center, remove_pcs)
+    transform = Space.of(table, center, remove_pcs, remove_axis, pool).transform
     rows = Rows(table, pool, transform)
     used, vecs, missing = {}, {}, {}
     for key in SETS:
@@ -380,37 +390,26 @@ def weat(
     return WeatResult(
         label, {"X": used["X"], "Y": used["Y"]}, {"A": used["A"], "B": used["B"]},
         statistic(s, nx), effect_size(s, nx), p.value, p.partitions, p.exact, missing,
-        names, published, table.label, transform.describe(), rows.notes(),
+        names, published, table.label, transform.caption(), rows.notes(),
     )  # fmt: skip
 
 
-def weat_all(
-    table: EmbeddingTable,
-    *,
-    permutations: int = PERMUTATIONS,
-    seed: int = 0,
-    allow_missing: bool = False,
-    pool: bool = False,
-    center: bool = False,
-    remove_pcs: int = 0,
-) -> WeatResults:
-    """Every bundled test on ``table``, in the paper's order.
+def weat_all(table: EmbeddingTable, **options: Any) -> WeatResults:
+    """Every bundled test on ``table``, in the paper's order; ``options`` as :func:`weat`.
 
     A test whose words the table lacks (more than 20% of a set, unless ``allow_missing``) is
     kept in ``failed`` with the reason, and the others still run, as a batch of queries does.
     """
+    scored_in = Space.of(table, options.get("center", False), options.get("remove_pcs", 0),
+                         options.get("remove_axis"), options.get("pool", False))  # fmt: skip
+    options["remove_axis"] = scored_in.removed  # built once, not once per test
     results, failed = [], []
     for name in bundled():
         try:
-            results.append(
-                weat(table, name, permutations=permutations, seed=seed,
-                     allow_missing=allow_missing, pool=pool, center=center,
-                     remove_pcs=remove_pcs)
-            )  # fmt: skip
+            results.append(weat(table, name, **options))
         except UnresolvedWord as exc:
             failed.append((name, exc))
-    _, transform = table.transformed(center, remove_pcs)
-    return WeatResults(results, table.label, transform.describe(), failed)
+    return WeatResults(results, table.label, scored_in.caption, failed)
 
 
 def _check_lost(
