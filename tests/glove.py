@@ -45,3 +45,15 @@ def write_subset(path: Path, limit: int, also: list[str]) -> Path:
         for i, v in zip(keep, rows.tolist(), strict=True):
             fh.write(words[i] + " " + row % tuple(v) + "\n")
     return path
+
+
+def read(path: Path) -> tuple[list[str], np.ndarray]:
+    """A GloVe text file's words and vectors (float64), read here, line by line: the tests'
+    independent reference, sharing no code with embcli's reader."""
+    words, vectors = [], []
+    with path.open(encoding="utf-8") as fh:
+        for line in fh:
+            w, *v = line.rstrip("\n").split(" ")
+            words.append(w)
+            vectors.append([float(x) for x in v])
+    return words, np.array(vectors)

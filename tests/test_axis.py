@@ -333,13 +333,7 @@ def glove_file(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def glove_reference(glove_file) -> tuple[list[str], np.ndarray]:
     """The file's words and vectors, read here: the tests' independent reference."""
-    words, vectors = [], []
-    with glove_file.open(encoding="utf-8") as fh:
-        for line in fh:
-            w, *v = line.rstrip("\n").split(" ")
-            words.append(w)
-            vectors.append([float(x) for x in v])
-    return words, np.array(vectors)
+    return glove.read(glove_file)
 
 
 @pytest.fixture

@@ -242,14 +242,9 @@ def glove_file(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def glove_reference(glove_file) -> tuple[dict[str, int], np.ndarray]:
-    words, vectors = [], []
-    with glove_file.open(encoding="utf-8") as fh:
-        for line in fh:
-            w, *v = line.rstrip("\n").split(" ")
-            words.append(w)
-            vectors.append([float(x) for x in v])
+    words, vectors = glove.read(glove_file)
     index = {w: i for i, w in reversed(list(enumerate(words)))}
-    return index, np.array(vectors)
+    return index, vectors
 
 
 @pytest.fixture
