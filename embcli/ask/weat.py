@@ -35,7 +35,6 @@ import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import cache
-from importlib import resources
 from typing import Any
 
 import numpy as np
@@ -96,6 +95,8 @@ class WeatTest:
 @cache
 def bundled() -> dict[str, WeatTest]:
     """The ten tests of Caliskan et al. (2017) by name, in the paper's order."""
+    from importlib import resources  # here: it imports tempfile and random
+
     path = resources.files("embcli") / "data" / "weat" / "caliskan2017.json"
     data = json.loads(path.read_text(encoding="utf-8"))
     out = {}
