@@ -114,7 +114,7 @@ def axis_pairs(name: str, value: object) -> list[tuple[str, str]]:
         raise UsageProblem(f"{name} takes pairs such as 'man:woman,he:she', "
                            f"not {type(value).__name__}")  # fmt: skip
     try:
-        return check_pairs(pairs_from(value), name)  # type: ignore[arg-type]
+        return check_pairs(pairs_from(value), name)
     except UsageProblem as exc:
         if exc.message.startswith(name):
             raise

@@ -216,7 +216,7 @@ class Table:
             )
         else:
             single = isinstance(word_or_words, str)
-            words = [word_or_words] if single else [checks.word(w) for w in word_or_words]
+            words = [word_or_words] if single else [checks.word(w) for w in word_or_words or ()]
             found = answers.neighbors(self.embeddings, words, k, pool=pool, ids=ids,  # type: ignore[arg-type]
                                       single=single, **opts)  # fmt: skip
         self._say_skipped(found.skipped)

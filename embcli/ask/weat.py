@@ -32,7 +32,7 @@ from __future__ import annotations
 import itertools
 import json
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
@@ -327,7 +327,7 @@ def _model(model: str, space: str) -> str:
 
 def check_weat(
     test: str | None,
-    sets: dict[str, Sequence[str] | None],
+    sets: Mapping[str, Sequence[str] | None],
     permutations: int,
 ) -> None:
     """Raise :class:`UsageProblem` unless the arguments make a WEAT (before a table is opened)."""

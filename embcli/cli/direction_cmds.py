@@ -213,7 +213,9 @@ def weat(
         if results.failed:
             raise typer.Exit(UnresolvedWord.exit_code)
         return
-    result = table.weat(test, **(sets or {}), **options)
+    words = sets or {}
+    result = table.weat(test, X=words.get("X"), Y=words.get("Y"), A=words.get("A"),
+                        B=words.get("B"), **options)  # fmt: skip
     emit(settings.format, result.to_dict(), result.view())
 
 
