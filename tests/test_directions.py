@@ -429,3 +429,25 @@ def test_words_of_the_removed_axis_not_in_the_table_are_said_once(glove_file):
     assert heard == ["--remove-axis: not in the table, skipped: zzqq, qqzz"]
     with pytest.raises(UnresolvedWord, match="--remove-axis: none of the 2 pairs"):
         t.neighbors("nurse", remove_axis="zzqq:qqzz,xxyy:yyxx")
+
+
+def test_weat_all_on_a_wordpiece_table_hints_pool_and_says_split_words_once(minilm_dir):
+    """MiniLM splits rare words (aster -> as ##ter): a test that loses them says --pool mean
+    would keep them; the split words of every test are said in one notice; pooled, all run."""
+    from embcli.ask.weat import bundled
+
+    heard: list[str] = []
+    t = embcli.Model(minilm_dir, notice=heard.append).table()
+    got = t.weat_all(permutations=100)
+    flowers = bundled()["flowers-insects"].sets["X"].words
+    split = [w for w in flowers if len(list(t.tokenize(w))) > 1]
+    why = dict(got.failed)["flowers-insects"].one_line()
+    assert f"--pool mean keeps the {len(split)} that split into tokens" in why
+    assert "--allow-missing" in why
+    assert len([h for h in heard if h.startswith("Split into several tokens")]) == 1
+    heard.clear()
+    pooled = t.weat_all(permutations=100, pool=True)
+    assert not pooled.failed and len(pooled) == 10
+    assert len(heard) == 1 and heard[0].startswith("The mean of their sub-token rows")
+    x = pooled[0]
+    assert x.test == "flowers-insects" and x.targets["X"] == list(flowers)

@@ -476,7 +476,7 @@ class Table:
         removal = checks.axis_to_remove(remove_axis)
         options["remove_axis"] = self._removal(removal, center, remove_pcs, pool)
         result = W.weat_all(self.embeddings, **options)
-        for note in dict.fromkeys(n for r in result for n in r.notes):
+        for note in result.notes:
             self.model.notice(note)
         return result
 

@@ -264,6 +264,7 @@ class WeatResults(Result):
     model: str = ""
     space: str = ""
     failed: list[tuple[str, UnresolvedWord]] = field(default_factory=list)  # test, why
+    notes: list[str] = field(default_factory=list)  # about the words of every test, said once
 
     def __iter__(self) -> Iterator[WeatResult]:
         return iter(self.results)
@@ -364,9 +365,13 @@ def weat(
     center: bool = False,
     remove_pcs: int = 0,
     remove_axis: Any = None,
+    rows: Rows | None = None,
 ) -> WeatResult:
     """Run a bundled test (by name) or the sets ``X``, ``Y``, ``A``, ``B`` on ``table``, in the
-    table after ``center`` / ``remove_pcs`` / ``remove_axis`` (:mod:`embcli.ask.space`)."""
+    table after ``center`` / ``remove_pcs`` / ``remove_axis`` (:mod:`embcli.ask.space`).
+
+    ``rows`` (made with that table's transform) may be shared by several tests: their words are
+    then resolved once, and its notes speak for all of them."""
     check_weat(test, {"X": X, "Y": Y, "A": A, "B": B}, permutations)
     if test is not None:
         chosen = bundled_test(test)
@@ -376,14 +381,16 @@ def weat(
     else:
         wanted = {k: list(v or ()) for k, v in zip(SETS, (X, Y, A, B), strict=True)}
         names, published, label = {}, None, "custom"
-    transform = Space.of(table, center, remove_pcs, remove_axis, pool).transform
-    rows = Rows(table, pool, transform)
+    if rows is None:
+        rows = Rows(table, pool, Space.of(table, center, remove_pcs, remove_axis, pool).transform)
+    transform = rows.transform
     used, vecs, missing = {}, {}, {}
     for key in SETS:
         words = list(dict.fromkeys(w.strip() for w in wanted[key] if w.strip()))
         kept, _, v = rows.vectors(words)
         lost = [w for w in words if w not in kept]
-        _check_lost(key, names.get(key), words, lost, allow_missing, table.label)
+        split = [w for w in lost if w in rows.split]
+        _check_lost(key, names.get(key), words, lost, split, allow_missing, table.label)
         used[key], vecs[key], missing[key] = kept, v, lost
     s = associations(np.concatenate([vecs["X"], vecs["Y"]]), vecs["A"], vecs["B"])
     nx = len(used["X"])
@@ -401,16 +408,17 @@ def weat_all(table: EmbeddingTable, **options: Any) -> WeatResults:
     A test whose words the table lacks (more than 20% of a set, unless ``allow_missing``) is
     kept in ``failed`` with the reason, and the others still run, as a batch of queries does.
     """
+    pool = options.get("pool", False)
     scored_in = Space.of(table, options.get("center", False), options.get("remove_pcs", 0),
-                         options.get("remove_axis"), options.get("pool", False))  # fmt: skip
-    options["remove_axis"] = scored_in.removed  # built once, not once per test
+                         options.get("remove_axis"), pool)  # fmt: skip
+    rows = Rows(table, pool, scored_in.transform)  # built once: many tests share word lists
     results, failed = [], []
     for name in bundled():
         try:
-            results.append(weat(table, name, **options))
+            results.append(weat(table, name, rows=rows, **options))
         except UnresolvedWord as exc:
             failed.append((name, exc))
-    return WeatResults(results, table.label, scored_in.caption, failed)
+    return WeatResults(results, table.label, scored_in.caption, failed, rows.notes())
 
 
 def _check_lost(
@@ -418,19 +426,25 @@ def _check_lost(
     name: str | None,
     words: list[str],
     lost: list[str],
+    split: list[str],
     allow_missing: bool,
     model: str,
 ) -> None:
+    """Refuse a set left with too few words; ``split`` are the lost words that split into
+    several tokens, which ``--pool mean`` would keep (the hint says so)."""
     label = f"{key} ({name})" if name else key
     least = 2 if key in ("X", "Y") else 1
+    pool = f"--pool mean keeps the {len(split)} that split into tokens" if split else None
     if len(words) - len(lost) < least:
         raise UnresolvedWord(
             f"the word set {label} has {len(words) - len(lost)} of its {len(words)} words in "
-            f"{model} (missing: {shortlist(lost)})"
+            f"{model} (missing: {shortlist(lost)})",
+            pool,
         )
     if len(lost) > MAX_LOST * len(words) and not allow_missing:
+        hint = "--allow-missing runs it on the words that remain"
         raise UnresolvedWord(
             f"the word set {label} lost {len(lost)} of its {len(words)} words "
             f"({len(lost) / len(words):.0%} > 20%) in {model}: {shortlist(lost)}",
-            "--allow-missing runs it on the words that remain",
+            f"{pool}; {hint}" if pool else hint,
         )
