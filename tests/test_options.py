@@ -51,7 +51,7 @@ def test_every_command_is_walked_and_declares_what_it_uses():
     assert set(COMMANDS) == {
         "info", "tokenize", "stats", "undertrained", "neighbors", "similarity", "analogy",
         "size", "evaluate analogies", "evaluate similarity", "plot", "positions", "export",
-        "compare", "context", "sentences", "cache list", "cache clear",
+        "compare", "context", "sentences", "cache list", "cache clear", "axis", "weat",
     }  # fmt: skip
     for name, cmd in COMMANDS.items():
         declared = uses(cmd)
@@ -92,7 +92,10 @@ def arguments(name: str, tmp_path, inputs) -> list[str]:
         "compare": ["--table-b", "output", "--sample", "20"],
         "context": ["king", "the king sat", "a king ran", "-k", "0"],
         "sentences": ["the king", "a queen"],
-    }.get(name, [])
+        "axis": ["--pairs", "king:queen,man:woman", "-k", "2"],
+        "weat": ["--targets", "king,man", "queen,woman", "--attributes", "king,queen",
+                 "man,woman", "--permutations", "10"],
+    }.get(name, [])  # fmt: skip
 
 
 def values(model, tmp_path) -> dict[str, list[str]]:

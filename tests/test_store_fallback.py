@@ -48,3 +48,40 @@ def test_transforms_fall_back_to_memory_on_a_read_only_cache(model_dirs, monkeyp
     assert isinstance(cached, np.memmap)  # a writable cache keeps it, with the same numbers
     np.testing.assert_array_equal(np.asarray(cached), unit)
     np.testing.assert_array_equal(again.mean, transform.mean)
+
+
+@pytest.mark.parametrize("center", [False, True])
+def test_a_removed_axis_falls_back_to_memory_too(model_dirs, monkeypatch, center):
+    """``--remove-axis``: the axis projected out of every (centred) row, in memory when the cache
+    cannot be written, then cached under the axis's hash with the same numbers."""
+    table = open_table(str(model_dirs["llama"]))
+    rng = np.random.default_rng(1)
+    axis = rng.normal(size=table.shape[1])
+    if center:
+        table.transformed(True)  # the centred copy is cached already; the axis is not
+    before = sorted(p.name for p in table.path.iterdir())
+    monkeypatch.setattr(os, "replace", _refuse)
+    unit, transform = table.transformed(center, 0, axis)
+    monkeypatch.undo()
+    assert sorted(p.name for p in table.path.iterdir()) == before
+    assert not isinstance(unit, np.memmap) and unit.dtype == np.float32
+    x = _reference(table, 0) if center else _unit_raw(table)
+    g = axis / np.linalg.norm(axis)
+    want = x - np.outer(x @ g, g)
+    n = np.linalg.norm(want, axis=1, keepdims=True)
+    want = np.divide(want, n, out=np.zeros_like(want), where=n > 0)
+    np.testing.assert_allclose(unit, want, rtol=1e-5, atol=2e-6)
+    assert "axis removed" in transform.caption()
+
+    cached, again = open_table(str(model_dirs["llama"])).transformed(center, 0, axis)
+    assert isinstance(cached, np.memmap) and str(cached.filename).endswith(
+        f"axis-{again.key()}.npy"
+    )
+    np.testing.assert_array_equal(np.asarray(cached), unit)
+    np.testing.assert_array_equal(again.axis, transform.axis)
+
+
+def _unit_raw(table) -> np.ndarray:
+    raw = np.asarray(table.unit, np.float64) * np.asarray(table.norms, np.float64)[:, None]
+    n = np.linalg.norm(raw, axis=1, keepdims=True)
+    return np.divide(raw, n, out=np.zeros_like(raw), where=n > 0)

@@ -99,3 +99,55 @@ def writable_directory(directory: Path, target: Path | None = None) -> None:
 def _or(suffixes: Sequence[str]) -> str:
     items = list(suffixes)
     return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " or " + items[-1]
+
+
+# -- axes: pairs, poles, a direction to remove ---------------------------------------------------
+
+
+def axis_pairs(name: str, value: object) -> list[tuple[str, str]]:
+    """The pairs an axis is built from: a section of the bundled analogy set (``family``),
+    ``"a:b,c:d"``, or a list of ``"a:b"`` strings or ``(a, b)`` tuples; two or more distinct
+    pairs, none of one word twice. ``name`` is the option the messages name (``--pairs2``)."""
+    from embcli.ask.axis import check_pairs, pairs_from
+
+    if not isinstance(value, (str, list, tuple)):
+        raise UsageProblem(f"{name} takes pairs such as 'man:woman,he:she', "
+                           f"not {type(value).__name__}")  # fmt: skip
+    try:
+        return check_pairs(pairs_from(value), name)
+    except UsageProblem as exc:
+        if exc.message.startswith(name):
+            raise
+        raise UsageProblem(f"{name}: {exc.message}", exc.hint) from None
+
+
+def poles(name: str, value: object) -> tuple[list[str], list[str]]:
+    """Two poles ``(from_words, to_words)``, each a list of words or a comma-separated string;
+    ``name`` names the options (``--from/--to``)."""
+    if not isinstance(value, (list, tuple)) or len(value) != 2:
+        raise UsageProblem(f"{name} takes two word lists, (from_words, to_words)")
+    out = []
+    for side, words in zip(name.split("/"), value, strict=False):
+        items = words.split(",") if isinstance(words, str) else texts(words, f"{side} words")
+        kept = [w.strip() for w in items if w.strip()]
+        if not kept:
+            raise UsageProblem(f"{side} is empty: a pole needs one or more words")
+        out.append(kept)
+    return out[0], out[1]
+
+
+def axis_to_remove(value: object) -> object:
+    """What ``remove_axis`` takes: pairs (as :func:`axis_pairs`), or a finite vector (a numpy
+    array, e.g. ``table.axis(...).vector``); None: nothing removed."""
+    if value is None:
+        return None
+    import numpy as np
+
+    if isinstance(value, np.ndarray):
+        if value.ndim != 1 or not np.issubdtype(value.dtype, np.number):
+            raise UsageProblem(f"--remove-axis takes one vector, not an array of shape "
+                               f"{value.shape}")  # fmt: skip
+        if not np.all(np.isfinite(value)) or not np.any(value):
+            raise UsageProblem("--remove-axis: the vector is zero or holds NaN or infinite values")
+        return value
+    return axis_pairs("--remove-axis", value)

@@ -1,7 +1,9 @@
 """What users hand over as files: one reader for every list of lines, and the parsers on top.
 
-``--among``, ``--words``, ``--pairs``, ``--file``, ``--reference``, ``--groups-file`` and
-``--corpus`` all read a file (``-`` is stdin) through :func:`read_lines`, so they agree on
+``--among``, ``--words``, ``--pairs``, ``--file``, ``--reference``, ``--groups-file``,
+``--corpus``, ``--targets``/``--attributes`` and the axis options (``--pairs``, ``--from``,
+``--to``, ``--remove-axis``) all read a file (``-`` is stdin) through :func:`read_lines`, so
+they agree on
 encoding (UTF-8; anything else is one line saying so), on blank lines (skipped) and on comments
 (``#`` or ``# ...`` lines; ``#123`` is a row id and ``#word`` a word, so both are kept). The
 parsers turn those lines into what the questions take: words, pairs, analogy questions, groups,
@@ -86,6 +88,43 @@ def read_pairs(source: Source) -> list[tuple[str, str]]:
             raise UsageProblem(f"line {n} of {source}: expected two tab-separated words")
         out.append((parts[0].strip(), parts[1].strip()))
     return out
+
+
+def is_file(value: str) -> bool:
+    """Whether an option that takes words inline or from a file (``--words doctor,nurse`` or
+    ``--words jobs.txt``) names a file: ``-`` (stdin), a file that exists, or something written
+    as a path (a ``/``, or a ``.txt``/``.tsv``/``.csv``/``.lst`` name), so that a mistyped file
+    name is said as a missing file rather than looked up as a word."""
+    if value == "-" or "/" in value or os.sep in value:
+        return True
+    if Path(value).suffix.lower() in (".txt", ".tsv", ".csv", ".lst"):
+        return True
+    return Path(value).expanduser().is_file()
+
+
+def word_list(value: str, option: str) -> list[str]:
+    """Words given inline, comma-separated (``doctor,nurse``), or one per line of a file;
+    ``option`` names the option in a message (``--from``)."""
+    if is_file(value):
+        return read_words(value)
+    words = _split_words(value)
+    if not words:
+        raise UsageProblem(f"{option}: {value!r} lists no words")
+    return words
+
+
+def axis_pairs(value: str) -> str | list[tuple[str, str]]:
+    """An axis's pairs as given: a file's lines (``a b`` or ``a:b``, one pair a line; ``-``:
+    stdin) read into pairs, or the text itself (``a:b,c:d`` or a section of the analogy set),
+    which the library parses."""
+    if not is_file(value):
+        return value
+    from embcli.ask.axis import parse_pair_lines
+
+    pairs = parse_pair_lines(read_lines(value), "stdin" if value == "-" else value)
+    if not pairs:
+        raise UsageProblem(f"{value} lists no pairs")
+    return pairs
 
 
 def read_questions(source: Source) -> list[list[str]]:

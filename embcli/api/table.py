@@ -22,25 +22,30 @@ import numpy as np
 
 from embcli.api import checks
 from embcli.api.model import IMAGE_SUFFIXES, PAGE_SUFFIXES, Model
-from embcli.errors import UsageProblem
+from embcli.errors import UnresolvedWord, UsageProblem
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
     from embcli.ask.anatomy import StatsResult
     from embcli.ask.answers import Analogies, Answer, NeighborList, Neighbors, Similarity
+    from embcli.ask.axis import AxisScores
     from embcli.ask.benchmarks import AnalogyScores, PairScores
     from embcli.ask.compare import CompareResult
     from embcli.ask.export import Export
     from embcli.ask.info import Info, Tokenized
     from embcli.ask.sentences import SentencesResult
     from embcli.ask.undertrained import UndertrainedResult
+    from embcli.ask.weat import WeatResult, WeatResults
     from embcli.ask.words import Resolved
     from embcli.draw.wordplot import WordPlot
     from embcli.run.context import ContextResult
     from embcli.store.table import EmbeddingTable
 
 PathLike = str | os.PathLike[str]
+#: ``remove_axis``: pairs (``"he:she,man:woman"``, a section of the analogy set, a list of
+#: ``"a:b"`` or ``(a, b)``), a vector of the table's width, or None.
+AxisToRemove = str | Sequence[str] | Sequence[tuple[str, str]] | np.ndarray | None
 METHODS = ("3cosadd", "3cosmul")
 PROJECTIONS = ("pca", "tsne")
 PLOT_QUERIES = 300  # query words whose neighbour ranks the compare picture shows
@@ -111,8 +116,6 @@ class Table:
 
     def __contains__(self, word: object) -> bool:
         """True when ``word`` resolves to one row (as a query would)."""
-        from embcli.errors import UnresolvedWord
-
         try:
             self.resolve(word)  # type: ignore[arg-type]
         except UnresolvedWord:
@@ -174,6 +177,7 @@ class Table:
         ids: bool = False,
         center: bool = False,
         remove_pcs: int = 0,
+        remove_axis: AxisToRemove = None,
         all_tokens: bool = False,
     ) -> NeighborList | Neighbors:
         """Nearest tokens by cosine (``embcli neighbors``).
@@ -185,7 +189,8 @@ class Table:
         a word list (gensim's ``restrict_vocab`` by words; words not in the table are said
         through the model's notice and kept in ``.skipped``); ``vector`` asks for any vector
         of the table's width instead of a word (``vector_label`` names it in the result);
-        ``ids`` reads every query as a row id.
+        ``ids`` reads every query as a row id. ``remove_axis`` projects a direction out of every
+        row first (see :meth:`axis`): pairs such as ``"he:she,man:woman"``, or a vector.
 
             >>> [n.token for n in t.neighbors("paris", k=3)]         # doctest: +SKIP
             ['france', 'french', 'lyon']
@@ -196,9 +201,13 @@ class Table:
 
         checks.count("-k", k)
         checks.count("--remove-pcs", remove_pcs)
+        removal = checks.axis_to_remove(remove_axis)
         candidates = [checks.word(w) for w in among] if among is not None else None
         opts: dict[str, Any] = {"center": center, "remove_pcs": remove_pcs,
                                 "all_tokens": all_tokens, "among": candidates}  # fmt: skip
+        if vector is None and word_or_words is None:
+            raise UsageProblem("name one or more words, or a vector")
+        opts["remove_axis"] = self._removal(removal, center, remove_pcs, pool)
         if vector is not None:
             if word_or_words is not None:
                 raise UsageProblem("give either words or a vector, not both")
@@ -206,10 +215,8 @@ class Table:
                 self.embeddings, np.asarray(vector), k, name=vector_label, **opts
             )
         else:
-            if word_or_words is None:
-                raise UsageProblem("name one or more words, or a vector")
             single = isinstance(word_or_words, str)
-            words = [word_or_words] if single else [checks.word(w) for w in word_or_words]
+            words = [word_or_words] if single else [checks.word(w) for w in word_or_words or ()]
             found = answers.neighbors(self.embeddings, words, k, pool=pool, ids=ids,  # type: ignore[arg-type]
                                       single=single, **opts)  # fmt: skip
         self._say_skipped(found.skipped)
@@ -230,6 +237,7 @@ class Table:
         ids: bool = False,
         center: bool = False,
         remove_pcs: int = 0,
+        remove_axis: AxisToRemove = None,
     ) -> Similarity:
         """Cosine similarity (and dot product) of words (``embcli similarity``).
 
@@ -246,8 +254,10 @@ class Table:
         wanted = [(checks.word(a), checks.word(b)) for a, b in pairs] if pairs is not None else None
         answers.check_similarity(items, wanted)
         checks.count("--remove-pcs", remove_pcs)
+        removal = self._removal(checks.axis_to_remove(remove_axis), center, remove_pcs, pool)
         return answers.similarity(self.embeddings, items, wanted, pool=pool, ids=ids,
-                                  center=center, remove_pcs=remove_pcs)  # fmt: skip
+                                  center=center, remove_pcs=remove_pcs,
+                                  remove_axis=removal)  # fmt: skip
 
     def similarity_matrix(self, words: Sequence[str], **options: Any) -> np.ndarray:
         """The ``[n, n]`` cosine matrix of ``words`` (float64)."""
@@ -269,6 +279,7 @@ class Table:
         ids: bool = False,
         center: bool = False,
         remove_pcs: int = 0,
+        remove_axis: AxisToRemove = None,
         all_tokens: bool = False,
     ) -> Answer:
         """Solve ``a - b + c = ?`` (``embcli analogy``): king - man + woman = queen.
@@ -282,7 +293,7 @@ class Table:
         """
         return self._analogies([[a, b, c]], k, True, method=method, keep_inputs=keep_inputs,
                                pool=pool, ids=ids, center=center, remove_pcs=remove_pcs,
-                               all_tokens=all_tokens)[0]  # fmt: skip
+                               remove_axis=remove_axis, all_tokens=all_tokens)[0]  # fmt: skip
 
     def analogies(
         self,
@@ -295,6 +306,7 @@ class Table:
         ids: bool = False,
         center: bool = False,
         remove_pcs: int = 0,
+        remove_axis: AxisToRemove = None,
         all_tokens: bool = False,
     ) -> Analogies:
         """Many analogies ``[a, b, c]`` or ``[a, b, c, expected]`` (``analogy --file``).
@@ -304,7 +316,7 @@ class Table:
         """
         return self._analogies(questions, k, False, method=method, keep_inputs=keep_inputs,
                                pool=pool, ids=ids, center=center, remove_pcs=remove_pcs,
-                               all_tokens=all_tokens)  # fmt: skip
+                               remove_axis=remove_axis, all_tokens=all_tokens)  # fmt: skip
 
     def _analogies(
         self, questions: Sequence[Sequence[str]], k: int, single: bool, **options: Any
@@ -319,7 +331,182 @@ class Table:
         items = [[checks.word(w) for w in q] for q in questions]
         for q in items:
             answers.check_analogy(q)
+        removal = checks.axis_to_remove(options["remove_axis"])
+        options["remove_axis"] = self._removal(removal, options["center"], options["remove_pcs"],
+                                               options["pool"])  # fmt: skip
         return answers.analogies(self.embeddings, items, k, single=single, **options)
+
+    # -- directions: semantic axes and bias tests ------------------------------------------------
+
+    def axis(
+        self,
+        pairs: str | Sequence[str] | Sequence[tuple[str, str]] | None = None,
+        *,
+        poles: tuple[Sequence[str] | str, Sequence[str] | str] | None = None,
+        method: str = "pca",
+        words: Sequence[str] | None = None,
+        k: int = 10,
+        pairs2: str | Sequence[str] | Sequence[tuple[str, str]] | None = None,
+        poles2: tuple[Sequence[str] | str, Sequence[str] | str] | None = None,
+        pool: bool = False,
+        center: bool = False,
+        remove_pcs: int = 0,
+        remove_axis: AxisToRemove = None,
+        all_tokens: bool = False,
+        keep_inputs: bool = False,
+        plot: PathLike | None = None,
+    ) -> AxisScores:
+        """A semantic axis and the words along it (``embcli axis``): an ``AxisScores``.
+
+        The axis comes from ``pairs`` (``"man:woman,he:she"``, a list of ``"a:b"`` or
+        ``(a, b)``, or a section of the bundled Google analogy set such as ``"capital-world"``),
+        by ``method`` ``pca`` (Bolukbasi et al. 2016: the first principal component of the
+        pairs' differences) or ``mean`` (their normalised mean); or from ``poles``
+        ``(from_words, to_words)`` (SemAxis, An et al. 2018). ``result.axis`` says how it was
+        made (``variance_explained``, ``leave_one_out``); ``result.vector`` is the unit axis.
+
+        Each of ``words`` is scored by the cosine of its unit row with the axis, sorted;
+        without ``words``, the ``k`` word-like rows furthest at each end of the table (the
+        axis's own words left out unless ``keep_inputs``). ``pairs2``/``poles2`` define a
+        second axis (``score2``); ``plot`` draws the words on both (one axis: a strip).
+        Words not in the table are skipped (``result.missing``, and a notice).
+
+            >>> r = t.axis("man:woman,he:she", words=["nurse", "engineer"])  # doctest: +SKIP
+            >>> [(w.word, round(w.score, 2)) for w in r]             # doctest: +SKIP
+            [('nurse', 0.24), ('engineer', -0.12)]
+        """
+        from embcli.ask import axis as ax
+
+        checks.choice("--method", method, ax.METHODS)
+        checks.count("-k", k, 1)
+        checks.count("--remove-pcs", remove_pcs)
+        first = _axis_source(pairs, poles, "--pairs", "--from/--to")
+        second = None
+        if pairs2 is not None or poles2 is not None:
+            second = _axis_source(pairs2, poles2, "--pairs2", "--from2/--to2")
+        wanted = None
+        if words is not None:
+            wanted = [w.strip() for w in checks.texts(words, "words") if w.strip()]
+            if not wanted:
+                raise UsageProblem("--words lists no words")
+        removal = checks.axis_to_remove(remove_axis)
+        out = checks.output_file(plot, IMAGE_SUFFIXES, "axis --plot") if plot else None
+        result = ax.axis(
+            self.embeddings, *first, method=method, words=wanted, k=k,
+            pairs2=second[0] if second else None, poles2=second[1] if second else None,
+            pool=pool, center=center, remove_pcs=remove_pcs,
+            remove_axis=self._removal(removal, center, remove_pcs, pool),
+            all_tokens=all_tokens, keep_inputs=keep_inputs,
+        )  # fmt: skip
+        if result.missing:
+            self.model.notice(f"not in the table, skipped: {ax.shortlist(result.missing, 10)}")
+        for note in result.notes:
+            self.model.notice(note)
+        if out is not None:
+            from embcli.draw.axis_plot import axis_plot
+            from embcli.draw.wordplot import title_name
+
+            axis_plot(result, title_name(self.label), out)
+        return result
+
+    def weat(
+        self,
+        test: str | None = None,
+        *,
+        X: Sequence[str] | None = None,
+        Y: Sequence[str] | None = None,
+        A: Sequence[str] | None = None,
+        B: Sequence[str] | None = None,
+        permutations: int = 100_000,
+        seed: int = 0,
+        allow_missing: bool = False,
+        pool: bool = False,
+        center: bool = False,
+        remove_pcs: int = 0,
+        remove_axis: AxisToRemove = None,
+    ) -> WeatResult:
+        """The Word Embedding Association Test (Caliskan et al. 2017; ``embcli weat``).
+
+        ``test`` names a bundled test (``"career-family"``, ``"weat6"``; see
+        ``embcli.ask.weat.bundled()``), or ``X``, ``Y`` (targets) and ``A``, ``B``
+        (attributes) are word lists. Returns a ``WeatResult``: ``effect_size`` (ddof 0, as
+        WEFE), ``statistic``, the one-sided ``p_value`` over ``permutations`` partitions
+        (every partition when there are at most that many, else seeded random ones), the
+        words used and ``missing``; for a bundled test ``published`` holds the paper's effect
+        sizes, from its vectors, not these. A set that loses more than 20% of its words
+        raises :class:`~embcli.errors.UnresolvedWord` unless ``allow_missing``.
+
+            >>> round(t.weat("flowers-insects").effect_size, 2)     # doctest: +SKIP
+            1.5
+        """
+        from embcli.ask import weat as W
+
+        options = self._weat_options(permutations, seed, allow_missing, pool, center, remove_pcs)
+        sets = {key: None if words is None else checks.texts(words, f"{key} words")
+                for key, words in zip(W.SETS, (X, Y, A, B), strict=True)}  # fmt: skip
+        W.check_weat(test, sets, permutations)
+        if test is not None:
+            W.bundled_test(checks.word(test, "the test's name"))  # an unknown name, at once
+        removal = checks.axis_to_remove(remove_axis)
+        options["remove_axis"] = self._removal(removal, center, remove_pcs, pool)
+        result = W.weat(self.embeddings, test, **sets, **options)  # type: ignore[arg-type]
+        for note in result.notes:
+            self.model.notice(note)
+        return result
+
+    def weat_all(
+        self,
+        *,
+        permutations: int = 100_000,
+        seed: int = 0,
+        allow_missing: bool = False,
+        pool: bool = False,
+        center: bool = False,
+        remove_pcs: int = 0,
+        remove_axis: AxisToRemove = None,
+    ) -> WeatResults:
+        """Every bundled WEAT (``embcli weat --all``), options as :meth:`weat`.
+
+        A test whose words the table lacks is kept in ``result.failed`` (with why) and the
+        others still run.
+        """
+        from embcli.ask import weat as W
+
+        options = self._weat_options(permutations, seed, allow_missing, pool, center, remove_pcs)
+        removal = checks.axis_to_remove(remove_axis)
+        options["remove_axis"] = self._removal(removal, center, remove_pcs, pool)
+        result = W.weat_all(self.embeddings, **options)
+        for note in result.notes:
+            self.model.notice(note)
+        return result
+
+    @staticmethod
+    def _weat_options(
+        permutations: int, seed: int, allow_missing: bool, pool: bool, center: bool,
+        remove_pcs: int,
+    ) -> dict[str, Any]:  # fmt: skip
+        checks.count("--permutations", permutations, 1)
+        checks.count("--seed", seed)
+        checks.count("--remove-pcs", remove_pcs)
+        return {"permutations": permutations, "seed": seed, "allow_missing": allow_missing,
+                "pool": pool, "center": center, "remove_pcs": remove_pcs}  # fmt: skip
+
+    def _removal(self, removal: Any, center: bool, remove_pcs: int, pool: bool) -> Any:
+        """The direction ``remove_axis`` names, built in this table (checked already by
+        ``checks.axis_to_remove``); its words not in the table are said once."""
+        if removal is None:
+            return None
+        from embcli.ask.axis import shortlist
+        from embcli.ask.space import removal_axis
+
+        try:
+            direction = removal_axis(self.embeddings, removal, center, remove_pcs, pool)
+        except (UsageProblem, UnresolvedWord) as exc:
+            raise type(exc)(f"--remove-axis: {exc.message}", exc.hint) from None
+        if direction.missing:
+            self.model.notice(f"--remove-axis: not in the table, skipped: "
+                              f"{shortlist(direction.missing, 10)}")  # fmt: skip
+        return direction
 
     # -- benchmarks ------------------------------------------------------------------------------
 
@@ -383,6 +570,7 @@ class Table:
         pool: bool = False,
         center: bool = False,
         remove_pcs: int = 0,
+        remove_axis: AxisToRemove = None,
         plot: PathLike | None = None,
     ) -> WordPlot:
         """Words in 2-D (PCA or t-SNE), coloured by group (``embcli plot``): a ``WordPlot``.
@@ -403,10 +591,13 @@ class Table:
         ]
         if not any(ws for _, ws in spec):
             raise UsageProblem("name some words, --group name=w1,w2, or --groups-file FILE")
+        removal = checks.axis_to_remove(remove_axis)
         out = checks.output_file(plot, PAGE_SUFFIXES, "plot") if plot is not None else None
-        picture = wordplot.project_words(self.embeddings, spec, method=method,
-                                         perplexity=perplexity, seed=seed, pool=pool,
-                                         center=center, remove_pcs=remove_pcs)  # fmt: skip
+        picture = wordplot.project_words(
+            self.embeddings, spec, method=method, perplexity=perplexity, seed=seed, pool=pool,
+            center=center, remove_pcs=remove_pcs,
+            remove_axis=self._removal(removal, center, remove_pcs, pool),
+        )  # fmt: skip
         if picture.dropped:
             self.model.notice(
                 f"left out {len(picture.dropped)} word(s): {'; '.join(picture.dropped)}"
@@ -428,6 +619,7 @@ class Table:
         pool: bool = False,
         center: bool = False,
         remove_pcs: int = 0,
+        remove_axis: AxisToRemove = None,
         output: PathLike | None = None,
     ) -> Figure:
         """Words in 2-D (PCA or t-SNE), coloured by group: a matplotlib ``Figure``.
@@ -441,7 +633,7 @@ class Table:
         """
         picture = self.project(words, groups=groups, method=method, perplexity=perplexity,
                                seed=seed, pool=pool, center=center, remove_pcs=remove_pcs,
-                               plot=output)  # fmt: skip
+                               remove_axis=remove_axis, plot=output)  # fmt: skip
         fig = picture.figure()
         fig.embcli_dropped = picture.dropped  # type: ignore[attr-defined,unused-ignore]
         return fig
@@ -631,6 +823,16 @@ class Table:
         """Deprecated: ``t.model.positions(...)``."""
         warnings.warn("Table.positions is Model.positions", DeprecationWarning, stacklevel=2)
         return self.model.positions(max_positions, output=output)
+
+
+def _axis_source(pairs: Any, poles: Any, pairs_name: str, poles_name: str) -> tuple[Any, Any]:
+    """``(pairs, poles)`` of one axis, checked: exactly one of them given."""
+    if (pairs is None) == (poles is None):
+        raise UsageProblem(f"an axis is built from {pairs_name} or from {poles_name}, "
+                           "one of them")  # fmt: skip
+    if pairs is not None:
+        return checks.axis_pairs(pairs_name, pairs), None
+    return None, checks.poles(poles_name, poles)
 
 
 def _short(label: str) -> str:

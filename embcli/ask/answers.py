@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from embcli.ask import queries
+from embcli.ask.space import Space
 from embcli.ask.words import Resolved, exclusions, resolve, rows_of_words
 from embcli.errors import UnresolvedWord, UsageProblem
 from embcli.linalg import unit_rows
@@ -57,14 +58,17 @@ class Resolver:
         return {w: r for w, r in self._seen.items() if r is not None}
 
 
-def _space(table: EmbeddingTable, center: bool, remove_pcs: int) -> tuple[np.ndarray, Any, str]:
+def _space(
+    table: EmbeddingTable, center: bool, remove_pcs: int, remove_axis: Any, pool: bool
+) -> tuple[np.ndarray, Any, str]:
     """The matrix queries are scored against, the transform queries go through, and its name.
 
     ``center`` subtracts the mean; ``remove_pcs`` D > 0 also removes the top D principal
-    components (all-but-the-top); both are cached beside the table by ``EmbeddingTable``.
+    components (all-but-the-top); ``remove_axis`` projects a direction out (hard debiasing's
+    neutralise step); all are cached beside the table (:mod:`embcli.ask.space`).
     """
-    unit, transform = table.transformed(center, remove_pcs)
-    return unit, transform, transform.caption()
+    scored_in = Space.of(table, center, remove_pcs, remove_axis, pool)
+    return scored_in.unit, scored_in.transform, scored_in.caption
 
 
 def _model_caption(model: str, space: str) -> str:
@@ -200,6 +204,7 @@ def neighbors(
     ids: bool = False,
     center: bool = False,
     remove_pcs: int = 0,
+    remove_axis: Any = None,
     all_tokens: bool = False,
     among: Sequence[str] | None = None,
     single: bool = False,
@@ -212,7 +217,7 @@ def neighbors(
     resolver = Resolver(table, pool, ids, single)
     resolved = [r for r in map(resolver, words) if r is not None]
     allowed, skipped = _candidates(table, all_tokens, among)
-    unit, transform, space = _space(table, center, remove_pcs)
+    unit, transform, space = _space(table, center, remove_pcs, remove_axis, pool)
     results = []
     if resolved:
         vecs = np.stack([r.unit(table, transform) for r in resolved])
@@ -234,12 +239,14 @@ def neighbors_of_vector(
     name: str = "vector",
     center: bool = False,
     remove_pcs: int = 0,
+    remove_axis: Any = None,
     all_tokens: bool = False,
     among: Sequence[str] | None = None,
 ) -> Neighbors:
     """Nearest rows to an arbitrary vector of the table's width (compared by cosine).
 
-    With ``center`` / ``remove_pcs`` the vector goes through the same transform as every row.
+    With ``center`` / ``remove_pcs`` / ``remove_axis`` the vector goes through the same
+    transform as every row.
     """
     v = np.asarray(vector, dtype=np.float64).reshape(-1)
     width = table.shape[1]
@@ -248,7 +255,7 @@ def neighbors_of_vector(
     if not np.all(np.isfinite(v)):
         raise UsageProblem("the vector holds NaN or infinite values")
     allowed, skipped = _candidates(table, all_tokens, among)
-    unit, transform, space = _space(table, center, remove_pcs)
+    unit, transform, space = _space(table, center, remove_pcs, remove_axis, False)
     if not transform.identity:
         v = transform.apply(v)
         if not np.all(np.isfinite(v)):
@@ -387,6 +394,7 @@ def similarity(
     ids: bool = False,
     center: bool = False,
     remove_pcs: int = 0,
+    remove_axis: Any = None,
 ) -> Similarity:
     """Cosine (and dot product of the raw vectors) of two words, all pairs of more, or ``pairs``.
 
@@ -396,7 +404,7 @@ def similarity(
     check_similarity(words, pairs)
     single = pairs is None and len(words) == 2
     resolver = Resolver(table, pool, ids, single)
-    _, transform, space = _space(table, center, remove_pcs)
+    _, transform, space = _space(table, center, remove_pcs, remove_axis, pool)
     if pairs is None:
         got = [resolver(w) for w in words]
         todo = [(a, b) for i, a in enumerate(got) for b in got[i + 1 :]]
@@ -552,6 +560,7 @@ def analogies(
     ids: bool = False,
     center: bool = False,
     remove_pcs: int = 0,
+    remove_axis: Any = None,
     all_tokens: bool = False,
     single: bool = False,
 ) -> Analogies:
@@ -566,7 +575,7 @@ def analogies(
     for q in questions:
         check_analogy(q)
     resolver = Resolver(table, pool, ids, single)
-    unit, transform, space = _space(table, center, remove_pcs)
+    unit, transform, space = _space(table, center, remove_pcs, remove_axis, pool)
     allowed = None if all_tokens else table.wordlike
     solvable: list[tuple[Sequence[str], list[Resolved]]] = []
     for q in questions:

@@ -35,6 +35,8 @@ COMMAND_MODULES = {
     "neighbors": "query_cmds",
     "similarity": "query_cmds",
     "analogy": "query_cmds",
+    "axis": "direction_cmds",
+    "weat": "direction_cmds",
     "size": "size_cmd",
     "evaluate": "evaluate_cmd",
     "plot": "plot_cmds",

@@ -338,3 +338,23 @@ AllTokensOpt = Annotated[
         "only the query token itself is left out.",
     ),
 ]
+RemoveAxisOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--remove-axis",
+        metavar="PAIRS",
+        help="Project a direction out of every row first (hard debiasing's neutralise step): "
+        "the pca axis of word pairs a:b,c:d, of a file of pairs ('-': stdin) or of a section "
+        "of the bundled analogy set (e.g. family).",
+        show_default=False,
+    ),
+]
+
+
+def axis_to_remove(value: str | None) -> Any:
+    """``--remove-axis`` as the library takes it: a file's pairs read, else the text itself."""
+    if value is None:
+        return None
+    from embcli.api.inputs import axis_pairs
+
+    return axis_pairs(value)

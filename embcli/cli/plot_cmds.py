@@ -14,8 +14,10 @@ from embcli.cli.options import (
     TABLE_OPTIONS,
     CenterOpt,
     PoolOpt,
+    RemoveAxisOpt,
     RemovePcsOpt,
     Settings,
+    axis_to_remove,
     command,
 )
 
@@ -75,6 +77,7 @@ def plot(
     pool: PoolOpt = None,
     center: CenterOpt = False,
     remove_pcs: RemovePcsOpt = 0,
+    remove_axis: RemoveAxisOpt = None,
 ) -> None:
     """Project words to 2-D (PCA or t-SNE) and draw them, coloured by group."""
     default = Path(f"embcli-plot-{_short(settings.model)}-{method.value}.png")
@@ -91,6 +94,7 @@ def plot(
         pool=pool is not None,
         center=center,
         remove_pcs=remove_pcs,
+        remove_axis=axis_to_remove(remove_axis),
         plot=out,
     )
     print(out)

@@ -21,8 +21,10 @@ from embcli.cli.options import (
     IdsOpt,
     Method,
     PoolOpt,
+    RemoveAxisOpt,
     RemovePcsOpt,
     Settings,
+    axis_to_remove,
     command,
 )
 from embcli.cli.output import emit
@@ -79,6 +81,7 @@ def neighbors(
     ids: IdsOpt = False,
     center: CenterOpt = False,
     remove_pcs: RemovePcsOpt = 0,
+    remove_axis: RemoveAxisOpt = None,
     all_tokens: AllTokensOpt = False,
 ) -> None:
     """Nearest tokens by cosine similarity.
@@ -109,6 +112,7 @@ def neighbors(
         ids=ids,
         center=center,
         remove_pcs=remove_pcs,
+        remove_axis=axis_to_remove(remove_axis),
         all_tokens=all_tokens,
     )
     render(settings, result)
@@ -136,6 +140,7 @@ def similarity(
     ids: IdsOpt = False,
     center: CenterOpt = False,
     remove_pcs: RemovePcsOpt = 0,
+    remove_axis: RemoveAxisOpt = None,
 ) -> None:
     """Cosine similarity and dot product of words."""
     from embcli.cli.options import Format
@@ -153,6 +158,7 @@ def similarity(
         ids=ids,
         center=center,
         remove_pcs=remove_pcs,
+        remove_axis=axis_to_remove(remove_axis),
     )
     table_format = resolve_format(settings.format) is Format.table
     view = result.view() if table_format else result.pairs_view(caption=result.matrix is None)
@@ -188,6 +194,7 @@ def analogy(
     ids: IdsOpt = False,
     center: CenterOpt = False,
     remove_pcs: RemovePcsOpt = 0,
+    remove_axis: RemoveAxisOpt = None,
     all_tokens: AllTokensOpt = False,
 ) -> None:
     """Solve a - b + c = ? (fastText's order; word2vec's word-analogy reads b - a + c)."""
@@ -197,7 +204,8 @@ def analogy(
         raise UsageProblem("analogy takes exactly three words a b c (a - b + c), or --file")
     options: dict[str, Any] = {"method": method.value, "keep_inputs": keep_inputs,
                                "pool": pool is not None, "ids": ids, "center": center,
-                               "remove_pcs": remove_pcs, "all_tokens": all_tokens}  # fmt: skip
+                               "remove_pcs": remove_pcs, "all_tokens": all_tokens,
+                               "remove_axis": axis_to_remove(remove_axis)}  # fmt: skip
     table = table_of(settings)
     if file is not None:
         from embcli.api.inputs import read_questions

@@ -65,8 +65,11 @@ def project_words(
     pool: bool = False,
     center: bool = False,
     remove_pcs: int = 0,
+    remove_axis: Any = None,
 ) -> WordPlot:
-    """Resolve the words of ``groups`` (name -> words; name '' for ungrouped) and project them."""
+    """Resolve the words of ``groups`` (name -> words; name '' for ungrouped) and project them,
+    in the table after ``center`` / ``remove_pcs`` / ``remove_axis`` (:mod:`embcli.ask.space`)."""
+    from embcli.ask.space import Space
     from embcli.ask.words import resolve
     from embcli.draw import plotting, projection
 
@@ -75,7 +78,9 @@ def project_words(
     items = list(groups.items()) if isinstance(groups, Mapping) else list(groups)
     if not any(ws for _, ws in items):
         raise UsageProblem("name some words, --group name=w1,w2, or --groups-file FILE")
-    transform = table.transformed(center, remove_pcs)[1] if center or remove_pcs else None
+    transform = None
+    if center or remove_pcs or remove_axis is not None:
+        transform = Space.of(table, center, remove_pcs, remove_axis, pool).transform
     points, vectors, dropped = [], [], []
     for name, ws in items:
         for w in ws:

@@ -10,7 +10,7 @@ opening a 50,257 x 768 table costs a few milliseconds and touches only the pages
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -165,16 +165,28 @@ class EmbeddingTable:
         groups = self._variant_group
         return np.flatnonzero(np.asarray(groups) == groups[token_id]).tolist()
 
-    def transformed(self, center: bool, remove_pcs: int = 0) -> tuple[np.ndarray, Transform]:
-        """The unit matrix after ``--center`` / ``--remove-pcs D``, and the transform applied.
+    def transformed(
+        self,
+        center: bool,
+        remove_pcs: int = 0,
+        axis: np.ndarray | None = None,
+        axis_label: str = "",
+    ) -> tuple[np.ndarray, Transform]:
+        """The unit matrix after ``--center`` / ``--remove-pcs D`` / ``--remove-axis``, and the
+        transform applied.
 
         ``remove_pcs`` > 0 is all-but-the-top (Mu and Viswanath, 2018): subtract the mean, then
         the projections on the top D principal components of the centred rows; it implies
-        centring. Query vectors must go through the same ``Transform`` (``Transform.apply``).
-        The matrix and the transform are cached beside the entry, written atomically; when the
-        cache cannot be written (read-only, full) they are computed in memory for this run.
+        centring. ``axis`` (a direction of the table's width) is then projected out of every
+        row as well (the neutralise step of hard debiasing, Bolukbasi et al. 2016); see
+        :meth:`Transform.with_axis`. Query vectors must go through the same ``Transform``
+        (``Transform.apply``). The matrix and the transform are cached beside the entry,
+        written atomically; when the cache cannot be written (read-only, full) they are
+        computed in memory for this run.
         """
         check_removed(remove_pcs, self.shape[1])
+        if axis is not None:
+            return self._without_axis(self.transformed(center, remove_pcs)[1], axis, axis_label)
         if remove_pcs <= 0:
             if not center:
                 return self.unit, Transform()
@@ -193,6 +205,33 @@ class EmbeddingTable:
             atomic_write_all({
                 target: lambda tmp: self._fill_rows(_memmap(tmp, self.shape), transform),
                 params: lambda tmp: _save(tmp, np.savez, mean=mean, components=comps),
+            })  # fmt: skip
+        except OSError:
+            return self._rows_in_memory(transform), transform
+        return np.load(target, mmap_mode="r"), transform
+
+    def _without_axis(
+        self, base: Transform, axis: np.ndarray, label: str
+    ) -> tuple[np.ndarray, Transform]:
+        """``base`` followed by projecting ``axis`` out, cached under a hash of the axis.
+
+        One full-size copy per distinct axis (``axis-<hash>.npy``, its parameters in
+        ``axis-<hash>.npz``), as ``--remove-pcs`` keeps one per D; ``embcli cache clear``
+        removes them with the entry.
+        """
+        transform = base.with_axis(axis, label)
+        target = self.path / f"axis-{transform.key()}.npy"
+        params = self.path / f"axis-{transform.key()}.npz"
+        if target.is_file() and params.is_file():
+            arr = np.load(target, mmap_mode="r")
+            if arr.shape == self.shape and arr.nbytes == self.shape[0] * self.shape[1] * 4:
+                return arr, transform
+        saved = {k: v for k, v in (("mean", transform.mean), ("components", transform.components),
+                                   ("axis", transform.axis)) if v is not None}  # fmt: skip
+        try:
+            atomic_write_all({
+                target: lambda tmp: self._fill_rows(_memmap(tmp, self.shape), transform),
+                params: lambda tmp: _save(tmp, np.savez, **saved),
             })  # fmt: skip
         except OSError:
             return self._rows_in_memory(transform), transform
@@ -253,29 +292,73 @@ class EmbeddingTable:
 
 @dataclass(frozen=True)
 class Transform:
-    """What ``--center`` / ``--remove-pcs`` do to a raw vector: ``x - mean``, minus its
-    projection on ``components`` (orthonormal rows). Empty: the identity."""
+    """What ``--center`` / ``--remove-pcs`` / ``--remove-axis`` do to a raw vector: ``x - mean``,
+    minus its projection on ``components`` (orthonormal rows), minus its projection on ``axis``
+    (a unit vector orthogonal to ``components``). Empty: the identity."""
 
     mean: np.ndarray | None = None
     components: np.ndarray | None = None
+    axis: np.ndarray | None = None
+    axis_label: str = ""  # what the axis was built from, for captions (not part of the key)
 
     @property
     def identity(self) -> bool:
-        return self.mean is None and self.components is None
+        return self.mean is None and self.components is None and self.axis is None
 
     @property
     def removed(self) -> int:
+        """How many principal components are removed (the axis not counted)."""
         return 0 if self.components is None else int(self.components.shape[0])
 
     def apply(self, raw: np.ndarray) -> np.ndarray:
         """The transformed float64 vector(s) (not normalised)."""
-        return linalg.remove_top(raw, self.mean, self.components)
+        directions = self.components
+        if self.axis is not None:
+            directions = self.axis[None, :] if directions is None else np.vstack(
+                [directions, self.axis[None, :]]
+            )  # fmt: skip
+        return linalg.remove_top(raw, self.mean, directions)
+
+    def with_axis(self, axis: np.ndarray, label: str = "") -> Transform:
+        """This transform, then ``axis`` projected out too.
+
+        The axis is made orthogonal to the removed components (what they remove is gone
+        already; the two projections then add up to one onto their joint span), normalised,
+        and rounded to float32: a rebuilt axis that differs in its last bits still finds the
+        same cache files, and the cached rows and the queries use exactly this vector.
+        """
+        g = linalg.unit_rows(np.asarray(axis, np.float64).reshape(-1))
+        if self.components is not None and self.components.size:
+            g = g - self.components.T @ (self.components @ g)
+        n = float(np.linalg.norm(g))
+        if not n > 1e-6:
+            raise UsageProblem("the axis has no direction left to remove (it is zero, or lies "
+                               "in the principal components removed already)")  # fmt: skip
+        g32 = (g / n).astype(np.float32).astype(np.float64)
+        return replace(self, axis=g32 / np.linalg.norm(g32), axis_label=label)
+
+    def key(self) -> str:
+        """A short hash of what the transform does: whether it centres, the components it
+        removes and the axis (the name of its cache files)."""
+        import hashlib
+
+        h = hashlib.sha256()
+        h.update(f"center={self.mean is not None};pcs={self.removed};".encode())
+        if self.axis is not None:
+            h.update(np.ascontiguousarray(self.axis, np.float64).tobytes())
+        return h.hexdigest()[:16]
 
     def caption(self) -> str:
-        """Words for a caption: '', 'centred' or 'centred, top 7 PCs removed'."""
+        """Words for a caption: '', 'centred', 'centred, top 7 PCs removed', and with an axis
+        '..., axis removed (man:woman, he:she)'."""
+        parts = []
         if self.removed:
-            return f"centred, top {self.removed} PCs removed"
-        return "centred" if self.mean is not None else ""
+            parts.append(f"centred, top {self.removed} PCs removed")
+        elif self.mean is not None:
+            parts.append("centred")
+        if self.axis is not None:
+            parts.append("axis removed" + (f" ({self.axis_label})" if self.axis_label else ""))
+        return ", ".join(parts)
 
 
 def check_removed(d: int, width: int) -> None:
