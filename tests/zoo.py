@@ -1112,7 +1112,8 @@ def report(
     if json_path:
         json_path.write_text(json.dumps(facts, indent=1))
     if compact_path:
-        compact_path.write_text(json.dumps(compact(facts), separators=(",", ":")) + "\n")
+        lines = [json.dumps(c, separators=(",", ":")) for c in compact(facts)]
+        compact_path.write_text("[\n" + ",\n".join(lines) + "\n]\n")  # one type a line
     return 0
 
 
