@@ -204,6 +204,7 @@ def test_a_stored_head_is_tied_only_when_its_values_are_the_tables(cli, tmp_path
         assert got["table"] == "input" and "tied" in out.err
     else:
         assert got["table"] == "output" and got["tensor"] == "lm_head.weight"
+        assert got["tied"] is False and "stores a head of its own" in got["tie_reason"]
         np.testing.assert_allclose(_table(got["cache_path"]).raw(np.arange(len(head))), head,
                                    rtol=1e-6, atol=1e-7)  # fmt: skip
         assert "stores a head of its own" in info["tie_reason"]

@@ -174,7 +174,8 @@ class ModelFacts:
         model_type = top_type if top.config_path or not path else nested_type
         family = families.family(model_type)
         hidden = [int(text[k]) for k in HIDDEN_KEYS if _is_int(text.get(k))]
-        own = [int(text[family.table_width])] if _is_int(text.get(family.table_width or "")) else []
+        own_width = _first_int(text, (family.table_width,))
+        own = [own_width] if own_width is not None else []
         narrower = [int(text[k]) for k in families.TABLE_WIDTH_KEYS[:1] if _is_int(text.get(k))]
         other = [int(text[k]) for k in families.TABLE_WIDTH_KEYS[1:] if _is_int(text.get(k))]
         widths = own + narrower + hidden + other

@@ -276,11 +276,12 @@ def word_vectors(hidden: Hidden, located: list[Located]) -> list[np.ndarray | No
     out: list[np.ndarray | None] = []
     for layer in range(layers):
         rows = [hidden.states[w.index][layer] for w in located]
-        if any(r is None for r in rows):
+        present = [r for r in rows if r is not None]
+        if len(present) < len(rows):
             out.append(None)
             continue
         out.append(
-            np.stack([r[w.positions].mean(axis=0) for r, w in zip(rows, located, strict=True)])
+            np.stack([r[w.positions].mean(axis=0) for r, w in zip(present, located, strict=True)])
         )
     return [None if v is None else v.astype(np.float64) for v in out]
 
@@ -314,10 +315,11 @@ def baselines(hidden: Hidden, special: set[int]) -> list[float]:
     out = []
     for layer in range(len(hidden.states[0])):
         rows = [s[layer] for s in hidden.states]
-        if any(r is None for r in rows):
+        present = [r for r in rows if r is not None]
+        if len(present) < len(rows):
             out.append(float("nan"))
             continue
-        out.append(baseline(np.concatenate(rows)[keep], ids[keep]))
+        out.append(baseline(np.concatenate(present)[keep], ids[keep]))
     return out
 
 

@@ -99,7 +99,9 @@ class Loaded:
         emb = self.model.get_input_embeddings()
         if isinstance(emb, torch.nn.ModuleList):
             emb = emb[0]
-        return emb.weight if isinstance(emb, torch.nn.Module) else emb
+        weight = emb.weight if isinstance(emb, torch.nn.Module) else emb
+        assert isinstance(weight, torch.Tensor)
+        return weight
 
     @property
     def num_layers(self) -> int:

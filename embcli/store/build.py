@@ -88,7 +88,10 @@ def write_table(
     norms = _write_unit_rows(target, rows, dim, blocks, f"tensor {name!r}", report)
     (target / "tokens.json").write_text(json.dumps(tokens, ensure_ascii=False), encoding="utf-8")
 
-    head, tied = _head(container, facts, name)
+    if table == "input":
+        head, tied = _head(container, facts, name)
+    else:  # the head (or a decoder's own table, FSMT's head): read because it is not tied
+        head, tied = name, False
     # The head's shape only when its header is already read: no other shard is opened.
     head_info = container.info(head) if head and container.file_of(head) == info.file else None
     return TableMeta(
