@@ -23,12 +23,27 @@ from __future__ import annotations
 
 import json
 import re
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 pytestmark = pytest.mark.slow
+
+#: The transformers release the facts file, NOT_BUILT and the README line were made with.
+#: Another release may add, drop or change architectures: the per-architecture checks still
+#: run on those both know, while the list, the unbuildable ones and the README count are
+#: checked against this release only (regenerate them for a new one).
+FACTS_TRANSFORMERS = "5.24.0"
+
+
+def _same_release() -> bool:
+    try:
+        return version("transformers") == FACTS_TRANSFORMERS
+    except PackageNotFoundError:
+        return False
+
 
 ROOT = Path(__file__).resolve().parent.parent
 FACTS = json.loads((ROOT / "tests" / "data" / "zoo-facts.json").read_text(encoding="utf-8"))
@@ -62,6 +77,8 @@ def test_the_zoo_is_transformers_whole_list():
     """The facts file lists the auto mappings of the installed transformers (regenerate it
     with ``python -m tests.zoo report DIR --compact tests/data/zoo-facts.json`` if not)."""
     pytest.importorskip("transformers")
+    if not _same_release():
+        pytest.skip(f"the facts were made with transformers {FACTS_TRANSFORMERS}")
     from tests import zoo as harness
 
     assert [t for t, _, _ in harness.architectures()] == TYPES
@@ -69,11 +86,16 @@ def test_the_zoo_is_transformers_whole_list():
 
 @pytest.mark.parametrize("model_type", TYPES)
 def test_architecture(zoo: dict[str, dict[str, Any]], model_type: str) -> None:
-    facts = zoo[model_type]
+    facts = zoo.get(model_type)
+    if facts is None:
+        pytest.skip(f"{model_type} is not in this transformers release")
     if not facts.get("built"):
+        if model_type not in NOT_BUILT and not _same_release():
+            pytest.skip(f"{model_type} does not build here: {facts.get('error')}")
         assert model_type in NOT_BUILT, f"{model_type} no longer builds: {facts.get('error')}"
         pytest.skip(f"{model_type}: {NOT_BUILT[model_type]}")
-    assert model_type not in NOT_BUILT, f"{model_type} builds now: remove it from NOT_BUILT"
+    if _same_release():
+        assert model_type not in NOT_BUILT, f"{model_type} builds now: remove it from NOT_BUILT"
     wrong = facts["wrong"]
     known = GAPS.get(model_type, {})
     fixed = sorted(set(known) - set(wrong))
@@ -91,6 +113,8 @@ def coverage(zoo: dict[str, dict[str, Any]]) -> tuple[int, int, int]:
 
 
 def test_readme_states_the_coverage(zoo: dict[str, dict[str, Any]]) -> None:
+    if not _same_release():
+        pytest.skip(f"the README counts transformers {FACTS_TRANSFORMERS}'s architectures")
     built, core, every = coverage(zoo)
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     found = re.search(
