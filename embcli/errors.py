@@ -4,8 +4,8 @@ Every error a user can cause is an :class:`EmbcliError`: its message says what i
 possible, what to do. The CLI prints ``embcli: <message>`` and exits with ``exit_code``; tracebacks
 appear only with ``--debug``. The exit codes are part of the documented interface:
 
-0 ok, 1 model or I/O error, 2 usage error, 3 a word that cannot be resolved to a token,
-130 interrupted (Ctrl-C).
+0 ok, 1 model or I/O error, 2 usage error, 3 a word that cannot be resolved to a token, 5 the
+model's own library (transformers) cannot load or run it, 130 interrupted (Ctrl-C).
 """
 
 from __future__ import annotations
@@ -46,3 +46,10 @@ class Interrupted(EmbcliError):
 
 class CacheProblem(EmbcliError):
     """A cache entry that is partial, corrupt or of another format version."""
+
+
+class ModelFailure(EmbcliError):
+    """transformers itself cannot load or run the model (exit code 5): the line names the
+    architecture and transformers' own error, so it is not mistaken for embcli's."""
+
+    exit_code = 5

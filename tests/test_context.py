@@ -195,6 +195,68 @@ def test_left_and_right_padding_equal_one_sentence_at_a_time(gpt2):
             np.testing.assert_allclose(b, a, atol=1e-5)
 
 
+# -- encoder-decoders -----------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def bart(tmp_path_factory):
+    """A tiny random BART with a byte-level BPE tokenizer."""
+    from transformers import BartConfig, BartForConditionalGeneration
+
+    from tests.models import byte_level_tokenizer
+    from tests.zoo import fast_tokenizer
+
+    path = tmp_path_factory.mktemp("bart")
+    tok = byte_level_tokenizer()
+    torch.manual_seed(1)
+    sizes = dict(d_model=32, encoder_layers=2, decoder_layers=3, encoder_attention_heads=2,
+                 decoder_attention_heads=2, encoder_ffn_dim=64, decoder_ffn_dim=64)  # fmt: skip
+    cfg = BartConfig(vocab_size=tok.get_vocab_size(), max_position_embeddings=64, **sizes)
+    BartForConditionalGeneration(cfg).save_pretrained(path)
+    fast_tokenizer(tok).save_pretrained(path)
+    return path
+
+
+@pytest.mark.parametrize("side", ["encoder", "decoder"])
+def test_encoder_decoder_sides_equal_transformers(bart, cli, side):
+    """The encoder reads the sentences by default (layers 0..L of ``get_encoder()``);
+    ``--side decoder`` feeds them to the decoder: both equal transformers run one sentence at
+    a time, in float64."""
+    from tokenizers import Tokenizer
+    from transformers import BartModel
+
+    texts = BANK[:2]
+    args = ["context", "bank", *texts, "-m", bart, "-f", "json", "-k", "0"]
+    res = cli(*args, *(["--side", "decoder"] if side == "decoder" else []))
+    assert res.code == 0, res.err
+    got = json.loads(res.out)
+    assert got["side"] == side
+    tok = Tokenizer.from_file(str(bart / "tokenizer.json"))
+    model = BartModel.from_pretrained(bart, dtype=torch.float64).eval()
+    vectors = []
+    for text in texts:
+        enc = tok.encode(text)
+        ids = torch.tensor([enc.ids])
+        with torch.no_grad():
+            if side == "encoder":
+                hs = model.get_encoder()(input_ids=ids, output_hidden_states=True).hidden_states
+            else:
+                out = model(input_ids=ids, decoder_input_ids=ids, output_hidden_states=True)
+                hs = out.decoder_hidden_states
+        rows = word_rows(enc.ids, enc.offsets, "bank", text)
+        vectors.append([h[0, rows].mean(0).numpy() for h in hs])
+    assert len(got["layers"]) == len(vectors[0]) == (3 if side == "encoder" else 4)
+    for layer in got["layers"]:
+        a, b = (unit(v[layer["layer"]]) for v in vectors)
+        assert layer["pairs"][0]["cosine"] == pytest.approx(float(a @ b), abs=1e-5)
+
+
+def test_side_is_refused_for_one_stack_of_layers(gpt2, cli):
+    res = cli("context", "king", "the king", "a king", "-m", gpt2, "--side", "decoder")
+    assert res.code == 2 and "one stack of layers" in res.err
+    assert len(res.err.strip().splitlines()) == 1
+
+
 # -- bad input, plots, imports, the Hub ------------------------------------------------------
 
 

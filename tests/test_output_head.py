@@ -167,3 +167,50 @@ def test_warm_head_imports_no_torch(model_dirs, tmp_path):
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           env={**__import__("os").environ, **env})  # fmt: skip
     assert proc.returncode == 0, proc.stderr
+
+
+def _t5_like(path, head_equal: bool):
+    """A T5-style checkpoint whose config ties (T5's class forces it) storing ``lm_head.weight``
+    beside ``shared.weight``: equal values (a copy) or a head of its own (T5 v1.1, Flan-T5)."""
+    import torch
+    from safetensors.torch import save_file
+
+    from tests.models import metaspace_tokenizer
+
+    tok = metaspace_tokenizer()
+    v, d = tok.get_vocab_size(), 16
+    torch.manual_seed(5)
+    shared = torch.randn(v, d)
+    head = shared.clone() if head_equal else torch.randn(v, d)
+    path.mkdir()
+    save_file({"shared.weight": shared, "lm_head.weight": head}, str(path / "model.safetensors"))
+    config = {"model_type": "t5", "vocab_size": v, "d_model": d, "tie_word_embeddings": False}
+    (path / "config.json").write_text(json.dumps(config))
+    tok.save(str(path / "tokenizer.json"))
+    return path, head.numpy()
+
+
+@pytest.mark.parametrize("equal", [True, False])
+def test_a_stored_head_is_tied_only_when_its_values_are_the_tables(cli, tmp_path, equal):
+    """transformers ties two stored tensors only when their values agree (T5 v1.1 stores a head
+    of its own although T5's config class forces tying): so does embcli."""
+    model, head = _t5_like(tmp_path / "t5", equal)
+    info = json.loads(cli("info", "-m", model, "-f", "json").out)
+    assert info["tensor"] == "shared.weight" and info["tied"] is equal
+    out = cli("info", "-m", model, "--table", "output", "-f", "json")
+    assert out.code == 0, out.err
+    got = json.loads(out.out)
+    if equal:
+        assert got["table"] == "input" and "tied" in out.err
+    else:
+        assert got["table"] == "output" and got["tensor"] == "lm_head.weight"
+        assert got["tied"] is False and "stores a head of its own" in got["tie_reason"]
+        np.testing.assert_allclose(_table(got["cache_path"]).raw(np.arange(len(head))), head,
+                                   rtol=1e-6, atol=1e-7)  # fmt: skip
+        assert "stores a head of its own" in info["tie_reason"]
+
+
+def test_target_table_is_refused_for_a_model_without_one(cli, model_dirs):
+    res = cli("info", "-m", model_dirs["llama"], "--table", "target")
+    assert res.code == 2 and "no target table" in res.err
+    assert len(res.err.strip().splitlines()) == 1

@@ -87,7 +87,7 @@ def test_gpt2_config_file(cli, tmp_path):
         "int4": 50257 * 768 // 2,
     }
     assert r["tied"] is True and r["head_params"] == 0
-    assert r["position_table"] == {"rows": 1024, "dim": 768, "params": 1024 * 768}
+    assert r["position_table"] == {"rows": 1024, "dim": 768, "params": 1024 * 768, "count": 1}
     assert r["checkpoint_dtype"] == "float32" and r["checkpoint_bytes"] == 50257 * 768 * 4
     # No weights beside the config: the total comes from building the model on the meta device.
     assert r["params_method"] == "meta-device model" and r["total_params"] == 124_439_808
@@ -114,7 +114,7 @@ def test_llama4_nested_config_and_active_parameters(cli, tmp_path):
 
 def test_bert_position_and_token_type_tables(cli, tmp_path):
     r = size_json(cli, write(tmp_path, "bert", BERT))
-    assert r["position_table"] == {"rows": 512, "dim": 768, "params": 512 * 768}
+    assert r["position_table"] == {"rows": 512, "dim": 768, "params": 512 * 768, "count": 1}
     assert r["token_type_table"] == {"rows": 2, "dim": 768, "params": 2 * 768}
     assert r["total_params"] == 109_482_240
 

@@ -33,8 +33,11 @@ if TYPE_CHECKING:
     from embcli.run.context import ContextResult
     from embcli.store.table import EmbeddingTable
 
-#: The two vocabulary tables of a model: the token embeddings, and the output head (lm_head).
-ROLES = ("input", "output")
+#: The vocabulary tables of a model: the token embeddings, the output head (lm_head), and the
+#: decoder's own table of an encoder-decoder that has one (FSMT's target vocabulary).
+ROLES = ("input", "output", "target")
+#: The parts of an encoder-decoder that ``context`` can feed a sentence to.
+SIDES = ("encoder", "decoder")
 IMAGE_SUFFIXES = (".png", ".svg", ".pdf")
 PAGE_SUFFIXES = (*IMAGE_SUFFIXES, ".html")
 
@@ -109,8 +112,10 @@ class Model:
     # -- tables --------------------------------------------------------------------------------
 
     def table(self, role: str = "input", tensor: str | None = None) -> Table:
-        """One of the model's tables: ``role`` "input" (the token embeddings) or "output" (the
-        output head: the same table for a tied model), or the checkpoint tensor ``tensor``.
+        """One of the model's tables: ``role`` "input" (the token embeddings), "output" (the
+        output head: the same table for a tied model) or "target" (the decoder's own table of
+        an encoder-decoder with one: FSMT, T5Gemma; refused for other models), or the
+        checkpoint tensor ``tensor``.
 
         The table is opened when a question first needs it (the first use of a model reads
         the table from the checkpoint and caches it normalised; later uses memory-map the
@@ -221,11 +226,15 @@ class Model:
         max_length: int | None = None,
         device: str = "cpu",
         plot: PathLike | None = None,
+        side: str | None = None,
     ) -> ContextResult:
         """A word's vector inside each sentence, layer by layer (``embcli context``).
 
         Runs the model: needs torch and transformers (``pip install "embcli[torch]"``).
-        ``plot`` draws cosine against layer (.png, .svg, .pdf or .html).
+        ``plot`` draws cosine against layer (.png, .svg, .pdf or .html). For an
+        encoder-decoder the encoder reads the sentences; ``side="decoder"`` feeds them to its
+        decoder instead (refused for models with one stack of layers). Where transformers
+        itself cannot load or run the model, :class:`embcli.errors.ModelFailure` (exit 5).
         """
         self._float_model("context")
         checks.word(word, "the word")
@@ -240,6 +249,8 @@ class Model:
         checks.optional_count("--occurrence", occurrence, 1)
         checks.count("-k", k)
         checks.optional_count("--max-length", max_length, 1)
+        if side is not None:
+            checks.choice("--side", side, SIDES)
         out = checks.output_file(plot, PAGE_SUFFIXES, "context --plot") if plot else None
         if self.static_table() is not None:
             raise EmbcliError(
@@ -253,7 +264,7 @@ class Model:
         loaded = run_model.load(self.spec, self.revision, self.allow_pickle, device,
                                 with_head=True)  # fmt: skip
         result, _, _ = run_context.analyse(loaded, word, texts, occurrence, layer, k,
-                                           max_length)  # fmt: skip
+                                           max_length, side=side)  # fmt: skip
         if out is not None:
             _draw_context(result, out)
         return result

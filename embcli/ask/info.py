@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -42,6 +43,7 @@ class Info(Result):
             ),
             *([("layout", static_text(d["static"]))] if d.get("static") else []),
             ("output head", _head_text(d)),
+            *((("embedding", _embedding_text(d)),) if _embedding_text(d) else ()),
             ("tokenizer", _tokenizer_text(d)),
             ("zero rows", f"{d['zero_rows']:,}"),
             ("cache", f"{d['cache_path']} ({d['cache_bytes'] / 1e6:,.1f} MB)"),
@@ -84,6 +86,10 @@ def table_facts(table: EmbeddingTable) -> dict[str, Any]:
         "special_tokens": len(table.special_ids),
         "tied": meta["tied"],
         "tie_explicit": meta["tie_explicit"],
+        "tie_reason": meta.tie_reason,
+        "embed_scale": meta.embed_scale,
+        "model_width": meta.model_width,
+        "projections": [dict(p) for p in meta.projections],
         "head_tensor": meta.get("head_tensor"),
         "head_shape": meta.get("head_shape"),
         "head_dtype": meta.get("head_dtype"),
@@ -98,6 +104,8 @@ def table_facts(table: EmbeddingTable) -> dict[str, Any]:
 def _table_text(d: dict[str, Any]) -> str:
     if d["table"] == "output":
         return "output head (--table output)"
+    if d["table"] == "target":
+        return "the decoder's own input table (--table target)"
     return "input embeddings" + (", also the output head (tied)" if d["tied"] else "")
 
 
@@ -156,13 +164,32 @@ def _gguf_rows(g: dict[str, Any] | None) -> list[tuple[str, str]]:
     return [("quantisation", quant), ("gguf metadata", model)]
 
 
+def _embedding_text(d: dict[str, Any]) -> str:
+    """How looked-up rows become the first hidden state, where that is more than a lookup: a
+    factorised table projected to the hidden width, a scale the forward pass applies."""
+    parts = []
+    for p in d.get("projections") or []:
+        wide = p["from"] // max(1, d["dim"])
+        concat = f" ({wide} neighbouring rows concatenated)" if wide > 1 else ""
+        parts.append(f"factorised: {d['dim']:,} wide, projected to {p['to']:,} by "
+                     f"{p['tensor']}{concat}")  # fmt: skip
+    scale, width = d.get("embed_scale"), d.get("model_width")
+    if scale:
+        root = f" = sqrt({width:,})" if width and math.isclose(scale, math.sqrt(width)) else ""
+        parts.append(f"the forward pass multiplies rows by {scale:.6g}{root} "
+                     "(the table is stored unscaled)")  # fmt: skip
+    return "; ".join(parts)
+
+
 def _head_text(d: dict[str, Any]) -> str:
     if d.get("static"):
         return "none: a static-embedding model is its token table (sentences are row means)"
     if d.get("gguf"):
         how = "the file has no output.weight" if d["tied"] else "stored apart"
     else:
-        how = "config" if d["tie_explicit"] else f"{d['model_type']} default"
+        how = d.get("tie_reason") or (
+            "config" if d["tie_explicit"] else f"{d['model_type']} default"
+        )
     if d["tied"]:
         return f"tied to this table ({how})"
     if d["table"] == "output":

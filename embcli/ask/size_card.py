@@ -172,20 +172,42 @@ def _head(r: dict[str, Any]) -> str:
     return "tied" if r["tied"] else f"untied (+{_params(r['head_params'])})"
 
 
-def _head_bytes(r: dict[str, Any]) -> int | None:
-    """The head's bytes as stored: a GGUF states them (its head is often quantised otherwise
-    than its table); a config's dtype gives the table's, which the head shares."""
-    gguf = r.get("gguf")
-    return gguf["head_bytes"] if gguf else r["checkpoint_bytes"]
-
-
 def _positions(r: dict[str, Any]) -> str:
     p = r["position_table"]
     text = f"{p['rows']:,} x {p['dim']:,}" if p else r["position_note"]
+    if p and p.get("count", 1) > 1:
+        text += " (encoder and decoder: one each)"
     if r.get("token_type_table"):
         t = r["token_type_table"]
         text += f"; token types {t['rows']} x {t['dim']:,}"
     return text
+
+
+def _head_bytes(r: dict[str, Any], column: str) -> int:
+    """The untied head's bytes as stored: a GGUF states them (its head is often quantised
+    otherwise than its table); else its parameters at the checkpoint's dtype (the column's
+    when unknown): a head of another shape than the table (Reformer) costs its own bytes."""
+    gguf = r.get("gguf")
+    if gguf and gguf.get("head_bytes") is not None:
+        return int(gguf["head_bytes"])
+    return sizing.nbytes(r["head_params"], r["checkpoint_dtype"] or column)
+
+
+def _head_shape(r: dict[str, Any]) -> str:
+    """An untied head's shape, where it is not the table's."""
+    shape = r.get("head_shape")
+    if not shape or shape == [r.get("table_rows", r["vocab_size"]), r["dim"]]:
+        return ""
+    return f" ({shape[0]:,} x {shape[1]:,})"
+
+
+def _projected(r: dict[str, Any]) -> str:
+    """A factorised table: the width it is projected to, and what the projection costs."""
+    if not r.get("projections"):
+        return ""
+    return (f" (factorised: projected to the hidden width {r['model_width']:,} by "
+            f"{', '.join(p['tensor'] for p in r['projections'])}, "
+            f"{r['projection_params']:,} parameters)")  # fmt: skip
 
 
 def _total(r: dict[str, Any]) -> str:
@@ -280,7 +302,18 @@ def _card(r: dict[str, Any], column: str, unit: float, label: str) -> View:
                 else ""
             ),
         ),
-        ("dimension", f"{r['dim']:,}"),
+        *(
+            (
+                (
+                    "table rows",
+                    f"{r['table_rows']:,} (the vocabulary and "
+                    f"{r['table_rows'] - r['vocab_size']:,} more)",
+                ),
+            )
+            if r.get("table_rows", r["vocab_size"]) != r["vocab_size"]
+            else ()
+        ),
+        ("dimension", f"{r['dim']:,}" + _projected(r)),
         ("V x D", f"{r['table_params']:,} parameters"),
         ("float32", _fmt_bytes(b["float32"], unit, label)),
         ("float16/bfloat16", _fmt_bytes(b["float16"], unit, label)),
@@ -296,8 +329,10 @@ def _card(r: dict[str, Any], column: str, unit: float, label: str) -> View:
             "output head",
             f"tied ({r['tie_from']})"
             if r["tied"]
-            else f"untied ({r['tie_from']}): another {r['head_params']:,} parameters, "
-            f"{_fmt_bytes(_head_bytes(r) or b[column], unit, label)}; "
+            else f"untied ({r['tie_from']}): another {r['head_params']:,} parameters"
+            + _head_shape(r)
+            + ", "
+            f"{_fmt_bytes(_head_bytes(r, column), unit, label)}; "
             f"both {r['table_and_head_params']:,}",
         ),
         ("positions", _positions(r)),

@@ -54,47 +54,69 @@ def checkpoint_dtype(cfg: ModelFacts) -> str | None:
 
 
 def position_info(cfg: ModelFacts) -> tuple[dict[str, int] | None, str]:
-    """A learned absolute position table (rows, dim, params), or None and why not."""
+    """A learned absolute position table (rows, dim, params, count), or None and why not.
+
+    ``rows`` are the stored rows (BART's offset of 2 included); ``count`` is 2 where an
+    encoder and a decoder each have a table of that shape (``params`` is one table's).
+    """
     spec = cfg.position_table()
     if spec is not None:
         rows, _ = spec
-        return {"rows": rows, "dim": cfg.hidden_size, "params": rows * cfg.hidden_size}, "learned"
-    kind = cfg.family.positions
+        d = cfg.position_width
+        count = cfg.position_family.position_count
+        return {"rows": rows, "dim": d, "params": rows * d, "count": count}, "learned"
+    kind = cfg.position_family.positions
     if kind == "alibi" or cfg.text.get(families.ALIBI_KEY) is True:
         return None, "none: ALiBi"
     if kind == "relative":
         return None, "none: relative position bias"
+    if kind == "sinusoidal":
+        return None, "none: sinusoidal (computed)"
     if kind == "rotary" or any(k in cfg.text for k in families.ROTARY_KEYS):
         return None, "none: rotary"
     return None, "none stated in the config"
 
 
 def table_report(cfg: ModelFacts, tokenizer_size: int | None = None) -> dict[str, Any]:
-    """Exact sizes of the token table (and head, position tables) described by ``cfg``."""
-    v, d = cfg.vocab_size, cfg.hidden_candidates[0]
+    """Exact sizes of the token table (and head, position tables) described by ``cfg``.
+
+    The table has ``table_rows`` rows (the vocabulary and any rows the family adds) of its own
+    width (ALBERT's ``embedding_size``: a projection to the hidden width follows, counted in
+    ``projection_params``); an untied head has its own shape (Reformer's is twice as wide, an
+    encoder-decoder's is its decoder's table).
+    """
+    v, d = cfg.table_rows, cfg.hidden_candidates[0]
     table = v * d
     tied = cfg.tied
-    head = 0 if tied else v * d
+    head_rows, head_width = cfg.head_shape
+    head = 0 if tied else head_rows * head_width
     positions, pos_note = position_info(cfg)
     ttypes = cfg.text.get(families.TOKEN_TYPES_KEY)
+    tw = cfg.position_width
     token_types = (
-        {"rows": int(ttypes), "dim": d, "params": int(ttypes) * d}
-        if isinstance(ttypes, int) and ttypes > 0 and cfg.family.token_types
+        {"rows": int(ttypes), "dim": tw, "params": int(ttypes) * tw}
+        if isinstance(ttypes, int) and ttypes > 0 and cfg.position_family.token_types
         else None
     )
+    projections = cfg.projections
     ckpt = checkpoint_dtype(cfg)
     return {
         "model_type": cfg.model_type,
-        "vocab_size": v,
+        "vocab_size": cfg.vocab_size,
+        "table_rows": v,
         "tokenizer_vocab_size": tokenizer_size,
         "padded_rows": (v - tokenizer_size) if tokenizer_size and tokenizer_size < v else 0,
         "dim": d,
+        "model_width": cfg.model_width,
+        "projections": projections,
+        "projection_params": sum(p["params"] for p in projections),
         "table_params": table,
         "bytes": {name: nbytes(table, name) for name in BYTES_PER_PARAM},
         "checkpoint_dtype": ckpt,
         "checkpoint_bytes": nbytes(table, ckpt) if ckpt else None,
         "tied": tied,
-        "tie_from": "config" if cfg.tie_explicit else f"{cfg.model_type} default",
+        "tie_from": cfg.tie_reason,
+        "head_shape": None if tied else [head_rows, head_width],
         "head_params": head,
         "table_and_head_params": table + head,
         "position_table": positions,

@@ -87,6 +87,15 @@ def context(
     ] = None,
     max_length: MaxLengthOpt = None,
     device: DeviceOpt = "cpu",
+    side: Annotated[
+        str | None,
+        typer.Option(
+            "--side",
+            metavar="encoder|decoder",
+            help="Encoder-decoders: which stack reads the sentences (default: the encoder).",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """How a word's vector changes with its sentence, layer by layer (runs the model).
 
@@ -100,7 +109,7 @@ def context(
     items = [t for _, t in read_texts(file)] if file is not None else list(texts or [])
     result = model_of(settings).context(word, items, occurrence=occurrence, layer=layer, k=k,
                                         max_length=max_length, device=device,
-                                        plot=plot)  # fmt: skip
+                                        plot=plot, side=side)  # fmt: skip
     _render(settings, result)
     if plot is not None:
         print(f"embcli: wrote {plot}", file=sys.stderr)

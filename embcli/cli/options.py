@@ -53,10 +53,11 @@ TensorOpt = Annotated[
 
 
 class Role(str, Enum):
-    """Which of a model's two vocabulary tables to read (``--table``): its role."""
+    """Which of a model's vocabulary tables to read (``--table``): its role."""
 
     input = "input"
     output = "output"
+    target = "target"
 
 
 RoleOpt = Annotated[
@@ -64,7 +65,8 @@ RoleOpt = Annotated[
     typer.Option(
         "--table",
         help="input: the token-embedding table (default); output: the output head (lm_head), "
-        "which is the same table for a tied model.",
+        "which is the same table for a tied model; target: an encoder-decoder's decoder table "
+        "(FSMT's target vocabulary).",
         show_default=False,
         case_sensitive=False,
     ),

@@ -1,23 +1,73 @@
 """What a checkpoint holds besides its input table, from its config and headers alone.
 
 ``--table output`` asks whether the head is a table of its own (read like the input table) or the
-input table itself; ``positions`` asks for the learned position table's name. Neither reads any
-weights: only the config and the header of the file holding each candidate.
+input table itself; ``--table target`` asks for the decoder's own table (FSMT's target
+vocabulary); ``positions`` asks for the learned position table's name. None of them reads more
+than the config and the header of the file holding each candidate, except where the config
+says "tied" and the checkpoint stores a head anyway: then the first rows of both decide, as
+transformers decides (it ties two stored tensors only when their values are equal).
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from embcli.errors import EmbcliError
+import numpy as np
+
+from embcli.errors import EmbcliError, UsageProblem
+from embcli.read.container import Container
 from embcli.read.facts import ModelFacts, config_facts
 from embcli.read.families import GGUF_POSITION_TABLE
-from embcli.read.locate import locate_head
+from embcli.read.locate import locate_embedding, locate_head, locate_target
 from embcli.read.sources import Source, VectorFile, open_container, resolve
 from embcli.read.static_model import StaticContainer
 
 if TYPE_CHECKING:
     from embcli.read.byte_source import Notice
+
+#: Rows compared to tell a stored copy of the table from a head of its own.
+SAMPLE_ROWS = 16
+
+
+def head_of(container: Container, facts: ModelFacts, table: str | None = None) -> tuple[
+    str | None, bool
+]:  # fmt: skip
+    """``(output-head tensor name or None, tied)`` for a model whose input table is ``table``.
+
+    Encoder-decoders with a decoder table of their own (FSMT, T5Gemma) have that table as the
+    head. A model whose config ties but whose checkpoint stores a head with other values is
+    untied, as transformers loads it (T5 v1.1 and Flan-T5 store ``lm_head.weight``).
+    """
+    names = container.names()
+
+    def shape(n: str) -> tuple[int, ...]:
+        return container.info(n).shape
+
+    if facts.family.target:
+        target = facts.target_shape
+        if target is None:
+            return None, False
+        return locate_target(names, shape, *target, facts.types), False
+    head = locate_head(names, shape, facts.head_rows_stored, (facts.head_shape[1],), facts.types)
+    if not facts.tied or head is None:
+        return head, facts.tied
+    if table is None:
+        table = locate_embedding(names, shape, facts.table_rows, facts.hidden_candidates,
+                                 model_type=facts.types)  # fmt: skip
+    return (head, False) if separate(container, table, head) else (None, True)
+
+
+def separate(container: Container, table: str, head: str) -> bool:
+    """True when ``head`` is a tensor of its own: other bytes, and other values in its first
+    rows (a PyTorch file may store one storage under both names)."""
+    a, b = container.info(table), container.info(head)
+    if (a.file, a.start, a.end) == (b.file, b.start, b.end):
+        return False
+    if a.shape != b.shape:
+        return True
+    first_a = next(container.rows(table, SAMPLE_ROWS))[1]
+    first_b = next(container.rows(head, SAMPLE_ROWS))[1]
+    return not np.array_equal(first_a, first_b)
 
 
 def probe_head(
@@ -34,14 +84,28 @@ def probe_head(
             "output head",
             "its one table is the input table: use --table input",
         )
-    head = locate_head(
-        container.names(),
-        lambda n: container.info(n).shape,
-        facts.vocab_size,
-        facts.hidden_candidates,
-        facts.model_type,
-    )
-    return head, facts.tied
+    return head_of(container, facts)
+
+
+def probe_target(source: Source, allow_pickle: bool = False, notice: Notice | None = None) -> str:
+    """The checkpoint name of the decoder's own input table (``--table target``)."""
+    if isinstance(source, VectorFile):
+        raise UsageProblem(f"{source.label} is a word-vector file: it has no target table")
+    container = open_container(source, allow_pickle=allow_pickle, notice=notice)
+    facts = container.facts() or config_facts(source)
+    shape = facts.target_shape
+    if shape is None:
+        raise UsageProblem(
+            f"{source.label} ({facts.model_type}) has no target table: only encoder-decoders "
+            "whose decoder has a table of its own (FSMT, T5Gemma) do"
+        )
+    name = locate_target(container.names(), lambda n: container.info(n).shape, *shape,
+                         facts.types)  # fmt: skip
+    if name is None:
+        raise EmbcliError(
+            f"{source.label}: no decoder table of {shape[0]:,} x {shape[1]:,} in the checkpoint"
+        )
+    return name
 
 
 def find_position_tensor(

@@ -20,8 +20,8 @@ from typing import Any
 import torch
 import transformers
 
-from embcli.errors import EmbcliError, UsageProblem
-from embcli.read import hub, sources
+from embcli.errors import EmbcliError, ModelFailure, UsageProblem
+from embcli.read import families, hub, sources
 
 #: What the forward pass and the sentence-transformers pipeline need, as snapshot patterns.
 ALLOW = (
@@ -59,6 +59,21 @@ class Loaded:
     causal: bool
 
     @property
+    def model_type(self) -> str:
+        return str(getattr(self.model.config, "model_type", "") or "")
+
+    @property
+    def family(self) -> families.Family:
+        return families.family(self.model_type)
+
+    @property
+    def encoder_decoder(self) -> bool:
+        """An encoder-decoder: its input table feeds the encoder (``get_encoder()``)."""
+        return bool(getattr(self.model.config, "is_encoder_decoder", False)) and callable(
+            getattr(self.model, "get_encoder", None)
+        )
+
+    @property
     def base(self) -> Any:
         """The transformer body (hidden states), without any head."""
         return getattr(self.model, "base_model", self.model)
@@ -79,8 +94,14 @@ class Loaded:
 
     @property
     def static_table(self) -> torch.Tensor:
-        """The input embedding rows (before any position or layer)."""
-        return self.model.get_input_embeddings().weight
+        """The input embedding rows (before any position or layer): the first table of a
+        per-codebook list (MusicGen)."""
+        emb = self.model.get_input_embeddings()
+        if isinstance(emb, torch.nn.ModuleList):
+            emb = emb[0]
+        weight = emb.weight if isinstance(emb, torch.nn.Module) else emb
+        assert isinstance(weight, torch.Tensor)
+        return weight
 
     @property
     def num_layers(self) -> int:
@@ -93,15 +114,17 @@ class Loaded:
         tok_max = int(getattr(self.tokenizer, "model_max_length", 0) or 0)
         cfg = self.model.config
         pos = getattr(cfg, "max_position_embeddings", None) or getattr(cfg, "n_positions", None)
-        found = [n for n in (tok_max, pos) if n and n < 1_000_000]
+        # XLNet states -1 (no limit); tokenizers without a limit state 1e30.
+        found = [n for n in (tok_max, pos) if isinstance(n, int) and 0 < n < 1_000_000]
         return min(found) if found else 512
 
     def special_ids(self) -> set[int]:
         return {int(i) for i in self.tokenizer.all_special_ids if i is not None}
 
-    def accepts(self, argument: str) -> bool:
-        """True when the body's forward takes ``argument`` (e.g. ``position_ids``)."""
-        return argument in inspect.signature(self.base.forward).parameters
+    def accepts(self, argument: str, module: Any = None) -> bool:
+        """True when the body's (or ``module``'s) forward names ``argument`` (``position_ids``)."""
+        target = self.base if module is None else module
+        return argument in inspect.signature(target.forward).parameters
 
 
 def resolve_directory(spec: str, revision: str | None, allow_pickle: bool) -> tuple[Path, str]:
@@ -174,22 +197,40 @@ def load_directory(
     try:
         config = transformers.AutoConfig.from_pretrained(where, trust_remote_code=False)
     except Exception as exc:
-        raise EmbcliError(f"cannot read the config of {label}: {_first_line(exc)}") from None
+        raise EmbcliError(f"cannot read the config of {label}: {first_line(exc)}") from None
     archs = getattr(config, "architectures", None) or []
     causal = with_head and any(a.endswith(CAUSAL_SUFFIXES) for a in archs)
-    cls = transformers.AutoModelForCausalLM if causal else transformers.AutoModel
+    auto = transformers.AutoModelForCausalLM if causal else transformers.AutoModel
+    options = dict(dtype=torch.float32, trust_remote_code=False, local_files_only=True,
+                   use_safetensors=None if allow_pickle else True)  # fmt: skip
     try:
-        model = cls.from_pretrained(
-            where,
-            dtype=torch.float32,
-            trust_remote_code=False,
-            use_safetensors=None if allow_pickle else True,
-            local_files_only=True,
-        )
+        try:
+            model = auto.from_pretrained(where, **options)
+        except ValueError as exc:
+            if "Unrecognized configuration class" not in str(exc):
+                raise
+            # A config the auto mapping does not list (MllamaTextConfig, EncoderDecoderConfig):
+            # the built-in class the checkpoint names.
+            cls = _named_class(archs)
+            if cls is None:
+                raise
+            model = cls.from_pretrained(where, **options)
     except Exception as exc:
-        raise EmbcliError(f"cannot load {label} with transformers: {_first_line(exc)}") from None
+        kind = getattr(config, "model_type", "?")
+        raise ModelFailure(
+            f"transformers cannot load {label} ({kind}): {first_line(exc)}"
+        ) from None
     model.to(target).eval()
     return Loaded(label, directory, model, tokenizer, target, causal)
+
+
+def _named_class(archs: list[str]) -> Any:
+    """The first class ``config.architectures`` names that transformers itself defines."""
+    for name in archs:
+        cls = getattr(transformers, name, None)
+        if isinstance(cls, type) and issubclass(cls, transformers.PreTrainedModel):
+            return cls
+    return None
 
 
 def load_tokenizer(directory: Path, label: str) -> Any:
@@ -207,7 +248,7 @@ def load_tokenizer(directory: Path, label: str) -> Any:
         tok = transformers.AutoTokenizer.from_pretrained(directory, trust_remote_code=False)
     except Exception as exc:
         raise EmbcliError(
-            f"{label} has no usable tokenizer ({_first_line(exc)})",
+            f"{label} has no usable tokenizer ({first_line(exc)})",
             "a model to run needs tokenizer.json or its tokenizer files",
         ) from None
     if not getattr(tok, "is_fast", False):
@@ -255,6 +296,6 @@ def _quiet() -> None:
     transformers.utils.logging.disable_progress_bar()
 
 
-def _first_line(exc: BaseException) -> str:
+def first_line(exc: BaseException) -> str:
     lines = [s for s in str(exc).strip().splitlines() if s.strip()]
     return (lines[0] if lines else type(exc).__name__)[:200]

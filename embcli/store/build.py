@@ -20,8 +20,10 @@ import numpy as np
 
 from embcli import __version__
 from embcli.errors import EmbcliError
-from embcli.read.facts import config_facts
+from embcli.read.container import Container
+from embcli.read.facts import ModelFacts, config_facts
 from embcli.read.locate import head_by_name, locate_embedding
+from embcli.read.probe import head_of
 from embcli.read.sources import Source, open_container
 from embcli.read.static_model import StaticContainer
 from embcli.read.tokens import (
@@ -52,7 +54,7 @@ def write_table(
 
     ``progress(done, total, unit)`` reports rows converted, or, when the table is streamed from
     the Hub, the source's own report of bytes received. ``table`` ("input" or "output") is
-    recorded; for the head, ``tensor`` names it.
+    recorded; for the head (and ``"target"``, a decoder's own table), ``tensor`` names it.
     """
     container = open_container(source, allow_pickle=allow_pickle, notice=notice)
     facts = container.facts() or config_facts(source)
@@ -60,14 +62,16 @@ def write_table(
     name = locate_embedding(
         names,
         lambda n: container.info(n).shape,
-        facts.vocab_size,
+        facts.table_rows,
         facts.hidden_candidates,
         explicit=tensor,
-        model_type=facts.model_type,
+        model_type=facts.types,
     )
     info = container.info(name)
     rows, dim = info.shape
-    vocab = container.vocabulary()
+    # A target table of another vocabulary (FSMT) has no tokenizer of its own here.
+    other_vocabulary = table == "target" and facts.family.target_vocab is not None
+    vocab = Vocabulary([], style="none") if other_vocabulary else container.vocabulary()
     if vocab is not None and vocab.note and notice is not None:
         notice(vocab.note)
     tokenizer_size, tokens, special, style, unk_id = _write_tokens(source, vocab, target, rows)
@@ -84,7 +88,10 @@ def write_table(
     norms = _write_unit_rows(target, rows, dim, blocks, f"tensor {name!r}", report)
     (target / "tokens.json").write_text(json.dumps(tokens, ensure_ascii=False), encoding="utf-8")
 
-    head = head_by_name(names, facts.model_type)
+    if table == "input":
+        head, tied = _head(container, facts, name)
+    else:  # the head (or a decoder's own table, FSMT's head): read because it is not tied
+        head, tied = name, False
     # The head's shape only when its header is already read: no other shard is opened.
     head_info = container.info(head) if head and container.file_of(head) == info.file else None
     return TableMeta(
@@ -103,7 +110,7 @@ def write_table(
         config_vocab_size=facts.vocab_size,
         config_hidden_size=facts.hidden_size,
         text_config=facts.text_path or None,
-        tied=facts.tied,
+        tied=tied,
         tie_explicit=facts.tie_explicit,
         head_tensor=head,
         head_shape=head_info.shape if head_info else None,
@@ -122,6 +129,9 @@ def write_table(
         unused_ids=tuple(sorted(i for i in vocab.unused if i < rows)) if vocab else (),
         byte_ids=tuple(sorted(i for i in vocab.byte_tokens if i < rows)) if vocab else (),
         gguf=_gguf_summary(container),
+        tie_reason=facts.tie_reason if tied == facts.tied else _STORED_APART,
+        model_width=facts.model_width,
+        projections=tuple(_projections(facts, names)) if dim == facts.hidden_size else (),
     )
 
 
@@ -130,6 +140,29 @@ def _gguf_summary(container: Any) -> dict[str, Any] | None:
     from embcli.read.gguf_file import GGUFModel  # no gguf import: that happens on first use
 
     return container.summary().to_dict() if isinstance(container, GGUFModel) else None
+
+
+def _projections(facts: ModelFacts, names: list[str]) -> list[dict[str, Any]]:
+    """The factorised table's projections, each named as the checkpoint names it."""
+    out = []
+    for p in facts.projections:
+        found = [n for n in names if n.endswith(f".{p['tensor']}.weight")]
+        out.append({**p, "tensor": min(found, key=len).removesuffix(".weight") if found
+                    else p["tensor"]})  # fmt: skip
+    return out
+
+
+_STORED_APART = "config, but the checkpoint stores a head of its own, so it is not tied"
+
+
+def _head(container: Container, facts: ModelFacts, table: str) -> tuple[str | None, bool]:
+    """The head's name and whether it is tied, opening no other shard unless needed: only a
+    decoder's own table (the head of FSMT, T5Gemma) or a head stored although the config ties
+    it (whose first rows then decide) is located by its header."""
+    names = container.names()
+    if facts.family.target or (facts.tied and head_by_name(names, facts.types)):
+        return head_of(container, facts, table)
+    return (None if facts.tied else head_by_name(names, facts.types)), facts.tied
 
 
 def variant_groups(tokens: list[str]) -> np.ndarray:
@@ -196,8 +229,8 @@ def _write_tokens(
     else:
         tokens = [display_piece(p, vocab.style) for p in vocab.pieces[:rows]]
         tokens += [f"<row {i}>" for i in range(len(tokens), rows)]
-        size = None if vocab.style == "words" else len(vocab.pieces)
-        if vocab.style != "words":  # pieces without a tokenizer: found only as spelled
+        size = None if vocab.style == "words" or not vocab.pieces else len(vocab.pieces)
+        if vocab.style != "words" and vocab.pieces:  # pieces without a tokenizer: as spelled
             write_piece_lookup(target, vocab.pieces, rows)
         return size, tokens, sorted(i for i in vocab.special if i < rows), vocab.style, None
     spec = json.loads(saved.read_text(encoding="utf-8"))

@@ -43,14 +43,16 @@ def open_table(
 
     ``table="output"`` opens the output head instead, cached under its own key; for a tied
     model the head is the input table, so that entry is returned and ``notice`` says so.
+    ``table="target"`` opens the decoder's own input table of an encoder-decoder that has one
+    (FSMT's target vocabulary, T5Gemma's decoder table).
     """
     choice = Choice(file, quant)
-    if table == "output":
-        return _open_head(
-            model, tensor, revision, allow_pickle, cache_dir, notice, progress, choice
+    if table in ("output", "target"):
+        return _open_other(
+            model, table, tensor, revision, allow_pickle, cache_dir, notice, progress, choice
         )
     if table != "input":
-        raise EmbcliError(f"unknown table {table!r}: input or output")
+        raise EmbcliError(f"unknown table {table!r}: input, output or target")
     root = cache.cache_root(cache_dir)
     source = resolve_local(model, file=file, quant=quant)
     ref = None
@@ -114,8 +116,9 @@ def _hub_ref(
     return "\0".join([hub_endpoint(), model, revision or "", tensor or "", *parts])
 
 
-def _open_head(
+def _open_other(
     model: str,
+    role: str,
     tensor: str | None,
     revision: str | None,
     allow_pickle: bool,
@@ -124,18 +127,19 @@ def _open_head(
     progress: Progress | None,
     choice: Choice,
 ) -> EmbeddingTable:
-    """The output head of ``model``: its own entry when untied, the input table when tied.
+    """The output head of ``model`` (its own entry when untied, the input table when tied), or
+    its target table (``role="target"``).
 
     A ref (like the Hub branch refs) remembers which entry answered, so the warm path reads no
-    checkpoint header; only a miss probes the config and headers (``probe.probe_head``).
+    checkpoint header; only a miss probes the config and headers (``read.probe``).
     """
     if tensor is not None:
-        raise UsageProblem("--tensor names the table to read; leave out --table output with it")
+        raise UsageProblem(f"--tensor names the table to read; leave out --table {role} with it")
     root = cache.cache_root(cache_dir)
     source = resolve_local(model, file=choice.file, quant=choice.quant)
     hub_name = None
     if source is None:
-        ref = _hub_ref(model, revision, "output", choice)
+        ref = _hub_ref(model, revision, role, choice)
         known = cache.read_ref(root, ref)
         found = _open_quietly(cache.entry_dir(root, model, known)) if known else None
         if found is not None:
@@ -146,14 +150,18 @@ def _open_head(
         )  # fmt: skip
         hub_name = model
     else:
-        ref = "\0".join(["output", source.key(None)])
+        ref = "\0".join([role, source.key(None)])
         known = cache.read_ref(root, ref)
         found = _open_quietly(cache.entry_dir(root, source.label, known)) if known else None
         if found is not None:
             return _tied_notice(found, notice)
-    from embcli.read.probe import probe_head
+    from embcli.read.probe import probe_head, probe_target
 
-    head, tied = probe_head(source, allow_pickle, notice)
+    head: str | None
+    if role == "target":
+        head, tied = probe_target(source, allow_pickle, notice), False
+    else:
+        head, tied = probe_head(source, allow_pickle, notice)
     if tied:
         found = open_table(
             model,
@@ -169,17 +177,17 @@ def _open_head(
         return _tied_notice(found, notice)
     if head is None:
         raise EmbcliError(f"{model} has an untied output head, but its checkpoint stores none")
-    key = source.key("\0".join(["output", head]))
+    key = source.key("\0".join([role, head]))
     path = cache.entry_dir(root, hub_name or source.label, key)
     found = _open_quietly(path)
     if found is None:
-        found = _build(root, key, path, source, head, allow_pickle, notice, progress, "output")
+        found = _build(root, key, path, source, head, allow_pickle, notice, progress, role)
     cache.write_ref(root, ref, key)
     return found
 
 
 def _tied_notice(table: EmbeddingTable, notice: Notice) -> EmbeddingTable:
-    if table.meta.table != "output":
+    if table.meta.table == "input":
         notice(f"the output head of {table.label} is tied to its input table: using that table")
     return table
 

@@ -22,7 +22,7 @@ class TableMeta:
     kind: str  # "local", "hub", "vectors", "gguf", "ollama" (the source's kind)
     identity: str  # content fingerprint (local) or commit sha (hub)
     revision: str | None  # the --revision asked for
-    table: str  # "input" or "output" (the head, --table output)
+    table: str  # "input", "output" (the head, --table output) or "target" (a decoder's own)
     tensor: str  # the tensor read (a vector file: its format)
     tensor_option: str | None  # --tensor as given
     shape: tuple[int, int]  # (rows, width)
@@ -57,6 +57,11 @@ class TableMeta:
     #: A GGUF's summary (``read.gguf_file.GGUFSummary``: quantisation and bytes of the table and
     #: the head, architecture, context length, totals); None for other containers.
     gguf: dict[str, Any] | None = None
+    #: Why ``tied`` is what it is ("config", "llama default", "luke never ties...").
+    tie_reason: str | None = None
+    model_width: int | None = None  # the hidden width the layers work at
+    #: A factorised table's projections to the hidden width: {tensor, from, to, params}.
+    projections: tuple[dict[str, Any], ...] = ()
     extra: dict[str, Any] = field(default_factory=dict)  # keys of a newer embcli, kept as read
 
     def to_dict(self) -> dict[str, Any]:
@@ -68,6 +73,7 @@ class TableMeta:
         out["special_ids"] = list(self.special_ids)
         out["unused_ids"] = list(self.unused_ids)
         out["byte_ids"] = list(self.byte_ids)
+        out["projections"] = [dict(p) for p in self.projections]
         return {**extra, **out}
 
     @classmethod
@@ -86,6 +92,7 @@ class TableMeta:
             values["special_ids"] = tuple(int(i) for i in data["special_ids"])
             for key in ("unused_ids", "byte_ids"):
                 values[key] = tuple(int(i) for i in data.get(key) or ())
+            values["projections"] = tuple(dict(p) for p in data.get("projections") or ())
         except (TypeError, ValueError, IndexError) as exc:
             raise CacheProblem(f"{where} is malformed ({exc})") from None
         extra = {k: v for k, v in data.items() if k not in names}
