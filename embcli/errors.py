@@ -5,7 +5,8 @@ possible, what to do. The CLI prints ``embcli: <message>`` and exits with ``exit
 appear only with ``--debug``. The exit codes are part of the documented interface:
 
 0 ok, 1 model or I/O error, 2 usage error, 3 a word that cannot be resolved to a token,
-130 interrupted (Ctrl-C).
+4 part of a long job failed and the rest was answered (``history``: a checkpoint that could not
+be read), 130 interrupted (Ctrl-C).
 """
 
 from __future__ import annotations
@@ -46,3 +47,9 @@ class Interrupted(EmbcliError):
 
 class CacheProblem(EmbcliError):
     """A cache entry that is partial, corrupt or of another format version."""
+
+
+class PartlyFailed(EmbcliError):
+    """Some of a long job's parts failed; the others were answered (exit code 4)."""
+
+    exit_code = 4
