@@ -67,6 +67,7 @@ class Served:
     filename: str | None
     start: int
     end: int  # exclusive
+    sha: str = ""  # the commit a file was served from
 
     @property
     def nbytes(self) -> int:
@@ -288,7 +289,7 @@ class HubServer:
                     self.send_header("Content-Range", f"bytes {start}-{end - 1}/{size}")
                 self.end_headers()
                 if head:
-                    hub.log.append(Served("HEAD", repo_id, filename, 0, 0))
+                    hub.log.append(Served("HEAD", repo_id, filename, 0, 0, sha))
                     return
                 with hub._lock:
                     cut = (
@@ -312,7 +313,7 @@ class HubServer:
                     except OSError:  # the client went away (a cancelled fetch)
                         break
                     sent += len(piece)
-                hub.log.append(Served("GET", repo_id, filename, start, sent))
+                hub.log.append(Served("GET", repo_id, filename, start, sent, sha))
                 if cut:
                     self.wfile.flush()
                     self.connection.shutdown(2)

@@ -7,6 +7,7 @@ recomputed here in float64 numpy from the saved tables, as the issue defines it.
 
 from __future__ import annotations
 
+import itertools
 import json
 import threading
 
@@ -27,7 +28,7 @@ WORDS = ["the", "city", "london", "said"]
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     root = tmp_path_factory.mktemp("run")
-    dirs, tokens, tables = models.training_run(root, STEPS, bin_steps=BIN_STEPS)
+    _, tokens, tables = models.training_run(root, STEPS, bin_steps=BIN_STEPS)
     cache = tmp_path_factory.mktemp("cache")
     notices: list[str] = []
     result = embcli.history(str(root / "checkpoint-*"), words=WORDS, sample=300, cache_dir=cache,
@@ -72,7 +73,9 @@ def ref_lists(table, rows, k=10):
 
 
 def ref_jaccard(a, b):
-    return np.array([len(set(x) & set(y)) / len(set(x) | set(y)) for x, y in zip(a, b)])
+    return np.array(
+        [len(set(x) & set(y)) / len(set(x) | set(y)) for x, y in zip(a, b, strict=True)]
+    )
 
 
 def ref_settle(tables, rows):
@@ -119,7 +122,7 @@ def test_cka_and_procrustes_equal_float64_numpy(run):
         )
     # the planted schedule: each checkpoint is closer to the last than the one before
     cka_last = [c.drift_last["cka"] for c in result.checkpoints]
-    assert all(b > a for a, b in zip(cka_last, cka_last[1:-2]))
+    assert all(b > a for a, b in itertools.pairwise(cka_last[:-1]))
 
 
 def test_neighbour_drift_equals_float64_lists_of_the_sample(run):
@@ -292,9 +295,9 @@ def test_plot_shows_every_panel(run, tmp_path):
     assert step_axis([None, 3])[1]["label"] == "checkpoint"
 
 
-# -- choosing checkpoints ---------------------------------------------------------------------------
+# -- choosing checkpoints ----------------------------------------------------------------------
 
-PYTHIA = [0, 1, 2, 4, 8, 16, 32, 64, 128, 256, 512] + list(range(1000, 143001, 1000))
+PYTHIA = [0, 1, 2, 4, 8, 16, 32, 64, 128, 256, 512, *range(1000, 143001, 1000)]
 
 
 def test_steps_from_names():
@@ -342,7 +345,7 @@ def test_threads_building_one_entry_build_it_once(model_dirs, isolated_cache):
     def build():
         try:
             found.append(open_table(str(model_dirs["gpt2"]), notice=lambda m: None).path)
-        except Exception as exc:  # noqa: BLE001 - any failure fails the test below
+        except Exception as exc:  # any failure fails the test below
             errors.append(exc)
 
     threads = [threading.Thread(target=build) for _ in range(4)]

@@ -57,8 +57,8 @@ __all__ = [
 
 if TYPE_CHECKING:
     from embcli.api.cache import cache_entries, cached_models, clear_cache
-    from embcli.api.runs import history
     from embcli.api.model import ROLES, Model, load
+    from embcli.api.runs import history
     from embcli.api.sizes import catalog, size
     from embcli.api.table import Table
 

@@ -76,13 +76,13 @@ def history_plot(result: HistoryResult, out: Path) -> Path:
         _decorate(ax, axis, x_all, records)
     ax = axes.flat[4]
     for key in ("cka", "procrustes_cos", "jaccard"):
-        for which, style in (("drift_prev", "-"), ("drift_last", "--")):
-            pts = [(x_all[i], getattr(records[i], which)[key]) for i in included
-                   if getattr(records[i], which) and getattr(records[i], which).get(key) is not None]  # fmt: skip
+        for which, style, to in (("drift_prev", "-", "previous"), ("drift_last", "--", "last")):
+            found = [(i, getattr(records[i], which) or {}) for i in included]
+            pts = [(x_all[i], d[key]) for i, d in found if d.get(key) is not None]
             if pts:
                 xs, ys = zip(*pts, strict=True)
                 ax.plot(xs, ys, style, color=COLOURS[key], linewidth=1.2, marker=".",
-                        label=f"{LABELS[key]}, {'previous' if which == 'drift_prev' else 'last'}")  # fmt: skip
+                        label=f"{LABELS[key]}, {to}")  # fmt: skip
     ax.set_ylim(-0.02, 1.02)
     ax.set_title("drift: from the previous checkpoint (solid), to the last (dashed)", fontsize=9)
     ax.legend(fontsize=6.5, loc="lower right")
