@@ -182,3 +182,28 @@ def test_refs_endpoint_lists_branches_and_tags(hub, tmp_path):
     assert out.returncode == 0, out.stderr
     branches = sorted(["main", *[f"step{s}" for s in STEPS]])
     assert out.stdout.strip() == f"{branches} ['v1']"
+
+
+def test_cache_list_groups_revisions_and_clear_trims_them(hub, tmp_path):
+    res = embcli(hub, tmp_path, "history", "-m", "run/st", "--revisions", "step*", "--sample", "0")
+    assert res.code == 0, res.err
+    assert embcli(hub, tmp_path, "info", "-m", "run/bin", "--revision", "step10").code == 0
+    listed = json.loads(embcli(hub, tmp_path, "cache", "list", "-f", "json").out)
+    assert [(r["model"], r["revision"]) for r in listed] == [
+        ("run/bin", "step10"),
+        *[("run/st", f"step{s}") for s in STEPS],
+    ]
+    table = embcli(hub, tmp_path, "cache", "list", "-f", "table")
+    assert "run/st: 6 revisions" in table.out
+    # nothing is old enough yet
+    kept = embcli(hub, tmp_path, "cache", "clear", "-m", "run/st", "--keep-latest", "2",
+                  "--older-than", "1")  # fmt: skip
+    assert kept.code == 0 and "removed 0 cached tables, kept 6" in kept.err
+    trim = embcli(hub, tmp_path, "cache", "clear", "-m", "run/st", "--keep-latest", "2")
+    assert trim.code == 0 and "removed 4 cached tables, kept 2" in trim.err
+    listed = json.loads(embcli(hub, tmp_path, "cache", "list", "-f", "json").out)
+    assert [r["revision"] for r in listed] == ["step10", "step640", "step2560"]
+    old = embcli(hub, tmp_path, "cache", "clear", "--older-than", "0")
+    assert old.code == 0 and "removed 3 cached tables" in old.err
+    bad = embcli(hub, tmp_path, "cache", "clear", "-m", "run/st", "--keep-latest", "-1")
+    assert bad.code == 2 and "--keep-latest" in bad.err
