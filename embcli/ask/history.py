@@ -85,13 +85,17 @@ def checkpoint_stats(table: EmbeddingTable, pairs: int = STATS_PAIRS, seed: int 
     }
 
 
-def drift(a: linalg.UnitSpace, b: linalg.UnitSpace) -> dict[str, float]:
-    """CKA and the mean Procrustes cosine of two row-paired tables (all rows)."""
-    cross, cross_p = linalg.paired_products(a, b)
-    return {
-        "cka": linalg.space_cka(a, b, cross),
-        "procrustes_cos": linalg.aligned_cosine(cross_p, a.unit.shape[0]),
-    }
+def drift(a: linalg.UnitSpace, others: list[linalg.UnitSpace]) -> list[dict[str, float]]:
+    """CKA and the mean Procrustes cosine of ``a`` with each of ``others`` (all rows), in one
+    pass over the rows; ``a.scatter_norm`` is found on the way when unknown."""
+    found = linalg.paired_products(a, others)
+    return [
+        {
+            "cka": linalg.space_cka(a, b, cross),
+            "procrustes_cos": linalg.aligned_cosine(cross_p, a.unit.shape[0]),
+        }
+        for b, (cross, cross_p) in zip(others, found, strict=True)
+    ]
 
 
 def settle_index(scores: np.ndarray, threshold: float = SETTLE_JACCARD) -> np.ndarray:
@@ -349,6 +353,7 @@ def history(
     memos = _Memos()
     try:
         ref_space = _space(memos, ref)
+        _drifts(memos, ref, ref_space, [])  # its scatter norm, which every CKA with it needs
         ref_lists = _sample_lists(memos, ref, queries, query_key)
         records: list[CheckpointRecord] = []
         lists: list[np.ndarray] = []  # the sample's top-10 lists at each included checkpoint
@@ -365,13 +370,13 @@ def history(
                     )
                     say(f"{point.name}: {record.excluded}; left out of drift")
                 else:
-                    space = _space(memos, table)
+                    space = ref_space if i == ref_index else _space(memos, table)
                     mine = _sample_lists(memos, table, queries, query_key)
+                    others = [(ref, ref_space)] if prev is None else [prev[:2], (ref, ref_space)]
+                    found = _drifts(memos, table, space, others)
+                    record.drift_last = {**found[-1], "jaccard": _mean_jaccard(mine, ref_lists)}
                     if prev is not None:
-                        record.drift_prev = _drift(memos, table, space, prev[0], prev[1])
-                        record.drift_prev["jaccard"] = _mean_jaccard(mine, prev[2])
-                    record.drift_last = _drift(memos, table, space, ref, ref_space)
-                    record.drift_last["jaccard"] = _mean_jaccard(mine, ref_lists)
+                        record.drift_prev = {**found[0], "jaccard": _mean_jaccard(mine, prev[2])}
                     lists.append(mine)
                     word_lists.append(_word_neighbors(table, word_rows, max(k, SETTLE_K)))
                     prev = (table, space, mine)
@@ -411,16 +416,29 @@ class _Memos:
         self.tables: dict[str, EmbeddingTable] = {}
         self.dirty: set[str] = set()
 
-    def get(self, table: EmbeddingTable, key: str, compute: Callable[[], Any]) -> Any:
+    def _memo(self, table: EmbeddingTable) -> dict[str, Any]:
         path = str(table.path)
         if path not in self.data:
             self.data[path] = read_memo(table.path, MEMO)
             self.tables[path] = table
-        memo = self.data[path]
+        return self.data[path]
+
+    def find(self, table: EmbeddingTable, key: str) -> Any:
+        """The kept value of ``key``, or None."""
+        return self._memo(table).get(key)
+
+    def get(self, table: EmbeddingTable, key: str, compute: Callable[[], Any]) -> Any:
+        """The kept value of ``key``, computed (and kept) if there is none."""
+        memo = self._memo(table)
         if key not in memo:
-            memo[key] = compute()
-            self.dirty.add(path)
+            self.put(table, key, compute())
         return memo[key]
+
+    def put(self, table: EmbeddingTable, key: str, value: Any) -> None:
+        memo = self._memo(table)
+        if memo.get(key) != value:
+            memo[key] = value
+            self.dirty.add(str(table.path))
 
     def flush(self, table: EmbeddingTable | None = None) -> None:
         for path in [str(table.path)] if table is not None else list(self.dirty):
@@ -437,27 +455,35 @@ def _stats(memos: _Memos, table: EmbeddingTable, seed: int) -> dict[str, Any]:
 
 
 def _space(memos: _Memos, table: EmbeddingTable) -> linalg.UnitSpace:
-    """The table's :class:`~embcli.linalg.UnitSpace` (its mean and scatter norm kept)."""
+    """The table's :class:`~embcli.linalg.UnitSpace`: its mean (and scatter norm, once known)
+    kept in the memo."""
 
     def compute() -> dict[str, Any]:
-        space = linalg.UnitSpace.of(table.unit)
-        return {"mean": space.mean.tolist(), "scatter_norm": space.scatter_norm}
+        return {"mean": linalg.UnitSpace.of(table.unit).mean.tolist(), "scatter_norm": None}
 
     kept = memos.get(table, "space", compute)
-    return linalg.UnitSpace(
-        table.unit, np.array(kept["mean"], np.float64), float(kept["scatter_norm"])
-    )
+    return linalg.UnitSpace(table.unit, np.array(kept["mean"], np.float64), kept["scatter_norm"])
 
 
-def _drift(
+def _drifts(
     memos: _Memos,
     table: EmbeddingTable,
     space: linalg.UnitSpace,
-    other: EmbeddingTable,
-    other_space: linalg.UnitSpace,
-) -> dict[str, float]:
-    found = memos.get(table, f"drift/{other.path.name}", lambda: drift(space, other_space))
-    return dict(found)
+    others: list[tuple[EmbeddingTable, linalg.UnitSpace]],
+) -> list[dict[str, float]]:
+    """Drift of ``table`` from each of ``others``: kept ones from the memo, the rest (and the
+    table's scatter norm, if unknown) from one pass over the rows."""
+    keys = [f"drift/{other.path.name}" for other, _ in others]
+    kept = [memos.find(table, key) for key in keys]
+    missing = [i for i, found in enumerate(kept) if found is None]
+    if missing or space.scatter_norm is None:
+        computed = drift(space, [others[i][1] for i in missing])
+        memos.put(table, "space", {"mean": space.mean.tolist(),
+                                   "scatter_norm": space.scatter_norm})  # fmt: skip
+        for i, found in zip(missing, computed, strict=True):
+            kept[i] = found
+            memos.put(table, keys[i], found)
+    return [dict(found) for found in kept]
 
 
 def _sample_lists(
