@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import struct
 import subprocess
 import sys
+import time
 import zipfile
 
 import pytest
@@ -207,3 +209,42 @@ def test_cache_list_groups_revisions_and_clear_trims_them(hub, tmp_path):
     assert old.code == 0 and "removed 3 cached tables" in old.err
     bad = embcli(hub, tmp_path, "cache", "clear", "-m", "run/st", "--keep-latest", "-1")
     assert bad.code == 2 and "--keep-latest" in bad.err
+
+
+def test_ctrl_c_keeps_finished_checkpoints_and_a_rerun_fetches_the_rest(hub, tmp_path):
+    """One table held mid-transfer by the server, the others cached, then Ctrl-C."""
+    hub.only = lambda name, start, end: name == "model.safetensors" and end - start > 10_000
+    hub.stall_after, hub.stalls_left = 2_000, 1
+    env = {**os.environ, "HF_ENDPOINT": hub.url, "HF_HUB_OFFLINE": "0", "HF_TOKEN": "",
+           "HF_HOME": str(tmp_path / "hf"), "EMBCLI_CACHE": str(tmp_path / "cache"),
+           "HF_HUB_DOWNLOAD_TIMEOUT": "120"}  # fmt: skip
+    args = ["history", "-m", "run/st", "--revisions", "step*", "-f", "json", "--sample", "20"]
+    proc = subprocess.Popen([sys.executable, "-m", "embcli", *args], env=env, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
+    cache = tmp_path / "cache"
+    try:
+        for _ in range(1200):
+            done = [p for p in cache.glob("*--*") if (p / "meta.json").exists()]
+            if hub.stalled.is_set() and len(done) == len(STEPS) - 1:
+                break
+            assert proc.poll() is None, proc.communicate()
+            time.sleep(0.1)
+        else:
+            raise AssertionError("the other checkpoints were never cached")
+        proc.send_signal(signal.SIGINT)
+        hub.release.set()  # the held transfer ends; its fetch then sees the run was stopped
+        _, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, err
+    assert err.strip().splitlines()[-1] == "embcli: interrupted"
+    assert not [p for p in (cache / ".tmp").iterdir() if p.is_dir()]
+    hub.only, hub.stalls_left = None, 0
+    before = hub.bytes_served("model.safetensors")
+    again = embcli(hub, tmp_path, *args)
+    assert again.code == 0, again.err
+    fetched = hub.bytes_served("model.safetensors") - before
+    table = 201 * 50 * 4
+    assert table <= fetched < 2 * table  # one table (and its header), not six
+    assert len(json.loads(again.out)["checkpoints"]) == len(STEPS)
