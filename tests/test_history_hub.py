@@ -16,9 +16,9 @@ import zipfile
 import pytest
 
 from tests import models
-from tests.conftest import run_subprocess
 from tests.hub_server import HubServer
 from tests.test_history import ref_cka, ref_procrustes_cos
+from tests.test_hub import embcli
 
 STEPS = [0, 10, 40, 160, 640, 2560]
 TABLE = "model.embed_tokens.weight"
@@ -42,12 +42,6 @@ def hub(runs):
             server.add_revision("run/bin", f"step{step}", b)
         server.add_revision("run/st", "v1", runs["st"][0], tag=True)  # a tag, not a step
         yield server
-
-
-def embcli(hub, tmp_path, *args, **env):
-    base = {"HF_ENDPOINT": hub.url, "HF_HUB_OFFLINE": "0", "HF_HOME": str(tmp_path / "hf"),
-            "EMBCLI_CACHE": str(tmp_path / "cache"), "HF_TOKEN": ""}  # fmt: skip
-    return run_subprocess(*args, env={**base, **env})
 
 
 def served(hub, repo, sha, name):
