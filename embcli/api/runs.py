@@ -78,12 +78,11 @@ def history(
         >>> r.words[0].settle_step                                         # doctest: +SKIP
         4000
     """
-    base = model if isinstance(model, Model) else None
-    if base is not None:
-        specs = [base.spec]
-        cache_dir = cache_dir if cache_dir is not None else base.cache_dir
-        allow_pickle = allow_pickle or base.allow_pickle
-        notice = notice or base.notice
+    if isinstance(model, Model):
+        specs = [model.spec]
+        cache_dir = cache_dir if cache_dir is not None else model.cache_dir
+        allow_pickle = allow_pickle or model.allow_pickle
+        notice = notice or model.notice
     elif model is None or isinstance(model, (str, os.PathLike)):
         specs = [str(Model(model).spec)]
     else:

@@ -67,7 +67,9 @@ class Point:
 # -- plain functions over arrays -----------------------------------------------------------------
 
 
-def checkpoint_stats(table: EmbeddingTable, pairs: int = STATS_PAIRS, seed: int = SEED) -> dict:
+def checkpoint_stats(
+    table: EmbeddingTable, pairs: int = STATS_PAIRS, seed: int = SEED
+) -> dict[str, Any]:
     """Mean row norm (all rows, as ``stats`` summarises norms), anisotropy (mean raw cosine of
     ``pairs`` seeded pairs of word-like rows), effective rank and isotropy (used rows)."""
     unit, norms = table.unit, np.asarray(table.norms)
@@ -144,8 +146,8 @@ class CheckpointRecord:
     revision: str  # the Hub revision, or a local checkpoint's directory name
     step: int | None
     stats: dict[str, Any]
-    drift_prev: dict[str, float] | None = None
-    drift_last: dict[str, float] | None = None
+    drift_prev: dict[str, float | None] | None = None
+    drift_last: dict[str, float | None] | None = None
     excluded: str | None = None  # why it is left out of drift and settling
     fetched: int = 0  # bytes of the table fetched for it in this run (0: it was cached)
 
@@ -494,7 +496,8 @@ def _sample_lists(
     def compute() -> list[list[int]]:
         if not len(queries):
             return []
-        return neighbor_lists(table.unit, queries, SETTLE_K).tolist()
+        found: list[list[int]] = neighbor_lists(table.unit, queries, SETTLE_K).tolist()
+        return found
 
     kept = memos.get(table, f"lists/{SETTLE_K}/{key}", compute)
     return np.array(kept, np.int64).reshape(len(queries), SETTLE_K)
@@ -504,7 +507,9 @@ def _mean_jaccard(a: np.ndarray, b: np.ndarray) -> float | None:
     return float(jaccard(a, b).mean()) if len(a) else None
 
 
-def _word_neighbors(table: EmbeddingTable, rows: np.ndarray, k: int) -> tuple[np.ndarray, ...]:
+def _word_neighbors(
+    table: EmbeddingTable, rows: np.ndarray, k: int
+) -> tuple[np.ndarray, np.ndarray]:
     if len(rows) == 0:
         return np.empty((0, k), np.int64), np.empty((0, k))
     unit = np.ascontiguousarray(table.unit, dtype=np.float32)
