@@ -47,6 +47,7 @@ DEFAULT_SAMPLE = 1000
 STATS_PAIRS = 10_000  # random pairs for the anisotropy, as ``stats`` draws them
 SEED = 0
 MEMO = "history"
+MEMO_VERSION = 1  # bump when a kept figure's definition changes: older memos are then ignored
 SHOWN_NEIGHBORS = 3  # per word and checkpoint in the terminal table
 
 
@@ -421,7 +422,9 @@ class _Memos:
     def _memo(self, table: EmbeddingTable) -> dict[str, Any]:
         path = str(table.path)
         if path not in self.data:
-            self.data[path] = read_memo(table.path, MEMO)
+            kept = read_memo(table.path, MEMO)
+            self.data[path] = kept if kept.get("version", MEMO_VERSION) == MEMO_VERSION else {}
+            self.data[path]["version"] = MEMO_VERSION
             self.tables[path] = table
         return self.data[path]
 
