@@ -213,6 +213,8 @@ class _Fetcher:
         self.cache_dir, self.allow_pickle, self.notice = cache_dir, allow_pickle, notice
         self.fetched = fetched
         self.stop = threading.Event()
+        self.lock = threading.Lock()
+        self.said: set[str] = set()
         self.pool = ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="embcli-fetch")
         order = chosen[-1:] + chosen[:-1]
         self.futures: dict[Checkpoint, Future[EmbeddingTable]] = {
@@ -251,8 +253,14 @@ class _Fetcher:
             if unit == "bytes":
                 self.fetched[checkpoint] = max(self.fetched.get(checkpoint, 0), done)
 
+        def say(message: str) -> None:
+            """Each notice once per run (a tied head is said for one checkpoint, not 154)."""
+            with self.lock:
+                if message in self.said:
+                    return
+                self.said.add(message)
+            self.notice(f"{name}: {message}")
+
         model = Model(checkpoint.spec, revision=checkpoint.revision, cache_dir=self.cache_dir,
-                      allow_pickle=self.allow_pickle,
-                      notice=lambda message: self.notice(f"{name}: {message}"),
-                      progress=watch)  # fmt: skip
+                      allow_pickle=self.allow_pickle, notice=say, progress=watch)  # fmt: skip
         return model.embeddings(self.role, self.tensor)
