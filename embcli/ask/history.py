@@ -265,6 +265,9 @@ class HistoryResult(Result):
 
     def _caption(self) -> str:
         parts = [f"{self.model} ({self.table} table), {len(self.checkpoints)} checkpoints"]
+        if self.fetched:
+            fresh = sum(1 for c in self.checkpoints if c.fetched)
+            parts[0] += f" ({self.fetched / 1e6:,.1f} MB of tables fetched for {fresh})"
         if self.words:
             settled = ", ".join(
                 f"{w.word} at {_when(w.settle_step, w.settle_revision)}" for w in self.words
@@ -298,9 +301,9 @@ class HistoryResult(Result):
         return ". ".join(parts)
 
 
-def _when(step: int | None, revision: str | None) -> str:
+def _when(step: float | None, revision: str | None) -> str:
     if step is not None:
-        return f"step {step:,}"
+        return f"step {step:,.0f}" if float(step).is_integer() else f"step {step:,.1f}"
     return revision or "?"
 
 
