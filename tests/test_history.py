@@ -268,14 +268,22 @@ def test_bad_checkpoints_are_named_and_the_others_go_on(tmp_path, cli):
 def test_usage_errors_are_one_line(tmp_path, cli):
     res = cli("history", "-m", str(tmp_path / "nothing-*"))
     assert res.code == 1 and "no checkpoint directory matches" in res.err
-    res = cli("history", "-m", "some/repo")
-    assert res.code == 2 and "--revisions" in res.err
     res = cli("history", "-m", str(tmp_path), "--revisions", "step*")
     assert res.code == 2 and "local path" in res.err
     res = cli("history", "-m", "a/b", "--revisions", "x", "--jobs", "0")
     assert res.code == 2 and "--jobs" in res.err
-    for r in (res,):
-        assert len(r.err.strip().splitlines()) == 1
+    assert len(res.err.strip().splitlines()) == 1
+    res = cli("--revision", "main", "history", "-m", "a/b", "--revisions", "x")
+    assert res.code == 2 and "--revision does not apply to 'embcli history'" in res.err
+
+
+def test_one_checkpoint_is_said_and_compared_with_itself(tmp_path, cli):
+    models.training_run(tmp_path, [40], rows=60)
+    res = cli("history", "-m", tmp_path / "checkpoint-40", "-f", "json", "--sample", "10")
+    assert res.code == 0 and "one checkpoint" in res.err and "--revisions" in res.err
+    (only,) = json.loads(res.out)["checkpoints"]
+    assert only["drift_prev"] is None
+    assert only["drift_last"]["cka"] == pytest.approx(1.0, abs=1e-9)
 
 
 def test_unknown_word_stops_the_run_with_exit_3(tmp_path, cli):

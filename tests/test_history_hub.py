@@ -232,7 +232,7 @@ def test_ctrl_c_keeps_finished_checkpoints_and_a_rerun_fetches_the_rest(hub, tmp
         if proc.poll() is None:
             proc.kill()
     assert proc.returncode == 130, err
-    assert err.strip().splitlines()[-1] == "embcli: interrupted"
+    assert err.strip().splitlines()[-1].startswith("embcli: interrupted")
     assert not [p for p in (cache / ".tmp").iterdir() if p.is_dir()]
     hub.only, hub.stalls_left = None, 0
     before = hub.bytes_served("model.safetensors")

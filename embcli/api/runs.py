@@ -144,9 +144,9 @@ def _checkpoints(
         label = spec
     else:
         if len(specs) == 1 and not ck.is_glob(specs[0]):
-            raise UsageProblem(
-                "history needs several checkpoints: --revisions LIST or 'GLOB' for a Hub "
-                "repo, or -m once per checkpoint directory, or -m 'DIR/checkpoint-*'"
+            notice(
+                f"one checkpoint ({specs[0]}): nothing to follow; give --revisions LIST or "
+                "'GLOB' for a Hub repo, -m once per checkpoint directory, or -m 'DIR/checkpoint-*'"
             )
         found, from_glob = ck.local_checkpoints(specs)
         label = specs[0] if len(specs) == 1 else _common_parent([c.spec for c in found])

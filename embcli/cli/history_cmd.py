@@ -12,7 +12,7 @@ import typer
 
 from embcli.api.runs import history as run_history
 from embcli.cli.common import notice
-from embcli.cli.options import Settings, with_settings
+from embcli.cli.options import Settings, command
 from embcli.cli.output import emit
 from embcli.cli.progress import progress_bar
 from embcli.errors import PartlyFailed
@@ -22,7 +22,7 @@ def register(app: typer.Typer) -> None:
     app.command("history")(history)
 
 
-@with_settings(skip=("revision",))
+@command("model", "tensor", "role", "cache_dir", "allow_pickle", "format")
 def history(
     settings: Settings,
     model: Annotated[
@@ -88,6 +88,7 @@ def history(
     Jaccard@10 of neighbour lists). --words: when each word's neighbours settle. Fetches run
     concurrently and stay cached: a rerun reads only what is missing.
     """
+    settings.will_write(plot)
     specs = list(model or [settings.model])
     label = specs[0] if len(specs) == 1 else f"{len(specs)} checkpoints"
     result = run_history(
