@@ -364,3 +364,15 @@ def test_threads_building_one_entry_build_it_once(model_dirs, isolated_cache):
     assert errors == [] and len(set(found)) == 1
     assert not list((isolated_cache / ".tmp").iterdir())
     assert len([p for p in isolated_cache.iterdir() if "--" in p.name]) == 1
+
+
+def test_words_come_as_a_comma_list_or_a_file(run, tmp_path, cli):
+    listed = tmp_path / "words.txt"
+    listed.write_text("the\n# a comment\ncity\n")
+    glob = str(run["root"] / "checkpoint-*")
+    common = ["history", "-m", glob, "-f", "json", "--sample", "300", "--cache-dir", run["cache"]]
+    by_file = cli(*common, "--words", listed)
+    by_list = cli(*common, "--words", "the, city")
+    assert by_file.code == by_list.code == 0, by_file.err + by_list.err
+    assert json.loads(by_file.out)["words"] == json.loads(by_list.out)["words"]
+    assert [w["word"] for w in json.loads(by_list.out)["words"]] == ["the", "city"]

@@ -10,6 +10,7 @@ from typing import Annotated
 
 import typer
 
+from embcli.api.inputs import word_list
 from embcli.api.runs import history as run_history
 from embcli.cli.common import notice
 from embcli.cli.options import Settings, command
@@ -56,9 +57,9 @@ def history(
         str | None,
         typer.Option(
             "--words",
-            metavar="WORDS",
-            help="Comma list of words to follow: their neighbours at every checkpoint and the "
-            "step at which each settles.",
+            metavar="WORDS|FILE",
+            help="Words to follow, as a comma list (cat,Paris,the) or a FILE (one per line; "
+            "'-': stdin): their neighbours at every checkpoint and the step each settles at.",
             show_default=False,
         ),
     ] = None,
@@ -98,7 +99,7 @@ def history(
         count=count,
         role=settings.role.value if settings.role else "input",
         tensor=settings.tensor,
-        words=[w.strip() for w in words.split(",") if w.strip()] if words is not None else None,
+        words=word_list(words, "--words") if words is not None else None,
         k=k,
         sample=sample,
         seed=seed,
