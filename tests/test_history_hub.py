@@ -226,7 +226,8 @@ def test_ctrl_c_keeps_finished_checkpoints_and_a_rerun_fetches_the_rest(hub, tmp
         else:
             raise AssertionError("the other checkpoints were never cached")
         proc.send_signal(signal.SIGINT)
-        hub.release.set()  # the held transfer ends; its fetch then sees the run was stopped
+        time.sleep(2)  # the run stops; then the held transfer ends and its fetch sees it
+        hub.release.set()
         _, err = proc.communicate(timeout=120)
     finally:
         if proc.poll() is None:
@@ -234,6 +235,7 @@ def test_ctrl_c_keeps_finished_checkpoints_and_a_rerun_fetches_the_rest(hub, tmp
     assert proc.returncode == 130, err
     assert err.strip().splitlines()[-1].startswith("embcli: interrupted")
     assert not [p for p in (cache / ".tmp").iterdir() if p.is_dir()]
+    assert len([p for p in cache.glob("*--*") if (p / "meta.json").exists()]) == len(STEPS) - 1
     hub.only, hub.stalls_left = None, 0
     before = hub.bytes_served("model.safetensors")
     again = embcli(hub, tmp_path, *args)
