@@ -202,6 +202,7 @@ def test_rerun_reads_only_what_is_kept(run, monkeypatch):
     monkeypatch.setattr(h, "checkpoint_stats", refuse)
     monkeypatch.setattr(h, "drift", refuse)
     monkeypatch.setattr(h, "neighbor_lists", refuse)
+    monkeypatch.setattr(h, "top_k", refuse)  # the words' neighbours too: no matrix is read
     again = embcli.history(str(run["root"] / "checkpoint-*"), words=WORDS, sample=300,
                            cache_dir=run["cache"])  # fmt: skip
     assert again.to_dict() == run["result"].to_dict()

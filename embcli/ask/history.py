@@ -384,7 +384,7 @@ def history(
                     if prev is not None:
                         record.drift_prev = {**found[0], "jaccard": _mean_jaccard(mine, prev[2])}
                     lists.append(mine)
-                    word_lists.append(_word_neighbors(table, word_rows, max(k, SETTLE_K)))
+                    word_lists.append(_word_neighbors(memos, table, word_rows, max(k, SETTLE_K)))
                     prev = (table, space, mine)
                 records.append(record)
                 if i != ref_index:
@@ -514,12 +514,24 @@ def _mean_jaccard(a: np.ndarray, b: np.ndarray) -> float | None:
 
 
 def _word_neighbors(
-    table: EmbeddingTable, rows: np.ndarray, k: int
+    memos: _Memos, table: EmbeddingTable, rows: np.ndarray, k: int
 ) -> tuple[np.ndarray, np.ndarray]:
-    if len(rows) == 0:
+    """Each word row's top-``k`` (ids, cosines), all rows but itself; kept per row and ``k``, so
+    a rerun reads no matrix."""
+    keys = [f"neighbors/{k}/{int(r)}" for r in rows]
+    kept = [memos.find(table, key) for key in keys]
+    missing = [i for i, found in enumerate(kept) if found is None]
+    if missing:
+        unit = np.ascontiguousarray(table.unit, dtype=np.float32)
+        want = rows[missing]
+        ids, cos = top_k(unit, unit[want], k, exclude=[[int(r)] for r in want])
+        for j, i in enumerate(missing):
+            kept[i] = {"ids": ids[j].tolist(), "cos": cos[j].tolist()}
+            memos.put(table, keys[i], kept[i])
+    if not len(rows):
         return np.empty((0, k), np.int64), np.empty((0, k))
-    unit = np.ascontiguousarray(table.unit, dtype=np.float32)
-    return top_k(unit, unit[rows], k, exclude=[[int(r)] for r in rows])
+    return (np.array([found["ids"] for found in kept], np.int64),
+            np.array([found["cos"] for found in kept], np.float64))  # fmt: skip
 
 
 def _words(
