@@ -12,7 +12,8 @@ The package follows the path of a question, and imports point only down it:
 
 From Python, ``embcli.load(model)`` opens a table (:class:`embcli.api.Table`) whose methods ask
 the same questions as the commands; ``embcli.Model(model)`` is the model itself (its tables,
-and running it: context, sentences); ``embcli.size(...)`` gives the size card. They are
+and running it: context, sentences); ``embcli.size(...)`` gives the size card;
+``embcli.history(...)`` follows a table through a run's checkpoints. They are
 imported on first use (PEP 562), so ``import embcli`` stays as light as the warm path: neither
 torch, transformers nor matplotlib is imported until a question needs it.
 
@@ -24,11 +25,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
-__all__ = ["Model", "Table", "__version__", "load", "size"]
-_API = ("load", "size", "Model", "Table")
+__all__ = ["Model", "Table", "__version__", "history", "load", "size"]
+_API = ("load", "size", "history", "Model", "Table")
 
 if TYPE_CHECKING:
-    from embcli.api import Model, Table, load, size
+    from embcli.api import Model, Table, history, load, size
 
 
 def __getattr__(name: str) -> Any:

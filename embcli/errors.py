@@ -4,8 +4,9 @@ Every error a user can cause is an :class:`EmbcliError`: its message says what i
 possible, what to do. The CLI prints ``embcli: <message>`` and exits with ``exit_code``; tracebacks
 appear only with ``--debug``. The exit codes are part of the documented interface:
 
-0 ok, 1 model or I/O error, 2 usage error, 3 a word that cannot be resolved to a token, 5 the
-model's own library (transformers) cannot load or run it, 130 interrupted (Ctrl-C).
+0 ok, 1 model or I/O error, 2 usage error, 3 a word that cannot be resolved to a token,
+4 part of a long job failed and the rest was answered (``history``: a checkpoint that could not
+be read), 5 the model's own library (transformers) cannot load or run it, 130 interrupted (Ctrl-C).
 """
 
 from __future__ import annotations
@@ -53,3 +54,9 @@ class ModelFailure(EmbcliError):
     architecture and transformers' own error, so it is not mistaken for embcli's."""
 
     exit_code = 5
+
+
+class PartlyFailed(EmbcliError):
+    """Some of a long job's parts failed; the others were answered (exit code 4)."""
+
+    exit_code = 4

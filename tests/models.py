@@ -181,3 +181,62 @@ def planted(path: Path, words: list[str], vectors: np.ndarray, model_type: str =
         {"model.embed_tokens.weight": vectors.astype(np.float32)}, str(path / "model.safetensors")
     )
     return path
+
+
+def training_run(
+    root: Path,
+    steps: list[int],
+    rows: int = 600,
+    seed: int = 7,
+    bin_steps: tuple[int, ...] = (),
+    reshaped: dict[int, int] | None = None,
+    ballast: int = 0,
+) -> tuple[list[Path], list[str], dict[int, np.ndarray]]:
+    """Checkpoint directories ``checkpoint-<step>`` of a table learning a real one.
+
+    Row 0 is ``<unk>`` (the tokenizer's unknown token), random and never trained. The other rows
+    are GloVe's first ``rows`` words (ordered by frequency: "the", ",", ".", "of"...), whose
+    50-d vectors are the target; at step 0 every row is random (at the scale of a real row).
+    Word i moves to its target on a known schedule, frequent words first: at step s it is
+    ``(1 - a) r_i + a g_i`` with ``a = min(1, s / T_i)`` and ``T_i = 10 * 2 ** (8 * i / rows)``
+    (the first word learnt by step 10, the last by step 2,560). Steps in ``bin_steps`` are saved
+    as ``pytorch_model.bin`` (``torch.save``, zip format), the others as ``model.safetensors``;
+    ``reshaped[step] = n`` gives that checkpoint ``n`` more rows (a resized vocabulary);
+    ``ballast`` rows of another tensor stand for the weights a history never reads.
+    Returns the directories, the tokens (row order) and each step's float32 table.
+    """
+    from tests import glove
+
+    words, target = glove.load(rows)
+    rng = np.random.default_rng(seed)
+    scale = np.linalg.norm(target, axis=1).mean() / np.sqrt(target.shape[1])
+    start = rng.normal(size=target.shape) * scale
+    unk = rng.normal(size=(1, target.shape[1])) * scale
+    finish = 10 * 2 ** (8 * np.arange(rows) / rows)
+    tokens = ["<unk>", *words]
+    dirs, tables = [], {}
+    for step in steps:
+        a = np.minimum(1.0, step / finish)[:, None]
+        table = np.vstack([unk, (1 - a) * start + a * target]).astype(np.float32)
+        extra = (reshaped or {}).get(step, 0)
+        names = tokens + [f"extra{i}" for i in range(extra)]
+        if extra:
+            table = np.vstack([table, rng.normal(size=(extra, table.shape[1])).astype(np.float32)])
+        path = planted(root / f"checkpoint-{step}", names, table)
+        state = {"model.embed_tokens.weight": table}
+        if ballast:
+            rest = rng.normal(size=(ballast, table.shape[1])).astype(np.float32)
+            state["model.layers.0.mlp.up_proj.weight"] = rest
+        if step in bin_steps:
+            import torch
+
+            (path / "model.safetensors").unlink()
+            torch.save({k: torch.from_numpy(v.copy()) for k, v in state.items()},
+                       path / "pytorch_model.bin")  # fmt: skip
+        elif ballast:
+            from safetensors.numpy import save_file
+
+            save_file(state, str(path / "model.safetensors"))
+        dirs.append(path)
+        tables[step] = table
+    return dirs, tokens, tables

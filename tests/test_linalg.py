@@ -123,3 +123,29 @@ def test_procrustes_recovers_a_planted_rotation():
     q = q * np.sign(np.diag(r))
     x = rng.normal(size=(200, 10))
     np.testing.assert_allclose(linalg.procrustes(x, x @ q), q, atol=1e-10)
+
+
+def test_whole_table_cka_and_procrustes_from_blocks_equal_float64():
+    """UnitSpace + paired_products (float32 blocks) against the float64 definitions, with a zero
+    row (cosine 0), more rows than one block, and several tables compared in one pass."""
+    from scipy.linalg import orthogonal_procrustes
+
+    rng = np.random.default_rng(6)
+    base = rng.normal(size=(5000, 24)) + 2.0
+    tables = [base + s * rng.normal(size=base.shape) for s in (0.3, 1.0, 3.0)]
+    tables[1][17] = 0.0
+    units = [linalg.unit_rows(t) for t in tables]
+    spaces = [linalg.UnitSpace.of(u.astype(np.float32)) for u in units]
+    linalg.paired_products(spaces[1], [])
+    linalg.paired_products(spaces[2], [])
+    found = linalg.paired_products(spaces[0], spaces[1:], block=700)
+    for u, space, (cross, cross_p) in zip(units[1:], spaces[1:], found, strict=True):
+        assert linalg.space_cka(spaces[0], space, cross) == pytest.approx(
+            linalg.linear_cka(units[0], u), abs=1e-7
+        )
+        pa = linalg.unit_rows(units[0] - units[0].mean(0))
+        pb = linalg.unit_rows(u - u.mean(0))
+        rotation, _ = orthogonal_procrustes(pa, pb)
+        expected = linalg.pair_cosines(pa @ rotation, pb).mean()
+        assert linalg.aligned_cosine(cross_p, len(u)) == pytest.approx(expected, abs=1e-7)
+    np.testing.assert_allclose(linalg.procrustes_of(pa.T @ pb), rotation, atol=1e-10)

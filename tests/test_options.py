@@ -51,7 +51,7 @@ def test_every_command_is_walked_and_declares_what_it_uses():
     assert set(COMMANDS) == {
         "info", "tokenize", "stats", "undertrained", "neighbors", "similarity", "analogy",
         "size", "evaluate analogies", "evaluate similarity", "plot", "positions", "export",
-        "compare", "context", "sentences", "cache list", "cache clear", "axis", "weat",
+        "compare", "history", "context", "sentences", "cache list", "cache clear", "axis", "weat",
     }  # fmt: skip
     for name, cmd in COMMANDS.items():
         declared = uses(cmd)

@@ -38,6 +38,7 @@ _HOMES = {
     "cache_entries": "embcli.api.cache",
     "clear_cache": "embcli.api.cache",
     "cached_models": "embcli.api.cache",
+    "history": "embcli.api.runs",
 }
 
 __all__ = [
@@ -49,6 +50,7 @@ __all__ = [
     "cached_models",
     "catalog",
     "clear_cache",
+    "history",
     "load",
     "size",
 ]
@@ -56,6 +58,7 @@ __all__ = [
 if TYPE_CHECKING:
     from embcli.api.cache import cache_entries, cached_models, clear_cache
     from embcli.api.model import ROLES, Model, load
+    from embcli.api.runs import history
     from embcli.api.sizes import catalog, size
     from embcli.api.table import Table
 

@@ -1,8 +1,18 @@
-"""What the cache holds, and emptying it: ``embcli cache list`` and ``cache clear`` as results."""
+"""What the cache holds, and emptying it: ``embcli cache list`` and ``cache clear`` as results.
+
+A model read at several revisions (``embcli history`` over a run's checkpoints) has one entry
+per revision; the listing keeps them together, in step order, and ``clear_cache`` can trim them:
+keep a model's latest revisions (``keep_latest``), or drop what was cached long ago
+(``older_than`` days). "Latest" is the highest step a revision's name states (``step143000``,
+``checkpoint-500``); a revision without one (``main``, a tag, a local directory) counts as newer
+than every step, and among equals the most recently cached is the latest.
+"""
 
 from __future__ import annotations
 
+import math
 import os
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,20 +54,27 @@ class CacheListing(Result):
         rows = [
             (
                 r["model"],
+                r.get("revision") or "",
                 f"{r['rows']:,} x {r['dim']:,}",
                 f"{r['bytes'] / 1e6:,.1f} MB",
                 r["path"],
             )
             if r["model"]
-            else ("(broken)", "", "", r["problem"])
+            else ("(broken)", "", "", "", r["problem"])
             for r in self.records
         ]
-        return View(
-            ["model", "shape", "size", "path"],
-            rows,
-            caption=f"{len(self.records)} entries, {self.total_bytes / 1e6:,.1f} MB in {self.root}",
-            table_hidden={"path"},
-        )
+        caption = f"{len(self.records)} entries, {self.total_bytes / 1e6:,.1f} MB in {self.root}"
+        groups: dict[str, list[dict[str, Any]]] = {}
+        for r in self.records:
+            if r["model"]:
+                groups.setdefault(r["model"], []).append(r)
+        for model, items in groups.items():
+            revisions = {r.get("revision") for r in items}
+            if len(revisions) > 1:
+                size = sum(int(r["bytes"]) for r in items) / 1e6
+                caption += f"; {model}: {len(revisions)} revisions, {size:,.1f} MB"
+        return View(["model", "revision", "shape", "size", "path"], rows, caption=caption,
+                    table_hidden={"path"})  # fmt: skip
 
 
 def cache_entries(
@@ -73,14 +90,17 @@ def cache_entries(
     root = _root(cache_dir)
     cache.sweep_stale(root, notice)
     records: list[dict[str, Any]] = []
+    broken: list[dict[str, Any]] = []
     for item in cache.list_entries(root):
         if isinstance(item, CacheProblem):
-            records.append({"model": None, "problem": item.message})
+            broken.append({"model": None, "problem": item.message})
             continue
         m = item.meta
         records.append(
             {
                 "model": m["model"],
+                "revision": m.get("revision"),
+                "step": _step(m.get("revision")),
                 "tensor": m["tensor"],
                 "rows": m["shape"][0],
                 "dim": m["shape"][1],
@@ -90,7 +110,23 @@ def cache_entries(
                 "created": m.get("created"),
             }
         )
-    return CacheListing(str(root), records)
+    # a model's revisions together, oldest step first (the order ``history`` reads them in)
+    records.sort(key=lambda r: (str(r["model"]), *_age_key(r)))
+    return CacheListing(str(root), records + broken)
+
+
+def _step(revision: str | None) -> int | None:
+    from embcli.read.checkpoints import step_of
+
+    return step_of(revision) if revision else None
+
+
+def _age_key(record: dict[str, Any]) -> tuple[float, str, str]:
+    """Older first: by the step in the revision's name (none: newer than any), then by when
+    the entry was cached."""
+    step = record.get("step")
+    return (math.inf if step is None else float(step), str(record.get("created") or ""),
+            str(record.get("revision") or ""))  # fmt: skip
 
 
 def cached_models(cache_dir: str | os.PathLike[str] | None = None) -> list[str]:
@@ -114,9 +150,11 @@ class Cleared(Result):
     removed: int
     model: str | None = None
     swept: list[str] = field(default_factory=list)
+    kept: int = 0  # entries of the chosen model(s) a trim kept
 
     def to_dict(self) -> dict[str, Any]:
-        return {"root": self.root, "removed": self.removed, "model": self.model}
+        return {"root": self.root, "removed": self.removed, "model": self.model,
+                "kept": self.kept}  # fmt: skip
 
     def view(self) -> View:
         return View(["field", "value"], [("removed", self.removed), ("from", self.root)],
@@ -124,23 +162,34 @@ class Cleared(Result):
 
     def summary(self) -> str:
         plural = "s" if self.removed != 1 else ""
-        return f"removed {self.removed} cached table{plural} from {self.root}"
+        kept = f", kept {self.kept}" if self.kept else ""
+        return f"removed {self.removed} cached table{plural}{kept} from {self.root}"
 
 
 def clear_cache(
     cache_dir: str | os.PathLike[str] | None = None,
     model: str | None = None,
     *,
+    keep_latest: int | None = None,
+    older_than: float | None = None,
     notice: Notice | None = None,
 ) -> Cleared:
     """Delete cached tables: every one (and broken entries), or those of ``model`` only.
 
-    Build directories whose builder is gone are swept too; a live build is never touched.
-    Naming a model the cache does not hold is an error (exit code 1).
+    ``keep_latest=N`` keeps each model's N latest revisions (every table of them: input and
+    head) and deletes its others; ``older_than=DAYS`` deletes only entries cached more than
+    DAYS ago. Given together, an entry goes when both say so. Build directories whose builder
+    is gone are swept too; a live build is never touched. Naming a model the cache does not
+    hold is an error (exit code 1).
     """
+    from embcli.api import checks
     from embcli.errors import EmbcliError
     from embcli.store import cache
 
+    checks.optional_count("--keep-latest", keep_latest)
+    if older_than is not None:
+        checks.number("--older-than", older_than, 0)
+    trimming = keep_latest is not None or older_than is not None
     root = _root(cache_dir)
     wanted = None
     if model is not None:
@@ -148,21 +197,52 @@ def clear_cache(
         wanted = {model, str(local.resolve())} if local.exists() else {model}
         if model.startswith("ollama:") and ":" not in model.removeprefix("ollama:"):
             wanted.add(model + ":latest")  # as the entry names it
-    removed = 0
-    for item in cache.list_entries(root):
-        if isinstance(item, CacheProblem):  # a broken entry: removed when clearing all
-            if wanted is None:
-                removed += _remove_broken(root, item)
-            continue
-        label = str(item.meta.get("model"))
-        # a GGUF chosen in a folder or Hub repo is named by the folder or repo and its file
-        if wanted is None or label in wanted or any(label.startswith(w + "/") for w in wanted):
-            cache.remove_entry(item.path)
-            removed += 1
-    swept = cache.sweep_stale(root, notice)  # only builds whose owner is gone
-    if model is not None and removed == 0:
+    listing = cache_entries(cache_dir, notice=notice)
+    chosen = [r for r in listing if r["model"] and _named(str(r["model"]), wanted)]
+    if model is not None and not chosen:
         raise EmbcliError(f"no cached table for {model}")
-    return Cleared(str(root), removed, model, [str(p) for p in swept])
+    doomed = chosen
+    if keep_latest is not None:
+        doomed = [
+            r for r in doomed if r["revision"] not in _latest(chosen, r["model"], keep_latest)
+        ]
+    if older_than is not None:
+        cutoff = time.time() - older_than * 86400
+        doomed = [r for r in doomed if _created(r) < cutoff]
+    for r in doomed:
+        cache.remove_entry(Path(r["path"]))
+    removed = len(doomed)
+    if wanted is None and not trimming:  # clearing everything: broken entries go too
+        for item in cache.list_entries(root):
+            if isinstance(item, CacheProblem):
+                removed += _remove_broken(root, item)
+    swept = cache.sweep_stale(root, notice)  # only builds whose owner is gone
+    return Cleared(str(root), removed, model, [str(p) for p in swept],
+                   kept=len(chosen) - len(doomed))  # fmt: skip
+
+
+def _named(label: str, wanted: set[str] | None) -> bool:
+    """Whether an entry's model is one of ``wanted`` (None: every one); a GGUF chosen in a folder
+    or Hub repo is named by the folder or repo and its file."""
+    return wanted is None or label in wanted or any(label.startswith(w + "/") for w in wanted)
+
+
+def _latest(records: list[dict[str, Any]], model: str, n: int) -> set[str | None]:
+    """The ``n`` latest revisions of ``model`` among ``records`` (see the module docstring)."""
+    mine = sorted((r for r in records if r["model"] == model), key=_age_key)
+    revisions = list(dict.fromkeys(r["revision"] for r in reversed(mine)))
+    return set(revisions[:n])
+
+
+def _created(record: dict[str, Any]) -> float:
+    """When the entry was cached (its ``created`` stamp, UTC), as a Unix time."""
+    import calendar
+
+    stamp = record.get("created")
+    try:
+        return float(calendar.timegm(time.strptime(str(stamp), "%Y-%m-%dT%H:%M:%SZ")))
+    except ValueError:
+        return Path(record["path"]).stat().st_mtime
 
 
 def _remove_broken(root: Path, problem: Any) -> int:

@@ -310,22 +310,26 @@ def default_remove_pcs(dim: int) -> int:
     return max(1, round(dim / 100))
 
 
-def table_stats(
-    table: EmbeddingTable,
-    remove_pcs: int | None = None,
-    samples: int = 10_000,
-    seed: int = 0,
-    role: str = "input",
-) -> StatsResult:
-    """Compute every statistic of ``stats`` for ``table``.
+@dataclass
+class Spectrum:
+    """The spectrum of a table's used rows: what ``stats`` reports beyond the norms and pairs."""
 
-    Checked first, so the API gets the CLI's one-line errors instead of a NaN mean (no pairs)
+    mean: np.ndarray  # mean of the rows the spectrum was taken over
+    eigenvalues: np.ndarray  # of the centred scatter, largest first
+    components: np.ndarray  # [D, d] top principal directions (columns)
+    isotropy: float
+    exact: bool  # over every used row (else a uniform row sample)
+    rows: int  # rows it was taken over
+
+
+def used_rows(table: EmbeddingTable) -> np.ndarray:
+    """Ids of the rows a statistic is taken over: within the tokenizer, and not zero.
+
+    Checked here, so the API gets the CLI's one-line errors instead of a NaN mean (no pairs)
     or numpy's ValueError (fewer than two rows to pair).
     """
-    unit, norms = table.unit, np.asarray(table.norms)
-    rows, dim = table.shape
-    d = default_remove_pcs(dim) if remove_pcs is None else remove_pcs
-    check_removed(d, dim)
+    norms = np.asarray(table.norms)
+    rows = table.shape[0]
     limit = min(rows, table.tokenizer_size or rows)
     used = np.flatnonzero((np.arange(rows) < limit) & (norms > 0))
     if len(used) < 2:
@@ -333,26 +337,56 @@ def table_stats(
             f"{table.label} has {len(used)} non-zero row(s) within its tokenizer: "
             "stats needs two or more"
         )
-    rng = np.random.default_rng(seed)
+    return used
+
+
+def spectrum(unit: np.ndarray, norms: np.ndarray, used: np.ndarray, d: int, seed: int) -> Spectrum:
+    """Eigenvalues, top ``d`` components and isotropy of the raw rows ``used``: exact from the
+    D x D scatter when that costs at most :data:`EXACT_BUDGET`, else over a seeded row sample."""
+    dim = unit.shape[1]
     if len(used) * dim * dim <= EXACT_BUDGET:
-        spec_rows, exact = used, True
-        mean, centred, gram = linalg.scatter(unit, norms, spec_rows)
-        n = len(spec_rows)
+        mean, centred, gram = linalg.scatter(unit, norms, used)
         eigenvalues, components = linalg.principal_axes(centred, max(1, d))
         _, raw_dirs = linalg.descending_eigh(gram)
-        iso = isotropy(unit, norms, spec_rows, raw_dirs)
-    else:
-        spec_rows = np.sort(rng.choice(used, size=min(len(used), SAMPLE_ROWS), replace=False))
-        exact, n = False, len(spec_rows)
-        mean, eigenvalues, components, iso = sampled_spectrum(
-            linalg.raw_rows(unit, norms, spec_rows), max(1, d)
-        )
+        return Spectrum(mean, eigenvalues, components, isotropy(unit, norms, used, raw_dirs),
+                        True, len(used))  # fmt: skip
+    rng = np.random.default_rng(seed)
+    rows = np.sort(rng.choice(used, size=min(len(used), SAMPLE_ROWS), replace=False))
+    mean, eigenvalues, components, iso = sampled_spectrum(
+        linalg.raw_rows(unit, norms, rows), max(1, d)
+    )
+    return Spectrum(mean, eigenvalues, components, iso, False, len(rows))
 
+
+def pair_sample(
+    table: EmbeddingTable, used: np.ndarray, samples: int, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """The raw rows of ``samples`` random pairs of word-like rows (any used rows if fewer than
+    two are word-like): what the anisotropy cosines are taken over."""
+    norms = np.asarray(table.norms)
     pool = np.flatnonzero(np.asarray(table.wordlike) & (norms > 0))
     if len(pool) < 2:
         pool = used
     a, b = random_pairs(pool, samples, seed)
-    ra, rb = linalg.raw_rows(unit, norms, a), linalg.raw_rows(unit, norms, b)
+    return linalg.raw_rows(table.unit, norms, a), linalg.raw_rows(table.unit, norms, b)
+
+
+def table_stats(
+    table: EmbeddingTable,
+    remove_pcs: int | None = None,
+    samples: int = 10_000,
+    seed: int = 0,
+    role: str = "input",
+) -> StatsResult:
+    """Compute every statistic of ``stats`` for ``table``."""
+    unit, norms = table.unit, np.asarray(table.norms)
+    rows, dim = table.shape
+    d = default_remove_pcs(dim) if remove_pcs is None else remove_pcs
+    check_removed(d, dim)
+    used = used_rows(table)
+    spec = spectrum(unit, norms, used, d, seed)
+    mean, eigenvalues, components = spec.mean, spec.eigenvalues, spec.components
+    ra, rb = pair_sample(table, used, samples, seed)
     top = components[:, :d].T
     cos = {
         "raw": linalg.pair_cosines(ra, rb),
@@ -379,12 +413,12 @@ def table_stats(
         anisotropy=anis,
         variance_share=variance_share(eigenvalues),
         effective_rank=effective_rank(np.sqrt(eigenvalues)),
-        isotropy=iso,
+        isotropy=spec.isotropy,
         spectrum={
-            "exact": exact,
-            "rows": n,
+            "exact": spec.exact,
+            "rows": spec.rows,
             "of_rows": len(used),
-            "method": "scatter-eigh" if exact else "row-sample-gram",
+            "method": "scatter-eigh" if spec.exact else "row-sample-gram",
         },
         eigenvalues=eigenvalues,
         cosines=cos,

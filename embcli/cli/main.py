@@ -43,6 +43,7 @@ COMMAND_MODULES = {
     "positions": "plot_cmds",
     "export": "export_cmd",
     "compare": "compare_cmd",
+    "history": "history_cmd",
     "context": "model_cmds",
     "sentences": "model_cmds",
     "cache": "cache_cmds",

@@ -72,6 +72,7 @@ def _label(unit: str, subject: str) -> str:
         "rows": f"Caching {subject}",
         "questions": "Answering the questions",
         "lines": "Embedding the corpus",
+        "checkpoints": f"Checkpoints of {subject}",
     }.get(unit, subject)
 
 

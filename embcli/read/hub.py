@@ -10,6 +10,7 @@ module knows nothing of ranges or containers: ranged reads of one file are
 from __future__ import annotations
 
 import os
+from _thread import allocate_lock  # loaded at start-up; ``threading`` costs the warm path
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -18,6 +19,7 @@ from embcli.errors import EmbcliError
 
 T = TypeVar("T")
 _SCRATCH: list[Path] = []
+_SCRATCH_LOCK = allocate_lock()  # builds run in threads (history --jobs): one scratch dir
 _REACHED: set[str] = set()
 
 
@@ -54,6 +56,11 @@ def scratch_dir() -> Path:
     go here rather than into huggingface_hub's cache, where a 548 MB to 800 GB copy of weights
     embcli has finished with would stay behind unannounced.
     """
+    with _SCRATCH_LOCK:
+        return _scratch_dir()
+
+
+def _scratch_dir() -> Path:
     if not _SCRATCH:
         import atexit
         import shutil
@@ -195,6 +202,14 @@ def reason(exc: BaseException) -> str:
     """The first line of an exception's message (its type name if it has none)."""
     text = str(exc).strip().splitlines()
     return text[0][:120] if text else type(exc).__name__
+
+
+def list_refs(repo_id: str) -> list[str]:
+    """The names of the repository's branches and tags, as the Hub API lists them."""
+    from huggingface_hub import HfApi
+
+    refs = hub_call(repo_id, None, lambda: HfApi().list_repo_refs(repo_id))
+    return [r.name for r in [*refs.branches, *refs.tags]]
 
 
 def model_info(repo_id: str, revision: str | None) -> Any:

@@ -25,6 +25,7 @@ import os
 import secrets
 import shutil
 import time
+from _thread import get_ident
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
@@ -301,7 +302,8 @@ def _write_json_atomic(path: Path, data: Any) -> None:
 def _mkdirs(path: Path) -> Path:
     try:
         path.mkdir(parents=True, exist_ok=True)
-        probe = path / f".probe-{os.getpid()}"
+        # one probe per thread: builds run in threads (history --jobs)
+        probe = path / f".probe-{os.getpid()}-{get_ident()}"
         probe.touch()
         probe.unlink()
     except OSError as exc:

@@ -1,0 +1,616 @@
+"""``embcli history``: how a table learns, checkpoint by checkpoint.
+
+At step 0 a table is random noise; training pulls words that share contexts together. Given a
+run's checkpoints in order, this reports for each one:
+
+- its statistics, with the definitions ``stats`` uses (:mod:`embcli.ask.anatomy`, the same
+  functions): mean row norm, anisotropy (mean cosine of seeded random pairs of word-like rows,
+  raw), effective rank and isotropy I(W) of the used rows;
+- its drift from the previous checkpoint and to the last one, as ``compare`` measures two
+  tables (:mod:`embcli.ask.compare`, :mod:`embcli.linalg`): linear CKA over all rows, on unit
+  rows column-centred; the mean cosine of each row with its counterpart after an orthogonal
+  Procrustes map fitted on all rows (centred unit rows made unit again, as ``compare`` aligns);
+  and the mean Jaccard@10 of the neighbour lists of a seeded sample of word-like tokens;
+- when a word *settles*: the first checkpoint from which its top-10 list (all rows but itself,
+  unit rows, cosine) keeps Jaccard >= 0.5 with its list at the last checkpoint, through to the
+  end. For ``--words``, and for the sample, grouped by quartile of row id (BPE vocabularies are
+  ordered roughly by frequency: Pythia and OLMo studies see frequent words settle first).
+
+The last checkpoint that could be read is the reference: its word-like rows give the sample,
+its tokenizer resolves the words, and a checkpoint whose table has another shape is named and
+left out of drift and settling (its statistics are still reported). Each checkpoint's results
+are kept beside its cache entry (:mod:`embcli.store.memo`), so a rerun computes only what is new.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from embcli import linalg
+from embcli.ask.anatomy import effective_rank, pair_sample, spectrum, used_rows
+from embcli.ask.compare import jaccard, neighbor_lists
+from embcli.ask.queries import top_k
+from embcli.ask.words import resolve
+from embcli.errors import EmbcliError
+from embcli.store.memo import read_memo, write_memo
+from embcli.store.table import EmbeddingTable
+from embcli.view import Result, View
+
+SETTLE_K = 10  # the neighbour lists that decide settling and the Jaccard drift
+SETTLE_JACCARD = 0.5
+DEFAULT_SAMPLE = 1000
+STATS_PAIRS = 10_000  # random pairs for the anisotropy, as ``stats`` draws them
+SEED = 0
+MEMO = "history"
+MEMO_VERSION = 1  # bump when a kept figure's definition changes: older memos are then ignored
+SHOWN_NEIGHBORS = 3  # per word and checkpoint in the terminal table
+
+
+class CheckpointFailed(EmbcliError):
+    """A checkpoint that could not be read (the run goes on without it)."""
+
+
+@dataclass(frozen=True)
+class Point:
+    """A checkpoint as the analysis sees it: its name and step, and how to open its table
+    (``open()`` blocks until the table is there, or raises :class:`CheckpointFailed`)."""
+
+    name: str
+    step: int | None
+    open: Callable[[], EmbeddingTable]
+
+
+# -- plain functions over arrays -----------------------------------------------------------------
+
+
+def checkpoint_stats(
+    table: EmbeddingTable, pairs: int = STATS_PAIRS, seed: int = SEED
+) -> dict[str, Any]:
+    """Mean row norm (all rows, as ``stats`` summarises norms), anisotropy (mean raw cosine of
+    ``pairs`` seeded pairs of word-like rows), effective rank and isotropy (used rows)."""
+    unit, norms = table.unit, np.asarray(table.norms)
+    used = used_rows(table)
+    spec = spectrum(unit, norms, used, 1, seed)
+    ra, rb = pair_sample(table, used, pairs, seed)
+    rows, dim = table.shape
+    return {
+        "rows": rows,
+        "dim": dim,
+        "mean_norm": float(np.mean(norms, dtype=np.float64)),
+        "anisotropy": float(linalg.pair_cosines(ra, rb).mean()),
+        "effective_rank": effective_rank(np.sqrt(spec.eigenvalues)),
+        "isotropy": spec.isotropy,
+    }
+
+
+def drift(a: linalg.UnitSpace, others: list[linalg.UnitSpace]) -> list[dict[str, float]]:
+    """CKA and the mean Procrustes cosine of ``a`` with each of ``others`` (all rows), in one
+    pass over the rows; ``a.scatter_norm`` is found on the way when unknown."""
+    found = linalg.paired_products(a, others)
+    return [
+        {
+            "cka": linalg.space_cka(a, b, cross),
+            "procrustes_cos": linalg.aligned_cosine(cross_p, a.unit.shape[0]),
+        }
+        for b, (cross, cross_p) in zip(others, found, strict=True)
+    ]
+
+
+def settle_index(scores: np.ndarray, threshold: float = SETTLE_JACCARD) -> np.ndarray:
+    """Per row of ``scores`` ([words, checkpoints]: Jaccard with the last checkpoint's list),
+    the first checkpoint from which every score through to the end is at least ``threshold``.
+
+    The last column compares the last list with itself (1.0), so every word settles by then.
+    """
+    below = np.asarray(scores) < threshold
+    later = below.shape[1] - 1 - np.argmax(below[:, ::-1], axis=1)  # last column below
+    return np.where(below.any(axis=1), later + 1, 0)
+
+
+def quartiles(rows: np.ndarray, pool: np.ndarray) -> tuple[np.ndarray, list[tuple[int, int]]]:
+    """Each of ``rows``' quartile (0..3) of row id within ``pool`` (the word-like rows), and the
+    first and last pool row of each quartile: a quarter of the pool each, low ids first."""
+    pool = np.asarray(pool)
+    edges = np.quantile(pool, [0.25, 0.5, 0.75])
+    in_pool = np.searchsorted(edges, pool, side="right")
+    ranges = [
+        (int(pool[in_pool == q].min()), int(pool[in_pool == q].max()))
+        if (in_pool == q).any()
+        else (-1, -1)
+        for q in range(4)
+    ]
+    return np.searchsorted(edges, np.asarray(rows), side="right"), ranges
+
+
+def sample_rows(
+    table: EmbeddingTable, size: int, seed: int = SEED
+) -> tuple[np.ndarray, np.ndarray]:
+    """A seeded sample of ``size`` word-like, non-zero rows (sorted), and the pool it came from."""
+    norms = np.asarray(table.norms)
+    pool = np.flatnonzero(np.asarray(table.wordlike) & (norms > 0))
+    if size <= 0 or len(pool) == 0:
+        return np.empty(0, np.int64), pool
+    rng = np.random.default_rng(seed)
+    return np.sort(rng.choice(pool, size=min(size, len(pool)), replace=False)), pool
+
+
+# -- the result ----------------------------------------------------------------------------------
+
+
+@dataclass
+class CheckpointRecord:
+    revision: str  # the Hub revision, or a local checkpoint's directory name
+    step: int | None
+    stats: dict[str, Any]
+    drift_prev: dict[str, float | None] | None = None
+    drift_last: dict[str, float | None] | None = None
+    excluded: str | None = None  # why it is left out of drift and settling
+    fetched: int = 0  # bytes of the table fetched for it in this run (0: it was cached)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "revision": self.revision,
+            "step": self.step,
+            "stats": self.stats,
+            "drift_prev": self.drift_prev,
+            "drift_last": self.drift_last,
+        }
+
+
+@dataclass
+class WordRecord:
+    word: str
+    id: int
+    token: str
+    settle: int | None  # index into the included checkpoints
+    settle_step: int | None
+    settle_revision: str | None
+    steps: list[dict[str, Any]]  # {"revision", "step", "neighbors": [{id, token, cosine}]}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "word": self.word,
+            "id": self.id,
+            "token": self.token,
+            "settle_step": self.settle_step,
+            "settle_revision": self.settle_revision,
+            "steps": self.steps,
+        }
+
+
+@dataclass
+class HistoryResult(Result):
+    """``embcli history``: every checkpoint's statistics and drift, and when words settle."""
+
+    model: str
+    table: str
+    checkpoints: list[CheckpointRecord]
+    words: list[WordRecord]
+    sample: dict[str, Any]
+    failed: list[dict[str, Any]] = field(default_factory=list)  # {"revision", "step", "error"}
+    # for the picture, not in JSON
+    sample_ids: np.ndarray = field(repr=False, default_factory=lambda: np.zeros(0, np.int64))
+    sample_settle: np.ndarray = field(repr=False, default_factory=lambda: np.zeros(0, np.int64))
+    sample_quartile: np.ndarray = field(repr=False, default_factory=lambda: np.zeros(0, np.int64))
+
+    @property
+    def included(self) -> list[CheckpointRecord]:
+        """The checkpoints drift and settling are measured over, in order."""
+        return [c for c in self.checkpoints if c.excluded is None]
+
+    @property
+    def fetched(self) -> int:
+        return sum(c.fetched for c in self.checkpoints)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "model": self.model,
+            "table": self.table,
+            "checkpoints": [c.to_dict() for c in self.checkpoints],
+            "words": [w.to_dict() for w in self.words],
+            "sample": self.sample,
+            "excluded": [
+                {"revision": c.revision, "step": c.step, "reason": c.excluded}
+                for c in self.checkpoints
+                if c.excluded
+            ],
+            "failed": self.failed,
+        }
+
+    def view(self) -> View:
+        columns = [
+            "checkpoint",
+            "step",
+            "norm",
+            "anisotropy",
+            "eff. rank",
+            "isotropy",
+            "CKA prev",
+            "cos prev",
+            "J prev",
+            "CKA last",
+            "cos last",
+            "J last",
+        ]
+        columns += [w.word for w in self.words]
+        by_name = {w.word: {s["revision"]: s for s in w.steps} for w in self.words}
+        rows = []
+        for c in self.checkpoints:
+            s, p, last = c.stats, c.drift_prev or {}, c.drift_last or {}
+            row: list[Any] = [
+                c.revision + (" (excluded)" if c.excluded else ""),
+                "" if c.step is None else c.step,
+                s["mean_norm"],
+                s["anisotropy"],
+                s["effective_rank"],
+                s["isotropy"],
+                p.get("cka"),
+                p.get("procrustes_cos"),
+                p.get("jaccard"),
+                last.get("cka"),
+                last.get("procrustes_cos"),
+                last.get("jaccard"),
+            ]
+            for w in self.words:
+                step = by_name[w.word].get(c.revision)
+                shown = step["neighbors"][:SHOWN_NEIGHBORS] if step else []
+                row.append(", ".join(n["token"].strip() or repr(n["token"]) for n in shown))
+            rows.append(row)
+        return View(columns, rows, caption=self._caption())
+
+    def _caption(self) -> str:
+        parts = [f"{self.model} ({self.table} table), {len(self.checkpoints)} checkpoints"]
+        if self.fetched:
+            fresh = sum(1 for c in self.checkpoints if c.fetched)
+            parts[0] += f" ({self.fetched / 1e6:,.1f} MB of tables fetched for {fresh})"
+        if self.words:
+            settled = ", ".join(
+                f"{w.word} at {_when(w.settle_step, w.settle_revision)}" for w in self.words
+            )
+            parts.append(
+                f"settled (top-{SETTLE_K} Jaccard >= {SETTLE_JACCARD} with the last "
+                f"through to the end): {settled}"
+            )
+        quarters = self.sample.get("settle_by_quartile") or []
+        if quarters:
+            med = ", ".join(
+                f"Q{q['quartile']} (ids {q['ids'][0]:,}-{q['ids'][1]:,}) "
+                f"{_when(q['median_settle_step'], None)}"
+                for q in quarters
+            )
+            parts.append(
+                f"median settle step of {self.sample['size']:,} sampled word-like "
+                f"tokens by quartile of row id: {med}"
+            )
+        parts.append(
+            "drift: linear CKA and Procrustes-aligned cosine over all rows (unit, "
+            f"centred); J = mean Jaccard@{SETTLE_K} of the sample's neighbours"
+        )
+        for c in self.checkpoints:
+            if c.excluded:
+                parts.append(f"{c.revision} left out of drift: {c.excluded}")
+        if self.failed:
+            parts.append(
+                "failed: " + "; ".join(f"{f['revision']} ({f['error']})" for f in self.failed)
+            )
+        return ". ".join(parts)
+
+
+def _when(step: float | None, revision: str | None) -> str:
+    if step is not None:
+        return f"step {step:,.0f}" if float(step).is_integer() else f"step {step:,.1f}"
+    return revision or "?"
+
+
+# -- the run -------------------------------------------------------------------------------------
+
+
+def history(
+    points: Sequence[Point],
+    *,
+    model: str,
+    role: str = "input",
+    words: Sequence[str] = (),
+    k: int = 10,
+    sample: int = DEFAULT_SAMPLE,
+    seed: int = SEED,
+    notice: Callable[[str], None] | None = None,
+    progress: Callable[[int, int, str], None] | None = None,
+) -> HistoryResult:
+    """Analyse ``points`` (in order) as described in the module docstring.
+
+    Tables are opened in order of need: the last readable checkpoint first (the reference), then
+    each from the start; ``Point.open`` may be backed by fetches running meanwhile. A checkpoint
+    that fails is recorded in ``failed`` and the others go on; if none can be read, this raises.
+    ``progress(done, total, "checkpoints")`` hears each checkpoint analysed.
+    """
+    say = notice or (lambda message: None)
+    failed: dict[int, str] = {}
+    tables: dict[int, EmbeddingTable] = {}
+
+    def open_point(i: int) -> EmbeddingTable | None:
+        if i in failed:
+            return None
+        if i not in tables:
+            try:
+                tables[i] = points[i].open()
+            except CheckpointFailed as exc:
+                failed[i] = exc.one_line()
+                say(f"{points[i].name}: {failed[i]}")
+                return None
+        return tables[i]
+
+    ref_index = next((i for i in reversed(range(len(points))) if open_point(i) is not None), None)
+    if ref_index is None:
+        raise EmbcliError(
+            f"none of the {len(points)} checkpoints of {model} could be read",
+            "; ".join(f"{points[i].name}: {m}" for i, m in failed.items())[:500],
+        )
+    ref = tables[ref_index]
+    resolved = [resolve(ref, w) for w in words]  # an unknown word stops the run (exit 3)
+    queries, pool = sample_rows(ref, sample, seed)
+    query_key = hashlib.sha256(np.asarray(queries, np.int64).tobytes()).hexdigest()[:16]
+    word_rows = np.array([r.ids[0] for r in resolved], np.int64)
+    memos = _Memos()
+    try:
+        ref_space = _space(memos, ref)
+        _drifts(memos, ref, ref_space, [])  # its scatter norm, which every CKA with it needs
+        ref_lists = _sample_lists(memos, ref, queries, query_key)
+        records: list[CheckpointRecord] = []
+        lists: list[np.ndarray] = []  # the sample's top-10 lists at each included checkpoint
+        word_lists: list[tuple[np.ndarray, np.ndarray]] = []  # the words' (ids, cosines)
+        prev: tuple[EmbeddingTable, linalg.UnitSpace, np.ndarray] | None = None
+        for i, point in enumerate(points):
+            table = open_point(i)
+            if table is not None:
+                record = CheckpointRecord(point.name, point.step, _stats(memos, table, seed))
+                if table.shape != ref.shape:
+                    record.excluded = (
+                        f"its table is {table.shape[0]:,} x {table.shape[1]:,}, the last "
+                        f"checkpoint's {ref.shape[0]:,} x {ref.shape[1]:,}"
+                    )
+                    say(f"{point.name}: {record.excluded}; left out of drift")
+                else:
+                    space = ref_space if i == ref_index else _space(memos, table)
+                    mine = _sample_lists(memos, table, queries, query_key)
+                    others = [(ref, ref_space)] if prev is None else [prev[:2], (ref, ref_space)]
+                    found = _drifts(memos, table, space, others)
+                    record.drift_last = {**found[-1], "jaccard": _mean_jaccard(mine, ref_lists)}
+                    if prev is not None:
+                        record.drift_prev = {**found[0], "jaccard": _mean_jaccard(mine, prev[2])}
+                    lists.append(mine)
+                    word_lists.append(_word_neighbors(memos, table, word_rows, max(k, SETTLE_K)))
+                    prev = (table, space, mine)
+                records.append(record)
+                if i != ref_index:
+                    memos.flush(table)
+                    tables.pop(i, None)
+            if progress:
+                progress(i + 1, len(points), "checkpoints")
+    finally:
+        memos.flush()  # what was computed is kept, even when the run is interrupted
+
+    included = [r for r in records if r.excluded is None]
+    word_records = _words(resolved, word_rows, ref, included, word_lists, k)
+    sample_info, settle, which = _sample_settle(queries, pool, lists, included, seed)
+    return HistoryResult(
+        model=model,
+        table=role,
+        checkpoints=records,
+        words=word_records,
+        sample=sample_info,
+        failed=[
+            {"revision": points[i].name, "step": points[i].step, "error": m}
+            for i, m in sorted(failed.items())
+        ],
+        sample_ids=queries,
+        sample_settle=settle,
+        sample_quartile=which,
+    )
+
+
+class _Memos:
+    """Each checkpoint's kept results (:mod:`embcli.store.memo`), read once, written when new."""
+
+    def __init__(self) -> None:
+        self.data: dict[str, dict[str, Any]] = {}
+        self.tables: dict[str, EmbeddingTable] = {}
+        self.dirty: set[str] = set()
+
+    def _memo(self, table: EmbeddingTable) -> dict[str, Any]:
+        path = str(table.path)
+        if path not in self.data:
+            kept = read_memo(table.path, MEMO)
+            self.data[path] = kept if kept.get("version", MEMO_VERSION) == MEMO_VERSION else {}
+            self.data[path]["version"] = MEMO_VERSION
+            self.tables[path] = table
+        return self.data[path]
+
+    def find(self, table: EmbeddingTable, key: str) -> Any:
+        """The kept value of ``key``, or None."""
+        return self._memo(table).get(key)
+
+    def get(self, table: EmbeddingTable, key: str, compute: Callable[[], Any]) -> Any:
+        """The kept value of ``key``, computed (and kept) if there is none."""
+        memo = self._memo(table)
+        if key not in memo:
+            self.put(table, key, compute())
+        return memo[key]
+
+    def put(self, table: EmbeddingTable, key: str, value: Any) -> None:
+        memo = self._memo(table)
+        if memo.get(key) != value:
+            memo[key] = value
+            self.dirty.add(str(table.path))
+
+    def flush(self, table: EmbeddingTable | None = None) -> None:
+        for path in [str(table.path)] if table is not None else list(self.dirty):
+            if path in self.dirty:
+                write_memo(self.tables[path].path, MEMO, self.data[path])
+                self.dirty.discard(path)
+            self.data.pop(path, None)
+            self.tables.pop(path, None)
+
+
+def _stats(memos: _Memos, table: EmbeddingTable, seed: int) -> dict[str, Any]:
+    key = f"stats/{STATS_PAIRS}/{seed}"
+    return dict(memos.get(table, key, lambda: checkpoint_stats(table, STATS_PAIRS, seed)))
+
+
+def _space(memos: _Memos, table: EmbeddingTable) -> linalg.UnitSpace:
+    """The table's :class:`~embcli.linalg.UnitSpace`: its mean (and scatter norm, once known)
+    kept in the memo."""
+
+    def compute() -> dict[str, Any]:
+        return {"mean": linalg.UnitSpace.of(table.unit).mean.tolist(), "scatter_norm": None}
+
+    kept = memos.get(table, "space", compute)
+    return linalg.UnitSpace(table.unit, np.array(kept["mean"], np.float64), kept["scatter_norm"])
+
+
+def _drifts(
+    memos: _Memos,
+    table: EmbeddingTable,
+    space: linalg.UnitSpace,
+    others: list[tuple[EmbeddingTable, linalg.UnitSpace]],
+) -> list[dict[str, float]]:
+    """Drift of ``table`` from each of ``others``: kept ones from the memo, the rest (and the
+    table's scatter norm, if unknown) from one pass over the rows."""
+    keys = [f"drift/{other.path.name}" for other, _ in others]
+    kept = [memos.find(table, key) for key in keys]
+    missing = [i for i, found in enumerate(kept) if found is None]
+    if missing or space.scatter_norm is None:
+        computed = drift(space, [others[i][1] for i in missing])
+        memos.put(table, "space", {"mean": space.mean.tolist(),
+                                   "scatter_norm": space.scatter_norm})  # fmt: skip
+        for i, found in zip(missing, computed, strict=True):
+            kept[i] = found
+            memos.put(table, keys[i], found)
+    return [dict(found) for found in kept]
+
+
+def _sample_lists(
+    memos: _Memos, table: EmbeddingTable, queries: np.ndarray, key: str
+) -> np.ndarray:
+    """The sample's top-10 lists (all rows but the query, cosine on unit rows)."""
+
+    def compute() -> list[list[int]]:
+        if not len(queries):
+            return []
+        found: list[list[int]] = neighbor_lists(table.unit, queries, SETTLE_K).tolist()
+        return found
+
+    kept = memos.get(table, f"lists/{SETTLE_K}/{key}", compute)
+    return np.array(kept, np.int64).reshape(len(queries), SETTLE_K)
+
+
+def _mean_jaccard(a: np.ndarray, b: np.ndarray) -> float | None:
+    return float(jaccard(a, b).mean()) if len(a) else None
+
+
+def _word_neighbors(
+    memos: _Memos, table: EmbeddingTable, rows: np.ndarray, k: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each word row's top-``k`` (ids, cosines), all rows but itself; kept per row and ``k``, so
+    a rerun reads no matrix."""
+    keys = [f"neighbors/{k}/{int(r)}" for r in rows]
+    kept = [memos.find(table, key) for key in keys]
+    missing = [i for i, found in enumerate(kept) if found is None]
+    if missing:
+        unit = np.ascontiguousarray(table.unit, dtype=np.float32)
+        want = rows[missing]
+        ids, cos = top_k(unit, unit[want], k, exclude=[[int(r)] for r in want])
+        for j, i in enumerate(missing):
+            kept[i] = {"ids": ids[j].tolist(), "cos": cos[j].tolist()}
+            memos.put(table, keys[i], kept[i])
+    if not len(rows):
+        return np.empty((0, k), np.int64), np.empty((0, k))
+    return (np.array([found["ids"] for found in kept], np.int64),
+            np.array([found["cos"] for found in kept], np.float64))  # fmt: skip
+
+
+def _words(
+    resolved: Sequence[Any],
+    rows: np.ndarray,
+    ref: EmbeddingTable,
+    included: list[CheckpointRecord],
+    found: list[tuple[np.ndarray, np.ndarray]],
+    k: int,
+) -> list[WordRecord]:
+    if not len(rows) or not included:
+        return []
+    last = found[-1][0][:, :SETTLE_K]
+    scores = np.stack([jaccard(ids[:, :SETTLE_K], last) for ids, _ in found], axis=1)
+    settle = settle_index(scores)
+    out = []
+    for w, r in enumerate(resolved):
+        steps = []
+        for c, (ids, cos) in zip(included, found, strict=True):
+            steps.append(
+                {
+                    "revision": c.revision,
+                    "step": c.step,
+                    "neighbors": [
+                        {"id": int(i), "token": ref.tokens[int(i)], "cosine": float(s)}
+                        for i, s in zip(ids[w, :k], cos[w, :k], strict=True)
+                        if i >= 0
+                    ],
+                }
+            )
+        at = included[int(settle[w])]
+        out.append(
+            WordRecord(
+                r.query,
+                int(rows[w]),
+                ref.tokens[int(rows[w])],
+                int(settle[w]),
+                at.step,
+                at.revision,
+                steps,
+            )
+        )
+    return out
+
+
+def _sample_settle(
+    queries: np.ndarray,
+    pool: np.ndarray,
+    lists: list[np.ndarray],
+    included: list[CheckpointRecord],
+    seed: int,
+) -> tuple[dict[str, Any], np.ndarray, np.ndarray]:
+    info: dict[str, Any] = {
+        "size": len(queries),
+        "seed": seed,
+        "k": SETTLE_K,
+        "threshold": SETTLE_JACCARD,
+        "settle_by_quartile": [],
+    }
+    if not len(queries) or not lists:
+        return info, np.zeros(0, np.int64), np.zeros(0, np.int64)
+    scores = np.stack([jaccard(mine, lists[-1]) for mine in lists], axis=1)
+    settle = settle_index(scores)
+    which, ranges = quartiles(queries, pool)
+    steps = [c.step for c in included]
+    known = all(s is not None for s in steps)
+    last = len(included) - 1
+    for q, (lo, hi) in enumerate(ranges):
+        mine = settle[which == q]
+        median = None
+        if len(mine) and known:
+            median = float(np.median(np.array(steps, np.float64)[mine]))
+        info["settle_by_quartile"].append(
+            {
+                "quartile": q + 1,
+                "ids": [lo, hi],
+                "words": len(mine),
+                "median_settle_step": median,
+                "settled_before_last": float((mine < last).mean()) if len(mine) else None,
+            }
+        )
+    return info, settle, which
