@@ -20,9 +20,8 @@ import numpy as np
 from embcli.ask import queries
 from embcli.ask.words import Resolved, exclusions, resolve, rows_of_words
 from embcli.errors import UnresolvedWord, UsageProblem
-from embcli.linalg import unit_rows
 from embcli.read.tokens import visible
-from embcli.store.table import EmbeddingTable
+from embcli.store.table import EmbeddingTable, Space, Transform
 from embcli.view import Result, View
 
 METHODS = ("3cosadd", "3cosmul")
@@ -57,14 +56,15 @@ class Resolver:
         return {w: r for w, r in self._seen.items() if r is not None}
 
 
-def _space(table: EmbeddingTable, center: bool, remove_pcs: int) -> tuple[np.ndarray, Any, str]:
-    """The matrix queries are scored against, the transform queries go through, and its name.
+def _space(table: EmbeddingTable, center: bool, remove_pcs: int) -> tuple[Space, Transform, str]:
+    """The rows queries are scored against, the transform queries go through, and its name.
 
     ``center`` subtracts the mean; ``remove_pcs`` D > 0 also removes the top D principal
-    components (all-but-the-top); both are cached beside the table by ``EmbeddingTable``.
+    components (all-but-the-top). The store keeps what they need (see ``EmbeddingTable.space``);
+    the rows are scored as they are cached, never copied.
     """
-    unit, transform = table.transformed(center, remove_pcs)
-    return unit, transform, transform.caption()
+    transform = table.transform(center, remove_pcs)
+    return table.space(transform), transform, transform.caption()
 
 
 def _model_caption(model: str, space: str) -> str:
@@ -212,12 +212,12 @@ def neighbors(
     resolver = Resolver(table, pool, ids, single)
     resolved = [r for r in map(resolver, words) if r is not None]
     allowed, skipped = _candidates(table, all_tokens, among)
-    unit, transform, space = _space(table, center, remove_pcs)
+    rows, transform, space = _space(table, center, remove_pcs)
     results = []
     if resolved:
         vecs = np.stack([r.unit(table, transform) for r in resolved])
         excl = [exclusions(table, r, all_tokens) for r in resolved]
-        top_ids, top_scores = queries.top_k(unit, vecs, k, allowed, excl)
+        top_ids, top_scores = queries.top_k(rows, vecs, k, allowed, excl)
         for r, row_ids, row_scores in zip(resolved, top_ids, top_scores, strict=True):
             results.append(
                 NeighborList(r.query, r.token_records(table), r.pooled,
@@ -248,15 +248,13 @@ def neighbors_of_vector(
     if not np.all(np.isfinite(v)):
         raise UsageProblem("the vector holds NaN or infinite values")
     allowed, skipped = _candidates(table, all_tokens, among)
-    unit, transform, space = _space(table, center, remove_pcs)
-    if not transform.identity:
-        v = transform.apply(v)
-        if not np.all(np.isfinite(v)):
-            raise UsageProblem("the vector is too large to centre (its values overflow)")
-    direction = unit_rows(v)  # scaled by its largest value before the norm: 1e300s do not overflow
-    if not direction.any():
+    rows, transform, space = _space(table, center, remove_pcs)
+    if not transform.identity and not np.all(np.isfinite(transform.apply(v))):
+        raise UsageProblem("the vector is too large to centre (its values overflow)")
+    q = rows.query(v)  # scaled by its largest value before the norm: 1e300s do not overflow
+    if not q.any():
         raise UsageProblem("the vector is all zeros: it has no direction to compare")
-    top_ids, top_scores = queries.top_k(unit, direction.astype(np.float32)[None, :], k, allowed)
+    top_ids, top_scores = queries.top_k(rows, q.astype(np.float32)[None, :], k, allowed)
     found = NeighborList(name, [], False, _ranked(table, top_ids[0], top_scores[0]),
                          table.label, space, skipped)  # fmt: skip
     return Neighbors([found], [], True, table.label, space, skipped)
@@ -396,7 +394,8 @@ def similarity(
     check_similarity(words, pairs)
     single = pairs is None and len(words) == 2
     resolver = Resolver(table, pool, ids, single)
-    _, transform, space = _space(table, center, remove_pcs)
+    transform = table.transform(center, remove_pcs)  # pairs of query vectors: no rows scored
+    space = transform.caption()
     if pairs is None:
         got = [resolver(w) for w in words]
         todo = [(a, b) for i, a in enumerate(got) for b in got[i + 1 :]]
@@ -413,7 +412,7 @@ def similarity(
     return result
 
 
-def _pair(table: EmbeddingTable, a: Resolved, b: Resolved, transform: Any) -> Pair:
+def _pair(table: EmbeddingTable, a: Resolved, b: Resolved, transform: Transform) -> Pair:
     ua, ub = a.unit(table, transform), b.unit(table, transform)
     return Pair(
         a.query,
@@ -566,7 +565,7 @@ def analogies(
     for q in questions:
         check_analogy(q)
     resolver = Resolver(table, pool, ids, single)
-    unit, transform, space = _space(table, center, remove_pcs)
+    rows, transform, space = _space(table, center, remove_pcs)
     allowed = None if all_tokens else table.wordlike
     solvable: list[tuple[Sequence[str], list[Resolved]]] = []
     for q in questions:
@@ -580,12 +579,12 @@ def analogies(
             [] if keep_inputs else sorted({i for r in res for i in r.ids}) for _, res in solvable
         ]
         if method == "3cosadd":
-            targets = np.stack([queries.analogy_target(unit, a, b, c) for a, b, c in vecs])
-            top_ids, top_scores = queries.top_k(unit, targets, k, allowed, excl)
+            targets = np.stack([queries.analogy_target(a, b, c) for a, b, c in vecs])
+            top_ids, top_scores = queries.top_k(rows, targets, k, allowed, excl)
             ranked = list(zip(top_ids, top_scores, strict=True))
         else:
             ranked = [
-                queries.top_k_scores(queries.cosmul_scores(unit, a, b, c), k, allowed, ex)
+                queries.top_k_scores(queries.cosmul_scores(rows, a, b, c), k, allowed, ex)
                 for (a, b, c), ex in zip(vecs, excl, strict=True)
             ]
         for (q, res), (row_ids, scores) in zip(solvable, ranked, strict=True):

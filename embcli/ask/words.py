@@ -18,7 +18,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from embcli.errors import UnresolvedWord
-from embcli.store.table import EmbeddingTable, Transform
+from embcli.store.space import Transform
+from embcli.store.table import EmbeddingTable
 
 
 @dataclass(frozen=True)
@@ -41,9 +42,7 @@ class Resolved:
         """The query's unit vector, after ``transform`` (``--center``, ``--remove-pcs``)."""
         if len(self.ids) == 1 and (transform is None or transform.identity):
             return np.asarray(table.unit[self.ids[0]], dtype=np.float32)
-        v = self.raw(table) if transform is None else transform.apply(self.raw(table))
-        n = np.linalg.norm(v)
-        return (v / n if n > 0 else v).astype(np.float32)
+        return (transform or Transform()).unit(self.raw(table)).astype(np.float32)
 
     def token_records(self, table: EmbeddingTable) -> list[dict[str, object]]:
         """``[{id, token}]`` of the rows that stand for the query (what results list)."""

@@ -75,7 +75,7 @@ def project_words(
     items = list(groups.items()) if isinstance(groups, Mapping) else list(groups)
     if not any(ws for _, ws in items):
         raise UsageProblem("name some words, --group name=w1,w2, or --groups-file FILE")
-    transform = table.transformed(center, remove_pcs)[1] if center or remove_pcs else None
+    transform = table.transform(center, remove_pcs) if center or remove_pcs else None
     points, vectors, dropped = [], [], []
     for name, ws in items:
         for w in ws:

@@ -284,8 +284,37 @@ def read_ref(root: Path, name: str) -> str | None:
         return None
 
 
-def write_ref(root: Path, name: str, value: str) -> None:
-    write_text(_mkdirs(root / REFS_DIR) / _ref_file(name), value + "\n")
+def write_ref(root: Path, name: str, value: str, notice: Callable[[str], None]) -> None:
+    """Remember ``name`` -> ``value``; on a cache that cannot be written, the run's one notice."""
+    refs = root / REFS_DIR
+    try:
+        refs.mkdir(parents=True, exist_ok=True)
+        write_text(refs / _ref_file(name), value + "\n")
+    except OSError as exc:
+        not_kept(root, exc, notice)
+
+
+_TOLD: set[str] = set()  # cache roots whose "not kept" notice this process has given
+
+
+def not_kept(root: Path, exc: OSError, notice: Callable[[str], None]) -> None:
+    """Say, once per run and cache, that what was computed is used from memory, not kept.
+
+    Everything the store derives after a build (transform parameters, row lengths, refs,
+    reachability) goes through here when it cannot be written, so a read-only cache answers
+    every question and says so in one line, however many files it could not keep.
+    """
+    where = str(root)
+    if where in _TOLD:
+        return
+    _TOLD.add(where)
+    import errno
+
+    if exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+        notice(f"cache at {where} is read-only: computed in memory, not kept")
+    else:
+        why = exc.strerror or str(exc)
+        notice(f"cache at {where} cannot be written ({why}): computed in memory, not kept")
 
 
 def _ref_file(name: str) -> str:
