@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 import shutil
 import time
 from collections.abc import Callable, Iterator
@@ -72,6 +71,18 @@ class Entry:
     @property
     def size_bytes(self) -> int:
         return sum(p.stat().st_size for p in self.path.rglob("*") if p.is_file())
+
+
+def mapped(path: Path) -> Any:
+    """The ``.npy`` array at ``path``, memory-mapped read-only, as a plain ``ndarray`` view.
+
+    ``np.memmap`` runs Python code on every index (``__getitem__``, ``__array_finalize__``);
+    a warm query indexes the token and lookup arrays about a hundred times, which cost more
+    than its matrix product. The view shares the mapping, which stays open as long as it does.
+    """
+    import numpy as np
+
+    return np.asarray(np.load(path, mmap_mode="r"))
 
 
 def entry_dir(root: Path, label: str, key: str) -> Path:
@@ -145,6 +156,8 @@ def build_entry(
     releases when the process dies: :func:`sweep_stale` (run here first) removes what it finds
     unowned.
     """
+    import secrets  # here, not at the top: the warm path never builds (secrets imports random)
+
     from filelock import FileLock
 
     tmp_parent = _mkdirs(root / TMP_DIR)

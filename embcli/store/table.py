@@ -19,7 +19,7 @@ import numpy as np
 
 from embcli import linalg
 from embcli.errors import EmbcliError, UsageProblem
-from embcli.store.cache import Entry
+from embcli.store.cache import Entry, mapped
 from embcli.store.derived import Derived, Notice, on_stderr
 from embcli.store.meta import TableMeta
 from embcli.store.space import Space, Transform
@@ -48,8 +48,8 @@ class EmbeddingTable:
         self.path: Path = entry.path
         self.meta: TableMeta = entry.meta
         self.notice = notice  # where the store says what it could not keep
-        self.unit: np.ndarray = np.load(self.path / "vectors.npy", mmap_mode="r")
-        self.norms: np.ndarray = np.load(self.path / "norms.npy", mmap_mode="r")
+        self.unit: np.ndarray = mapped(self.path / "vectors.npy")
+        self.norms: np.ndarray = mapped(self.path / "norms.npy")
         if self.unit.shape != self.meta.shape:
             raise EmbcliError(f"cache entry {self.path} disagrees with its metadata; clear it")
 
@@ -142,7 +142,7 @@ class EmbeddingTable:
     @cached_property
     def wordlike(self) -> np.ndarray:
         """Boolean mask of whole word-initial tokens (see ``tokens.wordlike_mask``)."""
-        return np.load(self.path / "wordlike.npy", mmap_mode="r")
+        return mapped(self.path / "wordlike.npy")
 
     @property
     def style(self) -> str:
@@ -162,7 +162,7 @@ class EmbeddingTable:
 
     @cached_property
     def _variant_group(self) -> np.ndarray:
-        return np.load(self.path / "variant_group.npy", mmap_mode="r")
+        return mapped(self.path / "variant_group.npy")
 
     def variants(self, token_id: int) -> list[int]:
         """Rows spelling the same word up to case and surrounding space (" Paris", "paris")."""
