@@ -131,7 +131,8 @@ def cosmul_scores(rows: Rows, a: np.ndarray, b: np.ndarray, c: np.ndarray) -> np
     large similarity from dominating as it can in the additive form.
     """
     sims = (as_space(rows).cosines(np.stack([a, b, c])) + 1.0) / 2.0  # [3, V]
-    return sims[0] * sims[2] / (sims[1] + COSMUL_EPS)
+    scores: np.ndarray = sims[0] * sims[2] / (sims[1] + COSMUL_EPS)
+    return scores
 
 
 def top_k_scores(

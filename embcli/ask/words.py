@@ -36,7 +36,8 @@ class Resolved:
 
     def raw(self, table: EmbeddingTable) -> np.ndarray:
         """The query's raw vector: its row, or the mean of its sub-token rows (float64)."""
-        return np.asarray(table.raw(list(self.ids)), np.float64).mean(axis=0)
+        mean: np.ndarray = np.asarray(table.raw(list(self.ids)), np.float64).mean(axis=0)
+        return mean
 
     def unit(self, table: EmbeddingTable, transform: Transform | None = None) -> np.ndarray:
         """The query's unit vector, after ``transform`` (``--center``, ``--remove-pcs``)."""

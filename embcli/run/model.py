@@ -188,7 +188,8 @@ def load_directory(
         )
     except Exception as exc:
         raise EmbcliError(f"cannot load {label} with transformers: {_first_line(exc)}") from None
-    model.to(target).eval()
+    # transformers wraps Module.to with functools.wraps, which mypy reads as unbound
+    model.to(target).eval()  # type: ignore[arg-type]
     return Loaded(label, directory, model, tokenizer, target, causal)
 
 
