@@ -107,6 +107,9 @@ def test_every_derived_file_falls_back_to_memory_with_one_notice(model_dirs, tmp
         notices = [line for line in lines if "computed in memory" in line]
         assert notices == [READ_ONLY.format(cache)], res.stderr  # once, whatever was not kept
         read_only[args] = _answer(res.stdout)
+    listed = run("cache", "list", "-f", "json", read_only=True)  # reads only: nothing to say
+    assert listed.returncode == 0 and not listed.stderr.strip(), listed.stderr
+    assert json.loads(listed.stdout)
     assert _listing(cache) == before  # nothing written, no temporary file left
 
     for args in questions:  # the writable cache gives the same answers, and keeps them
