@@ -34,7 +34,7 @@ EXACT_WIDTH = 2048  # up to this width the first component comes from the D x D 
 ITER_VECTORS = 8  # subspace iteration: vectors, warm-start rows, full passes
 WARM_ROWS = 16384
 FULL_PASSES = 8
-LENGTH_VALUES = 1 << 22  # values per block of :func:`transformed_lengths`
+LENGTH_VALUES = 1 << 22  # values per float64 block: mean_rows, transformed_lengths
 
 
 # -- rows as the checkpoint holds them -----------------------------------------------------------
@@ -56,9 +56,10 @@ def _blocks(idx: np.ndarray, size: int = BLOCK) -> Iterator[np.ndarray]:
 
 
 def mean_rows(unit: np.ndarray, norms: np.ndarray, idx: np.ndarray) -> np.ndarray:
-    """Mean of the raw rows ``idx`` (ids), accumulated in float64 by blocks."""
+    """Mean of the raw rows ``idx`` (ids), accumulated in float64 by blocks of about four
+    million values (32 MB), whatever the width."""
     total = np.zeros(unit.shape[1], dtype=np.float64)
-    for sel in _blocks(idx):
+    for sel in _blocks(idx, max(256, LENGTH_VALUES // max(1, unit.shape[1]))):
         total += raw_rows(unit, norms, sel).sum(axis=0)
     return total / max(1, len(idx))
 
