@@ -176,7 +176,8 @@ def _head_bytes(r: dict[str, Any]) -> int | None:
     """The head's bytes as stored: a GGUF states them (its head is often quantised otherwise
     than its table); a config's dtype gives the table's, which the head shares."""
     gguf = r.get("gguf")
-    return gguf["head_bytes"] if gguf else r["checkpoint_bytes"]
+    stated: int | None = gguf["head_bytes"] if gguf else r["checkpoint_bytes"]
+    return stated
 
 
 def _positions(r: dict[str, Any]) -> str:
