@@ -80,14 +80,14 @@ def cache_entries(
         m = item.meta
         records.append(
             {
-                "model": m["model"],
-                "tensor": m["tensor"],
-                "rows": m["shape"][0],
-                "dim": m["shape"][1],
-                "source_dtype": m["source_dtype"],
+                "model": m.model,
+                "tensor": m.tensor,
+                "rows": m.shape[0],
+                "dim": m.shape[1],
+                "source_dtype": m.source_dtype,
                 "bytes": item.size_bytes,
                 "path": str(item.path),
-                "created": m.get("created"),
+                "created": m.created,
             }
         )
     return CacheListing(str(root), records)
@@ -99,7 +99,7 @@ def cached_models(cache_dir: str | os.PathLike[str] | None = None) -> list[str]:
 
     return sorted(
         {
-            str(item.meta.get("model"))
+            item.meta.model
             for item in cache.list_entries(_root(cache_dir))
             if isinstance(item, cache.Entry)
         }
@@ -154,7 +154,7 @@ def clear_cache(
             if wanted is None:
                 removed += _remove_broken(root, item)
             continue
-        label = str(item.meta.get("model"))
+        label = item.meta.model
         # a GGUF chosen in a folder or Hub repo is named by the folder or repo and its file
         if wanted is None or label in wanted or any(label.startswith(w + "/") for w in wanted):
             cache.remove_entry(item.path)

@@ -372,7 +372,7 @@ def table_stats(
         table=role,
         rows=rows,
         dim=dim,
-        dtype=str(table.meta.get("source_dtype")),
+        dtype=str(table.meta.source_dtype),
         quantisation=quantisation(table),
         norms=norm_summary(norms),
         zero_rows=int((norms == 0).sum()),

@@ -567,7 +567,7 @@ def _method(al: dict[str, Any]) -> str:
 def side_summary(table: EmbeddingTable) -> dict[str, Any]:
     """What the report says of each side: model, tensor, shape."""
     rows, dim = table.shape
-    return {"model": table.label, "tensor": table.meta.get("tensor"), "rows": rows, "dim": dim}
+    return {"model": table.label, "tensor": table.meta.tensor, "rows": rows, "dim": dim}
 
 
 def compare(

@@ -369,7 +369,7 @@ def undertrained(
     ``table``). When it is an untied output head, ``open_input()`` opens the input table, whose
     norms are shown beside the scores; when the head asked for is tied, the caption says so.
     """
-    untied = head.meta.get("table") == "output"
+    untied = head.meta.table == "output"
     other = open_input() if untied and open_input is not None else None
     result = find_undertrained(head, other, reference, source, k, percentile, all_rows,
                                role)  # fmt: skip

@@ -80,10 +80,10 @@ def resolve(table: EmbeddingTable, query: str, pool: bool = False, ids: bool = F
 
     forms = _forms(table, query)
     for form, pieces in forms:
-        if len(pieces) == 1 and pieces[0] != table.meta.get("unk_id") and pieces[0] < rows:
+        if len(pieces) == 1 and pieces[0] != table.meta.unk_id and pieces[0] < rows:
             return Resolved(query, (pieces[0],), form)
     word_pieces = forms[0][1]
-    unk = table.meta.get("unk_id")
+    unk = table.meta.unk_id
     if not word_pieces or (unk is not None and unk in word_pieces):
         raise UnresolvedWord(
             f"{query!r} is not in the vocabulary (the tokenizer maps it to its unknown token)"
