@@ -56,14 +56,20 @@ class Resolver:
         return {w: r for w, r in self._seen.items() if r is not None}
 
 
-def _space(table: EmbeddingTable, center: bool, remove_pcs: int) -> tuple[Space, Transform, str]:
-    """The rows queries are scored against, the transform queries go through, and its name.
+def _transform(table: EmbeddingTable, center: bool, remove_pcs: int) -> Transform:
+    """What the options do to every vector, rows and queries alike: the one place the three
+    questions turn options into a :class:`Transform` (a new option composes here).
 
     ``center`` subtracts the mean; ``remove_pcs`` D > 0 also removes the top D principal
-    components (all-but-the-top). The store keeps what they need (see ``EmbeddingTable.space``);
-    the rows are scored as they are cached, never copied.
+    components (all-but-the-top). The store keeps what they need (see ``EmbeddingTable.space``).
     """
-    transform = table.transform(center, remove_pcs)
+    return table.transform(center, remove_pcs)
+
+
+def _space(table: EmbeddingTable, center: bool, remove_pcs: int) -> tuple[Space, Transform, str]:
+    """The rows queries are scored against (as they are cached, never copied), the transform
+    queries go through, and its name."""
+    transform = _transform(table, center, remove_pcs)
     return table.space(transform), transform, transform.caption()
 
 
@@ -394,7 +400,7 @@ def similarity(
     check_similarity(words, pairs)
     single = pairs is None and len(words) == 2
     resolver = Resolver(table, pool, ids, single)
-    transform = table.transform(center, remove_pcs)  # pairs of query vectors: no rows scored
+    transform = _transform(table, center, remove_pcs)  # pairs of queries: no rows scored
     space = transform.caption()
     if pairs is None:
         got = [resolver(w) for w in words]
