@@ -77,7 +77,7 @@ def weat_speed(repeat: int) -> None:
                   f"({r.permutations:,} partitions, {how})")  # fmt: skip
 
         first = result[0]
-        rows = W.Rows(table, False, table.transformed(False)[1])
+        rows = W.Rows(table, False, table.transform())
         vecs = {k: rows.vectors(v)[2] for k, v in {**first.targets, **first.attributes}.items()}
         s = W.associations(np.concatenate([vecs["X"], vecs["Y"]]), vecs["A"], vecs["B"])
         nx = len(first.targets["X"])

@@ -9,9 +9,10 @@ float64 copy of a table is ever made. What lives here:
 - :func:`principal_axes`, :func:`pca`, :func:`top_components`, :func:`first_component`: PCA,
   with one deterministic sign rule (each axis' largest-magnitude loading is positive), from a
   scatter matrix, from a small point set, or from a table on disk;
-- :func:`remove_top`: all-but-the-top (Mu and Viswanath, 2018);
-- :func:`unit_rows`, :func:`pair_cosines`: normalisation that neither overflows nor divides by
-  zero, and row-wise cosines;
+- :func:`remove_top`: all-but-the-top (Mu and Viswanath, 2018); :func:`transformed_lengths`:
+  every row's length after it, without a transformed copy of the table;
+- :func:`unit_rows`, :func:`row_lengths`, :func:`pair_cosines`: normalisation and lengths that
+  neither overflow nor divide by zero, and row-wise cosines;
 - :class:`Centred`, :func:`linear_cka`, :func:`shuffled_cka`: linear CKA (Kornblith et al.,
   2019) with a shuffled-rows baseline; :func:`procrustes`: the orthogonal map between two
   row-paired spaces (Schönemann 1966);
@@ -37,6 +38,7 @@ ITER_VECTORS = 8  # subspace iteration: vectors, warm-start rows, full passes
 WARM_ROWS = 16384
 FULL_PASSES = 8
 SMALL_EIGH = 128  # below this size an eigen-solve runs without limiting BLAS threads
+LENGTH_VALUES = 1 << 22  # values per float64 block: mean_rows, transformed_lengths
 
 
 # -- rows as the checkpoint holds them -----------------------------------------------------------
@@ -58,9 +60,10 @@ def _blocks(idx: np.ndarray, size: int = BLOCK) -> Iterator[np.ndarray]:
 
 
 def mean_rows(unit: np.ndarray, norms: np.ndarray, idx: np.ndarray) -> np.ndarray:
-    """Mean of the raw rows ``idx`` (ids), accumulated in float64 by blocks."""
+    """Mean of the raw rows ``idx`` (ids), accumulated in float64 by blocks of about four
+    million values (32 MB), whatever the width."""
     total = np.zeros(unit.shape[1], dtype=np.float64)
-    for sel in _blocks(idx):
+    for sel in _blocks(idx, max(256, LENGTH_VALUES // max(1, unit.shape[1]))):
         total += raw_rows(unit, norms, sel).sum(axis=0)
     return total / max(1, len(idx))
 
@@ -278,6 +281,25 @@ def remove_top(x: np.ndarray, mean: np.ndarray | None, components: np.ndarray | 
     return out
 
 
+def transformed_lengths(
+    unit: np.ndarray, norms: np.ndarray, mean: np.ndarray | None, components: np.ndarray | None
+) -> np.ndarray:
+    """``|(I - C^T C)(x_i - mean)|`` of every raw row ``x_i`` (float64, ``[V]``), by blocks.
+
+    Computed directly from the transformed rows rather than as ``|x - m|^2 - |C(x - m)|^2``
+    from dot products: on an anisotropic table ``|x - m|`` is a small difference of large
+    numbers, and the expanded form would lose it. Blocks hold about four million values
+    (32 MB in float64), whatever the width.
+    """
+    rows, dim = unit.shape
+    step = max(256, LENGTH_VALUES // max(1, dim))
+    out = np.empty(rows, dtype=np.float64)
+    for lo in range(0, rows, step):
+        x = remove_top(raw_rows(unit, norms, slice(lo, lo + step)), mean, components)
+        out[lo : lo + step] = np.sqrt(np.einsum("ij,ij->i", x, x))
+    return out
+
+
 # -- normalisation and cosines -------------------------------------------------------------------
 
 
@@ -294,6 +316,15 @@ def unit_rows(x: np.ndarray) -> np.ndarray:
     scaled = np.divide(x64, peak, out=np.zeros_like(x64), where=peak > 0)
     n = np.linalg.norm(scaled, axis=-1, keepdims=True)
     return np.divide(scaled, n, out=np.zeros_like(scaled), where=n > 0)
+
+
+def row_lengths(x: np.ndarray) -> np.ndarray:
+    """Euclidean length of each row in float64, without overflow for huge values (a row of
+    1e300s has length 1e300 sqrt(D), not infinity)."""
+    x64 = np.asarray(x, dtype=np.float64)
+    peak = np.abs(x64).max(axis=-1) if x64.size else np.zeros(x64.shape[:-1])
+    scaled = np.divide(x64, peak[..., None], out=np.zeros_like(x64), where=peak[..., None] > 0)
+    return peak * np.linalg.norm(scaled, axis=-1)
 
 
 def pair_cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:

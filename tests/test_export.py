@@ -103,3 +103,45 @@ def test_npy_and_token_list_equal_the_checkpoint(cli, minilm_dir, tmp_path):
 def test_unknown_suffix_is_one_usage_line(cli, minilm_dir, tmp_path):
     res = cli("export", tmp_path / "x.parquet", "-m", minilm_dir)
     assert res.code == 2 and res.err.count("\n") == 1 and "format" in res.err
+
+
+def test_a_killed_export_leaves_debris_that_the_next_write_sweeps(cli, minilm_dir, tmp_path):
+    """SIGKILL a real export mid-write: its temporary file stays (nothing can remove it then);
+    the next write into that directory removes it, and leaves a live writer's file alone."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    assert cli("info", "-m", minilm_dir).code == 0  # build the cache: the export itself is slow
+    out = tmp_path / "minilm.txt"
+    proc = subprocess.Popen([sys.executable, "-m", "embcli", "export", str(out), "-m",
+                             str(minilm_dir)], stderr=subprocess.DEVNULL)  # fmt: skip
+    temp = tmp_path / f".minilm.txt.{proc.pid}.tmp"
+    deadline = time.monotonic() + 120
+    while not (temp.is_file() and temp.stat().st_size > 0) and time.monotonic() < deadline:
+        assert proc.poll() is None, "the export ended before it could be killed"
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGKILL)
+    assert proc.wait() == -signal.SIGKILL
+    assert temp.is_file() and not out.exists()  # the debris a killed writer leaves
+
+    alive = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    try:
+        live = tmp_path / f".other.npy.{alive.pid}.tmp"  # a writer still at work
+        live.write_bytes(b"partial")
+        odd = tmp_path / ".notes.tmp"  # not a name embcli writes: never touched
+        odd.write_text("mine")
+        res = cli("export", tmp_path / "minilm.npy", "--limit", "10", "-m", minilm_dir)
+        assert res.code == 0, res.err
+        assert "removed 1 temporary file left by an interrupted write" in res.err
+        assert not temp.exists() and live.is_file() and odd.is_file()
+        assert np.load(tmp_path / "minilm.npy").shape == (10, 384)
+    finally:
+        alive.kill()
+        alive.wait()
+    # once its writer is gone, the other file goes too (any atomic write into the directory)
+    from embcli.atomic import write_text
+
+    write_text(tmp_path / "note.txt", "x")
+    assert not live.exists() and odd.is_file() and not list(tmp_path.glob(".*.[0-9]*.tmp"))

@@ -121,8 +121,13 @@ def test_remove_pcs_matches_numpy_and_is_cached(cli, model_dirs):
     from pathlib import Path
 
     cached = Path(info["cache_path"])
-    assert (cached / "abtt3.npy").is_file() and (cached / "abtt3.npz").is_file()
-    assert not list(cached.glob("*.tmp*"))
+    # Kept: the mean and components (small) and one length per row; no transformed copy.
+    derived = {p.name: p.stat().st_size for p in (cached / "derived").iterdir()}
+    assert "abtt3.npz" in derived and len(derived) == 2, derived
+    (lengths,) = [n for n in derived if n.startswith("lengths-")]
+    assert derived[lengths] < raw.shape[0] * 8 + 1024  # V float64s and a header
+    assert derived["abtt3.npz"] < 4 * raw.shape[1] * 8 + 2048  # mean and 3 components
+    assert not list(cached.rglob("*.tmp*"))
     sim = json.loads(cli("similarity", "#7", "#9", "--remove-pcs", "3", "-m", model,
                          "-f", "json").out)  # fmt: skip
     assert sim["cosine"] == pytest.approx(float(want[7] @ want[9]), abs=1e-6)

@@ -98,16 +98,16 @@ def cache_entries(
         m = item.meta
         records.append(
             {
-                "model": m["model"],
-                "revision": m.get("revision"),
-                "step": _step(m.get("revision")),
-                "tensor": m["tensor"],
-                "rows": m["shape"][0],
-                "dim": m["shape"][1],
-                "source_dtype": m["source_dtype"],
+                "model": m.model,
+                "revision": m.revision,
+                "step": _step(m.revision),
+                "tensor": m.tensor,
+                "rows": m.shape[0],
+                "dim": m.shape[1],
+                "source_dtype": m.source_dtype,
                 "bytes": item.size_bytes,
                 "path": str(item.path),
-                "created": m.get("created"),
+                "created": m.created,
             }
         )
     # a model's revisions together, oldest step first (the order ``history`` reads them in)
@@ -135,7 +135,7 @@ def cached_models(cache_dir: str | os.PathLike[str] | None = None) -> list[str]:
 
     return sorted(
         {
-            str(item.meta.get("model"))
+            item.meta.model
             for item in cache.list_entries(_root(cache_dir))
             if isinstance(item, cache.Entry)
         }

@@ -372,7 +372,8 @@ class Model:
         """
         from embcli.store.load import cached_table
 
-        warm = cached_table(self.spec, revision=self.revision, cache_dir=self.cache_dir)
+        warm = cached_table(self.spec, revision=self.revision, cache_dir=self.cache_dir,
+                            notice=self.notice)  # fmt: skip
         if warm is not None:
             return warm if warm.meta.static else None
         from embcli.read.sources import resolve

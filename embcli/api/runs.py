@@ -20,7 +20,6 @@ import json
 import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import suppress
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -182,8 +181,7 @@ def _refs(repo_id: str, cache_dir: PathLike | None, notice: Callable[[str], None
             raise
         notice(f"cannot list the refs of {repo_id} ({problem.message}): using the last listing")
         return list(json.loads(known))
-    with suppress(EmbcliError):  # a read-only cache: the listing is not remembered
-        cache.write_ref(root, key, json.dumps(names))
+    cache.write_ref(root, key, json.dumps(names), notice)  # read-only: said once, not kept
     return names
 
 

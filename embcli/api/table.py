@@ -674,7 +674,8 @@ class Table:
                     where = where.parent
             checks.writable_directory(where, file)
         wanted = [checks.word(w) for w in words] if words is not None else None
-        result = export_rows(self.embeddings, target, format=fmt, words=wanted, limit=limit)
+        result = export_rows(self.embeddings, target, format=fmt, words=wanted, limit=limit,
+                             notice=self.model.notice)  # fmt: skip
         if result.missing:
             shown = ", ".join(result.missing[:10]) + (", ..." if len(result.missing) > 10 else "")
             self.model.notice(f"left out {len(result.missing)} word(s) not in the table: {shown}")

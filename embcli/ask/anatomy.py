@@ -77,7 +77,8 @@ def log_partition(rows: np.ndarray, directions: np.ndarray) -> np.ndarray:
     """``log Z(c) = log sum_w exp(c . w)`` for every column ``c`` of ``directions``, stably."""
     scores = rows @ directions
     top = scores.max(axis=0)
-    return top + np.log(np.exp(scores - top).sum(axis=0))
+    log_z: np.ndarray = top + np.log(np.exp(scores - top).sum(axis=0))
+    return log_z
 
 
 def log_partition_both(rows: np.ndarray, directions: np.ndarray) -> np.ndarray:
@@ -405,7 +406,7 @@ def table_stats(
         table=role,
         rows=rows,
         dim=dim,
-        dtype=str(table.meta.get("source_dtype")),
+        dtype=str(table.meta.source_dtype),
         quantisation=quantisation(table),
         norms=norm_summary(norms),
         zero_rows=int((norms == 0).sum()),

@@ -18,12 +18,11 @@ from typing import Any
 import numpy as np
 
 from embcli.ask import queries
-from embcli.ask.space import Space
+from embcli.ask.space import transform_of
 from embcli.ask.words import Resolved, exclusions, resolve, rows_of_words
 from embcli.errors import UnresolvedWord, UsageProblem
-from embcli.linalg import unit_rows
 from embcli.read.tokens import visible
-from embcli.store.table import EmbeddingTable
+from embcli.store.table import EmbeddingTable, Space, Transform
 from embcli.view import Result, View
 
 METHODS = ("3cosadd", "3cosmul")
@@ -58,17 +57,31 @@ class Resolver:
         return {w: r for w, r in self._seen.items() if r is not None}
 
 
-def _space(
-    table: EmbeddingTable, center: bool, remove_pcs: int, remove_axis: Any, pool: bool
-) -> tuple[np.ndarray, Any, str]:
-    """The matrix queries are scored against, the transform queries go through, and its name.
+def _transform(
+    table: EmbeddingTable,
+    center: bool,
+    remove_pcs: int,
+    remove_axis: Any = None,
+    pool: bool = False,
+) -> Transform:
+    """What the options do to every vector, rows and queries alike: the one place the three
+    questions turn options into a :class:`Transform` (a new option composes here).
 
     ``center`` subtracts the mean; ``remove_pcs`` D > 0 also removes the top D principal
-    components (all-but-the-top); ``remove_axis`` projects a direction out (hard debiasing's
-    neutralise step); all are cached beside the table (:mod:`embcli.ask.space`).
+    components (all-but-the-top); ``remove_axis`` projects a direction out as well (hard
+    debiasing's neutralise step, :mod:`embcli.ask.space`). The store keeps what they need (see
+    ``EmbeddingTable.space``).
     """
-    scored_in = Space.of(table, center, remove_pcs, remove_axis, pool)
-    return scored_in.unit, scored_in.transform, scored_in.caption
+    return transform_of(table, center, remove_pcs, remove_axis, pool)
+
+
+def _space(
+    table: EmbeddingTable, center: bool, remove_pcs: int, remove_axis: Any, pool: bool
+) -> tuple[Space, Transform, str]:
+    """The rows queries are scored against (as they are cached, never copied), the transform
+    queries go through, and its name."""
+    transform = _transform(table, center, remove_pcs, remove_axis, pool)
+    return table.space(transform), transform, transform.caption()
 
 
 def _model_caption(model: str, space: str) -> str:
@@ -217,12 +230,12 @@ def neighbors(
     resolver = Resolver(table, pool, ids, single)
     resolved = [r for r in map(resolver, words) if r is not None]
     allowed, skipped = _candidates(table, all_tokens, among)
-    unit, transform, space = _space(table, center, remove_pcs, remove_axis, pool)
+    rows, transform, space = _space(table, center, remove_pcs, remove_axis, pool)
     results = []
     if resolved:
         vecs = np.stack([r.unit(table, transform) for r in resolved])
         excl = [exclusions(table, r, all_tokens) for r in resolved]
-        top_ids, top_scores = queries.top_k(unit, vecs, k, allowed, excl)
+        top_ids, top_scores = queries.top_k(rows, vecs, k, allowed, excl)
         for r, row_ids, row_scores in zip(resolved, top_ids, top_scores, strict=True):
             results.append(
                 NeighborList(r.query, r.token_records(table), r.pooled,
@@ -255,15 +268,13 @@ def neighbors_of_vector(
     if not np.all(np.isfinite(v)):
         raise UsageProblem("the vector holds NaN or infinite values")
     allowed, skipped = _candidates(table, all_tokens, among)
-    unit, transform, space = _space(table, center, remove_pcs, remove_axis, False)
-    if not transform.identity:
-        v = transform.apply(v)
-        if not np.all(np.isfinite(v)):
-            raise UsageProblem("the vector is too large to centre (its values overflow)")
-    direction = unit_rows(v)  # scaled by its largest value before the norm: 1e300s do not overflow
-    if not direction.any():
+    rows, transform, space = _space(table, center, remove_pcs, remove_axis, False)
+    if not transform.identity and not np.all(np.isfinite(transform.apply(v))):
+        raise UsageProblem("the vector is too large to centre (its values overflow)")
+    q = rows.query(v)  # scaled by its largest value before the norm: 1e300s do not overflow
+    if not q.any():
         raise UsageProblem("the vector is all zeros: it has no direction to compare")
-    top_ids, top_scores = queries.top_k(unit, direction.astype(np.float32)[None, :], k, allowed)
+    top_ids, top_scores = queries.top_k(rows, q.astype(np.float32)[None, :], k, allowed)
     found = NeighborList(name, [], False, _ranked(table, top_ids[0], top_scores[0]),
                          table.label, space, skipped)  # fmt: skip
     return Neighbors([found], [], True, table.label, space, skipped)
@@ -404,7 +415,10 @@ def similarity(
     check_similarity(words, pairs)
     single = pairs is None and len(words) == 2
     resolver = Resolver(table, pool, ids, single)
-    _, transform, space = _space(table, center, remove_pcs, remove_axis, pool)
+    transform = _transform(
+        table, center, remove_pcs, remove_axis, pool
+    )  # pairs of queries: no rows scored
+    space = transform.caption()
     if pairs is None:
         got = [resolver(w) for w in words]
         todo = [(a, b) for i, a in enumerate(got) for b in got[i + 1 :]]
@@ -421,7 +435,7 @@ def similarity(
     return result
 
 
-def _pair(table: EmbeddingTable, a: Resolved, b: Resolved, transform: Any) -> Pair:
+def _pair(table: EmbeddingTable, a: Resolved, b: Resolved, transform: Transform) -> Pair:
     ua, ub = a.unit(table, transform), b.unit(table, transform)
     return Pair(
         a.query,
@@ -575,7 +589,7 @@ def analogies(
     for q in questions:
         check_analogy(q)
     resolver = Resolver(table, pool, ids, single)
-    unit, transform, space = _space(table, center, remove_pcs, remove_axis, pool)
+    rows, transform, space = _space(table, center, remove_pcs, remove_axis, pool)
     allowed = None if all_tokens else table.wordlike
     solvable: list[tuple[Sequence[str], list[Resolved]]] = []
     for q in questions:
@@ -589,12 +603,12 @@ def analogies(
             [] if keep_inputs else sorted({i for r in res for i in r.ids}) for _, res in solvable
         ]
         if method == "3cosadd":
-            targets = np.stack([queries.analogy_target(unit, a, b, c) for a, b, c in vecs])
-            top_ids, top_scores = queries.top_k(unit, targets, k, allowed, excl)
+            targets = np.stack([queries.analogy_target(a, b, c) for a, b, c in vecs])
+            top_ids, top_scores = queries.top_k(rows, targets, k, allowed, excl)
             ranked = list(zip(top_ids, top_scores, strict=True))
         else:
             ranked = [
-                queries.top_k_scores(queries.cosmul_scores(unit, a, b, c), k, allowed, ex)
+                queries.top_k_scores(queries.cosmul_scores(rows, a, b, c), k, allowed, ex)
                 for (a, b, c), ex in zip(vecs, excl, strict=True)
             ]
         for (q, res), (row_ids, scores) in zip(solvable, ranked, strict=True):

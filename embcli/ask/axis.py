@@ -33,10 +33,11 @@ from typing import Any
 import numpy as np
 
 from embcli import linalg
-from embcli.ask.space import Space
+from embcli.ask import queries
+from embcli.ask.space import transform_of
 from embcli.ask.words import Resolved, resolve
 from embcli.errors import UnresolvedWord, UsageProblem
-from embcli.store.table import EmbeddingTable, Transform
+from embcli.store.table import EmbeddingTable, Space, Transform
 from embcli.view import Result, View
 
 METHODS = ("pca", "mean")
@@ -272,23 +273,25 @@ def _top_without(z: np.ndarray, lam: np.ndarray, i: int) -> np.ndarray:
 
 
 def extremes(
-    unit: np.ndarray,
+    rows: np.ndarray | Space,
     axis: np.ndarray,
     k: int,
     allowed: np.ndarray | None = None,
     exclude: Sequence[int] = (),
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Ids and float64 scores of the ``k`` rows of ``unit`` highest and the ``k`` lowest along
-    ``axis``, one list sorted by decreasing score (ties by id).
+    """Ids and float64 scores of the ``k`` rows highest and the ``k`` lowest along the unit
+    vector ``axis``, one list sorted by decreasing score (ties by id).
 
-    One pass over the table: one float32 mat-vec (the matrix may be a memory-mapped file: a
-    mat-vec reads it in place, so blocks of rows would save no memory, and on 202,048 x 5,120
+    ``rows`` is a unit matrix or a :class:`~embcli.store.space.Space` (the rows through
+    ``--center`` / ``--remove-pcs`` / ``--remove-axis``): a row's score is its cosine with the
+    axis. One pass over the table: one float32 mat-vec (the matrix may be a memory-mapped file:
+    a mat-vec reads it in place, so blocks of rows would save no memory, and on 202,048 x 5,120
     blocks of 8,192 rows took 1.5x as long), then ``argpartition`` for each end over the
     allowed rows, then the few winners re-scored in float64.
     """
-    rows = unit.shape[0]
-    scores = np.asarray(np.matmul(unit, np.asarray(axis, np.float32)))
-    ok = np.ones(rows, bool) if allowed is None else np.array(allowed, dtype=bool)
+    space = queries.as_space(rows)
+    scores = space.cosines(np.asarray(axis, np.float64))[0]
+    ok = np.ones(len(space), bool) if allowed is None else np.array(allowed, dtype=bool)
     if len(exclude):
         ok[np.asarray(exclude, np.int64)] = False
     cand = np.flatnonzero(ok)
@@ -300,7 +303,7 @@ def extremes(
     bottom = cand[np.argpartition(s, k - 1)[:k]]
     # the few winners, each once (not np.union1d: np.unique imports numpy.ma, 30-60 ms)
     ids = np.array(sorted({*top.tolist(), *bottom.tolist()}), dtype=np.int64)
-    exact = np.asarray(unit[ids], np.float64) @ np.asarray(axis, np.float64)
+    exact = space.exact(ids, np.asarray(axis, np.float64))
     order = np.lexsort((ids, -exact))
     return ids[order], exact[order]
 
@@ -610,8 +613,7 @@ def axis(
         raise UsageProblem(f"-k must be at least 1, not {k}")
     if words is not None and not [w for w in words if w.strip()]:
         raise UsageProblem("the word list is empty")
-    scored_in = Space.of(table, center, remove_pcs, remove_axis, pool)
-    unit, transform = scored_in.unit, scored_in.transform
+    transform = transform_of(table, center, remove_pcs, remove_axis, pool)
     rows = Rows(table, pool, transform)
     first = build(table, pairs, poles, method=method, rows=rows)
     second = None
@@ -622,7 +624,9 @@ def axis(
         if not found:
             raise UnresolvedWord(f"none of the {len(words)} words is in {table.label}")
     else:
-        found = _scored_ends(table, unit, k, first, second, all_tokens, keep_inputs)
+        found = _scored_ends(
+            table, table.space(transform), k, first, second, all_tokens, keep_inputs
+        )
     missing = list(dict.fromkeys(rows.missing))
     ends = 0 if words is not None else k
     return AxisScores(first, found, missing, second, ends, bool(ends) and not keep_inputs,
@@ -644,7 +648,7 @@ def _scored_words(
 
 def _scored_ends(
     table: EmbeddingTable,
-    unit: np.ndarray,
+    space: Space,
     k: int,
     first: Direction,
     second: Direction | None,
@@ -659,9 +663,9 @@ def _scored_ends(
                 exclude.add(i)
                 if not all_tokens:
                     exclude.update(table.variants(i))
-    ids, scores = extremes(unit, first.vector, k, allowed, sorted(exclude))
+    ids, scores = extremes(space, first.vector, k, allowed, sorted(exclude))
     s2 = None
     if second is not None and len(ids):
-        s2 = np.asarray(unit[ids], np.float64) @ second.vector
+        s2 = space.exact(ids, second.vector)
     return [AxisWord(table.tokens[int(i)], float(v), None if s2 is None else float(s2[n]), int(i))
             for n, (i, v) in enumerate(zip(ids, scores, strict=True))]  # fmt: skip

@@ -52,7 +52,8 @@ class AnalogyScores(Result):
 
     @property
     def accuracy(self) -> float | None:
-        return self.report["total"]["accuracy"]
+        share: float | None = self.report["total"]["accuracy"]
+        return share
 
     def to_dict(self) -> dict[str, Any]:
         return self.report

@@ -155,7 +155,8 @@ def jaccard(lists_a: np.ndarray, lists_b: np.ndarray) -> np.ndarray:
     """Per row, |A ∩ B| / |A ∪ B| of two equally long id lists (no repeats within a list)."""
     inter = (lists_a[:, :, None] == lists_b[:, None, :]).any(axis=2).sum(axis=1)
     union = lists_a.shape[1] + lists_b.shape[1] - inter
-    return inter / np.maximum(union, 1)
+    shares: np.ndarray = inter / np.maximum(union, 1)
+    return shares
 
 
 def random_jaccard(candidates: int, k: int) -> float:
@@ -196,7 +197,8 @@ def csls_penalty(mapped: np.ndarray, targets: np.ndarray, k: int = CSLS_K) -> np
     _, scores = top_k(
         np.ascontiguousarray(mapped, dtype=np.float32), np.asarray(targets, np.float32), k
     )
-    return scores.mean(axis=1)
+    penalty: np.ndarray = scores.mean(axis=1)
+    return penalty
 
 
 def translate(
@@ -565,7 +567,7 @@ def _method(al: dict[str, Any]) -> str:
 def side_summary(table: EmbeddingTable) -> dict[str, Any]:
     """What the report says of each side: model, tensor, shape."""
     rows, dim = table.shape
-    return {"model": table.label, "tensor": table.meta.get("tensor"), "rows": rows, "dim": dim}
+    return {"model": table.label, "tensor": table.meta.tensor, "rows": rows, "dim": dim}
 
 
 def compare(

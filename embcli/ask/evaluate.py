@@ -74,9 +74,10 @@ def vocabulary(
     if table.style == "words":
         limit = min(rows, restrict_vocab or rows)
         fold = str.upper if case_insensitive else str
-        ok: dict[str, int] = {}
-        for i in range(limit - 1, -1, -1):  # reversed: the first row of a form wins
-            ok[fold(table.tokens[i])] = i
+        # Every word is wanted: one read of all the strings (the TokenList's bulk path), not
+        # 400,000 decodes of one row each.
+        words = table.tokens[:limit]
+        ok = {fold(w): i for i, w in zip(range(limit - 1, -1, -1), reversed(words), strict=True)}
         mask = np.zeros(rows, dtype=bool)
         mask[:limit] = True
         return Vocabulary(lambda w: ok.get(fold(w)), mask,
@@ -206,16 +207,27 @@ def gensim_target(va: np.ndarray, vb: np.ndarray, vc: np.ndarray) -> np.ndarray:
     """``unit(mean(b, c, -a))`` in float32, as gensim's ``most_similar`` forms it."""
     mean = np.stack([vb, vc, -va]).mean(axis=0, dtype=np.float32)
     norm = np.sqrt(np.sum(mean * mean, axis=1, dtype=np.float32))[:, None]
-    return (mean / np.where(norm > 0, norm, 1)).astype(np.float32)
+    target: np.ndarray = (mean / np.where(norm > 0, norm, 1)).astype(np.float32)
+    return target
 
 
 def _cosmul(chunk: np.ndarray, va: np.ndarray, vb: np.ndarray, vc: np.ndarray) -> np.ndarray:
     """3CosMul for ``b - a + c``: the positive terms are b and c, the negative a."""
     sa, sb, sc = ((x @ chunk.T + 1.0) / 2.0 for x in (va, vb, vc))
-    return (sb * sc / (sa + COSMUL_EPS)).astype(np.float32)
+    scores: np.ndarray = (sb * sc / (sa + COSMUL_EPS)).astype(np.float32)
+    return scores
 
 
-def _answer_one(unit, inputs, target, va, vb, vc, vocab, method) -> int:
+def _answer_one(
+    unit: np.ndarray,
+    inputs: np.ndarray,
+    target: np.ndarray,
+    va: np.ndarray,
+    vb: np.ndarray,
+    vc: np.ndarray,
+    vocab: Vocabulary,
+    method: str,
+) -> int:
     rows = np.flatnonzero(vocab.candidates)
     chunk = np.asarray(unit[rows])
     scores = (

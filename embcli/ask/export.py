@@ -163,8 +163,12 @@ def export_rows(
     format: str | None = None,
     words: Sequence[str] | None = None,
     limit: int | None = None,
+    notice: Callable[[str], None] | None = None,
 ) -> Export:
-    """Write the chosen rows of ``table`` to ``path`` in ``format`` (see the module docstring)."""
+    """Write the chosen rows of ``table`` to ``path`` in ``format`` (see the module docstring).
+
+    ``notice`` hears about temporary files an interrupted export left behind, removed first.
+    """
     fmt = format_of(path, format)
     if limit is not None and limit < 1:
         raise UsageProblem("--limit must be at least 1")
@@ -174,14 +178,14 @@ def export_rows(
     if fmt in ("word2vec", "word2vec-binary"):
         names, renamed = word2vec_names(table, ids)
         writer = _word2vec_text if fmt == "word2vec" else _word2vec_binary
-        paths = _atomic({path: lambda fh: writer(fh, table, ids, names)})
+        paths = _atomic({path: lambda fh: writer(fh, table, ids, names)}, notice)
     elif fmt == "npy":
         array_path, tokens_path = targets(path, fmt)
         records = [{"id": i, "token": table.tokens[i]} for i in ids.tolist()]
         paths = _atomic({
             array_path: lambda fh: np.save(fh, _raw_rows(table, ids)),
             tokens_path: lambda fh: fh.write(json.dumps(records, ensure_ascii=False).encode()),
-        })  # fmt: skip
+        }, notice)  # fmt: skip
     else:
         vectors_path, labels_path = targets(path, fmt)
         vectors_path.parent.mkdir(parents=True, exist_ok=True)
@@ -189,7 +193,7 @@ def export_rows(
         paths = _atomic({
             vectors_path: lambda fh: _projector_vectors(fh, table, ids),
             labels_path: lambda fh: fh.write(labels.encode("utf-8")),
-        })  # fmt: skip
+        }, notice)  # fmt: skip
     return Export(table.label, fmt, len(ids), dim, [str(p) for p in paths], missing, renamed)
 
 
@@ -230,7 +234,7 @@ def _projector_vectors(fh: Any, table: EmbeddingTable, ids: np.ndarray) -> None:
         fh.write(text.encode())
 
 
-def _atomic(writers: dict[Path, Any]) -> list[Path]:
+def _atomic(writers: dict[Path, Any], notice: Callable[[str], None] | None) -> list[Path]:
     """Write every file through ``write(fh)`` to a temporary name, then rename them all."""
 
     def opened(write: Any) -> Callable[[Path], None]:
@@ -241,6 +245,8 @@ def _atomic(writers: dict[Path, Any]) -> list[Path]:
         return fill
 
     try:
-        return atomic_write_all({target: opened(write) for target, write in writers.items()})
+        return atomic_write_all(
+            {target: opened(write) for target, write in writers.items()}, notice
+        )
     except OSError as exc:
         raise EmbcliError(f"cannot write {exc.filename or ''}: {exc.strerror or exc}") from None

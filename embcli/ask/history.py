@@ -425,7 +425,7 @@ class _Memos:
     def _memo(self, table: EmbeddingTable) -> dict[str, Any]:
         path = str(table.path)
         if path not in self.data:
-            kept = read_memo(table.path, MEMO)
+            kept = read_memo(table.derived, MEMO)
             self.data[path] = kept if kept.get("version", MEMO_VERSION) == MEMO_VERSION else {}
             self.data[path]["version"] = MEMO_VERSION
             self.tables[path] = table
@@ -451,7 +451,7 @@ class _Memos:
     def flush(self, table: EmbeddingTable | None = None) -> None:
         for path in [str(table.path)] if table is not None else list(self.dirty):
             if path in self.dirty:
-                write_memo(self.tables[path].path, MEMO, self.data[path])
+                write_memo(self.tables[path].derived, MEMO, self.data[path])
                 self.dirty.discard(path)
             self.data.pop(path, None)
             self.tables.pop(path, None)

@@ -1,8 +1,10 @@
 """The math of the three questions, as plain functions over arrays.
 
-Everything here takes unit-normalised float32 matrices (rows of ``EmbeddingTable.unit``) and
-numpy arrays, so tests call it directly against a float64 reference. The CLI layer only resolves
-words to ids and renders results.
+Everything here scores queries against ``rows``: a unit-normalised float32 matrix (rows of
+``EmbeddingTable.unit``), or a :class:`~embcli.store.space.Space` (the rows through
+``--center``, ``--remove-pcs`` or ``--remove-axis``, scored without a transformed copy), so
+tests call it directly against a float64 reference. The CLI layer only resolves words to ids
+and renders results.
 
 Top-k over a large vocabulary is done in blocks of queries: one matrix product per block, then
 ``argpartition`` on each row to keep k candidates, then a sort of those k. Exclusions (the query's
@@ -17,28 +19,37 @@ from collections.abc import Sequence
 import numpy as np
 
 from embcli.linalg import unit_rows
+from embcli.store.space import Space
+
+Rows = np.ndarray | Space
 
 QUERY_BLOCK = 256  # queries per matrix product: 256 x 50,257 float32 scores is 51 MB
 GROUP = 64  # columns per group in the two-stage top-k selection
 COSMUL_EPS = 1e-3  # Levy and Goldberg (2014); gensim uses the same value
 
 
+def as_space(rows: Rows) -> Space:
+    """A unit matrix as the identity space; a space as it is."""
+    return rows if isinstance(rows, Space) else Space(rows, np.ones(rows.shape[0], np.float32))
+
+
 def top_k(
-    unit: np.ndarray,
+    rows: Rows,
     queries: np.ndarray,
     k: int,
     allowed: np.ndarray | None = None,
     exclude: Sequence[Sequence[int]] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Indices and cosines of the ``k`` rows of ``unit`` most similar to each query.
+    """Indices and cosines of the ``k`` rows of ``rows`` most similar to each query.
 
     ``queries`` is ``[Q, D]`` (unit vectors); ``allowed`` a boolean mask over rows (False rows are
     never returned); ``exclude[q]`` lists rows to leave out for query ``q`` only. Returns
     ``(ids [Q, k'], scores [Q, k'])`` sorted by decreasing score, ties by increasing id, where
     ``k' = min(k, candidates)``; rows with no candidate left are padded with id -1.
     """
+    space = as_space(rows)
     q = np.atleast_2d(np.asarray(queries, dtype=np.float32))
-    n_rows = unit.shape[0]
+    n_rows = space.shape[0]
     k = max(0, min(k, n_rows))
     ids = np.full((q.shape[0], k), -1, dtype=np.int64)
     scores = np.full((q.shape[0], k), -np.inf, dtype=np.float32)
@@ -46,20 +57,20 @@ def top_k(
         return ids, scores
     blocked = None if allowed is None else ~np.asarray(allowed, dtype=bool)
     for lo in range(0, q.shape[0], QUERY_BLOCK):
-        block = q[lo : lo + QUERY_BLOCK] @ unit.T  # [B, V] float32
+        block = space.cosines(q[lo : lo + QUERY_BLOCK])  # [B, V] float32
         if blocked is not None:
             block[:, blocked] = -np.inf
         if exclude is not None:
-            for r, rows in enumerate(exclude[lo : lo + QUERY_BLOCK]):
-                if len(rows):
-                    block[r, list(rows)] = -np.inf
+            for r, left_out in enumerate(exclude[lo : lo + QUERY_BLOCK]):
+                if len(left_out):
+                    block[r, list(left_out)] = -np.inf
         ids[lo : lo + len(block)], scores[lo : lo + len(block)] = _select(block, k)
     ids[~np.isfinite(scores)] = -1
-    return _refine(unit, q, ids, scores)
+    return _refine(space, q, ids, scores)
 
 
 def _refine(
-    unit: np.ndarray, q: np.ndarray, ids: np.ndarray, scores: np.ndarray
+    space: Space, q: np.ndarray, ids: np.ndarray, scores: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
     """Recompute the k winners' cosines in float64 and re-sort them.
 
@@ -73,7 +84,7 @@ def _refine(
         sel = ids[r][valid]
         if len(sel) == 0:
             continue
-        exact = np.asarray(unit[sel], np.float64) @ q[r].astype(np.float64)
+        exact = space.exact(sel, q[r].astype(np.float64))
         order = np.lexsort((sel, -exact))
         out_ids[r, : len(sel)] = sel[order]
         out_scores[r, : len(sel)] = exact[order]
@@ -108,19 +119,20 @@ def _select(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     return np.take_along_axis(cand, order, axis=1), np.take_along_axis(vals, order, axis=1)
 
 
-def analogy_target(unit: np.ndarray, a: np.ndarray, b: np.ndarray, c: np.ndarray) -> np.ndarray:
+def analogy_target(a: np.ndarray, b: np.ndarray, c: np.ndarray) -> np.ndarray:
     """Unit vector of ``a - b + c`` over unit inputs (3CosAdd's query, as gensim forms it)."""
     return unit_rows(np.asarray(a) - np.asarray(b) + np.asarray(c)).astype(np.float32)
 
 
-def cosmul_scores(unit: np.ndarray, a: np.ndarray, b: np.ndarray, c: np.ndarray) -> np.ndarray:
+def cosmul_scores(rows: Rows, a: np.ndarray, b: np.ndarray, c: np.ndarray) -> np.ndarray:
     """3CosMul scores of every row for ``a - b + c`` (Levy and Goldberg, 2014).
 
     ``cos(x, a) * cos(x, c) / (cos(x, b) + eps)`` with cosines shifted to [0, 1], which keeps one
     large similarity from dominating as it can in the additive form.
     """
-    sims = (unit @ np.stack([a, b, c]).T + 1.0) / 2.0  # [V, 3]
-    return sims[:, 0] * sims[:, 2] / (sims[:, 1] + COSMUL_EPS)
+    sims = (as_space(rows).cosines(np.stack([a, b, c])) + 1.0) / 2.0  # [3, V]
+    scores: np.ndarray = sims[0] * sims[2] / (sims[1] + COSMUL_EPS)
+    return scores
 
 
 def top_k_scores(

@@ -151,7 +151,7 @@ def active_params(cfg: ModelFacts, total: int, expert_params: int) -> int | None
     )
     if not expert_params or not isinstance(per_token, int) or not experts:
         return None
-    return total - round(expert_params * (1 - per_token / experts))
+    return int(total - round(expert_params * (1 - per_token / experts)))
 
 
 def count_from_shapes(shapes: Iterable[tuple[str, Iterable[int]]]) -> tuple[int, int]:

@@ -1,12 +1,13 @@
-"""The table a question is scored in: as cached, or after ``--center`` / ``--remove-pcs`` /
+"""The transform a question is scored through: none, or ``--center`` / ``--remove-pcs`` /
 ``--remove-axis``.
 
 Every question that takes those options (neighbours, similarity, analogies, plots, axes, WEAT)
-gets its matrix and the transform its query vectors go through from :meth:`Space.of`, so they all
-agree on what "the table with the gender axis removed" is. ``--remove-axis`` is the neutralise
-step of hard debiasing (Bolukbasi et al., 2016): a direction, built from word pairs the way
-``embcli axis`` builds one (method ``pca``, in the table after the other two options), projected
-out of every row before the rows are normalised again.
+gets its :class:`~embcli.store.space.Transform` from :func:`transform_of` and scores rows through
+``EmbeddingTable.space(transform)``, so they all agree on what "the table with the gender axis
+removed" is, and none makes a transformed copy of the table (:mod:`embcli.store.space`).
+``--remove-axis`` is the neutralise step of hard debiasing (Bolukbasi et al., 2016): a direction,
+built from word pairs the way ``embcli axis`` builds one (method ``pca``, in the table after the
+other two options), projected out of every row before the rows are normalised again.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import numpy as np
 
 from embcli import linalg
 from embcli.errors import UsageProblem
-from embcli.store.table import EmbeddingTable, Transform
+from embcli.store.table import EmbeddingTable, Space, Transform
 
 if TYPE_CHECKING:
     from embcli.ask.axis import Direction
@@ -27,40 +28,48 @@ if TYPE_CHECKING:
 AxisSpec = Any
 
 
-class Space:
-    """``unit`` (the matrix rows are scored against), ``transform`` (what a query vector goes
-    through) and ``removed`` (the axis projected out, as built, or None).
+def transform_of(
+    table: EmbeddingTable,
+    center: bool = False,
+    remove_pcs: int = 0,
+    remove_axis: AxisSpec = None,
+    pool: bool = False,
+) -> Transform:
+    """What the options do to a raw vector of ``table`` (see the module's doc); ``pool``
+    applies to the words of the pairs ``remove_axis`` is built from."""
+    base = table.transform(center, remove_pcs)
+    if remove_axis is None:
+        return base
+    direction = removal_axis(table, remove_axis, center, remove_pcs, pool)
+    return without_axis(base, direction.vector, direction.label())
 
-    A plain class: this module is on the warm path of every query.
+
+def space_of(
+    table: EmbeddingTable,
+    center: bool = False,
+    remove_pcs: int = 0,
+    remove_axis: AxisSpec = None,
+    pool: bool = False,
+) -> Space:
+    """The rows of ``table`` through :func:`transform_of`, ready to score queries against."""
+    return table.space(transform_of(table, center, remove_pcs, remove_axis, pool))
+
+
+def without_axis(base: Transform, axis: np.ndarray, label: str = "") -> Transform:
+    """``base``, then ``axis`` projected out too.
+
+    The axis is normalised and rounded to float32 first: a rebuilt axis that differs in its last
+    bits gives the same transform, so the same derived files (named by the transform's key). It
+    is then made orthogonal to what ``base`` removes already (:meth:`Transform.removing`); an
+    axis that lies in those components has no direction left to remove, which is said.
     """
-
-    def __init__(self, unit: np.ndarray, transform: Transform, removed: Direction | None) -> None:
-        self.unit = unit
-        self.transform = transform
-        self.removed = removed
-
-    @classmethod
-    def of(
-        cls,
-        table: EmbeddingTable,
-        center: bool = False,
-        remove_pcs: int = 0,
-        remove_axis: AxisSpec = None,
-        pool: bool = False,
-    ) -> Space:
-        """The matrix and transform of a question (see the module's doc); ``pool`` applies to
-        the words of the pairs ``remove_axis`` is built from."""
-        if remove_axis is None:
-            unit, transform = table.transformed(center, remove_pcs)
-            return cls(unit, transform, None)
-        direction = removal_axis(table, remove_axis, center, remove_pcs, pool)
-        unit, transform = table.transformed(center, remove_pcs, direction.vector,
-                                            direction.label())  # fmt: skip
-        return cls(unit, transform, direction)
-
-    @property
-    def caption(self) -> str:
-        return self.transform.caption()
+    g = linalg.unit_rows(np.asarray(axis, np.float64).reshape(-1))
+    g = g.astype(np.float32).astype(np.float64)
+    out = base.removing(g[None, :], "axis removed" + (f" ({label})" if label else ""))
+    if out.removed == base.removed:
+        raise UsageProblem("the axis has no direction left to remove (it is zero, or lies "
+                           "in the principal components removed already)")  # fmt: skip
+    return out
 
 
 def removal_axis(
@@ -82,5 +91,5 @@ def removal_axis(
             raise UsageProblem(f"the axis to remove has {v.shape[0]} numbers; this table's rows "
                                f"have {table.shape[1]}")  # fmt: skip
         return axis.Direction(linalg.unit_rows(v), "vector")
-    _, base = table.transformed(center, remove_pcs)
+    base = table.transform(center, remove_pcs)
     return axis.build(table, remove_axis, method="pca", pool=pool, transform=base)

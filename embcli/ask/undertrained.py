@@ -21,7 +21,6 @@ This is a reimplementation from the paper's description; no code of theirs is us
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -156,15 +155,14 @@ def reference_rows(
 def reachability(table: EmbeddingTable) -> np.ndarray:
     """A code per row: reachable, unreachable, partial UTF-8, special, or beyond the tokenizer.
 
-    A token is reachable if decoding it alone and encoding the text gives it back. Cached as
-    ``reach.npy`` beside the entry (a pure function of the tokenizer), written atomically.
+    A token is reachable if decoding it alone and encoding the text gives it back. A pure
+    function of the tokenizer, so the store keeps it with the entry's derived files.
     """
-    path = table.path / "reach.npy"
+    return table.derived.array("reach.npy", lambda: _reachability(table), (table.shape[0],))
+
+
+def _reachability(table: EmbeddingTable) -> np.ndarray:
     rows = table.shape[0]
-    if path.is_file():
-        saved = np.load(path)
-        if saved.shape == (rows,):
-            return saved
     out = np.full(rows, REACH_NONE, np.int8)
     tok = table.tokenizer
     size = min(rows, table.tokenizer_size or rows)
@@ -184,12 +182,6 @@ def reachability(table: EmbeddingTable) -> np.ndarray:
             out[i] = REACH_OK
         else:
             out[i] = REACH_UNREACHABLE
-    tmp = table.path / f"reach.{os.getpid()}.tmp.npy"
-    try:
-        np.save(tmp, out)
-        os.replace(tmp, path)
-    except OSError:  # a read-only cache still answers
-        tmp.unlink(missing_ok=True)
     return out
 
 
@@ -377,7 +369,7 @@ def undertrained(
     ``table``). When it is an untied output head, ``open_input()`` opens the input table, whose
     norms are shown beside the scores; when the head asked for is tied, the caption says so.
     """
-    untied = head.meta.get("table") == "output"
+    untied = head.meta.table == "output"
     other = open_input() if untied and open_input is not None else None
     result = find_undertrained(head, other, reference, source, k, percentile, all_rows,
                                role)  # fmt: skip

@@ -40,7 +40,7 @@ from typing import Any
 import numpy as np
 
 from embcli.ask.axis import Rows, shortlist
-from embcli.ask.space import Space
+from embcli.ask.space import transform_of
 from embcli.errors import UnresolvedWord, UsageProblem
 from embcli.store.table import EmbeddingTable
 from embcli.view import Result, View
@@ -382,7 +382,7 @@ def weat(
         wanted = {k: list(v or ()) for k, v in zip(SETS, (X, Y, A, B), strict=True)}
         names, published, label = {}, None, "custom"
     if rows is None:
-        rows = Rows(table, pool, Space.of(table, center, remove_pcs, remove_axis, pool).transform)
+        rows = Rows(table, pool, transform_of(table, center, remove_pcs, remove_axis, pool))
     transform = rows.transform
     used, vecs, missing = {}, {}, {}
     for key in SETS:
@@ -409,16 +409,16 @@ def weat_all(table: EmbeddingTable, **options: Any) -> WeatResults:
     kept in ``failed`` with the reason, and the others still run, as a batch of queries does.
     """
     pool = options.get("pool", False)
-    scored_in = Space.of(table, options.get("center", False), options.get("remove_pcs", 0),
-                         options.get("remove_axis"), pool)  # fmt: skip
-    rows = Rows(table, pool, scored_in.transform)  # built once: many tests share word lists
+    transform = transform_of(table, options.get("center", False), options.get("remove_pcs", 0),
+                             options.get("remove_axis"), pool)  # fmt: skip
+    rows = Rows(table, pool, transform)  # built once: many tests share word lists
     results, failed = [], []
     for name in bundled():
         try:
             results.append(weat(table, name, rows=rows, **options))
         except UnresolvedWord as exc:
             failed.append((name, exc))
-    return WeatResults(results, table.label, scored_in.caption, failed, rows.notes())
+    return WeatResults(results, table.label, transform.caption(), failed, rows.notes())
 
 
 def _check_lost(

@@ -18,7 +18,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from embcli.errors import UnresolvedWord
-from embcli.store.table import EmbeddingTable, Transform
+from embcli.store.space import Transform
+from embcli.store.table import EmbeddingTable
 
 
 @dataclass(frozen=True)
@@ -35,15 +36,14 @@ class Resolved:
 
     def raw(self, table: EmbeddingTable) -> np.ndarray:
         """The query's raw vector: its row, or the mean of its sub-token rows (float64)."""
-        return np.asarray(table.raw(list(self.ids)), np.float64).mean(axis=0)
+        mean: np.ndarray = np.asarray(table.raw(list(self.ids)), np.float64).mean(axis=0)
+        return mean
 
     def unit(self, table: EmbeddingTable, transform: Transform | None = None) -> np.ndarray:
         """The query's unit vector, after ``transform`` (``--center``, ``--remove-pcs``)."""
         if len(self.ids) == 1 and (transform is None or transform.identity):
             return np.asarray(table.unit[self.ids[0]], dtype=np.float32)
-        v = self.raw(table) if transform is None else transform.apply(self.raw(table))
-        n = np.linalg.norm(v)
-        return (v / n if n > 0 else v).astype(np.float32)
+        return (transform or Transform()).unit(self.raw(table)).astype(np.float32)
 
     def token_records(self, table: EmbeddingTable) -> list[dict[str, object]]:
         """``[{id, token}]`` of the rows that stand for the query (what results list)."""
@@ -80,10 +80,10 @@ def resolve(table: EmbeddingTable, query: str, pool: bool = False, ids: bool = F
 
     forms = _forms(table, query)
     for form, pieces in forms:
-        if len(pieces) == 1 and pieces[0] != table.meta.get("unk_id") and pieces[0] < rows:
+        if len(pieces) == 1 and pieces[0] != table.meta.unk_id and pieces[0] < rows:
             return Resolved(query, (pieces[0],), form)
     word_pieces = forms[0][1]
-    unk = table.meta.get("unk_id")
+    unk = table.meta.unk_id
     if not word_pieces or (unk is not None and unk in word_pieces):
         raise UnresolvedWord(
             f"{query!r} is not in the vocabulary (the tokenizer maps it to its unknown token)"

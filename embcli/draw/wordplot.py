@@ -69,7 +69,7 @@ def project_words(
 ) -> WordPlot:
     """Resolve the words of ``groups`` (name -> words; name '' for ungrouped) and project them,
     in the table after ``center`` / ``remove_pcs`` / ``remove_axis`` (:mod:`embcli.ask.space`)."""
-    from embcli.ask.space import Space
+    from embcli.ask.space import transform_of
     from embcli.ask.words import resolve
     from embcli.draw import plotting, projection
 
@@ -80,7 +80,7 @@ def project_words(
         raise UsageProblem("name some words, --group name=w1,w2, or --groups-file FILE")
     transform = None
     if center or remove_pcs or remove_axis is not None:
-        transform = Space.of(table, center, remove_pcs, remove_axis, pool).transform
+        transform = transform_of(table, center, remove_pcs, remove_axis, pool)
     points, vectors, dropped = [], [], []
     for name, ws in items:
         for w in ws:

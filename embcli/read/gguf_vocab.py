@@ -341,7 +341,7 @@ def _unigram(meta: Metadata, pieces: list[str], types: np.ndarray, ids: dict) ->
             byte_fallback=bool((types == BYTE).any()),
         )
     )
-    steps = []
+    steps: list[normalizers.Normalizer] = []
     charsmap = meta.array("tokenizer.ggml.precompiled_charsmap")
     if isinstance(charsmap, np.ndarray) and charsmap.size:
         steps.append(normalizers.Precompiled(charsmap.astype(np.uint8).tobytes()))

@@ -220,7 +220,8 @@ def load_directory(
         raise ModelFailure(
             f"transformers cannot load {label} ({kind}): {first_line(exc)}"
         ) from None
-    model.to(target).eval()
+    # transformers wraps Module.to with functools.wraps, which mypy reads as unbound
+    model.to(target).eval()  # type: ignore[arg-type]
     return Loaded(label, directory, model, tokenizer, target, causal)
 
 

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 import shutil
 import time
 from _thread import get_ident
@@ -73,6 +72,18 @@ class Entry:
     @property
     def size_bytes(self) -> int:
         return sum(p.stat().st_size for p in self.path.rglob("*") if p.is_file())
+
+
+def mapped(path: Path) -> Any:
+    """The ``.npy`` array at ``path``, memory-mapped read-only, as a plain ``ndarray`` view.
+
+    ``np.memmap`` runs Python code on every index (``__getitem__``, ``__array_finalize__``);
+    a warm query indexes the token and lookup arrays about a hundred times, which cost more
+    than its matrix product. The view shares the mapping, which stays open as long as it does.
+    """
+    import numpy as np
+
+    return np.asarray(np.load(path, mmap_mode="r"))
 
 
 def entry_dir(root: Path, label: str, key: str) -> Path:
@@ -146,6 +157,8 @@ def build_entry(
     releases when the process dies: :func:`sweep_stale` (run here first) removes what it finds
     unowned.
     """
+    import secrets  # here, not at the top: the warm path never builds (secrets imports random)
+
     from filelock import FileLock
 
     tmp_parent = _mkdirs(root / TMP_DIR)
@@ -285,8 +298,37 @@ def read_ref(root: Path, name: str) -> str | None:
         return None
 
 
-def write_ref(root: Path, name: str, value: str) -> None:
-    write_text(_mkdirs(root / REFS_DIR) / _ref_file(name), value + "\n")
+def write_ref(root: Path, name: str, value: str, notice: Callable[[str], None]) -> None:
+    """Remember ``name`` -> ``value``; on a cache that cannot be written, the run's one notice."""
+    refs = root / REFS_DIR
+    try:
+        refs.mkdir(parents=True, exist_ok=True)
+        write_text(refs / _ref_file(name), value + "\n")
+    except OSError as exc:
+        not_kept(root, exc, notice)
+
+
+_TOLD: set[str] = set()  # cache roots whose "not kept" notice this process has given
+
+
+def not_kept(root: Path, exc: OSError, notice: Callable[[str], None]) -> None:
+    """Say, once per run and cache, that what was computed is used from memory, not kept.
+
+    Everything the store derives after a build (transform parameters, row lengths, refs,
+    reachability) goes through here when it cannot be written, so a read-only cache answers
+    every question and says so in one line, however many files it could not keep.
+    """
+    where = str(root)
+    if where in _TOLD:
+        return
+    _TOLD.add(where)
+    import errno
+
+    if exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+        notice(f"cache at {where} is read-only: computed in memory, not kept")
+    else:
+        why = exc.strerror or str(exc)
+        notice(f"cache at {where} cannot be written ({why}): computed in memory, not kept")
 
 
 def _ref_file(name: str) -> str:

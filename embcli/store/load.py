@@ -7,7 +7,6 @@ the last build) and memory-maps the entry. Only a miss imports ``embcli.store.bu
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import NamedTuple
@@ -15,14 +14,11 @@ from typing import NamedTuple
 from embcli.errors import EmbcliError, UsageProblem
 from embcli.read.sources import Source, resolve_hub, resolve_local
 from embcli.store import cache
+from embcli.store.derived import on_stderr
 from embcli.store.table import EmbeddingTable
 
 Notice = Callable[[str], None]
 Progress = Callable[[int, int, str], None]  # (done, total, "rows" or "bytes")
-
-
-def _stderr(message: str) -> None:
-    print(f"embcli: {message}", file=sys.stderr)
 
 
 def open_table(
@@ -32,7 +28,7 @@ def open_table(
     revision: str | None = None,
     allow_pickle: bool = False,
     cache_dir: str | None = None,
-    notice: Notice = _stderr,
+    notice: Notice = on_stderr,
     progress: Progress | None = None,
     table: str = "input",
     file: str | None = None,
@@ -60,7 +56,7 @@ def open_table(
         ref = _hub_ref(model, revision, tensor, choice)
         known = cache.read_ref(root, ref)
         if known:
-            warm = _open_quietly(cache.entry_dir(root, model, known))
+            warm = _open_quietly(notice, cache.entry_dir(root, model, known))
             if warm is not None:
                 return warm
         source = resolve_hub(
@@ -69,11 +65,11 @@ def open_table(
     key = source.key(tensor)
     # A Hub entry is named after the repo id, so the warm path finds it from the ref alone.
     path = cache.entry_dir(root, model if ref is not None else source.label, key)
-    found = _open_quietly(path)
+    found = _open_quietly(notice, path)
     if found is None:
         found = _build(root, key, path, source, tensor, allow_pickle, notice, progress)
     if ref is not None:
-        cache.write_ref(root, ref, key)
+        cache.write_ref(root, ref, key, notice)
     return found
 
 
@@ -89,7 +85,11 @@ class Choice(NamedTuple):
 
 
 def cached_table(
-    model: str, *, revision: str | None = None, cache_dir: str | None = None
+    model: str,
+    *,
+    revision: str | None = None,
+    cache_dir: str | None = None,
+    notice: Notice = on_stderr,
 ) -> EmbeddingTable | None:
     """The input table of ``model`` if it is cached already, else None.
 
@@ -100,9 +100,9 @@ def cached_table(
     root = cache.cache_root(cache_dir)
     source = resolve_local(model)
     if source is not None:
-        return _open_quietly(cache.entry_dir(root, source.label, source.key(None)))
+        return _open_quietly(notice, cache.entry_dir(root, source.label, source.key(None)))
     known = cache.read_ref(root, _hub_ref(model, revision, None))
-    return _open_quietly(cache.entry_dir(root, model, known)) if known else None
+    return _open_quietly(notice, cache.entry_dir(root, model, known)) if known else None
 
 
 def _hub_ref(
@@ -141,7 +141,7 @@ def _open_other(
     if source is None:
         ref = _hub_ref(model, revision, role, choice)
         known = cache.read_ref(root, ref)
-        found = _open_quietly(cache.entry_dir(root, model, known)) if known else None
+        found = _open_quietly(notice, cache.entry_dir(root, model, known)) if known else None
         if found is not None:
             return _tied_notice(found, notice)
         source = resolve_hub(
@@ -152,7 +152,7 @@ def _open_other(
     else:
         ref = "\0".join([role, source.key(None)])
         known = cache.read_ref(root, ref)
-        found = _open_quietly(cache.entry_dir(root, source.label, known)) if known else None
+        found = _open_quietly(notice, cache.entry_dir(root, source.label, known)) if known else None
         if found is not None:
             return _tied_notice(found, notice)
     from embcli.read.probe import probe_head, probe_target
@@ -173,16 +173,16 @@ def _open_other(
             file=choice.file,
             quant=choice.quant,
         )
-        cache.write_ref(root, ref, source.key(None))
+        cache.write_ref(root, ref, source.key(None), notice)
         return _tied_notice(found, notice)
     if head is None:
         raise EmbcliError(f"{model} has an untied output head, but its checkpoint stores none")
     key = source.key("\0".join([role, head]))
     path = cache.entry_dir(root, hub_name or source.label, key)
-    found = _open_quietly(path)
+    found = _open_quietly(notice, path)
     if found is None:
         found = _build(root, key, path, source, head, allow_pickle, notice, progress, role)
-    cache.write_ref(root, ref, key)
+    cache.write_ref(root, ref, key, notice)
     return found
 
 
@@ -192,9 +192,9 @@ def _tied_notice(table: EmbeddingTable, notice: Notice) -> EmbeddingTable:
     return table
 
 
-def _open_quietly(path: Path) -> EmbeddingTable | None:
+def _open_quietly(notice: Notice, path: Path) -> EmbeddingTable | None:
     try:
-        return EmbeddingTable(cache.open_entry(path))
+        return EmbeddingTable(cache.open_entry(path), notice)
     except cache.CacheProblem:
         return None
 
@@ -221,4 +221,4 @@ def _build(
                 lambda tmp: write_table(source, tmp, tensor, allow_pickle, progress, notice, table),
                 notice,
             )
-        return EmbeddingTable(entry)
+        return EmbeddingTable(entry, notice)

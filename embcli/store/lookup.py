@@ -25,6 +25,8 @@ from typing import Any
 
 import numpy as np
 
+from embcli.store.cache import mapped
+
 KEYS = "lookup_keys.npy"
 INDEX = "lookup_index.npy"
 #: ``tokens.json`` again, as UTF-8 bytes and row offsets: a query shows ten rows' strings, and
@@ -48,7 +50,7 @@ class Lookup:
         keys, index = directory / KEYS, directory / INDEX
         if not (keys.is_file() and index.is_file()):
             return None
-        return cls(np.load(keys, mmap_mode="r"), np.load(index, mmap_mode="r"))
+        return cls(mapped(keys), mapped(index))
 
     def _key(self, i: int) -> bytes:
         return self.keys[int(self.index[i, 0]) : int(self.index[i + 1, 0])].tobytes()
@@ -189,7 +191,7 @@ class TokenList(Sequence[str]):
     @classmethod
     def open(cls, directory: Path) -> TokenList:
         blob, index = directory / TOKEN_BLOB, directory / TOKEN_INDEX
-        return cls(directory, np.load(blob, mmap_mode="r"), np.load(index, mmap_mode="r"))
+        return cls(directory, mapped(blob), mapped(index))
 
     @property
     def full(self) -> list[str]:

@@ -97,18 +97,3 @@ class TableMeta:
             raise CacheProblem(f"{where} is malformed ({exc})") from None
         extra = {k: v for k, v in data.items() if k not in names}
         return cls(**values, extra=extra)
-
-    # Read access by key, for callers written against the dict this replaced (ask/, cli/,
-    # api.py at the time of the change); new code uses the attributes.
-    def __getitem__(self, key: str) -> Any:
-        if key in self.extra:
-            return self.extra[key]
-        if key == "extra" or key not in self.__dataclass_fields__:
-            raise KeyError(key)
-        return getattr(self, key)
-
-    def get(self, key: str, default: Any = None) -> Any:
-        try:
-            return self[key]
-        except KeyError:
-            return default

@@ -1,0 +1,200 @@
+"""Transforms scored without a transformed copy (``embcli.store.space``), against float64 numpy.
+
+The reference builds what the old store wrote to disk: every raw row transformed in float64 and
+re-normalised, then cosines as dot products. The space must rank and score the same from the
+cached unit rows, their norms, and one length per row.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from embcli.ask.queries import cosmul_scores, top_k
+from embcli.store.load import open_table
+from embcli.store.space import Space, Transform
+
+
+def _table(seed: int = 0, rows: int = 3000, dim: int = 48) -> tuple[np.ndarray, np.ndarray]:
+    """Unit rows and norms of an anisotropic table: a large shared direction (mean cosine
+    about 0.8, as in many language-model tables), row norms spread over 10x, two zero rows."""
+    rng = np.random.default_rng(seed)
+    shared = rng.standard_normal(dim) * 3
+    raw = shared + rng.standard_normal((rows, dim)) * rng.uniform(0.5, 2.0, (rows, 1))
+    raw *= rng.uniform(0.3, 3.0, (rows, 1))
+    raw[[5, 77]] = 0.0
+    norms = np.linalg.norm(raw, axis=1)
+    unit = np.divide(raw, norms[:, None], out=np.zeros_like(raw), where=norms[:, None] > 0)
+    return unit.astype(np.float32), norms.astype(np.float32)
+
+
+def _reference(unit: np.ndarray, norms: np.ndarray, transform: Transform) -> np.ndarray:
+    """Every row transformed in float64 and re-normalised (zero rows stay zero)."""
+    raw = unit.astype(np.float64) * norms.astype(np.float64)[:, None]
+    x = raw if transform.mean is None else raw - transform.mean
+    if transform.components is not None:
+        c = transform.components
+        x = x - (x @ c.T) @ c
+    x[norms == 0] = 0.0
+    n = np.linalg.norm(x, axis=1, keepdims=True)
+    return np.divide(x, n, out=np.zeros_like(x), where=n > 0)
+
+
+def _transforms(unit: np.ndarray, norms: np.ndarray) -> dict[str, Transform]:
+    raw = unit.astype(np.float64) * norms.astype(np.float64)[:, None]
+    used = norms > 0
+    mean = raw[used].mean(axis=0)
+    _, _, vt = np.linalg.svd(raw[used] - mean, full_matrices=False)
+    axis = unit[10].astype(np.float64) - unit[20]
+    axis /= np.linalg.norm(axis)
+    return {
+        "centre": Transform(mean, None, "centred"),
+        "abtt": Transform(mean, vt[:3], "centred, top 3 PCs removed"),
+        "axis": Transform().removing(axis, "axis removed"),  # no mean, one unit axis
+        "centre+axis": Transform(mean, None, "centred").removing(axis, "axis removed"),
+        "abtt+axis": Transform(mean, vt[:3]).removing(axis, "axis removed"),
+    }
+
+
+@pytest.mark.parametrize("which", ["centre", "abtt", "axis", "centre+axis", "abtt+axis"])
+def test_space_scores_equal_the_transformed_copy(which):
+    unit, norms = _table()
+    transform = _transforms(unit, norms)[which]
+    want_rows = _reference(unit, norms, transform)
+    space = Space(unit, norms, transform)
+    queries = np.stack([space.query(unit[i].astype(np.float64) * norms[i]) for i in (1, 2, 3)])
+    np.testing.assert_allclose(queries, want_rows[[1, 2, 3]], atol=1e-12)
+    want = queries @ want_rows.T
+    np.testing.assert_allclose(space.cosines(queries.astype(np.float32)), want, atol=2e-6)
+    # top-k: the same rows in the same order, the cosines exact (float64 winners)
+    ids, scores = top_k(space, queries, 25, exclude=[[1], [2], [3]])
+    for r in range(3):
+        ref = want[r].copy()
+        ref[[1, 2, 3][r]] = -np.inf
+        order = np.lexsort((np.arange(len(ref)), -ref))[:25]
+        assert ids[r].tolist() == order.tolist()
+        np.testing.assert_allclose(scores[r], ref[order], atol=1e-12)
+    np.testing.assert_allclose(space.rows(np.arange(10)), want_rows[:10], atol=1e-12)
+
+
+def test_cosmul_over_a_space_equals_the_copy():
+    unit, norms = _table(1)
+    transform = _transforms(unit, norms)["abtt"]
+    copy = _reference(unit, norms, transform)
+    space = Space(unit, norms, transform)
+    a, b, c = (copy[i] for i in (4, 8, 15))
+    sims = (np.stack([a, b, c]) @ copy.T + 1) / 2
+    want = sims[0] * sims[2] / (sims[1] + 1e-3)
+    np.testing.assert_allclose(cosmul_scores(space, a, b, c), want, rtol=1e-5, atol=1e-6)
+
+
+def test_a_row_with_nothing_left_scores_zero():
+    """Removing a row's own direction leaves float32 rounding, not a direction: cosine 0."""
+    unit, norms = _table(2)
+    axis = unit[30].astype(np.float64)
+    space = Space(unit, norms, Transform().removing(axis, "axis removed"))
+    assert space.inverse_lengths[30] == 0 and space.inverse_lengths[5] == 0  # and a zero row
+    q = space.query(unit[31].astype(np.float64))
+    assert space.cosines(q)[0, 30] == 0 and space.exact(np.array([30]), q)[0] == 0
+    assert not space.query(unit[30].astype(np.float64)).any()  # a query with nothing left
+
+
+def test_removing_keeps_one_orthonormal_projection():
+    rng = np.random.default_rng(3)
+    dim = 20
+    base = Transform(rng.standard_normal(dim), np.linalg.qr(rng.standard_normal((dim, 3)))[0].T)
+    extra = rng.standard_normal((2, dim)) * 5
+    both = base.removing(extra, "two axes removed")
+    c = both.components
+    assert c.shape == (5, dim) and both.mean is base.mean
+    np.testing.assert_allclose(c @ c.T, np.eye(5), atol=1e-12)
+    # the span removed is the span of the old components and the new directions
+    span = np.vstack([base.components, extra])
+    proj = span.T @ np.linalg.pinv(span.T)
+    np.testing.assert_allclose(c.T @ c, proj, atol=1e-10)
+    # a direction already removed adds nothing; the caption says what was removed
+    again = both.removing(base.components[0] * 2 + extra[1], "again")
+    assert again.removed == 5 and again.caption() == "two axes removed, again"
+    assert Transform(None, None).identity and not both.identity
+    assert base.key != both.key and both.key == both.removing(extra[0], "").key
+
+
+def test_table_space_keeps_lengths_only(model_dirs, cli):
+    """``EmbeddingTable.space``: the lengths are kept under the transform's key and read back."""
+    table = open_table(str(model_dirs["gpt2"]))
+    rows, dim = table.shape
+    transform = table.transform(center=True)
+    space = table.space(transform)
+    unit, norms = np.asarray(table.unit), np.asarray(table.norms)
+    want = _reference(unit, norms, transform)
+    np.testing.assert_allclose(space.rows(np.arange(rows)), want, atol=1e-12)
+    derived = table.path / "derived"
+    assert sorted(p.name for p in derived.iterdir()) == [f"lengths-{transform.key}.npy",
+                                                         "mean.npy"]  # fmt: skip
+    again = open_table(str(model_dirs["gpt2"])).space(transform)
+    np.testing.assert_array_equal(again.lengths, space.lengths)
+    assert sum(p.stat().st_size for p in derived.iterdir()) < rows * 8 + dim * 8 + 512
+    # a kept file of the wrong shape is computed again, not trusted
+    np.save(derived / "mean.npy", np.zeros(dim + 1))
+    np.testing.assert_array_equal(open_table(str(model_dirs["gpt2"])).transform(True).mean,
+                                  transform.mean)  # fmt: skip
+    res = cli("neighbors", "#9", "--center", "-k", "3", "--all-tokens", "-m", model_dirs["gpt2"],
+              "-f", "json")  # fmt: skip
+    got = json.loads(res.out)["neighbors"]
+    ref = want @ want[9]
+    ref[9] = -np.inf
+    assert [n["id"] for n in got] == np.argsort(-ref, kind="stable")[:3].tolist()
+
+
+@pytest.mark.parametrize("center", [False, True])
+def test_a_removed_axis_is_scored_without_a_copy(model_dirs, monkeypatch, center):
+    """``--remove-axis`` (``ask.space.transform_of``): the axis projected out of every (centred)
+    row equals a float64 reference; on a cache that cannot be written nothing is kept and the
+    answer is the same; afterwards only the lengths are kept, under the transform's key, and a
+    rebuilt axis that differs in its last bits finds them."""
+    import os
+
+    from embcli.ask.space import space_of, transform_of
+    from embcli.errors import UsageProblem
+
+    table = open_table(str(model_dirs["llama"]))
+    rows, dim = table.shape
+    axis = np.random.default_rng(1).normal(size=dim)
+    unit, norms = np.asarray(table.unit), np.asarray(table.norms)
+    raw = unit.astype(np.float64) * norms.astype(np.float64)[:, None]
+    x = raw - raw[table.mean_rows()].mean(axis=0) if center else raw
+    g = (axis / np.linalg.norm(axis)).astype(np.float32).astype(np.float64)
+    g /= np.linalg.norm(g)
+    want = x - np.outer(x @ g, g)
+    want[norms == 0] = 0.0
+    n = np.linalg.norm(want, axis=1, keepdims=True)
+    want = np.divide(want, n, out=np.zeros_like(want), where=n > 0)
+
+    table.transform(center)  # the mean is kept already; the axis's lengths are not
+    derived = table.path / "derived"
+    before = sorted(p.name for p in derived.iterdir()) if derived.exists() else []
+
+    def refuse(*args, **kwargs):
+        raise PermissionError(13, "Read-only file system")
+
+    monkeypatch.setattr(os, "replace", refuse)
+    space = space_of(table, center, 0, axis)
+    monkeypatch.undo()
+    now = sorted(p.name for p in derived.iterdir()) if derived.exists() else []
+    assert now == before
+    np.testing.assert_allclose(space.rows(np.arange(rows)), want, atol=1e-9)
+    assert space.transform.caption().endswith("axis removed (a given vector)")
+
+    nudged = axis * (1 + 1e-12)
+    again = space_of(open_table(str(model_dirs["llama"])), center, 0, nudged)
+    assert again.transform.key == space.transform.key
+    assert f"lengths-{space.transform.key}.npy" in {p.name for p in derived.iterdir()}
+    np.testing.assert_allclose(again.lengths, space.lengths, rtol=1e-12)
+
+    with pytest.raises(UsageProblem, match="no direction left"):
+        transform_of(table, False, 0, np.zeros(dim))
+    top = table.transform(False, 2).components[0]
+    with pytest.raises(UsageProblem, match="no direction left"):
+        transform_of(table, False, 2, top)
