@@ -3,6 +3,7 @@ an isolated cache directory for every test."""
 
 from __future__ import annotations
 
+import inspect
 import os
 import shutil
 import subprocess
@@ -13,6 +14,28 @@ from pathlib import Path
 import pytest
 
 from tests import models
+
+#: What makes a test slow: it starts a process (embcli in a fresh interpreter, a hub server's
+#: clients) or runs a model with torch. Such a test is marked ``slow`` when collected, so the
+#: edit-test loop (``pytest -m "not slow"``) leaves it out; the full run keeps it.
+SLOW_CALLS = ("run_subprocess(", "subprocess.", "Popen(", "multiprocessing", "HubServer(",
+              '"context"', '"sentences"', "run.context", "run.sentences", ".context(",
+              ".sentences(", "SentenceTransformer(", "from_pretrained(", "import torch")  # fmt: skip
+SLOW_FIXTURES = {"hub", "bart", "st_model", "runs", "big_table"}  # a server, torch, processes
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark ``slow`` every test that starts a process or runs torch (see :data:`SLOW_CALLS`):
+    by the fixtures it uses and the calls in its own source."""
+    for item in items:
+        if item.get_closest_marker("slow") is not None or not isinstance(item, pytest.Function):
+            continue
+        try:
+            source = inspect.getsource(item.function)
+        except (OSError, TypeError):
+            source = ""
+        if SLOW_FIXTURES & set(item.fixturenames) or any(c in source for c in SLOW_CALLS):
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture(autouse=True)

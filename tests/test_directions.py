@@ -355,9 +355,11 @@ def test_neighbors_without_the_axis_equal_numpy(cli, glove_file, ref, isolated_c
     g = t.axis(PAIRS, words=["nurse"]).vector
     by_vector = t.neighbors("nurse", k=10, remove_axis=g)
     assert [n.id for n in by_vector] == [n["id"] for n in got]
-    # one full-size copy per distinct axis, beside the entry, reused
-    copies = sorted(t.embeddings.path.glob("axis-*.npy"))
-    assert len(copies) == 1
+    # no transformed copy: one length per row for the axis (the same axis given as a vector
+    # finds it too), among the entry's derived files, reused
+    copies = sorted((t.embeddings.path / "derived").glob("lengths-*.npy"))
+    assert len(copies) == 1 and copies[0].stat().st_size < t.embeddings.shape[0] * 8 + 1024
+    assert not list(t.embeddings.path.rglob("axis-*"))
     stamp = copies[0].stat().st_mtime_ns
     cli("neighbors", "doctor", "-m", glove_file, "--remove-axis", PAIRS)
     assert copies[0].stat().st_mtime_ns == stamp

@@ -377,3 +377,31 @@ def test_words_come_as_a_comma_list_or_a_file(run, tmp_path, cli):
     assert by_file.code == by_list.code == 0, by_file.err + by_list.err
     assert json.loads(by_file.out)["words"] == json.loads(by_list.out)["words"]
     assert [w["word"] for w in json.loads(by_list.out)["words"]] == ["the", "city"]
+
+
+def test_the_stores_npy_headers_are_parsed_one_thread_at_a_time(model_dirs, monkeypatch):
+    """``history`` opens tables in threads, and ``np.load`` parses each ``.npy`` header with
+    ``ast.literal_eval``, which CPython 3.11 can fail when two threads parse at once (seen in
+    this suite: "SystemError: AST constructor recursion depth mismatch"). Every header the store
+    parses, plain or in an ``.npz``, is parsed holding ``cache.NPY_LOCK``."""
+    import ast
+
+    from embcli.store import cache
+    from embcli.store.load import open_table
+
+    held: list[bool] = []
+    parse = ast.literal_eval
+
+    def spy(text):
+        held.append(cache.NPY_LOCK.locked())
+        return parse(text)
+
+    table = open_table(str(model_dirs["llama"]))  # built first: its writes parse nothing
+    monkeypatch.setattr(ast, "literal_eval", spy)
+    again = open_table(str(model_dirs["llama"]))
+    np.asarray(again.unit[:3]), np.asarray(again.norms[:3]), again.variants(3)
+    again.space(again.transform(True, 2))  # computed and kept
+    reread = open_table(str(model_dirs["llama"]))
+    reread.space(reread.transform(True, 2))  # read back: the .npz and the lengths
+    assert table.shape == again.shape
+    assert len(held) >= 5 and all(held)

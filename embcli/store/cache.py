@@ -24,7 +24,7 @@ import json
 import os
 import shutil
 import time
-from _thread import get_ident
+from _thread import allocate_lock, get_ident
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
@@ -74,6 +74,22 @@ class Entry:
         return sum(p.stat().st_size for p in self.path.rglob("*") if p.is_file())
 
 
+#: ``np.load`` parses a ``.npy`` header with ``ast.literal_eval``, and CPython 3.11 can fail
+#: ``ast.parse`` run in two threads at once ("SystemError: AST constructor recursion depth
+#: mismatch", python/cpython#106905); ``history`` opens checkpoints in threads. Every ``np.load``
+#: of the store goes through :func:`load_npy`, which takes this lock for the call (``_thread``:
+#: a builtin, so the warm path imports nothing for it).
+NPY_LOCK = allocate_lock()
+
+
+def load_npy(path: Path, **options: Any) -> Any:
+    """``np.load(path, **options)``, one thread at a time (see :data:`NPY_LOCK`)."""
+    import numpy as np
+
+    with NPY_LOCK:
+        return np.load(path, **options)
+
+
 def mapped(path: Path) -> Any:
     """The ``.npy`` array at ``path``, memory-mapped read-only, as a plain ``ndarray`` view.
 
@@ -83,7 +99,7 @@ def mapped(path: Path) -> Any:
     """
     import numpy as np
 
-    return np.asarray(np.load(path, mmap_mode="r"))
+    return np.asarray(load_npy(path, mmap_mode="r"))
 
 
 def entry_dir(root: Path, label: str, key: str) -> Path:

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from embcli.atomic import atomic_write
-from embcli.store.cache import not_kept
+from embcli.store.cache import NPY_LOCK, load_npy, not_kept
 
 DIR = "derived"
 Notice = Callable[[str], None]
@@ -48,7 +48,7 @@ class Derived:
         A kept array whose shape is not ``shape`` is computed again.
         """
         path = self.directory / name
-        kept = _read(path, lambda: np.load(path, allow_pickle=False))
+        kept = _read(path, lambda: load_npy(path, allow_pickle=False))
         if isinstance(kept, np.ndarray) and (shape is None or kept.shape == shape):
             return kept
         value = np.asarray(compute())
@@ -68,7 +68,8 @@ class Derived:
         path = self.directory / name
 
         def load() -> dict[str, np.ndarray]:
-            with np.load(path, allow_pickle=False) as saved:
+            # an .npz parses each member's header as it is read: the lock covers the reads too
+            with NPY_LOCK, np.load(path, allow_pickle=False) as saved:
                 return {k: saved[k] for k in saved.files}
 
         kept = _read(path, load)

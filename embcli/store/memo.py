@@ -12,6 +12,7 @@ entry clears it.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 from embcli.store.derived import Derived
@@ -33,4 +34,8 @@ def read_memo(derived: Derived, name: str) -> dict[str, Any]:
 def write_memo(derived: Derived, name: str, data: dict[str, Any]) -> bool:
     """Replace the memo atomically; False (and nothing written) when the cache is read-only."""
     text = json.dumps(data, separators=(",", ":"))
-    return derived.keep(_name(name), lambda tmp: tmp.write_text(text, encoding="utf-8"))
+
+    def write(tmp: Path) -> None:
+        tmp.write_text(text, encoding="utf-8")
+
+    return derived.keep(_name(name), write)
