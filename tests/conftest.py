@@ -16,17 +16,25 @@ import pytest
 from tests import models
 
 #: What makes a test slow: it starts a process (embcli in a fresh interpreter, a hub server's
-#: clients) or runs a model with torch. Such a test is marked ``slow`` when collected, so the
-#: edit-test loop (``pytest -m "not slow"``) leaves it out; the full run keeps it.
-SLOW_CALLS = ("run_subprocess(", "subprocess.", "Popen(", "multiprocessing", "HubServer(",
-              '"context"', '"sentences"', "run.context", "run.sentences", ".context(",
-              ".sentences(", "SentenceTransformer(", "from_pretrained(", "import torch")  # fmt: skip
-SLOW_FIXTURES = {"hub", "bart", "st_model", "runs", "big_table"}  # a server, torch, processes
+#: clients), runs a model with torch, or reads a real pretrained table whole (MiniLM's 30,522
+#: rows, GloVe's 400,000 words, the static models distilled from MiniLM). Such a test is marked
+#: ``slow`` when collected, so the edit-test loop (``pytest -m "not slow"``: the tiny generated
+#: models and the math, under a minute) leaves it out; the full run keeps it.
+SLOW_CALLS = (
+    "run_subprocess(", "subprocess.", "Popen(", "multiprocessing", "HubServer(",  # processes
+    '"context"', '"sentences"', ".context(", ".sentences(", "SentenceTransformer(",  # torch
+    "from_pretrained(", "import torch",
+)  # fmt: skip
+SLOW_FIXTURES = {
+    "hub", "bart", "st_model", "runs", "big_table",  # a server, torch, processes
+    "minilm_dir", "glove_file", "glove_small",  # real tables (fixtures that use them too)
+}  # fmt: skip
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Mark ``slow`` every test that starts a process or runs torch (see :data:`SLOW_CALLS`):
-    by the fixtures it uses and the calls in its own source."""
+    """Mark ``slow`` every test that starts a process, runs torch or reads a real table whole
+    (see :data:`SLOW_CALLS`): by the fixtures it uses, directly or through other fixtures, and
+    the calls in its own source."""
     for item in items:
         if item.get_closest_marker("slow") is not None or not isinstance(item, pytest.Function):
             continue

@@ -20,6 +20,7 @@ import typer
 from embcli.cli import options
 from embcli.cli.main import app
 from embcli.cli.options import FLAGS, SHARED_OPTIONS, Settings, command
+from tests.conftest import run_subprocess
 
 
 def leaf_commands() -> dict[str, typer.core.TyperCommand]:
@@ -275,3 +276,25 @@ def test_help_shows_brackets_as_written(cli, name, monkeypatch):
     assert missing == []
     if name == "analogy":
         assert "Questions 'a b c [expected]'" in shown
+
+
+# -- shell completion ----------------------------------------------------------------------------
+
+
+def complete(words: str, cword: int, env: dict[str, str]) -> list[str]:
+    env = {
+        **env,
+        "_EMBCLI_COMPLETE": "complete_bash",
+        "COMP_WORDS": words,
+        "COMP_CWORD": str(cword),
+    }
+    return run_subprocess(env=env).out.split()
+
+
+def test_completion_of_commands_options_and_cached_models(minilm_dir, tmp_path):
+    env = {"EMBCLI_CACHE": str(tmp_path / "c")}
+    assert run_subprocess("info", "-m", minilm_dir, env=env).code == 0
+    assert complete("embcli nei", 1, env) == ["neighbors"]
+    assert "--format" in complete("embcli neighbors --for", 2, env)
+    assert complete(f"embcli -m {str(minilm_dir)[:8]}", 2, env) == [str(minilm_dir)]
+    assert "--install-completion" in run_subprocess("--help", env=env).out

@@ -135,3 +135,14 @@ def test_the_old_output_spelling_still_draws_with_one_notice(cli, model_dirs, cl
                          "goes in the next release"]  # fmt: skip
         both = cli(*args, "-o", out, "--plot", out)
         assert both.code == 2 and "not both" in both.err
+
+
+# -- plot titles ---------------------------------------------------------------------------------
+
+
+def test_plot_titles_a_local_model_by_parent_and_name(cli, minilm_dir, tmp_path):
+    out = tmp_path / "map.html"
+    res = cli("plot", "paris", "london", "berlin", "king", "-m", minilm_dir, "--plot", out)
+    assert res.code == 0, res.err
+    text = out.read_text()
+    assert f"{minilm_dir.parent.name}/{minilm_dir.name}: PCA" in text

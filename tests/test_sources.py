@@ -1,6 +1,6 @@
 """The reader seam: ``--model`` to a source, byte sources, and the container a source holds.
 
-Tables read through the seam are checked against the checkpoints in test_foundation and
+Tables read through the seam are checked against the checkpoints in test_store_build and
 test_hub; here, the pieces themselves: what a source hands out, what a byte source reads, and
 what each refuses.
 """

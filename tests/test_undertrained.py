@@ -7,6 +7,7 @@ import json
 import re
 
 import numpy as np
+import pytest
 from safetensors.torch import load_file
 
 
@@ -111,6 +112,7 @@ def test_bad_reference_file_is_one_line(cli, model_dirs, tmp_path):
     assert res.code == 1 and last.startswith("embcli: ") and "not a token" in last
 
 
+@pytest.mark.slow  # a 3,000 x 2,100 float64 SVD as the reference: seconds
 def test_wide_first_component_matches_svd():
     """Above 2,048 dimensions the first PC comes from subspace iteration: check it in float64."""
     from embcli.linalg import first_component
