@@ -131,3 +131,11 @@ def test_a_word_that_splits_still_loads_the_tokenizer(minilm_dir, tmp_path):
     assert run_subprocess("info", "-m", minilm_dir, env=env).code == 0
     modules = _probe(str(minilm_dir), ["neighbors", "sebastopol", "--pool", "mean"], env)
     assert _loaded(modules, "tokenizers")
+
+
+@pytest.mark.parametrize("args", [["info"], ["tokenize", "the king"]])
+def test_info_and_tokenize_import_neither_torch_nor_transformers(model_dirs, tmp_path, args):
+    env = {"EMBCLI_CACHE": str(tmp_path / "c")}
+    assert run_subprocess("info", "-m", model_dirs["llama"], env=env).code == 0
+    modules = _probe(str(model_dirs["llama"]), args, env)
+    assert not _loaded(modules, "torch") and not _loaded(modules, "transformers")

@@ -28,7 +28,7 @@ def list_(settings: Settings) -> None:
 
 
 @cache_app.command("clear")
-@command("cache_dir")
+@command("cache_dir", "format")
 def clear(
     settings: Settings,
     model: Annotated[
@@ -62,4 +62,7 @@ def clear(
         raise UsageProblem("give the model once: as MODEL or as --model")
     result = clear_cache(settings.cache_dir, model or model_opt, keep_latest=keep_latest,
                          older_than=older_than, notice=notice)  # fmt: skip
-    typer.echo(result.summary(), err=True)
+    if settings.format is None:  # a person: one line on stderr, stdout left empty
+        typer.echo(result.summary(), err=True)
+    else:  # a script asked for a format: what was removed, on stdout
+        emit(settings.format, result.to_dict(), result.view())
