@@ -63,7 +63,9 @@ class CacheListing(Result):
             else ("(broken)", "", "", "", r["problem"])
             for r in self.records
         ]
-        caption = f"{len(self.records)} entries, {self.total_bytes / 1e6:,.1f} MB in {self.root}"
+        n = len(self.records)
+        total = f"{self.total_bytes / 1e6:,.1f} MB"
+        caption = f"{n} entr{'y' if n == 1 else 'ies'}, {total} in {self.root}"
         groups: dict[str, list[dict[str, Any]]] = {}
         for r in self.records:
             if r["model"]:
