@@ -198,3 +198,30 @@ def test_a_removed_axis_is_scored_without_a_copy(model_dirs, monkeypatch, center
     top = table.transform(False, 2).components[0]
     with pytest.raises(UsageProblem, match="no direction left"):
         transform_of(table, False, 2, top)
+
+
+def test_a_zero_query_stays_zero_under_every_transform():
+    """A zero row used as a query (a word whose row is all zeros) scores 0 with everything, as
+    the same row does as a candidate: centring must not turn it into the direction of -mean."""
+    unit, norms = _table()
+    for name, transform in _transforms(unit, norms).items():
+        space = Space(unit, norms, transform)
+        q = space.query(np.zeros(unit.shape[1]))
+        assert not q.any(), name
+        assert not space.cosines(q).any(), name
+        both = transform.unit(np.stack([np.zeros(unit.shape[1]), unit[3] * norms[3]]))
+        assert not both[0].any() and np.isclose(np.linalg.norm(both[1]), 1.0), name
+
+
+def test_a_tables_transforms_are_computed_once(model_dirs, monkeypatch):
+    """``EmbeddingTable.transform`` keeps what it computed: a question that builds an axis in
+    the transformed table, then removes it, asks twice, and a read-only cache keeps nothing."""
+    from embcli import linalg
+
+    table = open_table(str(model_dirs["llama"]))
+    calls = []
+    top = linalg.top_components
+    monkeypatch.setattr(linalg, "top_components", lambda *a: calls.append(1) or top(*a))
+    first = table.transform(False, 2)
+    assert table.transform(True, 2) is first and table.transform(remove_pcs=2) is first
+    assert table.transform(True) is table.transform(True) and calls == [1]

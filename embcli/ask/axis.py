@@ -15,8 +15,9 @@ left out, the axis is rebuilt from the others, and the left-out pair's ``b - a``
 with it (the share pointing the axis's way, and the mean cosine).
 
 A word's score is the cosine of its unit row with the axis. Without a word list, the ``k``
-word-like rows furthest at each end of the whole table are found with one blocked mat-vec and
-an ``argpartition`` (the winners re-scored in float64, as ``queries.top_k`` does).
+word-like rows furthest at each end of the whole table are found with one mat-vec (through the
+question's ``Space``: no transformed copy) and an ``argpartition`` (the winners re-scored in
+float64, as ``queries.top_k`` does).
 
 Pairs come from ``a:b`` lists, lines of a file (``a b`` or ``a:b``) or a section of the bundled
 Google analogy set (``capital-world``, ``family``, ``gram3-comparative``, ...): its questions
@@ -348,9 +349,9 @@ class Rows:
             return False
 
     def vector(self, r: Resolved) -> np.ndarray:
-        """The float64 unit vector of a resolved word (its row, or its pooled sub-tokens)."""
-        raw = r.raw(self.table)
-        return linalg.unit_rows(raw if self.transform.identity else self.transform.apply(raw))
+        """The float64 unit vector of a resolved word (its row, or its pooled sub-tokens), after
+        the transform, as every question makes one (:meth:`Transform.unit`)."""
+        return self.transform.unit(r.raw(self.table))
 
     def vectors(self, words: Sequence[str]) -> tuple[list[str], list[Resolved], np.ndarray]:
         """The words that resolve, their resolutions and unit vectors (n x dim, float64)."""

@@ -61,7 +61,9 @@ def without_axis(base: Transform, axis: np.ndarray, label: str = "") -> Transfor
     The axis is normalised and rounded to float32 first: a rebuilt axis that differs in its last
     bits gives the same transform, so the same derived files (named by the transform's key). It
     is then made orthogonal to what ``base`` removes already (:meth:`Transform.removing`); an
-    axis that lies in those components has no direction left to remove, which is said.
+    axis that lies in those components has no direction left to remove, which is said. (With
+    ``--remove-pcs`` the components themselves may differ in their last bits between machines
+    or BLAS thread counts; they are kept in the entry, so the key is stable where they are.)
     """
     g = linalg.unit_rows(np.asarray(axis, np.float64).reshape(-1))
     g = g.astype(np.float32).astype(np.float64)

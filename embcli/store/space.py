@@ -59,14 +59,16 @@ class Transform:
         return linalg.remove_top(raw, self.mean, self.components)
 
     def unit(self, raw: np.ndarray) -> np.ndarray:
-        """``T(raw)`` normalised, for a vector or rows (float64). A vector with nothing left
-        after the transform (below :data:`NO_DIRECTION` of its own length) is all zeros, as a
-        row with nothing left is: rounding is not a direction."""
+        """``T(raw)`` normalised, for a vector or rows (float64). A zero vector stays zero (as
+        a zero row does: centring does not turn it into ``-mean``), and a vector with nothing
+        left after the transform (below :data:`NO_DIRECTION` of its own length) is all zeros,
+        as a row with nothing left is: rounding is not a direction."""
         raw64 = np.asarray(raw, np.float64)
         moved = self.apply(raw64)
         out = linalg.unit_rows(moved)
         if not self.identity:
-            empty = linalg.row_lengths(moved) <= NO_DIRECTION * linalg.row_lengths(raw64)
+            length = linalg.row_lengths(raw64)
+            empty = (length == 0) | (linalg.row_lengths(moved) <= NO_DIRECTION * length)
             out[empty, ...] = 0.0
         return out
 
