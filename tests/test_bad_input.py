@@ -201,6 +201,27 @@ def test_undecodable_input_files_are_one_line(cli, model_dirs, tmp_path):
     assert_one_line_error(cli("undertrained", "--reference", nul, *m), "not a text file")
 
 
+def test_bytes_that_are_not_utf8_on_stdin_or_in_an_argument_are_one_line(cli, model_dirs):
+    """stdin is read as bytes and decoded as a file is (the locale's decoding may let bytes
+    through as lone surrogates, which then crash a tokenizer or the terminal); an argument
+    holding such bytes is refused before any command runs."""
+    import subprocess
+    import sys
+
+    blob = bytes(range(128, 256)) * 4
+    m = ["-m", str(model_dirs["gpt2"])]
+    for args in (["neighbors", "-"], ["tokenize", "-"], ["similarity", "--pairs", "-"],
+                 ["neighbors", "king", "--among", "-"]):  # fmt: skip
+        proc = subprocess.run([sys.executable, "-m", "embcli", *args, *m], input=blob,
+                              capture_output=True, env={**os.environ, "LC_ALL": "C"})  # fmt: skip
+        err = proc.stderr.decode()
+        assert (
+            proc.returncode == 1 and err == "embcli: cannot read stdin: not UTF-8 text (byte 0)\n"
+        )
+    res = cli("neighbors", "caf\udce9", *m)
+    assert res.code == 2 and res.err == "embcli: argument 2 (caf\\xe9) is not UTF-8 text\n"
+
+
 def test_superscript_digits_are_not_a_row_id(cli, model_dirs, tmp_path):
     """``str.isdigit`` accepts '²'; ``int`` does not: '#²' is a word (exit 3), not a crash."""
     m = ("-m", model_dirs["gpt2"])
@@ -305,3 +326,19 @@ def test_export_names_its_format_option_and_writes_a_projector_pair(cli, model_d
     (tmp_path / "p").mkdir()
     assert cli("export", tmp_path / "p" / "vectors.tsv", "--limit", "5", *m).code == 0
     assert sorted(p.name for p in (tmp_path / "p").iterdir()) == ["metadata.tsv", "vectors.tsv"]
+
+
+def test_a_tensor_whose_rows_are_not_token_ids_says_so(cli, model_dirs):
+    """``--tensor`` naming the position table (64 rows; the tokenizer has hundreds of ids):
+    a word whose token has no row is one line (exit 3), not an IndexError; ids still work.
+    (On MiniLM, whose first 512 tokens are [unused] ones, ``neighbors '#5'`` then says there is
+    no word-like row to rank, rather than printing an empty list.)"""
+    m = ("-m", model_dirs["bert"], "--tensor", "embeddings.position_embeddings.weight")
+    vocab = json.loads((model_dirs["bert"] / "tokenizer.json").read_text())["model"]["vocab"]
+    word = next(w for w, i in sorted(vocab.items(), key=lambda x: x[1]) if i >= 64 and w.isalpha())
+    res = cli("neighbors", word, *m)
+    assert_one_line_error(res, f"is token {vocab[word]}, and this table has 64 rows", code=3)
+    assert_one_line_error(cli("similarity", word, "#3", *m), "64 rows", code=3)
+    ranked = cli("neighbors", "#5", "-k", "3", "--all-tokens", "-f", "json", *m)
+    assert ranked.code == 0, ranked.err
+    assert len(json.loads(ranked.out)["neighbors"]) == 3

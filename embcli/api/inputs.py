@@ -31,14 +31,19 @@ def read_text(source: Source) -> str:
     """The whole text of a file, or of stdin for ``-``; one line for every way it can fail."""
     name = str(source)
     try:
-        if name == "-":
-            return sys.stdin.read()
-        data = Path(name).expanduser().read_bytes()
+        if name == "-":  # bytes, decoded below as a file is: the locale's decoding may not be
+            stdin = getattr(sys.stdin, "buffer", None)  # strict (surrogateescape under C)
+            if stdin is None:  # a text stream put in its place (tests, embedding)
+                return str(sys.stdin.read())
+            data = bytes(stdin.read())
+            name = "stdin"
+        else:
+            data = Path(name).expanduser().read_bytes()
     except IsADirectoryError:
         raise EmbcliError(f"cannot read {name}: it is a directory") from None
     except OSError as exc:
         raise EmbcliError(f"cannot read {name}: {exc.strerror or exc}") from None
-    except UnicodeDecodeError:  # stdin in a locale that is not UTF-8
+    except UnicodeDecodeError:  # a text stream put in stdin's place, in another encoding
         raise EmbcliError(f"cannot read {name}: not UTF-8 text") from None
     if b"\0" in data:
         raise EmbcliError(f"cannot read {name}: not a text file (it holds NUL bytes)")

@@ -288,7 +288,12 @@ def _candidates(
         if not mask.any():
             raise UnresolvedWord(f"none of the {len(among)} candidate words is in {table.label}")
         return mask, missing
-    return (None if all_tokens else table.wordlike), []
+    if all_tokens:
+        return None, []
+    if not np.asarray(table.wordlike).any():  # e.g. --tensor naming a position table
+        raise UsageProblem(f"{table.label} has no word-like rows to rank",
+                           "--all-tokens ranks every row")  # fmt: skip
+    return table.wordlike, []
 
 
 def _ranked(table: EmbeddingTable, ids: np.ndarray, scores: np.ndarray) -> list[Neighbor]:

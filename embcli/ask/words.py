@@ -71,7 +71,7 @@ def resolve(table: EmbeddingTable, query: str, pool: bool = False, ids: bool = F
         return _resolve_word(table, query)
     hit = table.lookup.find(query) if table.lookup is not None else None
     if hit is not None:  # what the tokenizer answered for this word at build time
-        return Resolved(query, (hit[0],), hit[1])
+        return Resolved(query, (_within(table, query, hit[0]),), hit[1])
     special = table.token_id(query)
     if special is not None and special in table.special_ids:
         return Resolved(query, (special,), "special")
@@ -88,6 +88,8 @@ def resolve(table: EmbeddingTable, query: str, pool: bool = False, ids: bool = F
         raise UnresolvedWord(
             f"{query!r} is not in the vocabulary (the tokenizer maps it to its unknown token)"
         )
+    for piece in word_pieces:
+        _within(table, query, piece)
     if pool:
         return Resolved(query, tuple(word_pieces), "pooled")
     split = "|".join(table.tokens[i] for i in word_pieces)
@@ -95,6 +97,19 @@ def resolve(table: EmbeddingTable, query: str, pool: bool = False, ids: bool = F
         f"{query!r} is not a single token: {query} -> {split}",
         "use --pool mean to average its sub-tokens",
     )
+
+
+def _within(table: EmbeddingTable, query: str, token: int) -> int:
+    """``token``, if this table has a row for it: a tensor of fewer rows than the tokenizer
+    has ids (``--tensor`` naming a position table) has none for most words."""
+    rows = table.shape[0]
+    if token >= rows:
+        raise UnresolvedWord(
+            f"{query!r} is token {token:,}, and this table has {rows:,} rows "
+            "(are its rows the tokenizer's ids?)",
+            "address rows by id, as #12",
+        )
+    return token
 
 
 def rows_of_words(table: EmbeddingTable, words: Sequence[str]) -> tuple[np.ndarray, list[str]]:

@@ -178,6 +178,13 @@ def main(argv: list[str] | None = None) -> None:
     """Console-script entry point: run the app and map every failure to one stderr line."""
     args = sys.argv[1:] if argv is None else argv
     debug = "--debug" in args or bool(os.environ.get("EMBCLI_DEBUG"))
+    for n, arg in enumerate(args, 1):
+        # bytes that are not UTF-8 reach Python as lone surrogates, which no file, tokenizer
+        # or terminal can take: said here, once, for every command and option
+        if any("\udc80" <= ch <= "\udcff" for ch in arg):
+            shown = arg.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+            print(f"embcli: argument {n} ({shown}) is not UTF-8 text", file=sys.stderr)
+            sys.exit(2)
     command = escape_markup(typer.main.get_command(app))
     try:
         result = command.main(args=args, prog_name="embcli", standalone_mode=False)
