@@ -437,3 +437,24 @@ def test_hub_reads_header_and_the_table_parts_only(static_dirs, tmp_path):
         info = json.loads(res.out)
         assert info["kind"] == "hub" and info["static"]["folder"] == "0_StaticEmbedding"
         assert hub.bytes_served("0_StaticEmbedding/tokenizer.json") > 0
+
+
+def test_many_sentences_are_written_not_compared_all_against_all(static_dirs, cli, tmp_path):
+    """Above ``MATRIX_LIMIT`` sentences there is no N x N cosine table: without ``-o`` that is
+    said before anything runs (exit 2); with it the vectors are written, equal to the
+    library's, and the result says there is no table."""
+    from embcli.ask.sentences import MATRIX_LIMIT
+
+    path = static_dirs["m2v-f32"]
+    lines = [f"{SENTENCES[i % len(SENTENCES)]} {i}" for i in range(MATRIX_LIMIT + 1)]
+    file = tmp_path / "many.txt"
+    file.write_text("\n".join(lines) + "\n")
+    refused = cli("sentences", "--file", file, "-m", path)
+    assert refused.code == 2 and refused.out == ""
+    assert f"{MATRIX_LIMIT + 1:,} sentences make a" in refused.err and "-o FILE.npy" in refused.err
+    out = tmp_path / "v.npy"
+    res = cli("sentences", "--file", file, "-m", path, "-o", out, "-f", "json")
+    assert res.code == 0, res.err
+    got = json.loads(res.out)
+    assert got["similarity"] is None and len(got["sentences"]) == MATRIX_LIMIT + 1
+    np.testing.assert_allclose(np.load(out)[:3], library_encode(path, lines[:3]), atol=1e-6)

@@ -279,7 +279,8 @@ class Model:
         output: PathLike | None = None,
     ) -> SentencesResult:
         """Sentence vectors as the model's sentence-transformers config makes them, and their
-        cosine matrix (``embcli sentences``); ``output`` writes the vectors as ``.npy``.
+        cosine matrix (``embcli sentences``); ``output`` writes the vectors as ``.npy``. Above
+        ``ask.sentences.MATRIX_LIMIT`` sentences there is no matrix, and ``output`` is needed.
 
         Runs the model (torch and transformers); a static-embedding model (model2vec,
         StaticEmbedding) needs neither: its vectors are means of its cached table's rows, as
@@ -293,18 +294,19 @@ class Model:
         from embcli.ask import sentences as ask_sentences
 
         ask_sentences.check_sentences(items)
+        matrix = ask_sentences.check_matrix(len(items), out is not None)
         static = self.static_table()
         if static is not None:
             from embcli.ask.static_sentences import static_encoder
 
             enc = static_encoder(static, max_length)
-            result, vectors = ask_sentences.similarity(enc, items, batch_size)
+            result, vectors = ask_sentences.similarity(enc, items, batch_size, matrix)
         else:
             from embcli.run import sentences as run_sentences
 
             result, vectors = run_sentences.compare_sentences(
                 self.spec, items, revision=self.revision, allow_pickle=self.allow_pickle,
-                device=device, max_length=max_length, batch_size=batch_size,
+                device=device, max_length=max_length, batch_size=batch_size, matrix=matrix,
             )  # fmt: skip
         if out is not None:
             ask_sentences.save_npy(out, vectors)

@@ -59,6 +59,25 @@ def cosine_matrix(vectors: np.ndarray) -> np.ndarray:
 # -- input checks: the CLI and the API get the same one-line errors before a model loads ------
 
 
+#: Sentences compared all against all, at most: the cosine table of N sentences has N^2 cells
+#: (200,000 lines would make 40 billion). More are encoded only to be written (``-o``).
+MATRIX_LIMIT = 1000
+
+
+def check_matrix(count: int, writes_vectors: bool) -> bool:
+    """Whether ``count`` sentences get their cosine table; refused when they would get nothing
+    else (no ``-o``), so a long file is said before the model runs, not after."""
+    if count <= MATRIX_LIMIT:
+        return True
+    if not writes_vectors:
+        raise UsageProblem(
+            f"{count:,} sentences make a {count:,} x {count:,} cosine table (at most "
+            f"{MATRIX_LIMIT:,} are compared all against all)",
+            "write their vectors with -o FILE.npy, or search them with --query TEXT --corpus FILE",
+        )
+    return False
+
+
 def check_sentences(texts: Sequence[str]) -> None:
     """One or more sentences, none blank (a blank one has no tokens to pool)."""
     if isinstance(texts, str):
@@ -93,20 +112,25 @@ class SentencesResult(Result):
     normalized: bool
     max_length: int | None  # tokens; None: no limit
     sentences: list[str]
-    similarity: np.ndarray
+    similarity: np.ndarray | None  # None above MATRIX_LIMIT sentences (vectors written only)
     notes: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
+        table = self.similarity
         return {
             "model": self.model,
             "pooling": self.pooling,
             "normalized": self.normalized,
             "max_length": self.max_length,
             "sentences": self.sentences,
-            "similarity": [[float(x) for x in row] for row in self.similarity],
+            "similarity": None if table is None else [[float(x) for x in row] for row in table],
         }
 
     def view(self) -> View:
+        if self.similarity is None:
+            summary = [["sentences", f"{len(self.sentences):,}"],
+                       ["cosine table", f"none above {MATRIX_LIMIT:,} sentences"]]  # fmt: skip
+            return View(["field", "value"], summary, caption=_caption(self), key_value=True)
         cols = ["#", "sentence", *(str(i) for i in range(len(self.sentences)))]
         rows = [
             [i, clip(s, 48), *(float(x) for x in self.similarity[i])]
@@ -149,9 +173,9 @@ class SearchResult(Result):
 
 
 def similarity(
-    enc: SentenceEncoder, texts: Sequence[str], batch_size: int = 32
+    enc: SentenceEncoder, texts: Sequence[str], batch_size: int = 32, matrix: bool = True
 ) -> tuple[SentencesResult, np.ndarray]:
-    """The cosine matrix of ``texts`` (and their vectors)."""
+    """The cosine matrix of ``texts`` (without ``matrix``: none) and their vectors."""
     check_sentences(texts)
     vecs = enc.encode(texts, batch_size)
     res = SentencesResult(
@@ -160,7 +184,7 @@ def similarity(
         enc.normalize,
         enc.max_length,
         list(texts),
-        cosine_matrix(vecs),
+        cosine_matrix(vecs) if matrix else None,
         enc.notes,
     )
     return res, vecs

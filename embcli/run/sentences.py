@@ -261,11 +261,13 @@ def compare_sentences(
     device: str = "cpu",
     max_length: int | None = None,
     batch_size: int = 32,
+    matrix: bool = True,
 ) -> tuple[SentencesResult, np.ndarray]:
-    """``embcli sentences A B ...`` and ``Table.sentences``: check, load the model, compare."""
+    """``embcli sentences A B ...`` and ``Table.sentences``: check, load the model, compare
+    (without ``matrix``: encode only)."""
     check_sentences(texts)
     enc = encoder(spec, revision, allow_pickle, device, max_length)
-    return similarity(enc, texts, batch_size)
+    return similarity(enc, texts, batch_size, matrix)
 
 
 def search_corpus(
