@@ -103,3 +103,28 @@ def test_cli_reports_and_language_model_coverage(cli, glove_small, minilm_dir):
     ]
     assert cli("evaluate", "similarity", "nosuchfile", "-m", minilm_dir).code == 1
     assert cli("evaluate", "analogies", "--method", "x", "-m", minilm_dir).code == 2
+
+
+def test_a_similarity_file_with_bad_lines_counts_them_and_refuses_bad_scores(glove_small, cli,
+                                                                             tmp_path):  # fmt: skip
+    """Lines that are not word<TAB>word<TAB>score are skipped as gensim skips them (the figures
+    stay gensim's) and counted; a score that is not a finite number is refused in one line."""
+    from gensim.models import KeyedVectors
+
+    good = ["king\tqueen\t8.5", "cat\tdog\t7.0", "car\tbanana\t1.2", "paris\tfrance\t8.9"]
+    mixed = tmp_path / "mixed.tsv"
+    mixed.write_text("\n".join([*good[:2], "red\tblue\tabc", "one column", *good[2:]]) + "\n")
+    res = cli("evaluate", "similarity", mixed, "-m", glove_small, "-f", "json")
+    assert res.code == 0, res.err
+    got = json.loads(res.out)
+    kv = KeyedVectors.load_word2vec_format(str(glove_small), no_header=True)
+    pearson, spearman, _ = kv.evaluate_word_pairs(str(mixed), restrict_vocab=300_000)
+    assert got["pearson"] == pytest.approx(pearson.statistic, abs=1e-6)
+    assert got["skipped_lines"] == 2 and got["pairs"] == 4
+    assert got["spearman"] == pytest.approx(spearman.statistic, abs=1e-6)
+    for bad in ("nan", "inf"):
+        broken = tmp_path / f"{bad}.tsv"
+        broken.write_text("\n".join([*good, f"sun\tmoon\t{bad}"]) + "\n")
+        res = cli("evaluate", "similarity", broken, "-m", glove_small)
+        assert res.code == 2 and res.out == ""
+        assert res.err == f"embcli: {bad}.tsv line 5: the score '{bad}' is not a number\n"

@@ -124,6 +124,9 @@ class PairScores(Result):
             ("Pearson", f"{r['pearson']:.4f} (p = {r['pearson_p']:.2g})"),
             ("vocabulary", r["vocabulary"]),
         ]
+        if r.get("skipped_lines"):
+            skipped = f"{r['skipped_lines']:,} (not word<TAB>word<TAB>score)"
+            rows.insert(2, ("lines skipped", skipped))
         return View(["field", "value"], rows, key_value=True)
 
 

@@ -22,6 +22,7 @@ arg-max, instead of materialising and sorting a 300,000-wide score row per quest
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from embcli.ask.words import resolve
-from embcli.errors import EmbcliError, UnresolvedWord
+from embcli.errors import EmbcliError, UnresolvedWord, UsageProblem
 from embcli.store.table import EmbeddingTable
 
 Q_BLOCK = 1024
@@ -255,21 +256,27 @@ def evaluate_pairs(
     vocab = vocabulary(table, restrict_vocab, case_insensitive)
     gold: list[float] = []
     model: list[float] = []
-    oov = 0
+    oov = skipped = 0
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise EmbcliError(f"cannot read {path}: {exc}") from None
-    for line in lines:
+    except OSError as exc:
+        raise EmbcliError(f"cannot read {path}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise EmbcliError(f"cannot read {path}: not UTF-8 text (byte {exc.start:,})") from None
+    for n, line in enumerate(lines, 1):
         if not line or line.startswith("#"):
             continue
         parts = line.split("\t")
-        if len(parts) != 3:
-            continue  # gensim skips lines that are not word<TAB>word<TAB>score
+        if len(parts) != 3:  # gensim skips lines that are not word<TAB>word<TAB>score: so do
+            skipped += 1  # we, and say how many
+            continue
         try:
             score = float(parts[2])
         except ValueError:
+            skipped += 1
             continue
+        if not math.isfinite(score):
+            raise UsageProblem(f"{path.name} line {n}: the score {parts[2]!r} is not a number")
         ia, ib = vocab.lookup(parts[0]), vocab.lookup(parts[1])
         if ia is None or ib is None:
             oov += 1
@@ -279,12 +286,16 @@ def evaluate_pairs(
                                   np.asarray(table.unit[ib], np.float64))))  # fmt: skip
     if len(gold) < 3:
         raise EmbcliError(f"{path.name}: fewer than 3 pairs are in the vocabulary")
+    notes = list(vocab.notes)
+    if skipped:
+        notes.append(f"{skipped:,} line{'s' if skipped > 1 else ''} of {path.name} "
+                     "not 'word<TAB>word<TAB>score', skipped (as gensim does)")  # fmt: skip
     spearman = stats.spearmanr(gold, model)
     pearson = stats.pearsonr(gold, model)
     return {
         "model": table.label, "benchmark": str(path), "pairs": len(gold), "oov_pairs": oov,
         "oov_ratio": oov / (len(gold) + oov), "restrict_vocab": restrict_vocab,
-        "vocabulary": vocab.label, "notes": vocab.notes,
+        "vocabulary": vocab.label, "notes": notes, "skipped_lines": skipped,
         "spearman": float(spearman.statistic), "spearman_p": float(spearman.pvalue),
         "pearson": float(pearson.statistic), "pearson_p": float(pearson.pvalue),
     }  # fmt: skip
