@@ -342,3 +342,11 @@ def test_a_tensor_whose_rows_are_not_token_ids_says_so(cli, model_dirs):
     ranked = cli("neighbors", "#5", "-k", "3", "--all-tokens", "-f", "json", *m)
     assert ranked.code == 0, ranked.err
     assert len(json.loads(ranked.out)["neighbors"]) == 3
+
+
+def test_an_empty_or_unknown_tensor_name_is_one_line_naming_real_ones(cli, model_dirs):
+    m = ("-m", model_dirs["bert"])
+    assert_one_line_error(cli("info", "--tensor", "", *m), "--tensor needs a tensor's name", code=2)
+    res = cli("info", "--tensor", "nosuch", *m)
+    assert_one_line_error(res, "its tensors include", code=1)
+    assert "embeddings.word_embeddings.weight" in res.err

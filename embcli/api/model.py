@@ -123,6 +123,9 @@ class Model:
         ``table.open()`` opens it now.
         """
         checks.choice("--table", role, ROLES)
+        if tensor is not None and not tensor.strip():
+            hint = "a name the checkpoint lacks is answered with some it has"
+            raise UsageProblem("--tensor needs a tensor's name", hint)
         from embcli.api.table import Table
 
         return Table(self, role, tensor)

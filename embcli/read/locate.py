@@ -38,10 +38,13 @@ def locate_embedding(
     if explicit is not None:
         if explicit not in names:
             near = [n for n in names if explicit.split(".")[-2:] == n.split(".")[-2:]][:5]
-            raise EmbcliError(
-                f"no tensor named {explicit!r} in the checkpoint",
-                f"did you mean {', '.join(near)}?" if near else "see the names with --tensor ''",
-            )
+            if near:
+                hint = f"did you mean {', '.join(near)}?"
+            else:  # name the likely ones (any embedding), else the first few, and how many
+                likely = [n for n in names if "emb" in n.lower()] or list(names)
+                more = f" and {len(likely) - 6:,} more" if len(likely) > 6 else ""
+                hint = f"its tensors include {', '.join(likely[:6])}{more}"
+            raise EmbcliError(f"no tensor named {explicit!r} in the checkpoint", hint)
         if len(shape_of(explicit)) != 2:
             raise EmbcliError(f"tensor {explicit!r} has shape {shape_of(explicit)}, not 2-D")
         return explicit
