@@ -195,6 +195,11 @@ def test_options_before_a_command_that_does_not_use_them_are_refused(
         res = cli(*given[option], *name.split(), *arguments(name, tmp_path, inputs))
         assert res.code == 2, (name, option, res.err)
         assert res.err.strip() == f"embcli: {FLAGS[option]} does not apply to 'embcli {name}'"
+        # after the command's name: the same one line, not click's "No such option" usage text
+        # (unless the command has an option of that spelling of its own: analogy --file...)
+        if given[option][0] not in flags_after_name(COMMANDS[name]):
+            after = cli(*name.split(), *given[option], *arguments(name, tmp_path, inputs))
+            assert (after.code, after.err) == (2, res.err), (name, option)
 
 
 def test_debug_is_taken_everywhere(cli):

@@ -203,6 +203,10 @@ def main(argv: list[str] | None = None) -> None:
         code = 0
     except Exception as exc:
         if _is_usage_error(exc):  # click's (or typer's vendored click's) own exceptions
+            shared = _shared_option_refused(exc)
+            if shared is not None:  # the same line as for one given before the command
+                print(f"embcli: {shared}", file=sys.stderr)
+                sys.exit(2)
             exc.show()  # type: ignore[attr-defined]
             code = exc.exit_code  # type: ignore[attr-defined]
             sys.exit(code)
@@ -211,6 +215,20 @@ def main(argv: list[str] | None = None) -> None:
         message, code = explain(exc)
         print(f"embcli: {message}", file=sys.stderr)
     sys.exit(code)
+
+
+def _shared_option_refused(exc: BaseException) -> str | None:
+    """For a shared option (``--tensor``...) given after the name of a command that does not
+    use it, click says "No such option" and lists the command's own; the line given when it
+    comes before the command says what is meant."""
+    from embcli.cli.options import FLAGS
+
+    given = getattr(exc, "option_name", None)
+    name = {"-m": "--model", "-f": "--format"}.get(given or "", given)
+    path = getattr(getattr(exc, "ctx", None), "command_path", None)  # "embcli cache clear"
+    if name not in FLAGS.values() or not path:
+        return None
+    return f"{name} does not apply to '{path}'"
 
 
 def _is_usage_error(exc: BaseException) -> bool:
