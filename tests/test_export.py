@@ -82,6 +82,13 @@ def test_projector_files_line_up_and_escape_tokens(cli, model_dirs, tmp_path):
     labels = (tmp_path / "some" / "metadata.tsv").read_text(encoding="utf-8").splitlines()
     assert len(labels) == report["rows"] == 4
     assert {p.name for p in (tmp_path / "some").iterdir()} == {"metadata.tsv", "vectors.tsv"}
+    # the same words as a comma list, as axis and history take them: the same export
+    inline = ",".join(w.strip() for w in words.read_text(encoding="utf-8").splitlines() if w)
+    again = cli("export", tmp_path / "inline", "--words", inline, "-m", model, "-f", "json")
+    assert again.code == 0, again.err
+    assert (tmp_path / "inline" / "vectors.tsv").read_bytes() == (
+        tmp_path / "some" / "vectors.tsv"
+    ).read_bytes()
 
 
 def test_npy_and_token_list_equal_the_checkpoint(cli, minilm_dir, tmp_path):

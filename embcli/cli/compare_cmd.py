@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from embcli.api.inputs import read_words
+from embcli.api.inputs import word_list
 from embcli.cli.common import model_of
 from embcli.cli.options import TABLE_OPTIONS, Role, Settings, command
 from embcli.cli.output import emit
@@ -51,8 +51,9 @@ def compare(
         str | None,
         typer.Option(
             "--words",
-            metavar="FILE",
-            help="Compare only these words (one per line; '-': stdin).",
+            metavar="WORDS|FILE",
+            help="Compare only these words: a comma list (cat,dog) or a FILE (one per line; "
+            "'-': stdin).",
             show_default=False,
         ),
     ] = None,
@@ -99,7 +100,7 @@ def compare(
         other_tensor=tensor_b,
         k=k,
         case_sensitive=case_sensitive,
-        words=read_words(words) if words is not None else None,
+        words=word_list(words, "--words") if words is not None else None,
         sample=sample,
         show=show,
         plot=plot,

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from embcli.api.inputs import read_words
+from embcli.api.inputs import word_list
 from embcli.cli.common import table_of
 from embcli.cli.options import TABLE_OPTIONS, Settings, command
 from embcli.cli.output import emit
@@ -44,8 +44,9 @@ def export(
         str | None,
         typer.Option(
             "--words",
-            metavar="FILE",
-            help="Export these words (one per line; '-': stdin).",
+            metavar="WORDS|FILE",
+            help="Export these words: a comma list (paris,london) or a FILE (one per line; "
+            "'-': stdin).",
             show_default=False,
         ),
     ] = None,
@@ -63,7 +64,7 @@ def export(
     result = table_of(settings).export(
         output,
         format=to.value if to else None,
-        words=read_words(words) if words is not None else None,
+        words=word_list(words, "--words") if words is not None else None,
         limit=limit,
     )
     emit(settings.format, result.to_dict(), result.view())
