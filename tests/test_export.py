@@ -152,3 +152,22 @@ def test_a_killed_export_leaves_debris_that_the_next_write_sweeps(cli, minilm_di
 
     write_text(tmp_path / "note.txt", "x")
     assert not live.exists() and odd.is_file() and not list(tmp_path.glob(".*.[0-9]*.tmp"))
+
+
+def test_export_refuses_stdout_and_a_folder_of_other_files(cli, model_dirs, tmp_path,
+                                                            monkeypatch):  # fmt: skip
+    """``export -`` made a directory named '-'; ``export DIR`` without a suffix wrote the
+    Projector pair into a model's own folder. Both are refused before any work; a folder
+    holding an earlier export is replaced as before."""
+    m = ("-m", model_dirs["gpt2"])
+    monkeypatch.chdir(tmp_path)
+    res = cli("export", "-", "--limit", "2", *m)
+    assert res.code == 2 and "not stdout" in res.err and not (tmp_path / "-").exists()
+    before = sorted(p.name for p in model_dirs["gpt2"].iterdir())
+    res = cli("export", model_dirs["gpt2"], "--limit", "2", *m)
+    assert res.code == 2 and "already holds other files" in res.err
+    assert sorted(p.name for p in model_dirs["gpt2"].iterdir()) == before
+    again = tmp_path / "proj"
+    assert cli("export", again, "--limit", "2", *m).code == 0
+    assert cli("export", again, "--limit", "3", *m).code == 0
+    assert len((again / "metadata.tsv").read_text(encoding="utf-8").splitlines()) == 3

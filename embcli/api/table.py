@@ -663,6 +663,8 @@ class Table:
         from embcli.ask.export import export_rows, format_of, targets
 
         checks.optional_count("--limit", limit, 1)
+        if str(path) == "-":
+            raise UsageProblem("export writes files, not stdout: name a file or a directory")
         target = Path(path).expanduser()
         fmt = format_of(target, format)  # said before any work: a suffix that says nothing,
         for file in targets(target, fmt):  # a directory that is missing or read-only
@@ -673,6 +675,13 @@ class Table:
                 while not where.exists() and where != where.parent:
                     where = where.parent
             checks.writable_directory(where, file)
+        if fmt == "projector" and target.is_dir():  # not into a folder holding other things
+            ours = {f.name for f in targets(target, fmt)}  # an earlier export is replaced
+            others = sorted(p.name for p in target.iterdir() if p.name not in ours)
+            if others:
+                raise UsageProblem(f"{target} already holds other files ({', '.join(others[:3])}"
+                                   f"{', ...' if len(others) > 3 else ''}): the Projector pair "
+                                   "goes into a directory of its own")  # fmt: skip
         wanted = [checks.word(w) for w in words] if words is not None else None
         result = export_rows(self.embeddings, target, format=fmt, words=wanted, limit=limit,
                              notice=self.model.notice)  # fmt: skip
