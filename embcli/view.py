@@ -88,9 +88,45 @@ def print_view(view: View) -> None:
     from rich.text import Text
 
     console = Console(soft_wrap=False)
-    console.print(rich_table(view))
+    table = rich_table(view)
+    if view.key_value or _natural_width(console, table) <= console.width:
+        console.print(table)
+    else:  # squeezed, rich would cut every cell to "ch…": one block a record instead
+        _print_records(console, view)
     if view.caption:
         console.print(Text(view.caption, style="dim"), soft_wrap=True)
+
+
+def _natural_width(console: Any, table: Any) -> int:
+    """The width ``table`` takes when nothing is cut or wrapped."""
+    from rich.measure import Measurement
+
+    return int(Measurement.get(console, console.options.update_width(1 << 20), table).maximum)
+
+
+def _print_records(console: Any, view: View) -> None:
+    """Each row as a block of ``column  value`` lines, for a table wider than the terminal
+    (as ``psql``'s expanded display): every value whole, the columns named on each line."""
+    from rich.rule import Rule
+    from rich.text import Text
+
+    width = console.width
+    note = f"({len(view.rows):,} records: wider than the terminal's {width} columns; -f tsv gives "
+    console.print(Text(note + "the table)", style="dim"))
+    for n, row in enumerate(view.rows, 1):
+        console.print(Rule(f"{n}", align="left", style="dim"))
+        cells = zip(view.columns, row, strict=True)
+        lines = [[col, _text(col, v, view)] for col, v in cells if col not in view.table_hidden]
+        console.print(rich_table(View(["field", "value"], lines, key_value=True)))
+
+
+def _text(col: str, value: Any, view: View) -> str:
+    """A cell as the table shows it: tokens with visible whitespace, floats to 4 places."""
+    if col in view.token_columns and isinstance(value, str):
+        return visible(value)
+    if isinstance(value, float):
+        return f"{value:.4f}"
+    return "" if value is None else str(value)
 
 
 def html_table(view: View) -> str:
@@ -98,14 +134,8 @@ def html_table(view: View) -> str:
     import html  # here: a terminal or a pipe never needs it (html.entities is a large table)
 
     def cell(col: str, value: Any) -> str:
-        if isinstance(value, float):
-            text = f"{value:.4f}"
-        elif col in view.token_columns and isinstance(value, str):
-            text = visible(value)
-        else:
-            text = "" if value is None else str(value)
         align = ' style="text-align:right"' if col in NUMERIC else ""
-        return f"<td{align}>{html.escape(text)}</td>"
+        return f"<td{align}>{html.escape(_text(col, value, view))}</td>"
 
     shown = [c for c in view.columns if c not in view.table_hidden]
     out = ["<table>"]
@@ -145,14 +175,8 @@ def rich_table(view: View) -> Any:
     for row in view.rows:
         cells = []
         for col, value in zip(view.columns, row, strict=True):
-            if col in view.table_hidden:
-                continue
-            if col in view.token_columns and isinstance(value, str):
-                cells.append(Text(visible(value)))
-            elif isinstance(value, float):
-                cells.append(Text(f"{value:.4f}"))
-            else:
-                cells.append(Text("" if value is None else str(value)))
+            if col not in view.table_hidden:
+                cells.append(Text(_text(col, value, view)))
         table.add_row(*cells)
     return table
 

@@ -303,3 +303,23 @@ def test_completion_of_commands_options_and_cached_models(minilm_dir, tmp_path):
     assert "--format" in complete("embcli neighbors --for", 2, env)
     assert complete(f"embcli -m {str(minilm_dir)[:8]}", 2, env) == [str(minilm_dir)]
     assert "--install-completion" in run_subprocess("--help", env=env).out
+
+
+def test_a_table_wider_than_the_terminal_shows_every_value_whole(capsys, monkeypatch):
+    """Squeezed into 80 columns rich cuts every cell ("ch…"); such a table is printed one
+    block a record instead, every value whole, and a table that fits is a table."""
+    from embcli.view import View, print_view
+
+    monkeypatch.setenv("COLUMNS", "80")
+    wide = View(["checkpoint", "revision", "drift from previous", "drift from last", "note"],
+                [["checkpoint-000128", "step128", 0.123456, 0.654321, "x" * 40],
+                 ["checkpoint-143000", "step143000", 0.5, 0.25, " Paris"]],
+                token_columns={"note"})  # fmt: skip
+    print_view(wide)
+    out = capsys.readouterr().out
+    assert "2 records: wider than the terminal's 80 columns" in out
+    for value in ("checkpoint-000128", "step143000", "0.1235", "0.6543", "x" * 40, "␣Paris"):
+        assert value in out
+    assert "…" not in out
+    print_view(View(["a", "b"], [["one", 1.0]]))
+    assert "records" not in capsys.readouterr().out
