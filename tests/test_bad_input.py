@@ -350,3 +350,20 @@ def test_an_empty_or_unknown_tensor_name_is_one_line_naming_real_ones(cli, model
     res = cli("info", "--tensor", "nosuch", *m)
     assert_one_line_error(res, "its tensors include", code=1)
     assert "embeddings.word_embeddings.weight" in res.err
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (["neighbors", "-"], "stdin lists no words"),
+        (["similarity", "--pairs", "-"], "the pairs list no pair"),
+        (["analogy", "--file", "-"], "no question to answer"),
+    ],
+)
+def test_an_empty_stdin_is_one_line_everywhere(cli, model_dirs, monkeypatch, args, said):
+    """Nothing (or only comments) on stdin: one line, exit 2 (similarity and analogy printed a
+    header and exited 0)."""
+    import io
+
+    monkeypatch.setattr("sys.stdin", io.StringIO("# only a comment\n\n"))
+    assert_one_line_error(cli(*args, "-m", model_dirs["gpt2"]), said, code=2)

@@ -302,6 +302,9 @@ def test_completion_of_commands_options_and_cached_models(minilm_dir, tmp_path):
     assert complete("embcli nei", 1, env) == ["neighbors"]
     assert "--format" in complete("embcli neighbors --for", 2, env)
     assert complete(f"embcli -m {str(minilm_dir)[:8]}", 2, env) == [str(minilm_dir)]
+    # after the command's name, where the README puts -m, and for cache clear's MODEL
+    assert complete(f"embcli neighbors -m {str(minilm_dir)[:8]}", 3, env) == [str(minilm_dir)]
+    assert complete(f"embcli cache clear {str(minilm_dir)[:8]}", 3, env) == [str(minilm_dir)]
     assert "--install-completion" in run_subprocess("--help", env=env).out
 
 

@@ -75,7 +75,7 @@ def read_words(source: Source) -> list[str]:
     """One word (or ``#id``) per line, surrounding space stripped."""
     words = [line.strip() for _, line in read_lines(source)]
     if not words:
-        raise UsageProblem(f"{source} lists no words")
+        raise UsageProblem(f"{'stdin' if str(source) == '-' else source} lists no words")
     return words
 
 

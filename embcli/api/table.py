@@ -328,6 +328,8 @@ class Table:
         checks.count("--remove-pcs", options["remove_pcs"])
         if isinstance(questions, str):
             raise UsageProblem("give a list of questions, each [a, b, c] or [a, b, c, expected]")
+        if not questions:  # an empty file or stdin
+            raise UsageProblem("no question to answer: each is 'a b c' or 'a b c expected'")
         items = [[checks.word(w) for w in q] for q in questions]
         for q in items:
             answers.check_analogy(q)

@@ -391,6 +391,8 @@ def check_similarity(words: Sequence[str], pairs: Sequence[tuple[str, str]] | No
         raise UsageProblem("similarity needs two or more words, or pairs")
     if pairs is not None and words:
         raise UsageProblem("give either words or pairs, not both")
+    if pairs is not None and not pairs:  # an empty file or stdin, as neighbors says of its words
+        raise UsageProblem("the pairs list no pair")
 
 
 def check_analogy(question: Sequence[str], where: str = "") -> None:

@@ -8,7 +8,7 @@ import typer
 
 from embcli.api.cache import cache_entries, clear_cache
 from embcli.cli.common import notice
-from embcli.cli.options import Settings, command
+from embcli.cli.options import Settings, command, complete_model
 from embcli.cli.output import emit
 from embcli.errors import UsageProblem
 
@@ -32,11 +32,20 @@ def list_(settings: Settings) -> None:
 def clear(
     settings: Settings,
     model: Annotated[
-        str | None, typer.Argument(help="Only this model's entries (as given to --model).")
+        str | None,
+        typer.Argument(
+            help="Only this model's entries (as given to --model).", autocompletion=complete_model
+        ),
     ] = None,
     model_opt: Annotated[
         str | None,
-        typer.Option("--model", "-m", help="The same as MODEL.", show_default=False),
+        typer.Option(
+            "--model",
+            "-m",
+            help="The same as MODEL.",
+            show_default=False,
+            autocompletion=complete_model,
+        ),
     ] = None,
     keep_latest: Annotated[
         int | None,

@@ -22,6 +22,7 @@ from embcli.cli.options import (
     RevisionOpt,
     RoleOpt,
     TensorOpt,
+    complete_model,
     on_command_line,
 )
 
@@ -125,13 +126,6 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
-
-
-def complete_model(incomplete: str) -> list[str]:
-    """Shell completion for ``--model``: the models already in the cache (run only on TAB)."""
-    from embcli.api import cached_models
-
-    return [m for m in cached_models(os.environ.get("EMBCLI_CACHE")) if m.startswith(incomplete)]
 
 
 def _version(value: bool) -> None:

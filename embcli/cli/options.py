@@ -32,6 +32,16 @@ class Format(str, Enum):
     jsonl = "jsonl"
 
 
+def complete_model(incomplete: str) -> list[str]:
+    """Shell completion for ``--model`` (before or after a command) and ``cache clear MODEL``:
+    the models already in the cache (run only on TAB)."""
+    import os
+
+    from embcli.api import cached_models
+
+    return [m for m in cached_models(os.environ.get("EMBCLI_CACHE")) if m.startswith(incomplete)]
+
+
 ModelOpt = Annotated[
     str | None,
     typer.Option(
@@ -40,6 +50,7 @@ ModelOpt = Annotated[
         help="Hub repo id, local model directory, GGUF file (or a folder of them), "
         f"ollama:NAME[:TAG], or word-vector file (default: $EMBCLI_MODEL or {DEFAULT_MODEL}).",
         show_default=False,
+        autocompletion=complete_model,
     ),
 ]
 RevisionOpt = Annotated[
