@@ -68,6 +68,10 @@ def test_queries_on_a_vector_file(cli, tmp_path, vectors):
     assert cli("neighbors", "london", "-m", path).code == 3
     info = json.loads(cli("info", "-m", path, "-f", "json").out)
     assert (info["rows"], info["dim"], info["tokenizer_size"]) == (8, 6, None)
+    card = cli("info", "-m", path, "-f", "tsv").out
+    assert "a word is looked up by its row's name" in card  # not "address rows by id"
+    split = cli("tokenize", "the king", "-m", path)
+    assert split.code == 1 and "is a word-vector file: it has no tokenizer" in split.err
 
 
 @pytest.mark.parametrize(

@@ -203,6 +203,8 @@ def _head_text(d: dict[str, Any]) -> str:
 
 def _tokenizer_text(d: dict[str, Any]) -> str:
     if d["tokenizer_size"] is None:
+        if d["kind"] == "vectors":  # a word-vector file: its rows are named by their words
+            return "none: a word is looked up by its row's name (ids work too: #123)"
         return "none (address rows by id: #123)"
     text = f"{d['tokenizer_size']:,} tokens, {d['special_tokens']} special"
     if d["padded_rows"]:

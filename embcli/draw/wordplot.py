@@ -94,7 +94,8 @@ def project_words(
             vectors.append(r.unit(table, transform))
     if len(points) < 3:
         raise UnresolvedWord(
-            f"only {len(points)} word(s) resolved; a plot needs at least 3",
+            f"a plot needs at least 3 words in the table; {len(points)} given"
+            + (f" of {len(points) + len(dropped)}" if dropped else ""),
             f"left out: {'; '.join(dropped)}" if dropped else None,
         )
     x = np.stack(vectors)

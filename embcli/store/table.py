@@ -107,6 +107,9 @@ class EmbeddingTable:
 
     def require_tokenizer(self) -> Any:
         if self.tokenizer is None:
+            if self.style == "words":  # a word-vector file: no text splitting, a row a word
+                raise EmbcliError(f"{self.label} is a word-vector file: it has no tokenizer",
+                                  "each of its rows is a word: ask for one by name")  # fmt: skip
             raise EmbcliError(f"{self.label} has no tokenizer", "address tokens by id, as #123")
         return self.tokenizer
 
