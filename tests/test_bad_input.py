@@ -227,6 +227,7 @@ def test_superscript_digits_are_not_a_row_id(cli, model_dirs, tmp_path):
     m = ("-m", model_dirs["gpt2"])
     assert_one_line_error(cli("neighbors", "#²", *m), "#²", code=3)
     assert_one_line_error(cli("neighbors", "²", "--ids", *m), "is not a row id", code=3)
+    assert_one_line_error(cli("neighbors", "#-1", *m), "'#-1' is not a row id", code=3)
     ref = tmp_path / "ref.txt"
     ref.write_text("#²\n", encoding="utf-8")
     untied = ("-m", model_dirs["llama"])  # a tied head would add its notice first

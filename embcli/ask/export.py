@@ -67,7 +67,8 @@ class Export(Result):
         if self.renamed:
             rows.append(("renamed", f"{self.renamed:,} rows named by piece or #id"))
         if self.missing:
-            rows.append(("not in the table", f"{len(self.missing):,} words"))
+            n = len(self.missing)
+            rows.append(("not in the table", f"{n:,} word{'s' if n != 1 else ''}"))
         return View(["field", "value"], rows, key_value=True)
 
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from embcli.errors import UnresolvedWord
+from embcli.read.tokens import visible
 from embcli.store.space import Transform
 from embcli.store.table import EmbeddingTable
 
@@ -61,6 +62,8 @@ def resolve(table: EmbeddingTable, query: str, pool: bool = False, ids: bool = F
     """Resolve one query; raise :class:`UnresolvedWord` (exit 3) with the reason otherwise."""
     rows = table.shape[0]
     row = row_id(query) if query.startswith("#") else row_id("#" + query) if ids else None
+    if row is None and query[:2] == "#-" and query[2:].isascii() and query[2:].isdigit():
+        raise UnresolvedWord(f"{query!r} is not a row id of this table (0..{rows - 1})")
     if ids or row is not None:
         if row is None or row >= rows:
             raise UnresolvedWord(f"{query!r} is not a row id of this table (0..{rows - 1})")
@@ -92,7 +95,7 @@ def resolve(table: EmbeddingTable, query: str, pool: bool = False, ids: bool = F
         _within(table, query, piece)
     if pool:
         return Resolved(query, tuple(word_pieces), "pooled")
-    split = "|".join(table.tokens[i] for i in word_pieces)
+    split = "|".join(visible(table.tokens[i]) for i in word_pieces)  # " Paris": "␣Paris"
     raise UnresolvedWord(
         f"{query!r} is not a single token: {query} -> {split}",
         "use --pool mean to average its sub-tokens",

@@ -176,7 +176,8 @@ def _html(points: list[Point], coords: np.ndarray, title: str, colours: dict[str
     ys = h - pad - xy[:, 1] * (h - 2 * pad)
     dots = []
     for (x, y), p in zip(zip(xs, ys, strict=True), points, strict=True):
-        tip = html.escape(f"{p.label} ({p.group}) {p.detail}".strip())
+        group = f" ({p.group})" if p.group else ""
+        tip = html.escape(f"{p.label}{group} {p.detail}".strip())
         dots.append(
             f'<g><title>{tip}</title><circle cx="{x:.1f}" cy="{y:.1f}" r="5" '
             f'fill="{colours[p.group]}"/><text x="{x + 7:.1f}" y="{y - 4:.1f}">'
