@@ -319,6 +319,7 @@ def test_export_tsv_is_the_projector_pair(model_dirs, tmp_path):
     out = t.export(tmp_path / "x.tsv", words=["king", "queen", "man"])
     assert out.format == "projector"
     assert out.paths == [str(tmp_path / "x.tsv"), str(tmp_path / "x.metadata.tsv")]
-    rows = [list(map(float, line.split("\t"))) for line in (tmp_path / "x.tsv").open()]
+    lines = (tmp_path / "x.tsv").read_text(encoding="utf-8").splitlines()
+    rows = [list(map(float, line.split("\t"))) for line in lines]
     np.testing.assert_allclose(rows, [t["king"], t["queen"], t["man"]], rtol=1e-6)
     assert (tmp_path / "x.metadata.tsv").read_text().split() == ["␣king", "␣queen", "␣man"]
