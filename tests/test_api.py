@@ -323,3 +323,25 @@ def test_export_tsv_is_the_projector_pair(model_dirs, tmp_path):
     rows = [list(map(float, line.split("\t"))) for line in lines]
     np.testing.assert_allclose(rows, [t["king"], t["queen"], t["man"]], rtol=1e-6)
     assert (tmp_path / "x.metadata.tsv").read_text().split() == ["␣king", "␣queen", "␣man"]
+
+
+@pytest.mark.parametrize(
+    ("ask", "said"),
+    [
+        (lambda t: t.neighbors("king", among="queen"), "not one string"),
+        (lambda t: t.similarity_matrix("kingqueen"), "not one string"),
+        (lambda t: t.compare(t, words="king"), "not one string"),
+        (lambda t: t.plot("king"), "not one string"),
+        (lambda t: t.plot(groups="cat"), "not one string"),
+        (lambda t: t.export("x.tsv", words="king"), "not one string"),
+        (lambda t: t.neighbors(5), "not int 5"),
+        (lambda t: t.neighbors(b"king"), "not bytes"),
+        (lambda t: t.neighbors(vector="abc"), "a vector is numbers"),
+        (lambda t: embcli.Model(5), "a model is a name or a path"),
+    ],
+)
+def test_a_string_or_a_number_where_a_list_belongs_is_refused(model_dirs, ask, said):
+    """A ``str`` where a list of words belongs was read letter by letter (``among="london"``
+    ranked the rows 'l', 'o', 'n'...); a number or bytes ended in Python's own exceptions."""
+    with pytest.raises(UsageProblem, match=said):
+        ask(embcli.load(model_dirs["gpt2"]))

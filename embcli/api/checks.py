@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import Any
 
 from embcli.errors import EmbcliError, UsageProblem
 
@@ -58,6 +59,26 @@ def word(value: object, what: str = "a word") -> str:
         hint = f" (row {value} is '#{value}')" if isinstance(value, int) else ""
         raise UsageProblem(f"{what} is text, not {type(value).__name__} {value!r}{hint}")
     return value
+
+
+def vector(value: object) -> Any:
+    """Numbers of one vector, as a float64 array (its width and values are checked where the
+    table is known)."""
+    import numpy as np
+
+    if isinstance(value, (str, bytes)):
+        raise UsageProblem(f"a vector is numbers, not {type(value).__name__} {value!r}")
+    try:
+        return np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise UsageProblem(f"a vector is numbers, not {type(value).__name__}") from None
+
+
+def words_or_word(value: object) -> list[str]:
+    """A batch of words given as a list (one word as a ``str`` is the caller's other case)."""
+    if isinstance(value, bytes) or not isinstance(value, Iterable):
+        raise UsageProblem(f"give a word or a list of words, not {type(value).__name__} {value!r}")
+    return texts(value, "words")
 
 
 def texts(value: object, what: str = "sentences") -> list[str]:

@@ -80,7 +80,9 @@ class Model:
         file: str | None = None,
         quant: str | None = None,
     ) -> None:
-        chosen = str(spec) if spec is not None else os.environ.get("EMBCLI_MODEL")
+        if spec is not None and not isinstance(spec, (str, os.PathLike)):
+            raise UsageProblem(f"a model is a name or a path, not {type(spec).__name__} {spec!r}")
+        chosen = os.fspath(spec) if spec is not None else os.environ.get("EMBCLI_MODEL")
         self.spec = chosen or DEFAULT_MODEL
         self.revision = revision
         self.cache_dir = str(cache_dir) if cache_dir is not None else None

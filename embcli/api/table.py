@@ -202,7 +202,7 @@ class Table:
         checks.count("-k", k)
         checks.count("--remove-pcs", remove_pcs)
         removal = checks.axis_to_remove(remove_axis)
-        candidates = [checks.word(w) for w in among] if among is not None else None
+        candidates = checks.texts(among, "candidate words") if among is not None else None
         opts: dict[str, Any] = {"center": center, "remove_pcs": remove_pcs,
                                 "all_tokens": all_tokens, "among": candidates}  # fmt: skip
         if vector is None and word_or_words is None:
@@ -212,11 +212,11 @@ class Table:
             if word_or_words is not None:
                 raise UsageProblem("give either words or a vector, not both")
             found = answers.neighbors_of_vector(
-                self.embeddings, np.asarray(vector), k, name=vector_label, **opts
+                self.embeddings, checks.vector(vector), k, name=vector_label, **opts
             )
         else:
             single = isinstance(word_or_words, str)
-            words = [word_or_words] if single else [checks.word(w) for w in word_or_words or ()]
+            words = [word_or_words] if single else checks.words_or_word(word_or_words)
             found = answers.neighbors(self.embeddings, words, k, pool=pool, ids=ids,  # type: ignore[arg-type]
                                       single=single, **opts)  # fmt: skip
         self._say_skipped(found.skipped)
@@ -261,7 +261,7 @@ class Table:
 
     def similarity_matrix(self, words: Sequence[str], **options: Any) -> np.ndarray:
         """The ``[n, n]`` cosine matrix of ``words`` (float64)."""
-        result = self.similarity(*words, **options)
+        result = self.similarity(*checks.texts(words, "words"), **options)
         if result.matrix is None:
             raise UsageProblem("a similarity matrix needs three or more words that all resolve")
         return result.matrix
@@ -587,9 +587,13 @@ class Table:
         checks.number("--perplexity", perplexity, low=1.0)
         checks.count("--seed", seed)
         checks.count("--remove-pcs", remove_pcs)
+        if groups is not None and not isinstance(groups, Mapping):
+            groups = checks.texts(groups, "groups") if isinstance(groups, str) else groups
+            if not all(isinstance(g, (tuple, list)) and len(g) == 2 for g in groups):
+                raise UsageProblem("groups are {name: [words]} or [(name, [words]), ...]")
         named = list(groups.items()) if isinstance(groups, Mapping) else list(groups or [])
-        spec = ([("", [checks.word(w) for w in words])] if words else []) + [
-            (str(name), [checks.word(w) for w in ws]) for name, ws in named
+        spec = ([("", checks.texts(words, "words"))] if words else []) + [
+            (str(name), checks.texts(ws, f"words of group {name}")) for name, ws in named
         ]
         if not any(ws for _, ws in spec):
             raise UsageProblem("name some words, --group name=w1,w2, or --groups-file FILE")
@@ -684,7 +688,7 @@ class Table:
                 raise UsageProblem(f"{target} already holds other files ({', '.join(others[:3])}"
                                    f"{', ...' if len(others) > 3 else ''}): the Projector pair "
                                    "goes into a directory of its own")  # fmt: skip
-        wanted = [checks.word(w) for w in words] if words is not None else None
+        wanted = checks.texts(words, "words") if words is not None else None
         result = export_rows(self.embeddings, target, format=fmt, words=wanted, limit=limit,
                              notice=self.model.notice)  # fmt: skip
         if result.missing:
@@ -720,7 +724,7 @@ class Table:
         checks.count("--sample", sample)
         checks.count("--show", show)
         out = checks.output_file(plot, IMAGE_SUFFIXES, "compare --plot") if plot else None
-        word_list = [checks.word(w) for w in words] if words is not None else None
+        word_list = checks.texts(words, "words") if words is not None else None
         if isinstance(other, Table):
             table_b = other
         elif isinstance(other, Model):
