@@ -405,3 +405,23 @@ def test_the_stores_npy_headers_are_parsed_one_thread_at_a_time(model_dirs, monk
     reread.space(reread.transform(True, 2))  # read back: the .npz and the lengths
     assert table.shape == again.shape
     assert len(held) >= 5 and all(held)
+
+
+def test_cache_keeps_the_latest_local_checkpoints_of_a_run(tmp_path):
+    """Local checkpoint directories are one run, as ``history`` reads them: ``cache list``
+    orders them by step and ``cache clear -m 'DIR/checkpoint-*' --keep-latest 2`` (or ``-m
+    DIR``) keeps the two highest steps (each directory was its own model: nothing was kept
+    or removed)."""
+    from embcli.api.cache import cache_entries, clear_cache
+
+    steps = [0, 10, 20, 40, 80, 160]
+    models.training_run(tmp_path / "run", steps, rows=120)
+    cache = tmp_path / "cache"
+    embcli.history(str(tmp_path / "run" / "checkpoint-*"), cache_dir=cache, notice=print)
+    listed = cache_entries(cache).records
+    assert [r["step"] for r in listed] == steps
+    cleared = clear_cache(cache, str(tmp_path / "run" / "checkpoint-*"), keep_latest=4)
+    assert (cleared.removed, cleared.kept) == (2, 4)
+    cleared = clear_cache(cache, str(tmp_path / "run"), keep_latest=2)
+    assert (cleared.removed, cleared.kept) == (2, 2)
+    assert [r["step"] for r in cache_entries(cache).records] == [80, 160]

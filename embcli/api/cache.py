@@ -69,9 +69,9 @@ class CacheListing(Result):
         groups: dict[str, list[dict[str, Any]]] = {}
         for r in self.records:
             if r["model"]:
-                groups.setdefault(r["model"], []).append(r)
+                groups.setdefault(_run(r), []).append(r)
         for model, items in groups.items():
-            revisions = {r.get("revision") for r in items}
+            revisions = {_point(r) for r in items}
             if len(revisions) > 1:
                 size = sum(int(r["bytes"]) for r in items) / 1e6
                 caption += f"; {model}: {len(revisions)} revisions, {size:,.1f} MB"
@@ -102,7 +102,7 @@ def cache_entries(
             {
                 "model": m.model,
                 "revision": m.revision,
-                "step": _step(m.revision),
+                "step": _step(m.model, m.kind, m.revision),
                 "tensor": m.tensor,
                 "rows": m.shape[0],
                 "dim": m.shape[1],
@@ -113,14 +113,32 @@ def cache_entries(
             }
         )
     # a model's revisions together, oldest step first (the order ``history`` reads them in)
-    records.sort(key=lambda r: (str(r["model"]), *_age_key(r)))
+    records.sort(key=lambda r: (_run(r), *_age_key(r)))
     return CacheListing(str(root), records + broken)
 
 
-def _step(revision: str | None) -> int | None:
+def _step(model: str, kind: str, revision: str | None) -> int | None:
+    """The training step of an entry: its Hub revision's (``step1000``), or a local checkpoint
+    directory's name (``runs/x/checkpoint-1000``), which ``history`` reads as one run."""
     from embcli.read.checkpoints import step_of
 
-    return step_of(revision) if revision else None
+    if revision:
+        return step_of(revision)
+    return step_of(Path(model).name) if kind == "local" else None
+
+
+def _run(record: dict[str, Any]) -> str:
+    """What a revision belongs to: the model for a Hub revision; for a local checkpoint
+    directory with a step in its name, the directory holding the run's checkpoints."""
+    model = str(record["model"])
+    if record.get("revision") is None and record.get("step") is not None:
+        return str(Path(model).parent)
+    return model
+
+
+def _point(record: dict[str, Any]) -> str | None:
+    """One checkpoint of a run: a Hub revision, or a local checkpoint directory."""
+    return record["revision"] if record.get("revision") is not None else str(record["model"])
 
 
 def _age_key(record: dict[str, Any]) -> tuple[float, str, str]:
@@ -186,6 +204,7 @@ def clear_cache(
     """
     from embcli.api import checks
     from embcli.errors import EmbcliError
+    from embcli.read.checkpoints import is_glob
     from embcli.store import cache
 
     checks.optional_count("--keep-latest", keep_latest)
@@ -197,6 +216,8 @@ def clear_cache(
     if model is not None:
         local = Path(model).expanduser()
         wanted = {model, str(local.resolve())} if local.exists() else {model}
+        if is_glob(model):  # a run's checkpoints, as history was given them
+            wanted.add(str(Path(local.parent).resolve() / local.name))
         if model.startswith("ollama:") and ":" not in model.removeprefix("ollama:"):
             wanted.add(model + ":latest")  # as the entry names it
     listing = cache_entries(cache_dir, notice=notice)
@@ -205,9 +226,7 @@ def clear_cache(
         raise EmbcliError(f"no cached table for {model}")
     doomed = chosen
     if keep_latest is not None:
-        doomed = [
-            r for r in doomed if r["revision"] not in _latest(chosen, r["model"], keep_latest)
-        ]
+        doomed = [r for r in doomed if _point(r) not in _latest(chosen, _run(r), keep_latest)]
     if older_than is not None:
         cutoff = time.time() - older_than * 86400
         doomed = [r for r in doomed if _created(r) < cutoff]
@@ -225,15 +244,21 @@ def clear_cache(
 
 def _named(label: str, wanted: set[str] | None) -> bool:
     """Whether an entry's model is one of ``wanted`` (None: every one); a GGUF chosen in a folder
-    or Hub repo is named by the folder or repo and its file."""
-    return wanted is None or label in wanted or any(label.startswith(w + "/") for w in wanted)
+    or Hub repo is named by the folder or repo and its file; a glob names a run's checkpoints."""
+    from fnmatch import fnmatchcase
+
+    from embcli.read.checkpoints import is_glob
+
+    if wanted is None or label in wanted or any(label.startswith(w + "/") for w in wanted):
+        return True
+    return any(is_glob(w) and fnmatchcase(label, w) for w in wanted)
 
 
-def _latest(records: list[dict[str, Any]], model: str, n: int) -> set[str | None]:
-    """The ``n`` latest revisions of ``model`` among ``records`` (see the module docstring)."""
-    mine = sorted((r for r in records if r["model"] == model), key=_age_key)
-    revisions = list(dict.fromkeys(r["revision"] for r in reversed(mine)))
-    return set(revisions[:n])
+def _latest(records: list[dict[str, Any]], run: str, n: int) -> set[str | None]:
+    """The ``n`` latest checkpoints of ``run`` among ``records`` (see the module docstring)."""
+    mine = sorted((r for r in records if _run(r) == run), key=_age_key)
+    points = list(dict.fromkeys(_point(r) for r in reversed(mine)))
+    return set(points[:n])
 
 
 def _created(record: dict[str, Any]) -> float:
