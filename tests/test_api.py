@@ -345,3 +345,26 @@ def test_a_string_or_a_number_where_a_list_belongs_is_refused(model_dirs, ask, s
     ranked the rows 'l', 'o', 'n'...); a number or bytes ended in Python's own exceptions."""
     with pytest.raises(UsageProblem, match=said):
         ask(embcli.load(model_dirs["gpt2"]))
+
+
+def test_most_similar_is_gensims(minilm_dir, ref):
+    """``t.most_similar`` takes gensim's arguments and gives gensim's answer: the rows nearest
+    the mean of the given words' unit vectors (negatives subtracted), the words left out."""
+    from gensim.models import KeyedVectors
+
+    raw, _, vocab = ref
+    names = sorted(vocab, key=vocab.get)
+    kv = KeyedVectors(raw.shape[1])
+    kv.add_vectors(names, raw.astype(np.float32))
+    t = embcli.load(minilm_dir)
+    for positive, negative in ((["king", "woman"], ["man"]), (["paris", "berlin"], []),
+                               ([], ["good"])):  # fmt: skip
+        want = kv.most_similar(positive=positive, negative=negative, topn=5)
+        got = t.most_similar(positive=positive, negative=negative, topn=5, all_tokens=True)
+        assert [n.token for n in got] == [w for w, _ in want]
+        np.testing.assert_allclose([n.cosine for n in got], [s for _, s in want], atol=1e-5)
+        assert [n.rank for n in got] == [1, 2, 3, 4, 5]
+    single = t.most_similar("paris", topn=3)
+    assert single.to_dict() == t.neighbors("paris", k=3).to_dict()
+    with pytest.raises(UsageProblem, match="topn must be at least 1"):
+        t.most_similar("paris", topn=0)

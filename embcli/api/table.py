@@ -222,7 +222,49 @@ class Table:
         self._say_skipped(found.skipped)
         return found[0] if found.single else found
 
-    most_similar = neighbors  # gensim's name
+    def most_similar(
+        self,
+        positive: str | Sequence[str] | None = None,
+        negative: str | Sequence[str] | None = None,
+        topn: int = 10,
+        *,
+        pool: bool = False,
+        all_tokens: bool = False,
+        among: Sequence[str] | None = None,
+    ) -> NeighborList:
+        """gensim's ``KeyedVectors.most_similar``: the rows nearest the mean of the unit vectors
+        of ``positive`` (weight +1) and ``negative`` (weight -1), the given words left out, as
+        gensim leaves them out; ``most_similar(positive=["king", "woman"], negative=["man"])``
+        is the analogy king - man + woman. One word alone is :meth:`neighbors` (its own row
+        and case variants left out). ``topn`` is gensim's name for ``k``.
+        """
+        from dataclasses import replace
+
+        from embcli.ask.answers import NeighborList
+        from embcli.ask.words import resolve
+
+        checks.count("topn", topn, 1)
+        if isinstance(positive, str) and negative is None:
+            found = self.neighbors(positive, k=topn, pool=pool, all_tokens=all_tokens,
+                                   among=among)  # fmt: skip
+            assert isinstance(found, NeighborList)
+            return found
+        plus = [positive] if isinstance(positive, str) else checks.texts(positive or [], "words")
+        minus = [negative] if isinstance(negative, str) else checks.texts(negative or [], "words")
+        if not plus and not minus:
+            raise UsageProblem("most_similar needs positive or negative words")
+        table = self.embeddings
+        given = [(resolve(table, checks.word(w), pool=pool), sign)
+                 for words, sign in ((plus, 1.0), (minus, -1.0)) for w in words]  # fmt: skip
+        mean = np.mean([sign * r.unit(table).astype(np.float64) for r, sign in given], axis=0)
+        label = " ".join([*(f"+{w}" for w in plus), *(f"-{w}" for w in minus)])
+        inputs = {i for r, _ in given for i in r.ids}
+        found = self.neighbors(vector=mean, k=topn + len(inputs), vector_label=label,
+                               all_tokens=all_tokens, among=among)  # fmt: skip
+        assert isinstance(found, NeighborList)
+        kept = [n for n in found.neighbors if n.id not in inputs][:topn]
+        ranked = [replace(n, rank=rank) for rank, n in enumerate(kept, 1)]
+        return replace(found, neighbors=ranked)
 
     def _say_skipped(self, skipped: Sequence[str]) -> None:
         if skipped:
