@@ -260,7 +260,9 @@ def test_sentences_and_search_run_the_library_way(static_dirs, cli, tmp_path):
     got = json.loads(res.out)
     assert got["pooling"] == "mean" and got["normalized"] is True and got["max_length"] == 512
     np.testing.assert_allclose(got["similarity"], unit @ unit.T, atol=1e-6)
-    assert embcli.Model(path).sentences(SENTENCES).to_dict() == got
+    from_python = embcli.Model(path).sentences(SENTENCES)
+    assert from_python.to_dict() == got
+    np.testing.assert_allclose(from_python.vectors, ref, atol=1e-6)  # what -o wrote
 
     corpus = tmp_path / "corpus.txt"
     corpus.write_text("\n".join(SENTENCES[1:]) + "\n")

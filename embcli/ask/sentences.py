@@ -114,6 +114,8 @@ class SentencesResult(Result):
     sentences: list[str]
     similarity: np.ndarray | None  # None above MATRIX_LIMIT sentences (vectors written only)
     notes: list[str] = field(default_factory=list)
+    #: The sentence vectors themselves ``[n, dim]`` (what ``-o`` writes); not part of the JSON.
+    vectors: np.ndarray | None = field(default=None, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
         table = self.similarity
@@ -186,6 +188,7 @@ def similarity(
         list(texts),
         cosine_matrix(vecs) if matrix else None,
         enc.notes,
+        np.asarray(vecs, np.float32),
     )
     return res, vecs
 
