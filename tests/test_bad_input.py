@@ -368,3 +368,10 @@ def test_an_empty_stdin_is_one_line_everywhere(cli, model_dirs, monkeypatch, arg
 
     monkeypatch.setattr("sys.stdin", io.StringIO("# only a comment\n\n"))
     assert_one_line_error(cli(*args, "-m", model_dirs["gpt2"]), said, code=2)
+
+
+def test_a_missing_files_name_is_no_such_file_not_a_hub_error(cli):
+    """``-m glove.6B.50d.txt`` (the README's name, the file elsewhere) was sent to the Hub and
+    failed as "cannot reach the Hugging Face Hub"; a name with a file's suffix is a file."""
+    for name in ("glove.6B.50d.txt", "models/llama.Q4_K_M.gguf", "vectors.vec"):
+        assert_one_line_error(cli("info", "-m", name), f"no such file: {name}")

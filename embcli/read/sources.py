@@ -264,6 +264,9 @@ def resolve_local(
     if not path.exists():
         if looks_like_path(spec) or not REPO_ID.match(spec):
             raise EmbcliError(f"no such model directory: {spec}")
+        if path.suffix.lower() in (*VECTOR_SUFFIXES, ".gguf", ".safetensors", ".bin", ".npy"):
+            # a file's name, not a repo id (glove.6B.50d.txt): not sent to the Hub to fail there
+            raise EmbcliError(f"no such file: {spec}")
         return None
     if path.is_file() and path.suffix.lower() == ".gguf":
         source = _gguf_files(gguf_sources.local_gguf(path))
