@@ -601,7 +601,8 @@ class GGUFModel:
         )
         sample = ", ".join(names[:3]) + (", ..." if len(names) > 3 else "")
         return (
-            f"{self.name} has no token_embd.weight: it holds {len(names)} {arch} tensors "
+            f"{self.name} has no token_embd.weight: it holds {len(names)} {arch} "
+            f"tensor{'s' if len(names) != 1 else ''} "
             f"({sample}), {what}"
         )
 
