@@ -78,9 +78,7 @@ def project_words(
     items = list(groups.items()) if isinstance(groups, Mapping) else list(groups)
     if not any(ws for _, ws in items):
         raise UsageProblem("name some words, --group name=w1,w2, or --groups-file FILE")
-    transform = None
-    if center or remove_pcs or remove_axis is not None:
-        transform = transform_of(table, center, remove_pcs, remove_axis, pool)
+    transform = transform_of(table, center, remove_pcs, remove_axis, pool)  # identity: no option
     points, vectors, dropped = [], [], []
     for name, ws in items:
         for w in ws:

@@ -176,7 +176,7 @@ class Space:
         q = np.atleast_2d(np.asarray(queries, dtype=np.float32))
         if self.identity:
             return q @ self.unit.T
-        qt = _projected(q.astype(np.float64), self.transform.components)
+        qt = linalg.remove_top(q, None, self.transform.components)  # (I - C^T C) q, float64
         scores = qt.astype(np.float32) @ self.unit.T
         scores *= np.asarray(self.norms, np.float32)
         if self.transform.mean is not None:
@@ -198,10 +198,3 @@ class Space:
             return np.asarray(self.unit[ids], np.float64)
         rows = self.transform.apply(linalg.raw_rows(self.unit, self.norms, ids))
         return rows * self.inverse_lengths[ids][:, None]
-
-
-def _projected(q: np.ndarray, components: np.ndarray | None) -> np.ndarray:
-    """``(I - C^T C) q`` for query rows ``q``."""
-    if components is None or components.size == 0:
-        return q
-    return q - (q @ components.T) @ components
