@@ -139,5 +139,5 @@ def _settle_panel(
     ax.tick_params(labelsize=7)
     ax.grid(True, axis="y", color="#eeeeee")
     n = result.sample.get("size", 0)
-    ax.set_title(f"settle step of {n:,} sampled word-like tokens by quartile of row id\n"
+    ax.set_title(f"settle step of {n:,} sampled word-like tokens\nby quartile of row id "
                  "(red: median; diamonds: --words)", fontsize=9)  # fmt: skip
