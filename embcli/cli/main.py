@@ -217,6 +217,8 @@ def _shared_option_refused(exc: BaseException) -> str | None:
     comes before the command says what is meant."""
     from embcli.cli.options import FLAGS
 
+    if type(exc).__name__ != "NoSuchOption":  # not "requires an argument" and the like
+        return None
     given = getattr(exc, "option_name", None)
     name = {"-m": "--model", "-f": "--format"}.get(given or "", given)
     path = getattr(getattr(exc, "ctx", None), "command_path", None)  # "embcli cache clear"
