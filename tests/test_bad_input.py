@@ -222,6 +222,23 @@ def test_bytes_that_are_not_utf8_on_stdin_or_in_an_argument_are_one_line(cli, mo
     assert res.code == 2 and res.err == "embcli: argument 2 (caf\\xe9) is not UTF-8 text\n"
 
 
+def test_a_files_name_may_be_any_bytes_and_a_closed_stdin_is_said(cli, model_dirs, tmp_path):
+    """A name that is not UTF-8 but names a file is passed on (Python opens it); stdin closed
+    (``<&-``) is one line, not an AttributeError."""
+    import subprocess
+    import sys
+
+    name = tmp_path / os.fsdecode(b"w\xe9.txt")
+    name.write_text("king\tqueen\n", encoding="utf-8")
+    res = cli("similarity", "--pairs", name, "-m", model_dirs["gpt2"], "-f", "json")
+    assert res.code == 0, res.err
+    proc = subprocess.run([sys.executable, "-c", "import os, sys; os.close(0); sys.stdin = None; "
+                           "from embcli.cli.main import main; main(sys.argv[1:])",
+                           "neighbors", "-", "-m", str(model_dirs["gpt2"])],
+                          capture_output=True, text=True)  # fmt: skip
+    assert (proc.returncode, proc.stderr) == (1, "embcli: cannot read stdin: it is closed\n")
+
+
 def test_superscript_digits_are_not_a_row_id(cli, model_dirs, tmp_path):
     """``str.isdigit`` accepts '²'; ``int`` does not: '#²' is a word (exit 3), not a crash."""
     m = ("-m", model_dirs["gpt2"])
@@ -351,6 +368,8 @@ def test_an_empty_or_unknown_tensor_name_is_one_line_naming_real_ones(cli, model
     res = cli("info", "--tensor", "nosuch", *m)
     assert_one_line_error(res, "its tensors include", code=1)
     assert "embeddings.word_embeddings.weight" in res.err
+    gpt2 = cli("info", "--tensor", "nosuch", "-m", model_dirs["gpt2"])  # names without "emb"
+    assert "transformer.wte.weight" in gpt2.err and "c_attn" not in gpt2.err
 
 
 @pytest.mark.parametrize(

@@ -121,6 +121,14 @@ def test_a_similarity_file_with_bad_lines_counts_them_and_refuses_bad_scores(glo
     pearson, spearman, _ = kv.evaluate_word_pairs(str(mixed), restrict_vocab=300_000)
     assert got["pearson"] == pytest.approx(pearson.statistic, abs=1e-6)
     assert got["skipped_lines"] == 2 and got["pairs"] == 4
+    oov = tmp_path / "oov.tsv"  # a pair gensim leaves out as unknown words may score nan
+    oov.write_text("\n".join([*good, "zzqqx\tyyqqz\tnan"]) + "\n")
+    assert (
+        json.loads(cli("evaluate", "similarity", oov, "-m", glove_small, "-f", "json").out)[
+            "oov_pairs"
+        ]
+        == 1
+    )
     assert got["spearman"] == pytest.approx(spearman.statistic, abs=1e-6)
     for bad in ("nan", "inf"):
         broken = tmp_path / f"{bad}.tsv"

@@ -168,6 +168,9 @@ def test_export_refuses_stdout_and_a_folder_of_other_files(cli, model_dirs, tmp_
     assert res.code == 2 and "already holds other files" in res.err
     assert sorted(p.name for p in model_dirs["gpt2"].iterdir()) == before
     again = tmp_path / "proj"
+    again.mkdir()
+    (again / ".DS_Store").write_bytes(b"")  # hidden names pass, a dead export's temp file too
+    (again / ".vectors.tsv.99999999.tmp").write_bytes(b"half")
     assert cli("export", again, "--limit", "2", *m).code == 0
     assert cli("export", again, "--limit", "3", *m).code == 0
     assert len((again / "metadata.tsv").read_text(encoding="utf-8").splitlines()) == 3

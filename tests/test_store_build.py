@@ -257,3 +257,19 @@ def test_cache_clear_says_what_it_removed_as_json_for_scripts(model_dirs, cli):
     assert (data["removed"], data["model"]) == (1, str(model_dirs["gpt2"]))
     left = json.loads(cli("cache", "list", "-f", "json").out)
     assert [Path(r["model"]).name for r in left] == ["llama"]
+
+
+def test_cache_clear_of_a_path_with_glob_characters_is_that_path(model_dirs, tmp_path, cli):
+    """A model directory named ``gl/[ab]`` is that directory, not a pattern that also
+    matches ``gl/a`` (a glob names a run's checkpoints only when it is not a path)."""
+    import shutil
+
+    odd, plain = tmp_path / "gl" / "[ab]", tmp_path / "gl" / "a"
+    for where in (odd, plain):
+        shutil.copytree(model_dirs["gpt2"], where)
+        assert cli("info", "-m", where).code == 0
+    res = cli("cache", "clear", odd, "-f", "json")
+    assert res.code == 0, res.err
+    assert json.loads(res.out)["removed"] == 1
+    left = json.loads(cli("cache", "list", "-f", "json").out)
+    assert [r["model"] for r in left] == [str(plain)]

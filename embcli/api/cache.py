@@ -213,15 +213,16 @@ def clear_cache(
     trimming = keep_latest is not None or older_than is not None
     root = _root(cache_dir)
     wanted = None
+    patterns: set[str] = set()
     if model is not None:
         local = Path(model).expanduser()
         wanted = {model, str(local.resolve())} if local.exists() else {model}
-        if is_glob(model):  # a run's checkpoints, as history was given them
-            wanted.add(str(Path(local.parent).resolve() / local.name))
+        if is_glob(model) and not local.exists():  # a run's checkpoints, as history had them
+            patterns.add(str(Path(local.parent).resolve() / local.name))
         if model.startswith("ollama:") and ":" not in model.removeprefix("ollama:"):
             wanted.add(model + ":latest")  # as the entry names it
     listing = cache_entries(cache_dir, notice=notice)
-    chosen = [r for r in listing if r["model"] and _named(str(r["model"]), wanted)]
+    chosen = [r for r in listing if r["model"] and _named(str(r["model"]), wanted, patterns)]
     if model is not None and not chosen:
         raise EmbcliError(f"no cached table for {model}")
     doomed = chosen
@@ -242,16 +243,15 @@ def clear_cache(
                    kept=len(chosen) - len(doomed))  # fmt: skip
 
 
-def _named(label: str, wanted: set[str] | None) -> bool:
+def _named(label: str, wanted: set[str] | None, patterns: set[str]) -> bool:
     """Whether an entry's model is one of ``wanted`` (None: every one); a GGUF chosen in a folder
-    or Hub repo is named by the folder or repo and its file; a glob names a run's checkpoints."""
+    or Hub repo is named by the folder or repo and its file; ``patterns`` (globs of a run's
+    checkpoint directories that are not themselves paths) match by ``fnmatch``."""
     from fnmatch import fnmatchcase
-
-    from embcli.read.checkpoints import is_glob
 
     if wanted is None or label in wanted or any(label.startswith(w + "/") for w in wanted):
         return True
-    return any(is_glob(w) and fnmatchcase(label, w) for w in wanted)
+    return any(fnmatchcase(label, p) for p in patterns)
 
 
 def _latest(records: list[dict[str, Any]], run: str, n: int) -> set[str | None]:

@@ -74,18 +74,13 @@ def vector(value: object) -> Any:
         raise UsageProblem(f"a vector is numbers, not {type(value).__name__}") from None
 
 
-def words_or_word(value: object) -> list[str]:
-    """A batch of words given as a list (one word as a ``str`` is the caller's other case)."""
-    if isinstance(value, bytes) or not isinstance(value, Iterable):
-        raise UsageProblem(f"give a word or a list of words, not {type(value).__name__} {value!r}")
-    return texts(value, "words")
-
-
 def texts(value: object, what: str = "sentences") -> list[str]:
     """A list of texts; one string would otherwise be read letter by letter."""
-    if isinstance(value, (str, bytes)):
+    if isinstance(value, str):
         raise UsageProblem(f"give a list of {what}, not one string")
-    items: list[str] = list(value)  # type: ignore[call-overload]
+    if isinstance(value, bytes) or not isinstance(value, Iterable):
+        raise UsageProblem(f"give a list of {what}, not {type(value).__name__} {value!r}")
+    items: list[str] = list(value)
     for item in items:
         word(item, f"each of the {what}")
     return items

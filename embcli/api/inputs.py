@@ -32,6 +32,8 @@ def read_text(source: Source) -> str:
     name = str(source)
     try:
         if name == "-":  # bytes, decoded below as a file is: the locale's decoding may not be
+            if sys.stdin is None:  # started with stdin closed (<&-)
+                raise EmbcliError("cannot read stdin: it is closed")
             stdin = getattr(sys.stdin, "buffer", None)  # strict (surrogateescape under C)
             if stdin is None:  # a text stream put in its place (tests, embedding)
                 return str(sys.stdin.read())

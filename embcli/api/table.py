@@ -216,7 +216,7 @@ class Table:
             )
         else:
             single = isinstance(word_or_words, str)
-            words = [word_or_words] if single else checks.words_or_word(word_or_words)
+            words = [word_or_words] if single else checks.texts(word_or_words, "words")
             found = answers.neighbors(self.embeddings, words, k, pool=pool, ids=ids,  # type: ignore[arg-type]
                                       single=single, **opts)  # fmt: skip
         self._say_skipped(found.skipped)
@@ -725,7 +725,9 @@ class Table:
             checks.writable_directory(where, file)
         if fmt == "projector" and target.is_dir():  # not into a folder holding other things
             ours = {f.name for f in targets(target, fmt)}  # an earlier export is replaced
-            others = sorted(p.name for p in target.iterdir() if p.name not in ours)
+            # hidden names pass: .DS_Store, and a killed export's temp file (the write sweeps it)
+            others = sorted(p.name for p in target.iterdir()
+                            if p.name not in ours and not p.name.startswith("."))  # fmt: skip
             if others:
                 raise UsageProblem(f"{target} already holds other files ({', '.join(others[:3])}"
                                    f"{', ...' if len(others) > 3 else ''}): the Projector pair "

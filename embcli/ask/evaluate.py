@@ -275,12 +275,12 @@ def evaluate_pairs(
         except ValueError:
             skipped += 1
             continue
-        if not math.isfinite(score):
-            raise UsageProblem(f"{path.name} line {n}: the score {parts[2]!r} is not a number")
         ia, ib = vocab.lookup(parts[0]), vocab.lookup(parts[1])
         if ia is None or ib is None:
             oov += 1
             continue
+        if not math.isfinite(score):
+            raise UsageProblem(f"{path.name} line {n}: the score {parts[2]!r} is not a number")
         gold.append(score)
         model.append(float(np.dot(np.asarray(table.unit[ia], np.float64),
                                   np.asarray(table.unit[ib], np.float64))))  # fmt: skip

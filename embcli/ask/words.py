@@ -77,7 +77,7 @@ def resolve(table: EmbeddingTable, query: str, pool: bool = False, ids: bool = F
         return Resolved(query, (_within(table, query, hit[0]),), hit[1])
     special = table.token_id(query)
     if special is not None and special in table.special_ids:
-        return Resolved(query, (special,), "special")
+        return Resolved(query, (_within(table, query, special),), "special")
     if table.tokenizer is None:
         raise UnresolvedWord(f"{table.label} has no tokenizer", "address rows by id, as #123")
 

@@ -173,9 +173,10 @@ def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else argv
     debug = "--debug" in args or bool(os.environ.get("EMBCLI_DEBUG"))
     for n, arg in enumerate(args, 1):
-        # bytes that are not UTF-8 reach Python as lone surrogates, which no file, tokenizer
-        # or terminal can take: said here, once, for every command and option
-        if any("\udc80" <= ch <= "\udcff" for ch in arg):
+        # bytes that are not UTF-8 reach Python as lone surrogates, which no tokenizer or
+        # terminal can take: said here, once, for every command and option (a file's name may
+        # be any bytes: one that exists is passed on)
+        if any("\udc80" <= ch <= "\udcff" for ch in arg) and not os.path.lexists(arg):
             shown = arg.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
             print(f"embcli: argument {n} ({shown}) is not UTF-8 text", file=sys.stderr)
             sys.exit(2)

@@ -40,10 +40,11 @@ def locate_embedding(
             near = [n for n in names if explicit.split(".")[-2:] == n.split(".")[-2:]][:5]
             if near:
                 hint = f"did you mean {', '.join(near)}?"
-            else:  # name the likely ones (any embedding), else the first few, and how many
-                likely = [n for n in names if "emb" in n.lower()] or list(names)
-                more = f" and {len(likely) - 6:,} more" if len(likely) > 6 else ""
-                hint = f"its tensors include {', '.join(likely[:6])}{more}"
+            else:  # the likely ones, as a table that fits nothing is answered (no shapes read)
+                likely = _likely(names, _by_name(names, table_suffixes(model_type)))
+                shown = likely or list(names)
+                more = f" and {len(shown) - 6:,} more" if len(shown) > 6 else ""
+                hint = f"its tensors include {', '.join(shown[:6])}{more}"
             raise EmbcliError(f"no tensor named {explicit!r} in the checkpoint", hint)
         if len(shape_of(explicit)) != 2:
             raise EmbcliError(f"tensor {explicit!r} has shape {shape_of(explicit)}, not 2-D")
@@ -129,12 +130,18 @@ def _fits(shape: tuple[int, ...], rows: Rows, widths: Sequence[int]) -> bool:
     return len(shape) == 2 and shape[0] in _rows(rows) and shape[1] in widths
 
 
+def _likely(names: Sequence[str], by_name: list[str]) -> list[str]:
+    """Tensors that may be a table: the family's names, else anything named like an embedding."""
+    named = ("wte.weight", "wpe.weight")  # GPT-2's, which say nothing of embeddings
+    return by_name or [n for n in names if "emb" in n.lower() or n.endswith(named)]
+
+
 def _describe_candidates(
     names: Sequence[str],
     by_name: list[str],
     shape_of: Callable[[str], tuple[int, ...]],
 ) -> str:
-    listed = by_name or [n for n in names if "emb" in n.lower() or n.endswith("wte.weight")]
+    listed = _likely(names, by_name)
     if not listed:
         return f"no embedding-like tensor among {len(names)} tensors"
     shown = ", ".join(f"{n} {list(shape_of(n))}" for n in listed[:6])
