@@ -201,11 +201,9 @@ def load_directory(
     archs = getattr(config, "architectures", None) or []
     causal = with_head and any(a.endswith(CAUSAL_SUFFIXES) for a in archs)
     auto = transformers.AutoModelForCausalLM if causal else transformers.AutoModel
-    options = dict(dtype=torch.float32, trust_remote_code=False, local_files_only=True,
-                   use_safetensors=None if allow_pickle else True)  # fmt: skip
     try:
         try:
-            model = auto.from_pretrained(where, **options)
+            model = _from_pretrained(auto, where, allow_pickle)
         except ValueError as exc:
             if "Unrecognized configuration class" not in str(exc):
                 raise
@@ -214,7 +212,7 @@ def load_directory(
             cls = _named_class(archs)
             if cls is None:
                 raise
-            model = cls.from_pretrained(where, **options)
+            model = _from_pretrained(cls, where, allow_pickle)
     except Exception as exc:
         kind = getattr(config, "model_type", "?")
         raise ModelFailure(
@@ -225,7 +223,32 @@ def load_directory(
     return Loaded(label, directory, model, tokenizer, target, causal)
 
 
-def _named_class(archs: list[str]) -> Any:
+#: What ``load_directory`` builds a model with: an auto class, or the class a config names.
+ModelClass = (
+    type[transformers.AutoModel]
+    | type[transformers.AutoModelForCausalLM]
+    | type[transformers.PreTrainedModel]
+)
+
+
+def _from_pretrained(cls: ModelClass, where: Path, allow_pickle: bool) -> Any:
+    """``cls.from_pretrained`` with the options every load uses, spelled as keywords.
+
+    Float32 weights from this directory alone; never remote code; safetensors only unless
+    pickles are allowed (then transformers picks, and still unpickles with ``weights_only``).
+    Explicit keywords, not a ``**dict``: transformers annotates these parameters, and a dict of
+    mixed values cannot satisfy every one of them.
+    """
+    return cls.from_pretrained(
+        where,
+        dtype=torch.float32,
+        trust_remote_code=False,
+        local_files_only=True,
+        use_safetensors=None if allow_pickle else True,
+    )
+
+
+def _named_class(archs: list[str]) -> type[transformers.PreTrainedModel] | None:
     """The first class ``config.architectures`` names that transformers itself defines."""
     for name in archs:
         cls = getattr(transformers, name, None)
