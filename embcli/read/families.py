@@ -215,20 +215,20 @@ _PROJECT = (Projection("embeddings_project"),)
 
 #: Model types whose config class does not tie the head unless told to (its
 #: ``tie_word_embeddings`` defaults to False, or it has none: transformers then reads False).
-#: Generated from transformers 5.24's config classes; the zoo test keeps it true.
+#: Generated from transformers 5.25's config classes; the zoo test keeps it true.
 # fmt: off
 UNTIED_BY_DEFAULT = frozenset((
     "afmoe", "apertus", "apertus1p5_text", "arcee", "aria_text", "audioflamingo3", "axk1", "axk2",
     "bailing_hybrid", "bamba", "beam", "bitnet", "blt", "codegen", "cwm", "dbrx", "deepseek_v2",
     "deepseek_v3", "deepseek_v32", "deepseek_v4", "diffllama", "doge", "dory", "dots1",
-    "dots3_note", "dots3_note_text", "emu3", "encoder-decoder", "esmc", "eurobert", "exaone",
+    "dots3_note", "dots3_note_text", "emu3", "encoder-decoder", "ergo", "esmc", "eurobert", "exaone",
     "exaone4", "exaone_moe", "falcon_h1", "flex_olmo", "flint", "fsmt", "fuyu", "git", "glm",
     "glm4", "glm4_moe", "glm4_moe_lite", "glm_moe_dsa", "gpt_neox", "gpt_oss", "gptj", "granite",
     "granitemoe", "granitemoe_swa", "granitemoehybrid", "granitemoeshared", "helium", "hrm_text",
     "hunyuan_v1_dense", "hunyuan_v1_moe", "hy_v3", "hy_v4", "hyperclovax", "inkling2_loop_text",
     "inkling2_text", "inkling_text", "internlm2", "internlm3", "iquestcoder", "jais2", "jamba",
-    "kimi_linear", "kolibri1", "laguna", "llama", "llama4", "llama4_text", "longcat_flash",
-    "mamba2", "mellum", "mimo_v2_flash", "minimax", "minimax_m2", "minimax_m3_vl_text",
+    "kimi_linear", "kolibri1", "kolibri1_1", "laguna", "llama", "llama4", "llama4_text", "longcat_flash",
+    "mamba2", "mellum", "mimo_v2_flash", "minicpm5_moe", "minimax", "minimax_m2", "minimax_m3_vl_text",
     "ministral", "ministral3", "mistral", "mixtral", "mllama", "modernvbert", "moshi",
     "musicflamingo", "musicgen", "musicgen_melody", "nanochat", "nemo_speechlm", "nemotron",
     "nemotron_h", "olmo", "olmo2", "olmo3", "olmo_hybrid", "olmoe", "omniasr", "perceiver",
