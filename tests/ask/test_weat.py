@@ -19,7 +19,7 @@ from embcli.errors import UnresolvedWord, UsageProblem
 from embcli.store.load import open_table
 from tests import glove, models
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 # -- a reference written from the formulas of the issue ------------------------------------------
 

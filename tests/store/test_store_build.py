@@ -145,7 +145,7 @@ def test_pickle_with_other_objects_is_refused_unless_allowed(model_dirs, tmp_pat
     res = cli("info", "-m", dst)
     assert res.code == 1
     assert "--allow-pickle" in res.err and "Traceback" not in res.err
-    assert "tests.test_store_build.Payload" in res.err
+    assert "tests.store.test_store_build.Payload" in res.err
     assert len(res.err.strip().splitlines()) == 1
     trusted = cli("info", "-m", dst, "--tensor", "transformer.wte.weight", "--allow-pickle")
     assert trusted.code == 0, trusted.err  # torch.load, which imports Payload

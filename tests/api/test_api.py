@@ -16,7 +16,7 @@ import embcli
 from embcli.errors import UnresolvedWord, UsageProblem
 from tests.conftest import run_subprocess
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")

@@ -25,7 +25,7 @@ from embcli.read.sources import open_container, resolve
 from embcli.store.load import open_table
 from tests.conftest import run_subprocess
 from tests.hub_server import HubServer
-from tests.test_hub import embcli
+from tests.read.test_hub import embcli
 
 TABLE = "transformer.wte.weight"
 

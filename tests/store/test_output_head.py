@@ -14,7 +14,7 @@ from safetensors.torch import load_file
 
 from tests.conftest import run_subprocess
 from tests.hub_server import HubServer
-from tests.test_hub import embcli, header_len, table_range
+from tests.read.test_hub import embcli, header_len, table_range
 
 
 def _rows_of(model_dir, name):
