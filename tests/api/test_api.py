@@ -27,6 +27,7 @@ def ref(minilm_dir):
     return raw, raw / np.linalg.norm(raw, axis=1, keepdims=True), vocab
 
 
+@pytest.mark.slow  # a process
 def test_import_embcli_loads_no_heavy_module():
     code = (
         "import sys, embcli\n"
@@ -210,6 +211,7 @@ def test_ids_reach_every_question_as_in_the_cli(cli, model_dirs):
     assert t.analogy("5", "7", "9", ids=True).to_dict() == json.loads(got.out)
 
 
+@pytest.mark.slow  # a process
 def test_a_string_is_one_question_and_a_list_a_batch(cli, model_dirs):
     """One rule on both surfaces: a word given alone is a single question, a list (or stdin in
     the CLI, even of one line) a batch whose JSON is a list."""
@@ -288,6 +290,7 @@ def test_notices_go_to_the_models_sink(model_dirs, tmp_path):
     assert any("left out 1 word(s) not in the table: zzzqqq" in h for h in heard)
 
 
+@pytest.mark.slow  # torch
 def test_the_api_refuses_what_the_cli_refuses(model_dirs, tmp_path):
     """One check each, in the library, one line each (UsageProblem, exit code 2 in the CLI)."""
     from embcli.errors import EmbcliError

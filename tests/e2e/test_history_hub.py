@@ -20,6 +20,8 @@ from tests.ask.test_history import ref_cka, ref_procrustes_cos
 from tests.hub_server import HubServer
 from tests.read.test_hub import embcli
 
+pytestmark = pytest.mark.slow  # a hub server and embcli in processes
+
 STEPS = [0, 10, 40, 160, 640, 2560]
 TABLE = "model.embed_tokens.weight"
 

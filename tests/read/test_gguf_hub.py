@@ -21,6 +21,8 @@ from tests.read.test_gguf import table
 from tests.read.test_hub import embcli
 from tests.store.test_gguf_table import assert_neighbours
 
+pytestmark = pytest.mark.slow  # a hub server and embcli in processes
+
 REPO = "me/Tiny-GGUF"
 FIRST_CHUNK = 256 * 1024  # the header reader's first request (gguf_file._HeaderBytes.FIRST)
 

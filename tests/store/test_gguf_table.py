@@ -303,6 +303,7 @@ def test_file_and_quant_that_choose_nothing(cli, tmp_path, isolated_cache, model
 
 
 @pytest.mark.parametrize("ollama", [False, True])
+@pytest.mark.slow  # a process
 def test_warm_queries_import_neither_gguf_nor_torch(tmp_path, ollama):
     from tests.conftest import run_subprocess
     from tests.store.test_warm_path import HEAVY, _loaded, _probe
