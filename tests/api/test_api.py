@@ -290,7 +290,6 @@ def test_notices_go_to_the_models_sink(model_dirs, tmp_path):
     assert any("left out 1 word(s) not in the table: zzzqqq" in h for h in heard)
 
 
-@pytest.mark.slow  # torch
 def test_the_api_refuses_what_the_cli_refuses(model_dirs, tmp_path):
     """One check each, in the library, one line each (UsageProblem, exit code 2 in the CLI)."""
     from embcli.errors import EmbcliError

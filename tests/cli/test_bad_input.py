@@ -314,7 +314,6 @@ def test_vector_of_huge_values_is_normalised_safely(cli, minilm_dir, tmp_path):
         ("export", "{readonly}/projector"),
     ],
 )
-@pytest.mark.slow  # torch
 def test_output_paths_are_checked_before_any_work(cli, model_dirs, tmp_path, isolated_cache, args):
     """A missing or read-only directory is said at once: no model run, no table built."""
     if os.geteuid() == 0 and "{readonly}" in " ".join(args):

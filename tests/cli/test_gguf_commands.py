@@ -187,7 +187,6 @@ def test_similarity_analogy_export_plot_evaluate(cli, quantised, tmp_path):
     assert got["pearson"] == pytest.approx(pearsonr(cos, human).statistic, abs=1e-6)
 
 
-@pytest.mark.slow  # torch
 def test_context_and_sentences_need_the_float_model(cli, quantised, tmp_path):
     from tests.cli.test_bad_input import assert_one_line_error
 

@@ -48,7 +48,6 @@ def flags_after_name(cmd) -> set[str]:
     return {o for p in cmd.params for o in getattr(p, "opts", [])}
 
 
-@pytest.mark.slow  # torch
 def test_every_command_is_walked_and_declares_what_it_uses():
     assert set(COMMANDS) == {
         "info", "tokenize", "stats", "undertrained", "neighbors", "similarity", "analogy",

@@ -149,7 +149,6 @@ def test_table_space_keeps_lengths_only(model_dirs, cli):
 
 
 @pytest.mark.parametrize("center", [False, True])
-@pytest.mark.slow  # torch
 def test_a_removed_axis_is_scored_without_a_copy(model_dirs, monkeypatch, center):
     """``--remove-axis`` (``ask.space.transform_of``): the axis projected out of every (centred)
     row equals a float64 reference; on a cache that cannot be written nothing is kept and the
