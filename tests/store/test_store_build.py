@@ -110,6 +110,7 @@ def test_padded_table_and_untied_head_are_reported(model_dirs, cli):
     assert "padded rows" in table_out and "separate: lm_head.weight" in table_out
 
 
+@pytest.mark.slow  # torch
 def test_pytorch_bin_is_read_without_torch_load(model_dirs, tmp_path, cli):
     import torch
 
@@ -133,6 +134,7 @@ class Payload:  # a pickled object that is not a tensor
     pass
 
 
+@pytest.mark.slow  # torch
 def test_pickle_with_other_objects_is_refused_unless_allowed(model_dirs, tmp_path, cli):
     import torch
 
@@ -145,7 +147,7 @@ def test_pickle_with_other_objects_is_refused_unless_allowed(model_dirs, tmp_pat
     res = cli("info", "-m", dst)
     assert res.code == 1
     assert "--allow-pickle" in res.err and "Traceback" not in res.err
-    assert "tests.test_store_build.Payload" in res.err
+    assert "tests.store.test_store_build.Payload" in res.err
     assert len(res.err.strip().splitlines()) == 1
     trusted = cli("info", "-m", dst, "--tensor", "transformer.wte.weight", "--allow-pickle")
     assert trusted.code == 0, trusted.err  # torch.load, which imports Payload
@@ -200,6 +202,7 @@ def test_cache_list_and_clear(model_dirs, cli):
     assert json.loads(cli("cache", "list", "-f", "json").out) == []
 
 
+@pytest.mark.slow  # processes
 def test_concurrent_builds_leave_one_good_entry(model_dirs, tmp_path):
     env = {**os.environ, "EMBCLI_CACHE": str(tmp_path / "c")}
     cmd = [sys.executable, "-m", "embcli", "info", "-f", "json", "-m", str(model_dirs["gpt2"])]
@@ -216,6 +219,7 @@ def test_concurrent_builds_leave_one_good_entry(model_dirs, tmp_path):
     assert not any((tmp_path / "c" / ".tmp").iterdir())
 
 
+@pytest.mark.slow  # a process
 def test_no_progress_output_when_piped(model_dirs, tmp_path):
     res = run_subprocess("info", "-m", model_dirs["bert"], env={"EMBCLI_CACHE": str(tmp_path)})
     assert res.code == 0 and res.err == ""

@@ -19,7 +19,7 @@ import pytest
 import embcli
 from embcli.errors import UnresolvedWord, UsageProblem
 from tests import glove
-from tests.test_weat import reference as weat_reference
+from tests.ask.test_weat import reference as weat_reference
 
 GENDER = [("man", "woman"), ("he", "she"), ("king", "queen"), ("boy", "girl"),
           ("father", "mother"), ("son", "daughter")]  # fmt: skip

@@ -15,8 +15,8 @@ import pytest
 
 from tests import gguf_files as G
 from tests import models
-from tests.test_gguf import table
-from tests.test_gguf_table import json_out, reference_neighbours, spm_file
+from tests.read.test_gguf import table
+from tests.store.test_gguf_table import json_out, reference_neighbours, spm_file
 
 
 @pytest.fixture
@@ -188,7 +188,7 @@ def test_similarity_analogy_export_plot_evaluate(cli, quantised, tmp_path):
 
 
 def test_context_and_sentences_need_the_float_model(cli, quantised, tmp_path):
-    from tests.test_bad_input import assert_one_line_error
+    from tests.cli.test_bad_input import assert_one_line_error
 
     path, _, _, _, _ = quantised
     res = cli("context", "Rome", "in Rome", "to Rome", "-m", path)

@@ -25,7 +25,7 @@ from embcli.read.sources import open_container, resolve
 from embcli.store.load import open_table
 from tests.conftest import run_subprocess
 from tests.hub_server import HubServer
-from tests.test_hub import embcli
+from tests.read.test_hub import embcli
 
 TABLE = "transformer.wte.weight"
 
@@ -126,6 +126,7 @@ def test_sharded_checkpoint_opens_only_the_shard_with_the_table(model_dirs, tmp_
                                rtol=1e-6, atol=1e-7)  # fmt: skip
 
 
+@pytest.mark.slow  # a process
 def test_reading_imports_no_torch(model_dirs, tmp_path):
     model = bin_model(model_dirs, tmp_path / "m", gpt2_state(model_dirs))
     probe = (
@@ -231,6 +232,7 @@ def zip_regions(path: Path) -> dict[str, tuple[int, int]]:
     return {"directory": directory, "pickle": members[pickle], "table": members[record]}
 
 
+@pytest.mark.slow  # a hub server
 def test_hub_bin_serves_directory_pickle_and_table_only(model_dirs, tmp_path):
     state = gpt2_state(model_dirs)
     model = bin_model(model_dirs, tmp_path / "repo", state)
@@ -262,6 +264,7 @@ def test_hub_bin_serves_directory_pickle_and_table_only(model_dirs, tmp_path):
     np.testing.assert_allclose(vectors, ref / np.linalg.norm(ref, axis=1, keepdims=True), atol=1e-7)
 
 
+@pytest.mark.slow  # a hub server
 def test_hub_bin_without_ranges_falls_back_to_the_whole_file(model_dirs, tmp_path):
     state = gpt2_state(model_dirs)
     model = bin_model(model_dirs, tmp_path / "repo", state)
@@ -279,6 +282,7 @@ def test_hub_bin_without_ranges_falls_back_to_the_whole_file(model_dirs, tmp_pat
     assert not [p for p in (tmp_path / "hf").iterdir() if p.name.startswith("embcli-whole-file-")]
 
 
+@pytest.mark.slow  # a process
 def test_warm_bin_query_is_local(model_dirs, tmp_path):
     model = bin_model(model_dirs, tmp_path / "m", gpt2_state(model_dirs))
     env = {"EMBCLI_CACHE": str(tmp_path / "c")}

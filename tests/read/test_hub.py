@@ -16,6 +16,8 @@ from safetensors.torch import load_file
 from tests.conftest import run_subprocess
 from tests.hub_server import HubServer
 
+pytestmark = pytest.mark.slow  # a hub server and embcli in processes
+
 
 @pytest.fixture
 def hub(model_dirs, tmp_path):

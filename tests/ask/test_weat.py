@@ -19,7 +19,7 @@ from embcli.errors import UnresolvedWord, UsageProblem
 from embcli.store.load import open_table
 from tests import glove, models
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 # -- a reference written from the formulas of the issue ------------------------------------------
 
@@ -219,6 +219,7 @@ WEFE_PYTHON = ROOT / "bench" / ".venv-wefe" / "bin" / "python"
 
 
 @pytest.mark.skipif(not WEFE_PYTHON.exists(), reason="bench/.venv-wefe not set up (bench/README)")
+@pytest.mark.slow  # a process
 def test_effect_sizes_equal_wefe(tmp_path):
     """Runs bench/weat_vs_wefe.py, which fails unless every bundled test's effect size on GloVe
     equals WEFE 1.0.1's to 1e-6. Skipped without WEFE's separate environment."""

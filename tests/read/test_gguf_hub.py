@@ -15,11 +15,13 @@ from embcli.read.byte_source import LocalFile
 from embcli.read.gguf_file import GGUFFile, GGUFModel
 from tests import gguf_files as G
 from tests import models
+from tests.cli.test_bad_input import assert_one_line_error, no_leftovers
 from tests.hub_server import HubServer
-from tests.test_bad_input import assert_one_line_error, no_leftovers
-from tests.test_gguf import table
-from tests.test_gguf_table import assert_neighbours
-from tests.test_hub import embcli
+from tests.read.test_gguf import table
+from tests.read.test_hub import embcli
+from tests.store.test_gguf_table import assert_neighbours
+
+pytestmark = pytest.mark.slow  # a hub server and embcli in processes
 
 REPO = "me/Tiny-GGUF"
 FIRST_CHUNK = 256 * 1024  # the header reader's first request (gguf_file._HeaderBytes.FIRST)

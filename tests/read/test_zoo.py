@@ -45,7 +45,7 @@ def _same_release() -> bool:
         return False
 
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 FACTS = json.loads((ROOT / "tests" / "data" / "zoo-facts.json").read_text(encoding="utf-8"))
 #: The architectures of transformers 5.25's auto mappings, as the facts file lists them.
 TYPES = [f["model_type"] for f in FACTS]

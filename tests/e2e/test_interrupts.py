@@ -65,6 +65,7 @@ def test_export_interrupted_mid_write_says_nothing_was_written(big_table, tmp_pa
     assert list(tmp_path.iterdir()) == []  # no target, no temporary file
 
 
+@pytest.mark.slow  # a process
 def test_a_command_waiting_on_stdin_says_it_was_interrupted(model_dirs, tmp_path):
     env = {"EMBCLI_CACHE": str(tmp_path / "cache")}
     proc = start(["neighbors", "king", "--among", "-", "-m", model_dirs["gpt2"]], env,
@@ -75,6 +76,7 @@ def test_a_command_waiting_on_stdin_says_it_was_interrupted(model_dirs, tmp_path
     assert err.strip().splitlines() == ["embcli: interrupted; nothing was written"]
 
 
+@pytest.mark.slow  # a process and torch
 def test_sentences_interrupted_names_the_file_it_did_not_write(model_dirs, tmp_path):
     out = tmp_path / "v.npy"
     proc = start(["sentences", "--file", "-", "-o", out, "-m", model_dirs["gpt2"]], {},

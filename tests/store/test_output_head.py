@@ -14,7 +14,7 @@ from safetensors.torch import load_file
 
 from tests.conftest import run_subprocess
 from tests.hub_server import HubServer
-from tests.test_hub import embcli, header_len, table_range
+from tests.read.test_hub import embcli, header_len, table_range
 
 
 def _rows_of(model_dir, name):
@@ -137,6 +137,7 @@ def test_remove_pcs_matches_numpy_and_is_cached(cli, model_dirs):
     assert "top 3 PCs removed" in shown
 
 
+@pytest.mark.slow  # a hub server
 def test_hub_head_reads_only_its_byte_range(model_dirs, tmp_path):
     with HubServer() as hub:
         hub.add("tiny/llama", model_dirs["llama"])
@@ -158,6 +159,7 @@ def test_hub_head_reads_only_its_byte_range(model_dirs, tmp_path):
         assert len(hub.log) == before
 
 
+@pytest.mark.slow  # a process
 def test_warm_head_imports_no_torch(model_dirs, tmp_path):
     env = {"EMBCLI_CACHE": str(tmp_path / "c")}
     model = model_dirs["llama"]

@@ -201,6 +201,7 @@ def test_undecodable_input_files_are_one_line(cli, model_dirs, tmp_path):
     assert_one_line_error(cli("undertrained", "--reference", nul, *m), "not a text file")
 
 
+@pytest.mark.slow  # a process
 def test_bytes_that_are_not_utf8_on_stdin_or_in_an_argument_are_one_line(cli, model_dirs):
     """stdin is read as bytes and decoded as a file is (the locale's decoding may let bytes
     through as lone surrogates, which then crash a tokenizer or the terminal); an argument
@@ -222,6 +223,7 @@ def test_bytes_that_are_not_utf8_on_stdin_or_in_an_argument_are_one_line(cli, mo
     assert res.code == 2 and res.err == "embcli: argument 2 (caf\\xe9) is not UTF-8 text\n"
 
 
+@pytest.mark.slow  # a process
 def test_a_files_name_may_be_any_bytes_and_a_closed_stdin_is_said(cli, model_dirs, tmp_path):
     """A name that is not UTF-8 but names a file is passed on (Python opens it); stdin closed
     (``<&-``) is one line, not an AttributeError."""

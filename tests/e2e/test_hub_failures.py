@@ -20,6 +20,8 @@ from safetensors.torch import load_file
 from tests.conftest import run_subprocess
 from tests.hub_server import HubServer, SilentServer
 
+pytestmark = pytest.mark.slow  # hub servers, killed and interrupted processes
+
 TABLE = "transformer.wte.weight"
 
 

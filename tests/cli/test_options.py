@@ -111,7 +111,7 @@ def values(model, tmp_path) -> dict[str, list[str]]:
         "cache_dir": ["--cache-dir", str(tmp_path / "cache")],
         "allow_pickle": ["--allow-pickle"],
         # GGUF choices: a GPT-2 directory holds no GGUF file, so the walk below does not give
-        # them (tests/test_gguf_*.py do); the refusal test does
+        # them (tests/*/test_gguf*.py do); the refusal test does
         "file": ["--file", "model.gguf"],
         "quant": ["--quant", "Q4_K_M"],
     }

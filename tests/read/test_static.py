@@ -311,7 +311,7 @@ def test_context_on_a_static_model_is_one_line(static_dirs, cli):
 
 
 def test_warm_queries_on_a_static_model_stay_light(static_dirs, tmp_path):
-    from tests.test_warm_path import HEAVY, _loaded, _probe
+    from tests.store.test_warm_path import HEAVY, _loaded, _probe
 
     env = {"EMBCLI_CACHE": str(tmp_path / "c")}
     path = str(static_dirs["m2v-vq-int8"])
@@ -418,7 +418,7 @@ def _spans(data: bytes, names: list[str]) -> int:
 
 
 def test_hub_reads_header_and_the_table_parts_only(static_dirs, tmp_path):
-    from tests.test_hub import embcli as run_hub
+    from tests.read.test_hub import embcli as run_hub
 
     with HubServer() as hub:
         hub.add("static/vq", static_dirs["m2v-vq-int8"])

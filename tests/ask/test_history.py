@@ -236,6 +236,7 @@ def models_table(root, step):
     ]
 
 
+@pytest.mark.slow  # torch
 def test_bad_checkpoints_are_named_and_the_others_go_on(tmp_path, cli):
     import argparse
 

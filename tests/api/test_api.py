@@ -16,7 +16,7 @@ import embcli
 from embcli.errors import UnresolvedWord, UsageProblem
 from tests.conftest import run_subprocess
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
@@ -27,6 +27,7 @@ def ref(minilm_dir):
     return raw, raw / np.linalg.norm(raw, axis=1, keepdims=True), vocab
 
 
+@pytest.mark.slow  # a process
 def test_import_embcli_loads_no_heavy_module():
     code = (
         "import sys, embcli\n"
@@ -210,6 +211,7 @@ def test_ids_reach_every_question_as_in_the_cli(cli, model_dirs):
     assert t.analogy("5", "7", "9", ids=True).to_dict() == json.loads(got.out)
 
 
+@pytest.mark.slow  # a process
 def test_a_string_is_one_question_and_a_list_a_batch(cli, model_dirs):
     """One rule on both surfaces: a word given alone is a single question, a list (or stdin in
     the CLI, even of one line) a batch whose JSON is a list."""

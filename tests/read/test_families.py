@@ -136,6 +136,7 @@ ODD = {
 
 
 @pytest.mark.parametrize("model_type", sorted(ODD))
+@pytest.mark.slow  # torch
 def test_odd_tables_and_heads_have_the_shapes_transformers_builds(model_type):
     """Table rows and width, the untied head's shape, tying and the projection of a factorised
     table follow from the config exactly as transformers builds the model (meta device)."""

@@ -16,9 +16,11 @@ import zipfile
 import pytest
 
 from tests import models
+from tests.ask.test_history import ref_cka, ref_procrustes_cos
 from tests.hub_server import HubServer
-from tests.test_history import ref_cka, ref_procrustes_cos
-from tests.test_hub import embcli
+from tests.read.test_hub import embcli
+
+pytestmark = pytest.mark.slow  # a hub server and embcli in processes
 
 STEPS = [0, 10, 40, 160, 640, 2560]
 TABLE = "model.embed_tokens.weight"

@@ -15,8 +15,8 @@ import pytest
 
 from tests import gguf_files as G
 from tests import models
-from tests.test_bad_input import assert_one_line_error, no_leftovers
-from tests.test_gguf import BLOCK_TYPES, QUANTIZABLE, llama_cpp_spm, patch_type, table
+from tests.cli.test_bad_input import assert_one_line_error, no_leftovers
+from tests.read.test_gguf import BLOCK_TYPES, QUANTIZABLE, llama_cpp_spm, patch_type, table
 
 TABLE = "token_embd.weight"
 
@@ -303,9 +303,10 @@ def test_file_and_quant_that_choose_nothing(cli, tmp_path, isolated_cache, model
 
 
 @pytest.mark.parametrize("ollama", [False, True])
+@pytest.mark.slow  # a process
 def test_warm_queries_import_neither_gguf_nor_torch(tmp_path, ollama):
     from tests.conftest import run_subprocess
-    from tests.test_warm_path import HEAVY, _loaded, _probe
+    from tests.store.test_warm_path import HEAVY, _loaded, _probe
 
     path, _, _ = spm_file(tmp_path / "src")
     env = {"EMBCLI_CACHE": str(tmp_path / "c"), "OLLAMA_MODELS": str(tmp_path / "ollama")}

@@ -141,6 +141,7 @@ def gpt2(tmp_path_factory):
     return models.gpt2(tmp_path_factory.mktemp("ctx") / "gpt2")
 
 
+@pytest.mark.slow  # torch
 def test_logit_lens_last_layer_is_the_models_own_logits(gpt2, cli):
     from transformers import AutoTokenizer, GPT2LMHeadModel
 
@@ -251,6 +252,7 @@ def test_encoder_decoder_sides_equal_transformers(bart, cli, side):
         assert layer["pairs"][0]["cosine"] == pytest.approx(float(a @ b), abs=1e-5)
 
 
+@pytest.mark.slow  # torch
 def test_side_is_refused_for_one_stack_of_layers(gpt2, cli):
     res = cli("context", "king", "the king", "a king", "-m", gpt2, "--side", "decoder")
     assert res.code == 2 and "one stack of layers" in res.err
@@ -294,6 +296,7 @@ def test_plot_png_and_html(minilm_dir, cli, tmp_path):
     assert "<svg" in (tmp_path / "bank.html").read_text(encoding="utf-8")
 
 
+@pytest.mark.slow  # a process
 def test_neighbors_does_not_import_the_run_stage(model_dirs, tmp_path):
     env = {**os.environ, "EMBCLI_CACHE": str(tmp_path / "c")}
     model = str(model_dirs["llama"])

@@ -147,6 +147,7 @@ def test_recipe_read_from_modules_json(model_copy):
     assert (recipe.pooling, recipe.normalize, recipe.max_length) == (["cls", "max"], True, 12)
 
 
+@pytest.mark.slow  # torch
 def test_model_without_configuration_mean_pools_and_says_so(model_dirs, cli):
     from transformers import AutoModel, AutoTokenizer
 

@@ -134,6 +134,7 @@ def test_a_word_that_splits_still_loads_the_tokenizer(minilm_dir, tmp_path):
 
 
 @pytest.mark.parametrize("args", [["info"], ["tokenize", "the king"]])
+@pytest.mark.slow  # a process
 def test_info_and_tokenize_import_neither_torch_nor_transformers(model_dirs, tmp_path, args):
     env = {"EMBCLI_CACHE": str(tmp_path / "c")}
     assert run_subprocess("info", "-m", model_dirs["llama"], env=env).code == 0
