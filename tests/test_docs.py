@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
 PAGES = [ROOT / "README.md", ROOT / "DEVELOPERS.md", *sorted(DOCS.glob("*.md"))]
 #: The pages whose ```console blocks are run (their examples use MiniLM).
-CHECKED = [ROOT / "README.md"]
+CHECKED = [ROOT / "README.md", DOCS / "guide.md", DOCS / "running-models.md"]
 
 
 # -- the generated reference -------------------------------------------------------------------
@@ -180,9 +180,8 @@ MINILM = "$MINILM"
 
 def test_examples_are_found():
     assert len(ALL_EXAMPLES) >= 5
-    assert all(
-        c.startswith(("embcli ", "printf ", "echo ")) for e in ALL_EXAMPLES for c, _ in e.commands
-    )
+    commands = [c for e in ALL_EXAMPLES for c, _ in e.commands]
+    assert all(c.startswith(("embcli ", "printf ", "echo ", "python ")) for c in commands)
 
 
 def _normal(text: str) -> list[str]:
@@ -197,7 +196,8 @@ def _pattern(expected: list[str]) -> re.Pattern[str]:
         if line == "...":
             parts.append(r"(?:[^\n]*\n)*?")
         else:
-            parts.append("[^\n]*".join(re.escape(p) for p in line.split("...")) + r"\n")
+            pieces = re.split(r" ?\.\.\. ?", line)  # "rumor ..." matches a line ending "rumor"
+            parts.append("[^\n]*".join(re.escape(p) for p in pieces) + r"\n")
     return re.compile("".join(parts))
 
 
@@ -209,6 +209,7 @@ def matches(expected: list[str], actual: str) -> bool:
 def test_matching_rules():
     assert matches(["a   b", "...", "z"], "a b\nc\nd\n\nz\n")
     assert matches(["a ... z"], "a b c z")
+    assert matches(["a b ..."], "a b")
     assert not matches(["a b"], "a c")
     assert not matches(["a", "b"], "a\nb\nc")
 
@@ -217,15 +218,20 @@ def test_matching_rules():
 def console(minilm_dir, tmp_path_factory):
     """A shell whose ``embcli`` is this checkout's, MiniLM as the model, a warm cache, and a
     terminal 100 columns wide (a pseudo-terminal: tables as people see them, stderr mixed in)."""
-    work = tmp_path_factory.mktemp("readme")
+    return shell_setup(minilm_dir, tmp_path_factory.mktemp("readme"))
+
+
+def shell_setup(minilm_dir: Path, work: Path) -> tuple[Path, dict[str, str]]:
+    """The working directory and environment of :func:`console`."""
     bin_dir = work / "bin"
-    bin_dir.mkdir()
+    bin_dir.mkdir(exist_ok=True)
+    python_dir = str(Path(sys.executable).parent)  # the examples' `python` is this one
     shim = bin_dir / "embcli"
     shim.write_text(f'#!/bin/sh\nexec "{sys.executable}" -m embcli "$@"\n')
     shim.chmod(0o755)
     env = {
         **os.environ,
-        "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
+        "PATH": os.pathsep.join([str(bin_dir), python_dir, os.environ["PATH"]]),
         "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
         "EMBCLI_MODEL": str(minilm_dir),
         "EMBCLI_CACHE": str(work / "cache"),
