@@ -5,6 +5,7 @@ are run against MiniLM and must print what the README shows."""
 from __future__ import annotations
 
 import difflib
+import json
 import os
 import re
 import subprocess
@@ -301,3 +302,78 @@ def test_readme_example(example, console, minilm_dir):
             )
             wrong.append(f"$ {command}\n{diff}")
     assert not wrong, f"{example.id}: the output differs from the page:\n" + "\n\n".join(wrong)
+
+
+# -- the JSON keys of docs/scripting.md --------------------------------------------------------
+
+
+def documented_keys(command: str) -> tuple[set[str], set[str], bool]:
+    """The key table's row for ``command`` in ``docs/scripting.md``, read by :func:`row_keys`."""
+    text = (DOCS / "scripting.md").read_text(encoding="utf-8")
+    row = re.search(rf"^\| {re.escape(command)} \| (.*) \|$", text, re.M)
+    assert row, f"docs/scripting.md has no JSON key row for {command}"
+    return row_keys(row.group(1))
+
+
+def row_keys(cell: str) -> tuple[set[str], set[str], bool]:
+    """Every top-level key a row names; those it names unconditionally (before the first ``;``,
+    outside parenthesised remarks); and whether it is open-ended (ends in ``...``)."""
+
+    def keys(part: str) -> set[str]:
+        spans = re.findall(r"`([^`]+)`", part)
+        return {s.split(":")[0].strip() for s in spans if re.match(r"[a-z_0-9]+(:|$)", s)}
+
+    masked = re.sub(r"`[^`]*`", lambda m: "`" + "x" * (len(m.group()) - 2) + "`", cell)
+    cut = masked.find(";")
+    head, masked = (cell, masked) if cut < 0 else (cell[:cut], masked[:cut])
+    kept, depth = [], 0
+    for ch, m in zip(head, masked, strict=True):
+        depth += m == "("
+        if depth == 0:
+            kept.append(ch)
+        depth -= m == ")" and depth > 0
+    return keys(cell), keys("".join(kept)), cell.rstrip().endswith("...")
+
+
+#: Commands that answer on MiniLM alone, with the arguments to ask them.
+JSON_RUNS = {
+    "neighbors": ["neighbors", "paris", "-k", "2"],
+    "similarity": ["similarity", "cat", "dog"],
+    "analogy": ["analogy", "king", "man", "woman", "-k", "2"],
+    "tokenize": ["tokenize", "Embeddings of Paris"],
+    "info": ["info"],
+    "size": ["size", "gpt2"],
+    "stats": ["stats", "--samples", "200"],
+    "undertrained": ["undertrained", "-k", "2"],
+    "axis": ["axis", "--pairs", "man:woman,he:she", "--words", "nurse,doctor"],
+    "weat": ["weat", "career-family", "--permutations", "1000"],
+    "evaluate similarity": ["evaluate", "similarity"],
+    "evaluate analogies": ["evaluate", "analogies"],
+}
+
+
+def test_documented_keys_are_read():
+    every, always, open_ended = row_keys(
+        "`a`, `r: [{id}]` (or `x` when `y`: z); with `--file` also `e`, `c`, ..."
+    )
+    assert every == {"a", "r", "x", "y", "e", "c"}
+    assert always == {"a", "r"} and open_ended
+    analogy = {"a", "b", "c", "method", "formula", "tokens", "results"}
+    assert documented_keys("analogy")[1] == analogy
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("command", JSON_RUNS)
+def test_json_keys_are_documented(command, cli, minilm_dir, tmp_path):
+    """Every key a command prints is in the table, and every key the table promises without
+    a condition is printed."""
+    args = JSON_RUNS[command]
+    result = cli(*args, "-f", "json", *([] if command == "size" else ["-m", minilm_dir]))
+    assert result.code == 0, result.err
+    data = json.loads(result.out)
+    record = data[0] if isinstance(data, list) else data
+    every, always, open_ended = documented_keys(command)
+    undocumented = set(record) - every
+    assert open_ended or not undocumented, f"{command} prints keys the docs omit: {undocumented}"
+    missing = always - set(record)
+    assert not missing, f"docs/scripting.md promises {command} keys it does not print: {missing}"
