@@ -156,7 +156,7 @@ class Settings:
     """The shared options one command declared, with their values, and which it has read.
 
     Reading an option the command did not declare is a programming error (AttributeError), and
-    ``read`` lists what it did read: ``tests/test_options.py`` runs every command with every
+    ``read`` lists what it did read: ``tests/cli/test_options.py`` runs every command with every
     option it declares and fails on one that was accepted but never read.
     """
 

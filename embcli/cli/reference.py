@@ -2,7 +2,7 @@
 
 ``python -m embcli.cli.reference > docs/reference.md`` walks the application the way ``--help``
 does (every command and sub-command, its help text, its arguments and its options with their
-defaults) and prints one Markdown page; ``tests/test_docs.py`` regenerates it and fails when
+defaults) and prints one Markdown page; ``tests/e2e/test_docs.py`` regenerates it and fails when
 the committed page differs, so the reference never drifts from the help texts. The page depends
 on nothing but the code: no terminal width, no environment variable, no user's paths.
 """
@@ -26,7 +26,7 @@ HEADER = f"""\
 
 Every command, sub-command, argument and option, with its help text and default, as
 `embcli COMMAND --help` shows them. This page is generated from the CLI itself
-(`{REGENERATE}`); do not edit it by hand: `tests/test_docs.py` fails when it is stale.
+(`{REGENERATE}`); do not edit it by hand: `tests/e2e/test_docs.py` fails when it is stale.
 The guides explain what the commands do: see the [documentation](../README.md#documentation).
 """
 
