@@ -12,6 +12,7 @@ numbers belong (GGUF tokenizers), empty tables, and the messages for missing and
 from __future__ import annotations
 
 import json
+import os
 import pickle
 import struct
 import zipfile
@@ -45,7 +46,13 @@ def refused(cli, spec, *args, code: int = 1, cls: type = EmbcliError, **kw) -> s
     with pytest.raises(cls) as exc:
         embcli.Model(str(spec), **kw).embeddings()
     assert exc.value.message in line
+    assert cache_entries() == []  # nothing half-written, nothing cached
     return line
+
+
+def cache_entries() -> list[Path]:
+    cache = Path(os.environ["EMBCLI_CACHE"])
+    return [p for p in cache.iterdir() if not p.name.startswith(".")] if cache.exists() else []
 
 
 def good_gguf(path: Path, rows: int = 40, width: int = 32) -> Path:
@@ -180,6 +187,21 @@ def test_a_gguf_directory_file_choice_stays_in_the_directory(tmp_path, cli):
         assert "has no file" in line
 
 
+def test_a_listing_offers_no_file_outside_its_repository():
+    """A Hub listing (from whatever HF_ENDPOINT answers) is not trusted with paths."""
+    from embcli.read.gguf_sources import choose_gguf
+
+    hostile = ["../x.gguf", "/abs/y.gguf", "a/../../z.gguf", "a\\..\\w.gguf", "./v.gguf"]
+    with pytest.raises(EmbcliError) as exc:
+        choose_gguf(hostile, "me/repo")
+    assert "holds no GGUF model files" in exc.value.message
+    for name in hostile:
+        with pytest.raises(EmbcliError) as exc:
+            choose_gguf([*hostile, "good-Q8_0.gguf"], "me/repo", file=name)
+        assert "has no file" in exc.value.message
+    assert choose_gguf([*hostile, "good-Q8_0.gguf"], "me/repo") == ["good-Q8_0.gguf"]
+
+
 def test_a_split_set_names_no_shard_outside_its_directory(tmp_path):
     """The other shards are named from the file's own name: a shard found through the metadata
     never leaves the directory, and a name with a separator is refused."""
@@ -205,6 +227,23 @@ def test_a_checkpoint_revision_is_a_git_ref_name(revision):
     with pytest.raises(UsageProblem) as exc:
         hub_checkpoints("me/run", revision, lambda repo: [])
     assert "not a branch or tag name" in exc.value.message
+
+
+def test_history_refuses_a_revision_that_is_no_ref_name(cli):
+    res = cli("history", "-m", "me/run", "--revisions", "step1,../../x")
+    assert res.code == 2 and "'../../x' is not a branch or tag name" in one_line(res)
+    with pytest.raises(UsageProblem):
+        embcli.history("me/run", revisions="/etc")
+
+
+def test_a_split_count_its_name_contradicts(tmp_path, cli):
+    """split.count is a u64: the shard names are made from the file's name, which bounds it."""
+    kvs = [kv("split.no", 4, struct.pack("<I", 0)), kv("split.count", 10, struct.pack("<Q", 2**40))]
+    path = raw_gguf(tmp_path / "m-00001-of-00002.gguf", kvs,
+                    [tensor_info("token_embd.weight", (8, 4))], b"\0" * 128)  # fmt: skip
+    (tmp_path / "m-00002-of-00002.gguf").write_bytes(path.read_bytes())
+    line = refused(cli, path)
+    assert "m-00001-of-00002.gguf" in line and "split.count is 1099511627776" in line
 
 
 def test_refs_a_server_lists_are_held_to_the_same_rule():
@@ -458,21 +497,18 @@ def test_a_bin_whose_zip_records_disagree(model_dirs, tmp_path, cli, damage):
 
 
 @pytest.mark.parametrize("dims", [(8, 0), (0, 5)])
-def test_a_gguf_table_with_no_rows_or_no_width(tmp_path, cli, isolated_cache, dims):
+def test_a_gguf_table_with_no_rows_or_no_width(tmp_path, cli, dims):
     path = raw_gguf(tmp_path / "empty.gguf", [], [tensor_info("token_embd.weight", dims)],
                     b"\0" * 32)  # fmt: skip
-    line = refused(cli, path)
+    line = refused(cli, path)  # which also finds nothing in the cache
     assert "empty.gguf" in line and "token_embd.weight" in line and "empty" in line
-    entries = isolated_cache / "entries"
-    assert not entries.exists() or not any(p.name != ".tmp" for p in entries.iterdir())
 
 
-def test_hostile_files_do_not_leave_the_cache_half_written(tmp_path, isolated_cache, cli):
-    path = raw_gguf(tmp_path / "flat.gguf", [], [tensor_info("token_embd.weight", (8,))],
-                    b"\0" * 32)  # fmt: skip
-    cli("info", "-m", path)
-    built = [p for p in isolated_cache.rglob("meta.json")]
-    assert built == []
+def test_the_cache_check_sees_a_built_entry(tmp_path, cli):
+    """``refused``'s check that nothing was cached can fail: a good file leaves an entry."""
+    assert cache_entries() == []
+    assert cli("info", "-m", good_gguf(tmp_path / "good.gguf")).code == 0
+    assert len(cache_entries()) == 1
 
 
 def test_helpers_build_what_they_say(tmp_path):

@@ -215,6 +215,7 @@ def choose_gguf(
     what there is to choose from. ``file`` may name any shard of a split set: the whole set is
     returned, in order, so that the shard holding the table can be followed.
     """
+    names = [n for n in names if _plain(n)]
     groups = _models(names)
     if file is not None:
         if file not in names:
@@ -240,6 +241,13 @@ def choose_gguf(
     if not groups:
         raise EmbcliError(f"{where} holds no GGUF model files")
     raise UsageProblem(f"{where} holds {len(groups)} GGUF models; {_listing(groups)}")
+
+
+def _plain(name: str) -> bool:
+    """A listed name that stays inside its folder or repository: relative, no ``.``/``..``
+    parts, no backslashes or NULs (a listing from elsewhere is not trusted to be)."""
+    parts = name.split("/")
+    return "\\" not in name and "\0" not in name and all(p not in ("", ".", "..") for p in parts)
 
 
 def _whole(where: str, key: str, files: list[str]) -> list[str]:
