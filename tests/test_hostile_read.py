@@ -396,6 +396,30 @@ def test_an_unreadable_precompiled_charsmap(tmp_path, cli, charsmap):
     assert "t5.gguf" in line and "precompiled_charsmap" in line
 
 
+@pytest.mark.parametrize("model", ["t5", "llama"])
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
+def test_token_scores_that_are_not_finite(tmp_path, cli, model, bad):
+    """A NaN score used to escape from tokenizers' serialiser (t5) or order merges at random."""
+    if model == "t5":
+        vocab = G.unigram_vocab(G.unigram_tokenizer())
+    else:
+        vocab = G.spm_vocab(models.metaspace_tokenizer(200))
+    vocab.scores[7] = bad
+    values = np.random.default_rng(0).normal(size=(len(vocab.tokens), 32)).astype(np.float32)
+    path = G.write(tmp_path / "nan.gguf", [G.named(G.quantized(values, "F32"),
+                   "token_embd.weight")], vocab)  # fmt: skip
+    line = refused(cli, path)
+    assert "nan.gguf" in line and "tokenizer.ggml.scores" in line and "token 7" in line
+
+
+def test_an_alignment_past_the_end_of_the_file(tmp_path, cli):
+    kvs = [kv("general.alignment", 10, struct.pack("<Q", 2**40))]
+    path = raw_gguf(tmp_path / "align.gguf", kvs, [tensor_info("token_embd.weight", (8, 4))],
+                    b"\0" * 128)  # fmt: skip
+    line = refused(cli, path)
+    assert "align.gguf" in line and "general.alignment 1,099,511,627,776" in line
+
+
 # -- 3. messages that say what is wrong -------------------------------------------------------
 
 

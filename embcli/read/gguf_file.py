@@ -467,6 +467,12 @@ class GGUFFile:
         size = self.source.size()
         if size is None:
             return
+        if self.tensors and self.data_start > size:
+            raise EmbcliError(
+                f"{self.name}: its tensor data would start at byte {self.data_start:,} "
+                f"(general.alignment {self.alignment:,}), past the end of the file "
+                f"({size:,} bytes)"
+            )
         for t in self.tensors.values():
             if t.end > size:
                 raise EmbcliError(

@@ -187,6 +187,23 @@ def numbers(meta: Metadata, key: str) -> np.ndarray | None:
     raise EmbcliError(f"{meta.name}: metadata {key!r} holds strings, not numbers")
 
 
+def _scores(meta: Metadata, n: int) -> np.ndarray | None:
+    """The first ``n`` token scores as float64; None when the file states too few; one line
+    when one is NaN or infinite (no order of merges, no Viterbi path, follows from those)."""
+    key = "tokenizer.ggml.scores"
+    scores = numbers(meta, key)
+    if scores is None or len(scores) < n:
+        return None
+    scores = scores[:n].astype(np.float64)
+    bad = np.flatnonzero(~np.isfinite(scores))
+    if bad.size:
+        raise EmbcliError(
+            f"{meta.name}: metadata {key!r} holds {bad.size:,} NaN or infinite "
+            f"value{'s' if bad.size != 1 else ''} (the first for token {int(bad[0])})"
+        )
+    return scores
+
+
 def _array(meta: Metadata, key: str) -> list[str] | np.ndarray | None:
     if meta.get(key) is None:
         return None
@@ -253,9 +270,9 @@ def _spm(meta: Metadata, pieces: list[str], types: np.ndarray, ids: dict[str, in
     """llama.cpp's SPM: whole-text BPE by token score, with byte fallback."""
     from tokenizers import Tokenizer, decoders, models, normalizers
 
-    scores = numbers(meta, "tokenizer.ggml.scores")
     n = len(pieces)
-    if scores is None or len(scores) < n:
+    scores = _scores(meta, n)
+    if scores is None:
         scores = -np.arange(n, dtype=np.float64)  # no scores: earlier tokens merge first
     mergeable = (types == NORMAL) | (types == USER_DEFINED) | (types == UNUSED)
     merges = score_merges(pieces, scores[:n], mergeable)
@@ -368,8 +385,8 @@ def _unigram(meta: Metadata, pieces: list[str], types: np.ndarray, ids: dict) ->
     from tokenizers import Regex, Tokenizer, decoders, models, normalizers
 
     n = len(pieces)
-    scores = numbers(meta, "tokenizer.ggml.scores")
-    if scores is None or len(scores) < n:
+    scores = _scores(meta, n)
+    if scores is None:
         scores = np.zeros(n)
     tok = Tokenizer(
         models.Unigram(
