@@ -25,6 +25,7 @@ import embcli
 from embcli.errors import EmbcliError, UsageProblem
 from tests import gguf_files as G
 from tests import models
+from tests.conftest import run_subprocess
 
 HEX = "ab" * 32  # a well-formed sha256 digest
 
@@ -533,6 +534,21 @@ def test_the_cache_check_sees_a_built_entry(tmp_path, cli):
     assert cache_entries() == []
     assert cli("info", "-m", good_gguf(tmp_path / "good.gguf")).code == 0
     assert len(cache_entries()) == 1
+
+
+def test_in_a_fresh_process(tmp_path, monkeypatch):
+    """The console script itself: the digest that escaped, the deep arrays, the huge count."""
+    root = ollama_store(tmp_path, f"../../elsewhere/sha256:{HEX}",
+                        tmp_path / "elsewhere" / f"sha256-{HEX}")  # fmt: skip
+    deep = raw_gguf(tmp_path / "deep.gguf", [kv("deep", 9, nested_arrays(5000))],
+                    [tensor_info("token_embd.weight", (8, 4))], b"\0" * 128)  # fmt: skip
+    huge = raw_gguf(tmp_path / "huge.gguf", [], [tensor_info("token_embd.weight", (8, 4))],
+                    b"\0" * 128, n_tensors=2**40)  # fmt: skip
+    env = {"OLLAMA_MODELS": str(root)}
+    for spec, words in (("ollama:tiny", "digest"), (deep, "nested"), (huge, "cut short")):
+        res = run_subprocess("info", "-m", spec, env=env)
+        assert res.code == 1 and words in one_line(res) and res.out == ""
+    assert cache_entries() == []
 
 
 def test_helpers_build_what_they_say(tmp_path):
