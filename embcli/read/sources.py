@@ -17,6 +17,7 @@ by the commit sha its revision resolves to. Hub access goes through :mod:`embcli
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import re
@@ -50,6 +51,7 @@ SMALL_FILES = (
 SAFETENSORS_INDEX = "model.safetensors.index.json"
 PYTORCH_INDEX = "pytorch_model.bin.index.json"
 VECTOR_SUFFIXES = (".txt", ".vec", ".bin", ".w2v", ".glove")
+FILE_SUFFIXES = (*VECTOR_SUFFIXES, ".gguf", ".safetensors", ".bin", ".npy")
 MODULE_FOLDER = re.compile(r"^\d+_\w+$")  # sentence-transformers' module folders
 
 
@@ -149,6 +151,9 @@ class GgufFiles(Source):
         for path in self.paths:
             if path.name == name:
                 return LocalFile(path)
+        if Path(name).name != name or name in ("", ".", ".."):
+            # a shard's name comes from the file's own: it never leads to another folder
+            raise EmbcliError(f"{name!r} is not a file of {self.label}: refused")
         return LocalFile(self.paths[0].parent / name)
 
     def listing(self) -> list[str]:
@@ -262,9 +267,9 @@ def resolve_local(
         return source
     path = Path(spec).expanduser()
     if not path.exists():
-        if looks_like_path(spec) or not REPO_ID.match(spec):
-            raise EmbcliError(f"no such model directory: {spec}")
-        if path.suffix.lower() in (*VECTOR_SUFFIXES, ".gguf", ".safetensors", ".bin", ".npy"):
+        if looks_like_path(spec) or path.is_symlink() or not REPO_ID.match(spec):
+            raise _missing(spec, path)
+        if path.suffix.lower() in FILE_SUFFIXES:
             # a file's name, not a repo id (glove.6B.50d.txt): not sent to the Hub to fail there
             raise EmbcliError(f"no such file: {spec}")
         return None
@@ -297,6 +302,21 @@ def resolve_local(
     source = LocalDir("local", str(path), _fingerprint(path), None, path)
     refuse_choice(source, file, quant)
     return source
+
+
+def _missing(spec: str, path: Path) -> EmbcliError:
+    """What is wrong with a path that does not exist: a symlink loop, a dangling symlink, a
+    missing file (a name with a weight file's suffix), else a missing model directory."""
+    try:
+        os.stat(path)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return EmbcliError(f"{spec} is a symlink loop")
+    if path.is_symlink():
+        return EmbcliError(f"{spec} is a symlink to {os.readlink(path)}, which does not exist")
+    if path.suffix.lower() in FILE_SUFFIXES:
+        return EmbcliError(f"no such file: {spec}")
+    return EmbcliError(f"no such model directory: {spec}")
 
 
 def names_local_gguf(spec: str, file: str | None = None, quant: str | None = None) -> bool:
