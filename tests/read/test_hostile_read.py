@@ -331,6 +331,7 @@ def test_a_pickle_nesting_dicts_thousands_deep(model_dirs, tmp_path, cli, key):
     assert ("nest" in line) if key == "model" else ("holds no tensors" in line)
 
 
+@pytest.mark.slow  # torch
 def test_a_state_dict_under_a_few_keys_still_reads(model_dirs, tmp_path):
     import torch
 
@@ -536,6 +537,7 @@ def test_the_cache_check_sees_a_built_entry(tmp_path, cli):
     assert len(cache_entries()) == 1
 
 
+@pytest.mark.slow  # processes
 def test_in_a_fresh_process(tmp_path, monkeypatch):
     """The console script itself: the digest that escaped, the deep arrays, the huge count."""
     root = ollama_store(tmp_path, f"../../elsewhere/sha256:{HEX}",
