@@ -25,11 +25,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
-__all__ = ["Model", "Table", "__version__", "history", "load", "size"]
-_API = ("load", "size", "history", "Model", "Table")
+__all__ = ["Index", "Model", "Table", "__version__", "history", "indexes", "load", "size"]
+_API = ("load", "size", "history", "Model", "Table", "Index", "indexes")
 
 if TYPE_CHECKING:
-    from embcli.api import Model, Table, history, load, size
+    from embcli.api import Index, Model, Table, history, indexes, load, size
 
 
 def __getattr__(name: str) -> Any:

@@ -92,3 +92,33 @@ def sentence_transformers_models(root: Path, minilm_dir: Path) -> dict[str, Path
     modules[0]["path"] = "0_StaticEmbedding"
     (nested / "modules.json").write_text(json.dumps(modules, indent=2))
     return {"st-static": top, "st-static-nested": nested}
+
+
+def tiny_model2vec(path: Path, dim: int = 16, seed: int = 0, vocab: int = 300) -> Path:
+    """A small model2vec model saved by model2vec itself: a WordPiece vocabulary trained on the
+    test corpus, random rows of ``dim`` (fast, torch-free; for the index tests)."""
+    from model2vec import StaticModel
+
+    from tests.models import wordpiece_tokenizer
+
+    tok = wordpiece_tokenizer(vocab)
+    rows = np.random.default_rng(seed).standard_normal((tok.get_vocab_size(), dim))
+    StaticModel(vectors=rows.astype(np.float32), tokenizer=tok, normalize=True).save_pretrained(
+        str(path)
+    )
+    return path
+
+
+def random_lines(count: int, seed: int = 0) -> list[str]:
+    """``count`` distinct sentences of 3 to 9 words of the test corpus, in random order."""
+    import re
+
+    from tests.models import CORPUS
+
+    words = sorted({w.lower() for line in CORPUS for w in re.findall(r"[A-Za-z]+", line)})
+    rng = np.random.default_rng(seed)
+    out: dict[str, None] = {}
+    while len(out) < count:
+        n = int(rng.integers(3, 10))
+        out[" ".join(words[i] for i in rng.integers(0, len(words), n))] = None
+    return list(out)

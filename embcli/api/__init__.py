@@ -39,11 +39,14 @@ _HOMES = {
     "clear_cache": "embcli.api.cache",
     "cached_models": "embcli.api.cache",
     "history": "embcli.api.runs",
+    "Index": "embcli.api.index",
+    "indexes": "embcli.api.index",
 }
 
 __all__ = [
     "DEFAULT_MODEL",
     "ROLES",
+    "Index",
     "Model",
     "Table",
     "cache_entries",
@@ -51,12 +54,14 @@ __all__ = [
     "catalog",
     "clear_cache",
     "history",
+    "indexes",
     "load",
     "size",
 ]
 
 if TYPE_CHECKING:
     from embcli.api.cache import cache_entries, cached_models, clear_cache
+    from embcli.api.index import Index, indexes
     from embcli.api.model import ROLES, Model, load
     from embcli.api.runs import history
     from embcli.api.sizes import catalog, size

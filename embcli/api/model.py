@@ -26,6 +26,7 @@ from embcli.errors import EmbcliError, UsageProblem
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
+    from embcli.api.index import Index
     from embcli.api.table import Table
     from embcli.ask.compare import CompareResult
     from embcli.ask.sentences import SearchResult, SentencesResult
@@ -350,6 +351,12 @@ class Model:
         from embcli.ask import sentences as ask_sentences
 
         ask_sentences.check_search(query, lines, corpus_name)
+        if out is None:
+            from embcli.api.index import search_file
+
+            reused = search_file(self, query, corpus_name, k, max_length)
+            if reused is not None:
+                return reused
         progress = self.progress
         report = (lambda done, total: progress(done, total, "lines")) if progress else None
         static = self.static_table()
@@ -369,6 +376,27 @@ class Model:
         if out is not None:
             ask_sentences.save_npy(out, vectors)
         return result
+
+    def index(
+        self,
+        corpus: PathLike,
+        name: str | None = None,
+        *,
+        ann: bool | None = None,
+        dtype: str = "float16",
+        batch_size: int | None = None,
+        max_length: int | None = None,
+        device: str = "cpu",
+    ) -> Index:
+        """Embed ``corpus`` (a file, one text a line) once into index ``name`` of the cache
+        (default: the file's stem) and return it (``embcli index build``); see
+        :class:`embcli.api.index.Index`. An interrupted build continues where it stopped.
+        ``ann`` builds an HNSW graph for approximate search (None: above
+        ``ask.corpus_index.ANN_AUTO_ROWS`` rows)."""
+        from embcli.api.index import build_index
+
+        return build_index(self, corpus, name, ann=ann, dtype=dtype, batch_size=batch_size,
+                           max_length=max_length, device=device)  # fmt: skip
 
     def static_table(self) -> EmbeddingTable | None:
         """The cached table of a static-embedding model (model2vec, sentence-transformers'

@@ -47,6 +47,8 @@ COMMAND_MODULES = {
     "history": "history_cmd",
     "context": "model_cmds",
     "sentences": "model_cmds",
+    "index": "index_cmds",
+    "search": "index_cmds",
     "cache": "cache_cmds",
 }
 

@@ -27,9 +27,13 @@ class ProgressBar:
         if unit != self._unit:
             self.close()
             self._start(unit, total)
-        self._bar.update(self._task, completed=done, total=total)
+        self._bar.update(self._task, completed=done, total=total, rate=self._rate())
         if total and done >= total:
             self.close()
+
+    def _rate(self) -> str:
+        speed = self._bar.tasks[0].speed if self._bar is not None and self._bar.tasks else None
+        return f"{speed:,.0f} {self._unit}/s" if speed else ""
 
     def _start(self, unit: str, total: int) -> None:
         from rich.console import Console
@@ -44,6 +48,10 @@ class ProgressBar:
 
         bytes_ = unit == "bytes"
         counts = (DownloadColumn(), TransferSpeedColumn()) if bytes_ else (MofNCompleteColumn(),)
+        if unit == "lines":  # a corpus being embedded: its rate too
+            from rich.progress import TextColumn
+
+            counts = (*counts, TextColumn("{task.fields[rate]}"))
         self._bar = Progress(
             "[progress.description]{task.description}",
             BarColumn(),
@@ -53,7 +61,7 @@ class ProgressBar:
             transient=True,
         )
         self._bar.start()
-        self._task = self._bar.add_task(_label(unit, self.subject), total=total)
+        self._task = self._bar.add_task(_label(unit, self.subject), total=total, rate="")
         self._unit = unit
         _OPEN.append(self)
 
