@@ -241,8 +241,12 @@ def build_index(
     existing = _existing(cache, chosen)
     data = read_corpus(corpus)
     if existing is not None:
-        same = (existing.model == model_key(model.spec) and len(existing.sources) == 1
-                and existing.sources[0]["sha256"] == data.sha256 and existing.dtype == dtype)  # fmt: skip
+        same = (
+            existing.model == model_key(model.spec)
+            and len(existing.sources) == 1
+            and existing.sources[0]["sha256"] == data.sha256
+            and existing.dtype == dtype
+        )
         if not same:
             raise EmbcliError(
                 f"index {chosen} already exists ({existing.model}, {existing.rows:,} rows)",

@@ -134,15 +134,16 @@ def build_ann(
 
 def ann_top_k(stored: store.StoredIndex, queries: np.ndarray, k: int) -> list[tuple[Any, Any]]:
     """Each query's ``k`` rows from the graph (memory-mapped), re-scored in float64."""
-    from usearch.index import Index
+    from usearch.index import BatchMatches, Index
 
     path = stored.ann_path()
     assert path is not None
     graph = Index.restore(str(path), view=True)
     if graph is None:
         raise store.IndexProblem(f"index {stored.name}: its graph {path.name} is unreadable")
-    graph.expansion_search = max(EXPANSION_SEARCH, 2 * k)
-    found = graph.search(np.asarray(queries, np.float32), k)
+    graph.expansion_search = max(EXPANSION_SEARCH, 2 * k)  # type: ignore[misc]
+    found = graph.search(np.atleast_2d(np.asarray(queries, np.float32)), k)
+    assert isinstance(found, BatchMatches)
     keys = np.atleast_2d(found.keys).astype(np.int64)
     counts = np.atleast_1d(found.counts)
     return [_rescore(stored.vectors, q, keys[i, : counts[i]], k) for i, q in enumerate(queries)]

@@ -320,8 +320,10 @@ def locked(cache: Path, name: str) -> Iterator[Path]:
     try:
         (root / LOCK_DIR).mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise EmbcliError(f"cannot write the cache at {root}: {exc.strerror or exc}",
-                          "set EMBCLI_CACHE or --cache-dir to a writable directory") from None  # fmt: skip
+        raise EmbcliError(
+            f"cannot write the cache at {root}: {exc.strerror or exc}",
+            "set EMBCLI_CACHE or --cache-dir to a writable directory",
+        ) from None
     with FileLock(str(root / LOCK_DIR / f"{name}.lock")):
         folder = root / name
         _sweep(folder)

@@ -308,11 +308,11 @@ def test_bad_input_is_one_line_and_leaves_nothing(static_dir, cache, tmp_path, m
 
     empty = tmp_path / "empty.txt"
     empty.write_text("\n   \n\n")
-    with pytest.raises(UsageProblem, match="empty.txt has no non-blank lines"):
+    with pytest.raises(UsageProblem, match=r"empty\.txt has no non-blank lines"):
         model.index(empty)
     bad = tmp_path / "bad.txt"
     bad.write_bytes(b"paris is a capital\n\xff\xfe not utf-8\n")
-    with pytest.raises(EmbcliError, match="bad.txt line 2 is not UTF-8 text"):
+    with pytest.raises(EmbcliError, match=r"bad\.txt line 2 is not UTF-8 text"):
         model.index(bad)
     with pytest.raises(store.IndexProblem, match="no sentence-transformers configuration"):
         Model(str(model_dirs["gpt2"])).index(good, "gpt2")
