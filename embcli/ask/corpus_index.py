@@ -143,9 +143,11 @@ def ann_top_k(stored: store.StoredIndex, queries: np.ndarray, k: int) -> list[tu
         raise store.IndexProblem(f"index {stored.name}: its graph {path.name} is unreadable")
     graph.expansion_search = max(EXPANSION_SEARCH, 2 * k)  # type: ignore[misc]
     found = graph.search(np.atleast_2d(np.asarray(queries, np.float32)), k)
-    assert isinstance(found, BatchMatches)
-    keys = np.atleast_2d(found.keys).astype(np.int64)
-    counts = np.atleast_1d(found.counts)
+    if isinstance(found, BatchMatches):
+        keys, counts = np.asarray(found.keys, np.int64), np.asarray(found.counts)
+    else:  # one query: usearch answers with a flat Matches
+        keys = np.asarray(found.keys, np.int64)[None, :]
+        counts = np.array([keys.shape[1]])
     return [_rescore(stored.vectors, q, keys[i, : counts[i]], k) for i, q in enumerate(queries)]
 
 

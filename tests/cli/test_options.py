@@ -21,6 +21,7 @@ from embcli.cli import options
 from embcli.cli.main import app
 from embcli.cli.options import FLAGS, SHARED_OPTIONS, Settings, command
 from tests.conftest import run_subprocess
+from tests.static_models import tiny_model2vec
 
 
 def leaf_commands() -> dict[str, typer.core.TyperCommand]:
@@ -53,6 +54,7 @@ def test_every_command_is_walked_and_declares_what_it_uses():
         "info", "tokenize", "stats", "undertrained", "neighbors", "similarity", "analogy",
         "size", "evaluate analogies", "evaluate similarity", "plot", "positions", "export",
         "compare", "history", "context", "sentences", "cache list", "cache clear", "axis", "weat",
+        "index build", "index add", "index list", "index rm", "search",
     }  # fmt: skip
     for name, cmd in COMMANDS.items():
         declared = uses(cmd)
@@ -72,7 +74,11 @@ def inputs(tmp_path):
     questions.write_text(": family\nking queen man woman\nman woman king queen\n")
     pairs = tmp_path / "pairs.tsv"
     pairs.write_text("king\tqueen\t8\nman\twoman\t7\nking\tfish\t1\nbirds\tdogs\t6\n")
-    return {"q": questions, "pairs": pairs}
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("the king sat\na queen ran\n")
+    more = tmp_path / "more.txt"
+    more.write_text("paris is a capital\n")
+    return {"q": questions, "pairs": pairs, "corpus": corpus, "more": more}
 
 
 def arguments(name: str, tmp_path, inputs) -> list[str]:
@@ -96,6 +102,10 @@ def arguments(name: str, tmp_path, inputs) -> list[str]:
         "axis": ["--pairs", "king:queen,man:woman", "-k", "2"],
         "weat": ["--targets", "king,man", "queen,woman", "--attributes", "king,queen",
                  "man,woman", "--permutations", "10"],
+        "index build": [str(inputs["corpus"]), "--name", "built"],
+        "index add": [str(inputs["more"]), "--index", "idx"],
+        "index rm": ["idx"],
+        "search": ["king", "--index", "idx", "-k", "1"],
     }.get(name, [])  # fmt: skip
 
 
@@ -136,6 +146,11 @@ def test_every_option_a_command_accepts_is_read(cli, model_dirs, tmp_path, input
     given = values(model_dirs["gpt2"], tmp_path)
     if name == "cache clear":
         assert cli("info", "--cache-dir", tmp_path / "cache", "-m", model_dirs["gpt2"]).code == 0
+    if name.split()[0] in ("index", "search"):  # a sentence model, and an index to work on
+        static = tiny_model2vec(tmp_path / "static")
+        given["model"] = ["-m", str(static)]
+        build = ["index", "build", inputs["corpus"], "--name", "idx", "-m", static]
+        assert cli(*build, "--cache-dir", tmp_path / "cache").code == 0
     # an option the command declares but spells itself (compare's -m A -m B) goes before it
     walked = [o for o in uses(cmd) if o not in GGUF_CHOICE]
     before = [v for o in walked if o in own for v in given[o]]
@@ -262,7 +277,7 @@ def rendered_help(cli, name: str) -> str:
     return " ".join(res.out.replace("│", " ").split())
 
 
-@pytest.mark.parametrize("name", ["", *sorted(COMMANDS), "evaluate", "cache"])
+@pytest.mark.parametrize("name", ["", *sorted(COMMANDS), "evaluate", "cache", "index"])
 def test_help_shows_brackets_as_written(cli, name, monkeypatch):
     """Rich markup would swallow ``[expected]``; every help text's brackets reach the screen."""
     monkeypatch.setenv("COLUMNS", "400")

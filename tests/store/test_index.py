@@ -134,6 +134,7 @@ def test_ann_recall_on_held_back_queries(static_dir, cache, tmp_path):
         len({r["line"] for r in a["results"]} & {r["line"] for r in e["results"]})
         for a, e in zip(approx.searches, exact.searches, strict=True)
     )
+    assert index.search(held_back[0], k=10).searches[0] == approx.searches[0]  # one query alone
     recall = hits / (10 * len(held_back))
     print(f"ANN recall@10 on {len(held_back)} held-back queries: {recall:.3f} "
           f"(at build: {ann['recall_at_10']:.3f})")  # fmt: skip
