@@ -46,6 +46,10 @@ ANN_FILE = "ann.usearch"
 CONNECTIVITY, EXPANSION_ADD, EXPANSION_SEARCH = 16, 128, 64
 RECALL_SAMPLE = 200  # held-back rows whose exact top-10 the graph's answers are checked against
 RECALL_K = 10
+#: Search breadths tried at build, smallest first, until the sample's recall@10 reaches
+#: ``TARGET_RECALL``; the index keeps the one chosen (and the recall it gave).
+EXPANSIONS = (64, 128, 256, 512, 1024)
+TARGET_RECALL = 0.95
 
 
 # -- exact search -----------------------------------------------------------------------------
@@ -92,7 +96,8 @@ def build_ann(
     """Write ``folder/ann.usearch`` over ``vectors``; return what ``index.json`` says of it.
 
     The recall sample is held back: those rows join the graph only after each has been
-    searched for, and its answer compared with the exact top-10 of the other rows.
+    searched for, and its answer compared with the exact top-10 of the other rows; the search
+    breadth grows (``EXPANSIONS``) until that recall reaches ``TARGET_RECALL`` or the last.
     """
     try:
         import usearch
@@ -115,19 +120,23 @@ def build_ann(
         keys = keys[~held[keys]]
         if len(keys):
             graph.add(keys, np.asarray(vectors[keys], np.float16), threads=threads)
-    recall = None
+    recall, expansion = None, EXPANSION_SEARCH
     if len(sample):
         queries = np.asarray(vectors[sample], np.float32)
         truth, _ = exact_top_k(vectors, queries, RECALL_K, allowed=~held)
-        found = graph.search(queries, RECALL_K, threads=threads).keys
-        hits = sum(
-            len(set(f.tolist()) & set(t.tolist())) for f, t in zip(found, truth, strict=True)
-        )
-        recall = hits / truth.size
+        for expansion in EXPANSIONS:  # the smallest search breadth that reaches the target
+            graph.expansion_search = expansion  # type: ignore[misc]
+            found = graph.search(queries, RECALL_K, threads=threads).keys
+            hits = sum(
+                len(set(f.tolist()) & set(t.tolist())) for f, t in zip(found, truth, strict=True)
+            )
+            recall = hits / truth.size
+            if recall >= TARGET_RECALL:
+                break
         graph.add(sample, np.asarray(vectors[sample], np.float16), threads=threads)
     graph.save(str(folder / ANN_FILE))
     return {"library": ANN_LIBRARY, "version": usearch.__version__, "file": ANN_FILE,
-            "metric": "cos", "connectivity": CONNECTIVITY, "expansion_search": EXPANSION_SEARCH,
+            "metric": "cos", "connectivity": CONNECTIVITY, "expansion_search": expansion,
             "recall_at_10": recall, "recall_sample": len(sample),
             "build_seconds": round(time.perf_counter() - started, 3)}  # fmt: skip
 
@@ -141,7 +150,8 @@ def ann_top_k(stored: store.StoredIndex, queries: np.ndarray, k: int) -> list[tu
     graph = Index.restore(str(path), view=True)
     if graph is None:
         raise store.IndexProblem(f"index {stored.name}: its graph {path.name} is unreadable")
-    graph.expansion_search = max(EXPANSION_SEARCH, 2 * k)  # type: ignore[misc]
+    chosen = int((stored.meta.ann or {}).get("expansion_search", EXPANSION_SEARCH))
+    graph.expansion_search = max(chosen, 2 * k)  # type: ignore[misc]
     found = graph.search(np.atleast_2d(np.asarray(queries, np.float32)), k)
     if isinstance(found, BatchMatches):
         keys, counts = np.asarray(found.keys, np.int64), np.asarray(found.counts)

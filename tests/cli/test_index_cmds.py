@@ -88,9 +88,10 @@ def test_ann_build_says_so_and_search_reports_recall(cli, static_dir, cache, tmp
 
 
 def test_sentences_corpus_reuses_the_index(cli, static_dir, cache, corpus):
-    before = cli("sentences", "--query", "paris", "--corpus", corpus, "-m", static_dir, "-f", "json")
+    ask = ["sentences", "--query", "paris", "--corpus", corpus, "-m", static_dir, "-f", "json"]
+    before = cli(*ask)
     assert cli("index", "build", corpus, "-m", static_dir).code == 0
-    after = cli("sentences", "--query", "paris", "--corpus", corpus, "-m", static_dir, "-f", "json")
+    after = cli(*ask)
     assert "answered from index tickets (exact search)" in after.err
     fresh, reused = json.loads(before.out), json.loads(after.out)
     assert reused.keys() == fresh.keys()
