@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _measure import interleaved  # noqa: E402
+from _measure import interleaved
 
 FLOOR = """
 import sys, numpy as np
@@ -75,7 +75,8 @@ def make_corpus(path: Path, lines: int, seed: int = 0) -> None:
             lengths = rng.integers(4, 17, n)
             picks = words[rng.choice(len(words), int(lengths.sum()), p=weights)]
             ends = np.cumsum(lengths)
-            fh.write("\n".join(" ".join(picks[e - c : e]) for e, c in zip(ends, lengths)) + "\n")
+            texts = (" ".join(picks[e - c : e]) for e, c in zip(ends, lengths, strict=True))
+            fh.write("\n".join(texts) + "\n")
 
 
 def main() -> None:
@@ -101,8 +102,9 @@ def main() -> None:
         build = time.perf_counter() - t
         size = sum(p.stat().st_size for p in (tmp / "cache" / "indexes" / "bench").rglob("*"))
         print(f"static model: MiniLM's table, PCA to {args.dim} (model2vec StaticModel)")
+        raw_mb = args.lines * args.dim * 2 / 1e6
         print(f"build: {args.lines:,} lines in {build:.1f} s ({args.lines / build:,.0f} lines/s); "
-              f"index {size / 1e6:,.0f} MB on disk (float16 vectors {args.lines * args.dim * 2 / 1e6:,.0f} MB; "
+              f"index {size / 1e6:,.0f} MB on disk (float16 vectors {raw_mb:,.0f} MB; "
               f"corpus file {corpus.stat().st_size / 1e6:,.0f} MB)")  # fmt: skip
 
         query = "the capital city of france"
@@ -112,8 +114,9 @@ def main() -> None:
             t = time.perf_counter()
             index.search(query, k=10)
             inproc.append(time.perf_counter() - t)
-        print(f"in-process exact search over {args.lines:,} rows: "
-              f"{statistics.median(inproc) * 1e3:,.0f} ms a query (median of {args.repeat})")  # fmt: skip
+        ms = statistics.median(inproc) * 1e3
+        print(f"in-process exact search over {args.lines:,} rows: {ms:,.0f} ms a query "
+              f"(median of {args.repeat})")  # fmt: skip
 
         stored = index.stored()
         qvec = tmp / "q.npy"
@@ -128,8 +131,9 @@ def main() -> None:
         }
         walls = interleaved(cmds, env, args.repeat)
         med = {k: statistics.median(v) for k, v in walls.items()}
-        print(f"warm search, fresh process: embcli {med['embcli search']:.2f} s, floor "
-              f"{med['floor']:.2f} s: {med['embcli search'] / med['floor']:.2f}x (goal <= 1.5x)")  # fmt: skip
+        ours, floor = med["embcli search"], med["floor"]
+        print(f"warm search, fresh process: embcli {ours:.2f} s, floor {floor:.2f} s: "
+              f"{ours / floor:.2f}x (goal <= 1.5x)")  # fmt: skip
 
         small = tmp / "small.txt"
         with corpus.open("rb") as src, small.open("wb") as dst:

@@ -355,7 +355,7 @@ class Chunks:
         parent.mkdir(parents=True, exist_ok=True)
         self.folder = parent / f"{name}--{key[:24]}-{chunk_rows}"
         for other in parent.glob(f"{name}--*"):
-            if other != self.folder:
+            if other != self.folder and other.name.rsplit("--", 1)[0] == name:
                 shutil.rmtree(other, ignore_errors=True)
         self.folder.mkdir(exist_ok=True)
         self.chunk_rows = chunk_rows
