@@ -36,7 +36,10 @@ from embcli.view import Result, View, clip
 Progress = Callable[[int, int], None]
 Notice = Callable[[str], None]
 
-ROW_BLOCK = 65536  # rows per matrix product: 65,536 x 256 float32 is 64 MB
+#: Rows per matrix product: 65,536 x 256 float32 is 64 MB. For float16 rows the cast to float32
+#: (numpy's, scalar: ~7 ns a value on the 2-core CI machine) costs 5-10x the product itself;
+#: ``--dtype float32`` trades twice the disk for that time (bench/index_search.py).
+ROW_BLOCK = 65536
 #: Build an HNSW graph by itself at this many rows (``--ann``/``--no-ann`` decide otherwise):
 #: below it an exact search of a warm index answers in under ~0.1 s on one core
 #: (bench/index_search.py).
@@ -65,8 +68,14 @@ def exact_top_k(
     k = max(0, min(k, n))
     best_ids = np.full((q.shape[0], 0), -1, np.int64)
     best = np.full((q.shape[0], 0), -np.inf, np.float64)
+    wide = vectors.dtype == np.float32
+    buffer = None if wide else np.empty((min(n, ROW_BLOCK), vectors.shape[1]), np.float32)
     for lo in range(0, n, ROW_BLOCK):
-        block = np.asarray(vectors[lo : lo + ROW_BLOCK], np.float32)
+        if buffer is None:
+            block = np.asarray(vectors[lo : lo + ROW_BLOCK])
+        else:  # float16 rows cast into one reused buffer
+            block = buffer[: min(ROW_BLOCK, n - lo)]
+            np.copyto(block, vectors[lo : lo + ROW_BLOCK])
         mask = None if allowed is None else allowed[lo : lo + ROW_BLOCK]
         ids, scores = top_k(block, q, k, allowed=mask)
         scores = np.where(ids >= 0, scores, -np.inf)
