@@ -73,6 +73,7 @@ class Index:
         self.notice: Notice = notice or _log
         self.progress = progress
         self.meta: IndexMeta = read_meta(self.cache / "indexes" / self.name)
+        self._encoders: dict[str, SentenceEncoder] = {}
         if model is not None and model_key(str(model)) != self.meta.model:
             from embcli.store.index import IndexProblem
 
@@ -96,7 +97,7 @@ class Index:
     def model(self) -> str:
         return self.meta.model
 
-    def _model(self, device: str = "cpu") -> Model:
+    def _model(self) -> Model:
         from embcli.api.model import Model
 
         return Model(self.meta.model, revision=self.meta.revision, cache_dir=self.cache_dir,
@@ -143,7 +144,11 @@ class Index:
         for path in self.stale():
             self.notice(f"{path} changed since index {self.name} was built: the results are "
                         "its lines as they were (embcli index build, or index add)")  # fmt: skip
-        enc = encoder_for(self._model(), stored.meta.max_length, device, stored.meta.static)
+        enc = self._encoders.get(device)
+        if enc is None:  # kept: a second search needs no tokenizer (or model) loaded again
+            enc = encoder_for(self._model(), stored.meta.max_length, device, stored.meta.static)
+            self._encoders[device] = enc
+        enc.notes.clear()
         from embcli.ask.corpus_index import search
 
         return search(stored, enc, texts, k, exact)
@@ -173,9 +178,10 @@ class Index:
                     )
                 start = int(source["bytes"])
         data = read_corpus(corpus, start)
-        _build(self._model(device), data, self.name, self.cache, meta.static, add=True,
+        _build(self._model(), data, self.name, self.cache, meta.static, add=True,
                max_length=meta.max_length, batch_size=batch_size, device=device)  # fmt: skip
         self.meta = Index(self.name, cache_dir=self.cache_dir).meta
+        self._encoders.clear()
         return self
 
     def remove(self) -> None:
