@@ -350,3 +350,30 @@ def test_bad_input_is_one_line_and_leaves_nothing(static_dir, cache, tmp_path, m
     assert leftovers(cache) == []
     Index("swap").remove()
     assert [i["name"] for i in indexes().to_dict()] == ["good"]
+
+
+def test_an_interrupted_add_leaves_the_index_as_it_was(static_dir, cache, tmp_path, monkeypatch):
+    import embcli.api.index as api_index
+
+    monkeypatch.setattr(api_index, "STATIC_CHUNK", 100)
+    corpus = write_corpus(tmp_path / "a.txt", random_lines(150, seed=12))
+    index = Model(str(static_dir)).index(corpus, "a", batch_size=50)
+    before = np.array(index.stored().vectors)
+    more = write_corpus(tmp_path / "b.txt", random_lines(250, seed=13))
+    interrupting(monkeypatch, after=1)
+    with pytest.raises(Interrupted, match="100 of 250 lines are embedded and kept"):
+        Index("a").add(more, batch_size=50)
+    after = Index("a")
+    assert after.rows == 150 and len(after.meta.sources) == 1
+    assert np.array_equal(after.stored().vectors, before)
+    assert leftovers(cache) == []
+    monkeypatch.undo()
+    monkeypatch.setenv("EMBCLI_CACHE", str(cache))
+    monkeypatch.setattr(api_index, "STATIC_CHUNK", 100)
+    heard: list[str] = []
+    Index("a", notice=heard.append).add(more, batch_size=50)
+    assert any("resuming the build of index a: 100 of 250" in h for h in heard), heard
+    both = write_corpus(tmp_path / "ab.txt", [])
+    both.write_bytes(corpus.read_bytes() + more.read_bytes())
+    whole = Model(str(static_dir)).index(both, "ab", batch_size=50).stored()
+    assert np.array_equal(Index("a").stored().vectors, whole.vectors)
