@@ -40,10 +40,11 @@ Notice = Callable[[str], None]
 #: (numpy's, scalar: ~7 ns a value on the 2-core CI machine) costs 5-10x the product itself;
 #: ``--dtype float32`` trades twice the disk for that time (bench/index_search.py).
 ROW_BLOCK = 65536
-#: Build an HNSW graph by itself at this many rows (``--ann``/``--no-ann`` decide otherwise):
-#: below it an exact search of a warm index answers in under ~0.1 s on one core
-#: (bench/index_search.py).
-ANN_AUTO_ROWS = 500_000
+#: Build an HNSW graph by itself from this many rows (``--ann``/``--no-ann`` decide otherwise):
+#: where an exact search of a warm index passes ~0.4 s on the 2-core CI machine. float16 rows
+#: cost ~1.9 us each (numpy's float16 -> float32 cast is scalar), float32 rows ~0.2 us
+#: (bench/index_search.py: 1,856 and 194 ms a query over a million 256-wide rows).
+ANN_AUTO_ROWS = {"float16": 200_000, "float32": 2_000_000}
 ANN_LIBRARY = "usearch"
 ANN_FILE = "ann.usearch"
 CONNECTIVITY, EXPANSION_ADD, EXPANSION_SEARCH = 16, 128, 64
@@ -267,7 +268,7 @@ def build(
             notes=[*(base.meta.notes if base else []), *notes[:20]],
         )  # fmt: skip
         wants_ann = ann if ann is not None else (
-            bool(base.meta.ann) if base is not None else rows >= ANN_AUTO_ROWS
+            bool(base.meta.ann) if base is not None else rows >= ANN_AUTO_ROWS[dtype]
         )  # fmt: skip
         if wants_ann:
             say(f"building the {ANN_LIBRARY} graph over {rows:,} rows")

@@ -62,7 +62,7 @@ def build(
         typer.Option(
             "--ann/--no-ann",
             help="Also build an HNSW graph for approximate search (usearch; default: from "
-            "500,000 lines).",
+            "200,000 float16 or 2,000,000 float32 rows).",
             show_default=False,
         ),
     ] = None,
