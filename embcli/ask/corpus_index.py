@@ -277,6 +277,10 @@ def build(
         source_ids = np.full(n, source_id, np.int32)
         meta = store.write_generation(folder, meta, parts, line_numbers, source_ids, texts,
                                       extra, base)  # fmt: skip
+        recall = (meta.ann or {}).get("recall_at_10")
+        if recall is not None and recall < TARGET_RECALL:
+            say(f"the graph's recall@10 is {recall:.3f} at the widest search breadth tried "
+                f"({EXPANSIONS[-1]:,}): search --exact gives exact answers")  # fmt: skip
         del parts
         chunks.remove()
         for note in notes[:3]:
