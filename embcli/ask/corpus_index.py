@@ -239,7 +239,7 @@ def build(
                         f"{name} holds {dim}-dimensional ones"
                     )
                 chunks.write(i, store.unit_rows(vectors, dtype))
-                if progress is not None:
+                if progress is not None and hi < n:  # the encoder reported the last line
                     progress(hi, n)
         except KeyboardInterrupt:
             done = sum(hi - lo for i, (lo, hi) in enumerate(spans) if chunks.done(i, hi - lo, dim))
