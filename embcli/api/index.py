@@ -190,6 +190,14 @@ class Index:
 
         remove_index(self.cache, self.name)
 
+    @staticmethod
+    def discard(name: str, cache_dir: PathLike | None = None) -> bool:
+        """Remove index ``name`` and any unfinished build of it (``embcli index rm``); False
+        when only an unfinished build was there. An index of neither kind raises."""
+        from embcli.store.index import check_name, remove_index
+
+        return remove_index(_cache(cache_dir), check_name(name)) is not None
+
 
 def encoder_for(
     model: Model, max_length: int | None, device: str, static: bool | None = None

@@ -130,9 +130,12 @@ def rm(
     settings: Settings,
     name: Annotated[str, typer.Argument(metavar="NAME", help="The index to remove.")],
 ) -> None:
-    """Remove an index from the cache."""
-    _index(name, settings).remove()
-    print(f"embcli: removed index {name}", file=sys.stderr)
+    """Remove an index from the cache (and the kept chunks of an unfinished build of it)."""
+    from embcli.api.index import Index
+
+    whole = Index.discard(name, settings.cache_dir)
+    what = f"index {name}" if whole else f"the unfinished build of index {name}"
+    print(f"embcli: removed {what}", file=sys.stderr)
 
 
 @command("cache_dir", "format")

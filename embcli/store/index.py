@@ -465,9 +465,23 @@ def write_generation(
     return meta
 
 
-def remove_index(cache: Path, name: str) -> IndexMeta:
-    """Remove index ``name`` (renamed away first, so a reader sees it whole or not at all)."""
+def unfinished(cache: Path, name: str) -> list[Path]:
+    """The kept chunks of an interrupted build or add of index ``name``."""
+    parent = index_root(cache) / BUILD_DIR
+    if not parent.is_dir():
+        return []
+    return [p for p in parent.glob(f"{name}--*") if p.name.rsplit("--", 1)[0] == name]
+
+
+def remove_index(cache: Path, name: str) -> IndexMeta | None:
+    """Remove index ``name`` (renamed away first, so a reader sees it whole or not at all) and
+    the chunks of an interrupted build of it; None when only such chunks were there."""
     with locked(cache, check_name(name)) as folder:
+        pending = unfinished(cache, name)
+        for path in pending:
+            shutil.rmtree(path, ignore_errors=True)
+        if pending and not (folder / POINTER).exists():
+            return None
         meta = read_meta(folder)
         gone = folder.with_name(f".removed-{name}.{os.getpid()}")
         os.rename(folder, gone)

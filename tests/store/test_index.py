@@ -377,3 +377,18 @@ def test_an_interrupted_add_leaves_the_index_as_it_was(static_dir, cache, tmp_pa
     both.write_bytes(corpus.read_bytes() + more.read_bytes())
     whole = Model(str(static_dir)).index(both, "ab", batch_size=50).stored()
     assert np.array_equal(Index("a").stored().vectors, whole.vectors)
+
+
+def test_rm_removes_an_unfinished_build_too(static_dir, cache, tmp_path, monkeypatch):
+    import embcli.api.index as api_index
+
+    monkeypatch.setattr(api_index, "STATIC_CHUNK", 100)
+    corpus = write_corpus(tmp_path / "u.txt", random_lines(300, seed=14))
+    interrupting(monkeypatch, after=1)
+    with pytest.raises(Interrupted):
+        Model(str(static_dir)).index(corpus, "u", batch_size=50)
+    assert store.unfinished(cache, "u")
+    assert Index.discard("u") is False
+    assert store.unfinished(cache, "u") == []
+    with pytest.raises(store.IndexProblem, match="no index named u"):
+        Index.discard("u")
