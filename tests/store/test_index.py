@@ -392,3 +392,25 @@ def test_rm_removes_an_unfinished_build_too(static_dir, cache, tmp_path, monkeyp
     assert store.unfinished(cache, "u") == []
     with pytest.raises(store.IndexProblem, match="no index named u"):
         Index.discard("u")
+
+
+def test_a_failure_while_writing_leaves_the_old_index(static_dir, cache, tmp_path, monkeypatch):
+    corpus = write_corpus(tmp_path / "w.txt", random_lines(120, seed=15))
+    index = Model(str(static_dir)).index(corpus, "w", ann=True)
+    before = np.array(index.stored().vectors)
+
+    def full_disk(folder, vectors, **_):
+        (folder / corpus_index.ANN_FILE).write_bytes(b"half a graph")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(corpus_index, "build_ann", full_disk)
+    more = write_corpus(tmp_path / "more.txt", random_lines(30, seed=16))
+    with pytest.raises(OSError, match="No space left"):
+        index.add(more)
+    again = Index("w")
+    assert again.rows == 120 and np.array_equal(again.stored().vectors, before)
+    assert again.search("paris", k=3).method == "usearch"  # the old graph still answers
+    assert leftovers(cache) == []
+    monkeypatch.undo()
+    monkeypatch.setenv("EMBCLI_CACHE", str(cache))
+    assert Index("w").add(more).rows == 150  # the kept chunks: nothing embedded twice
