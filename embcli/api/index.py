@@ -142,7 +142,8 @@ class Index:
         stored = self.stored()
         self.meta = stored.meta
         for path in self.stale():
-            self.notice(f"{path} changed since index {self.name} was built: the results are "
+            how = "changed" if Path(path).exists() else "is gone"
+            self.notice(f"{path} {how} since index {self.name} was built: the results are "
                         "its lines as they were (embcli index build, or index add)")  # fmt: skip
         enc = self._encoders.get(device)
         if enc is None:  # kept: a second search needs no tokenizer (or model) loaded again
@@ -342,10 +343,10 @@ def search_file(
     if not (cache / "indexes").is_dir():
         return None
     digest = file_digest(corpus)
-    meta = find_for_corpus(cache, model_key(model.spec), digest) if digest else None
+    meta = find_for_corpus(cache, model_key(model.spec), model.revision, digest) if digest else None
     if meta is None:
         return None
     from embcli.ask.corpus_index import as_sentence_search
 
-    found = Index(meta.name, cache_dir=model.cache_dir, notice=model.notice)
-    return as_sentence_search(found.search(query, k, exact=True))
+    index = Index(meta.name, cache_dir=model.cache_dir, notice=model.notice)
+    return as_sentence_search(index.search(query, k, exact=True))

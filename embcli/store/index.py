@@ -119,6 +119,8 @@ def read_corpus(path: str | os.PathLike[str], start: int = 0) -> Corpus:
 
     ``start``: the lines after that many bytes (what was appended to a file already indexed),
     numbered as lines of the whole file; the identity is still the whole file's."""
+    if str(path) == "-":
+        raise UsageProblem("an index is built from a file, not stdin", "save the lines first")
     where = Path(path).expanduser()
     try:
         data = where.read_bytes()
@@ -290,12 +292,13 @@ def list_indexes(cache: Path) -> list[IndexMeta | IndexProblem]:
     return found
 
 
-def find_for_corpus(cache: Path, model: str, digest: str) -> IndexMeta | None:
+def find_for_corpus(cache: Path, model: str, revision: str | None, digest: str) -> IndexMeta | None:
     """A complete index of ``model`` built from one file with this SHA-256, if there is one."""
     for meta in list_indexes(cache):
         if (
             isinstance(meta, IndexMeta)
             and meta.model == model
+            and meta.revision == revision
             and len(meta.sources) == 1
             and meta.sources[0]["sha256"] == digest
         ):

@@ -281,6 +281,10 @@ def test_a_changed_corpus_is_noticed(static_dir, cache, tmp_path):
     with pytest.raises(EmbcliError, match="changed since it was indexed"):
         index.add(corpus)
     assert Index("c").rows == 50 and leftovers(cache) == []
+    corpus.unlink()
+    heard.clear()
+    assert Index("c", notice=heard.append).search("paris", k=2).rows == 50
+    assert any(f"{corpus} is gone since index c was built" in h for h in heard)
 
 
 def test_sentences_search_reuses_an_index_of_the_same_file(static_dir, cache, tmp_path):
@@ -325,6 +329,8 @@ def test_bad_input_is_one_line_and_leaves_nothing(static_dir, cache, tmp_path, m
         Model(str(model_dirs["bert"])).index(good, "good")
     with pytest.raises(UsageProblem, match="is not usable"):
         model.index(good, "../escape")
+    with pytest.raises(UsageProblem, match="built from a file, not stdin"):
+        model.index("-")
     # the model's files replaced by a wider model: its vectors no longer fit the index
     wider = tiny_model2vec(tmp_path / "wider", dim=24)
     swap = tmp_path / "swap"
