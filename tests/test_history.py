@@ -383,17 +383,17 @@ def test_the_stores_npy_headers_are_parsed_one_thread_at_a_time(model_dirs, monk
     """``history`` opens tables in threads, and ``np.load`` parses each ``.npy`` header with
     ``ast.literal_eval``, which CPython 3.11 can fail when two threads parse at once (seen in
     this suite: "SystemError: AST constructor recursion depth mismatch"). Every header the store
-    parses, plain or in an ``.npz``, is parsed holding ``cache.NPY_LOCK``."""
+    parses, plain or in an ``.npz``, is parsed holding ``npy.NPY_LOCK``."""
     import ast
 
-    from embcli.store import cache
+    from embcli.store import npy
     from embcli.store.load import open_table
 
     held: list[bool] = []
     parse = ast.literal_eval
 
     def spy(text):
-        held.append(cache.NPY_LOCK.locked())
+        held.append(npy.NPY_LOCK.locked())
         return parse(text)
 
     table = open_table(str(model_dirs["llama"]))  # built first: its writes parse nothing

@@ -25,7 +25,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-DEFAULT_MODEL = "openai-community/gpt2"
+from embcli.api.defaults import DEFAULT_MODEL
 
 #: Where each public name lives.
 _HOMES = {

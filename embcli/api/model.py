@@ -20,7 +20,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from embcli.api import DEFAULT_MODEL, checks
+from embcli.api import checks
+from embcli.api.defaults import DEFAULT_MODEL, IMAGE_SUFFIXES, PAGE_SUFFIXES
 from embcli.errors import EmbcliError, UsageProblem
 
 if TYPE_CHECKING:
@@ -38,8 +39,6 @@ if TYPE_CHECKING:
 ROLES = ("input", "output", "target")
 #: The parts of an encoder-decoder that ``context`` can feed a sentence to.
 SIDES = ("encoder", "decoder")
-IMAGE_SUFFIXES = (".png", ".svg", ".pdf")
-PAGE_SUFFIXES = (*IMAGE_SUFFIXES, ".html")
 
 Notice = Callable[[str], None]
 #: ``progress(done, total, unit)``; unit is "bytes" (a download), "rows" (a cache build),

@@ -24,7 +24,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from embcli.api import checks
-from embcli.api.model import IMAGE_SUFFIXES, ROLES, Model
+from embcli.api.defaults import IMAGE_SUFFIXES
+from embcli.api.model import ROLES, Model
 from embcli.errors import EmbcliError, UsageProblem
 
 if TYPE_CHECKING:

@@ -21,12 +21,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from embcli.api import checks
-from embcli.api.model import IMAGE_SUFFIXES, PAGE_SUFFIXES, Model
+from embcli.api.defaults import IMAGE_SUFFIXES, PAGE_SUFFIXES
 from embcli.errors import UnresolvedWord, UsageProblem
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
+    from embcli.api.model import Model
     from embcli.ask.anatomy import StatsResult
     from embcli.ask.answers import Analogies, Answer, NeighborList, Neighbors, Similarity
     from embcli.ask.axis import AxisScores
@@ -771,7 +772,7 @@ class Table:
         word_list = checks.texts(words, "words") if words is not None else None
         if isinstance(other, Table):
             table_b = other
-        elif isinstance(other, Model):
+        elif isinstance(other, type(self.model)):  # a Model: api.model imports this module
             table_b = other.table()
         elif isinstance(other, (str, os.PathLike)):
             table_b = self.model.sibling(other).table()

@@ -18,7 +18,6 @@ from typing import Any
 
 import numpy as np
 
-from embcli import __version__
 from embcli.errors import EmbcliError
 from embcli.read.container import Container
 from embcli.read.facts import ModelFacts, config_facts
@@ -37,6 +36,7 @@ from embcli.read.tokens import (
 from embcli.read.vocabulary import Vocabulary
 from embcli.store.lookup import write_lookup, write_piece_lookup
 from embcli.store.meta import TableMeta
+from embcli.version import __version__
 
 Progress = Callable[[int, int, str], None]  # (done, total, "rows" or "bytes")
 

@@ -19,9 +19,10 @@ import numpy as np
 
 from embcli import linalg
 from embcli.errors import EmbcliError, UsageProblem
-from embcli.store.cache import Entry, mapped
+from embcli.store.cache import Entry
 from embcli.store.derived import Derived, Notice, on_stderr
 from embcli.store.meta import TableMeta
+from embcli.store.npy import mapped
 from embcli.store.space import Space, Transform
 
 __all__ = ["EmbeddingTable", "Piece", "Space", "Transform"]
