@@ -347,13 +347,13 @@ def test_settle_rule_and_quartiles_on_small_arrays():
 
 
 def test_threads_building_one_entry_build_it_once(model_dirs, isolated_cache):
-    from embcli.store.load import open_table
+    from embcli.store.load import Sinks, open_table
 
     found, errors = [], []
 
     def build():
         try:
-            found.append(open_table(str(model_dirs["gpt2"]), notice=lambda m: None).path)
+            found.append(open_table(str(model_dirs["gpt2"]), sinks=Sinks(lambda m: None)).path)
         except Exception as exc:  # any failure fails the test below
             errors.append(exc)
 

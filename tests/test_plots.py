@@ -9,7 +9,7 @@ import pytest
 from safetensors.torch import load_file
 
 from embcli.draw.projection import clamp_perplexity, pca_2d, position_similarity, tsne_2d
-from embcli.store.load import open_table
+from embcli.store.load import ModelRef, open_table
 from tests import models
 
 CLUSTERS = {"animals": ["cat", "dog", "horse", "cow"], "colours": ["red", "blue", "green", "pink"],
@@ -109,7 +109,7 @@ def test_positions_heatmap_equals_reference(cli, model_dirs, tmp_path):
     wpe = load_file(str(model_dirs["gpt2"] / "model.safetensors"))["transformer.wpe.weight"]
     ref = wpe.double().numpy()[:40]
     ref /= np.linalg.norm(ref, axis=1, keepdims=True)
-    table = open_table(str(model_dirs["gpt2"]), tensor="transformer.wpe.weight")
+    table = open_table(ModelRef(str(model_dirs["gpt2"]), tensor="transformer.wpe.weight"))
     np.testing.assert_allclose(position_similarity(table.unit, 40), ref @ ref.T, atol=1e-6)
     np.testing.assert_allclose(table.norms[:40], np.linalg.norm(wpe.numpy()[:40], axis=1),
                                rtol=1e-6)  # fmt: skip

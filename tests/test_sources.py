@@ -16,6 +16,7 @@ from safetensors.torch import load_file
 from embcli.errors import EmbcliError, UsageProblem
 from embcli.read.byte_source import LocalFile
 from embcli.read.container import float_rows
+from embcli.read.ref import ModelRef
 from embcli.read.sources import LocalDir, VectorFile, open_container, resolve
 
 
@@ -32,7 +33,7 @@ def test_a_local_directory_hands_out_its_files(model_dirs):
 @pytest.mark.parametrize("option", ["file", "quant"])
 def test_file_and_quant_are_refused_where_there_is_nothing_to_choose(model_dirs, option):
     with pytest.raises(UsageProblem) as err:
-        resolve(str(model_dirs["gpt2"]), **{option: "Q4_K_M"})
+        resolve(ModelRef(str(model_dirs["gpt2"]), **{option: "Q4_K_M"}))
     assert f"--{option} chooses a GGUF file" in err.value.one_line()
 
 

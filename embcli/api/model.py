@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 from embcli.api import checks
 from embcli.api.defaults import DEFAULT_MODEL, IMAGE_SUFFIXES, PAGE_SUFFIXES
 from embcli.errors import EmbcliError, UsageProblem
+from embcli.read.ref import ModelRef, Sinks
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -82,16 +83,39 @@ class Model:
         if spec is not None and not isinstance(spec, (str, os.PathLike)):
             raise UsageProblem(f"a model is a name or a path, not {type(spec).__name__} {spec!r}")
         chosen = os.fspath(spec) if spec is not None else os.environ.get("EMBCLI_MODEL")
-        self.spec = chosen or DEFAULT_MODEL
-        self.revision = revision
+        #: What to read, as one frozen value handed down whole (``file``/``quant``: which GGUF
+        #: model of a directory or Hub repo holding several, a file name or a quantisation
+        #: matched against the usual file names, ``Q4_K_M``); a table adds its role and tensor.
+        self.ref = ModelRef(chosen or DEFAULT_MODEL, revision, file, quant,
+                            allow_pickle=allow_pickle)  # fmt: skip
         self.cache_dir = str(cache_dir) if cache_dir is not None else None
-        self.allow_pickle = allow_pickle
         self.notice: Notice = notice or _log
         self.progress = progress
-        #: Which GGUF model of a directory or Hub repo holding several: a file name, or a
-        #: quantisation matched against the usual file names (``Q4_K_M``).
-        self.file = file
-        self.quant = quant
+
+    @property
+    def spec(self) -> str:
+        return self.ref.source
+
+    @property
+    def revision(self) -> str | None:
+        return self.ref.revision
+
+    @property
+    def allow_pickle(self) -> bool:
+        return self.ref.allow_pickle
+
+    @property
+    def file(self) -> str | None:
+        return self.ref.file
+
+    @property
+    def quant(self) -> str | None:
+        return self.ref.quant
+
+    @property
+    def sinks(self) -> Sinks:
+        """Where this model's reads report: its notice sink and progress callback."""
+        return Sinks(self.notice, self.progress)
 
     def __repr__(self) -> str:
         rev = f"@{self.revision}" if self.revision else ""
@@ -136,10 +160,8 @@ class Model:
         needed: what :class:`Table` reads its rows from."""
         from embcli.store.load import open_table
 
-        return open_table(self.spec, tensor=tensor, revision=self.revision,
-                          allow_pickle=self.allow_pickle, cache_dir=self.cache_dir,
-                          notice=self.notice, progress=self.progress, table=role,
-                          file=self.file, quant=self.quant)  # fmt: skip
+        ref = self.ref.but(role=role, tensor=tensor)
+        return open_table(ref, cache_dir=self.cache_dir, sinks=self.sinks)
 
     def compare(
         self,
@@ -193,7 +215,7 @@ class Model:
         out = checks.output_file(plot, IMAGE_SUFFIXES, "positions") if plot is not None else None
         from embcli.draw import wordplot
 
-        name = wordplot.position_tensor(self.spec, self.revision, self.allow_pickle)
+        name = wordplot.position_tensor(self.ref)
         picture = wordplot.position_plot(self.embeddings("input", name), name, max_positions)
         if out is not None:
             picture.save(out)
@@ -212,7 +234,7 @@ class Model:
         from embcli.errors import EmbcliError
         from embcli.read.sources import names_local_gguf
 
-        if self.file is not None or self.quant is not None or names_local_gguf(self.spec):
+        if self.ref.chosen or names_local_gguf(self.ref):
             raise EmbcliError(
                 f"{command} runs the model in float with transformers, and {self.spec} is a "
                 "GGUF model",
@@ -378,14 +400,13 @@ class Model:
         """
         from embcli.store.load import cached_table
 
-        warm = cached_table(self.spec, revision=self.revision, cache_dir=self.cache_dir,
-                            notice=self.notice)  # fmt: skip
+        warm = cached_table(self.ref, cache_dir=self.cache_dir, sinks=self.sinks)
         if warm is not None:
             return warm if warm.meta.static else None
         from embcli.read.sources import resolve
         from embcli.read.static_model import static_layout
 
-        source = resolve(self.spec, self.revision, notice=self.notice, progress=self.progress)
+        source = resolve(self.ref.but(file=None, quant=None), self.sinks)
         if static_layout(source.small_file) is None:
             return None
         return self.embeddings("input")

@@ -98,13 +98,15 @@ def resolve(
 def _from_gguf(spec: str, file: str | None, quant: str | None) -> SizeInput | None:
     """A local GGUF model's numbers from its header alone: shapes of every tensor, the
     vocabulary's length, the quantisation of the table and the head. None if not a GGUF."""
+    from embcli.read.ref import ModelRef
     from embcli.read.sources import names_local_gguf, open_container, resolve_local
 
-    if not names_local_gguf(spec, file, quant):
+    ref = ModelRef(spec, file=file, quant=quant)
+    if not names_local_gguf(ref):
         return None
     from embcli.read.gguf_file import GGUFModel
 
-    source = resolve_local(spec, file=file, quant=quant)
+    source = resolve_local(ref)
     assert source is not None  # an existing path or an ollama: name
     model = open_container(source)
     assert isinstance(model, GGUFModel)

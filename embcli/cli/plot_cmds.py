@@ -100,7 +100,7 @@ def plot(
     print(out)
 
 
-@command(*MODEL_OPTIONS, "cache_dir")
+@command(*MODEL_OPTIONS, "file", "quant", "cache_dir")
 def positions(
     settings: Settings,
     max_positions: Annotated[

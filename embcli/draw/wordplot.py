@@ -22,6 +22,8 @@ from embcli.store.table import EmbeddingTable
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
+    from embcli.read.ref import ModelRef
+
 Groups = list[tuple[str, list[str]]]
 
 
@@ -145,12 +147,13 @@ def position_plot(table: EmbeddingTable, tensor: str, max_positions: int = 256) 
     return PositionPlot(tensor, sims, norms, title)
 
 
-def position_tensor(model: str, revision: str | None = None, allow_pickle: bool = False) -> str:
+def position_tensor(ref: ModelRef) -> str:
     """The checkpoint name of the learned position table, or a one-line reason there is none."""
     from embcli.ask.sizing import position_info
     from embcli.read.probe import find_position_tensor
 
-    cfg, name = find_position_tensor(model, revision, allow_pickle)
+    cfg, name = find_position_tensor(ref)
+    model = ref.source
     if name is None:
         _, why = position_info(cfg)
         raise EmbcliError(

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from embcli.errors import EmbcliError, UsageProblem
+from embcli.read.ref import ModelRef, Sinks
 
 if TYPE_CHECKING:  # byte sources are imported when a file is asked for: not on the warm path
     from embcli.read.byte_source import ByteSource, HubFile, Notice, Progress
@@ -200,32 +201,20 @@ class VectorFile(Source):
         return [self.path.name]
 
 
-def resolve(
-    spec: str,
-    revision: str | None = None,
-    *,
-    file: str | None = None,
-    quant: str | None = None,
-    notice: Notice | None = None,
-    progress: Progress | None = None,
-) -> Source:
-    """The source ``spec`` names: an Ollama name or a local path first, else a Hub repo id.
+def resolve(ref: ModelRef | str, sinks: Sinks | None = None) -> Source:
+    """The source ``ref`` names: an Ollama name or a local path first, else a Hub repo id.
 
-    ``file`` and ``quant`` choose one GGUF model among several (Hub repos and directories);
+    Its ``file`` and ``quant`` choose one GGUF model among several (Hub repos and directories);
     where they do not apply they are refused in one line.
     """
-    source = resolve_local(spec, file=file, quant=quant, notice=notice, progress=progress)
-    if source is None:
-        source = resolve_hub(
-            spec, revision, file=file, quant=quant, notice=notice, progress=progress
-        )
-    return source
+    ref = ModelRef.of(ref)
+    return resolve_local(ref) or resolve_hub(ref, sinks)
 
 
-def refuse_choice(source: Source, file: str | None, quant: str | None) -> None:
+def refuse_choice(source: Source, ref: ModelRef) -> None:
     """``--file``/``--quant`` pick a GGUF file; no other source has files to pick from."""
-    if file is not None or quant is not None:
-        option = "--file" if file is not None else "--quant"
+    if ref.chosen:
+        option = "--file" if ref.file is not None else "--quant"
         if isinstance(source, GgufFiles):
             raise UsageProblem(
                 f"{option} chooses among the GGUF files of a directory or Hub repo, and "
@@ -238,27 +227,21 @@ def looks_like_path(spec: str) -> bool:
     return spec.startswith((".", "/", "~")) or (os.sep in spec and Path(spec).exists())
 
 
-def resolve_local(
-    spec: str,
-    *,
-    file: str | None = None,
-    quant: str | None = None,
-    notice: Notice | None = None,
-    progress: Progress | None = None,
-) -> Source | None:
-    """A local model directory, GGUF model or vector file, or None if ``spec`` names no path.
+def resolve_local(ref: ModelRef) -> Source | None:
+    """A local model directory, GGUF model or vector file, or None if ``ref`` names no path.
 
     Cheap (a ``stat`` of the directory's files, or an Ollama manifest): the warm path calls it
     on every query.
     """
     from embcli.read import gguf_sources
 
+    spec = ref.source
     if gguf_sources.is_ollama(spec):
         found = gguf_sources.resolve_ollama(spec)
         source: Source = GgufFiles(
             "ollama", found.label, found.identity, None, tuple(Path(f) for f in found.files)
         )
-        refuse_choice(source, file, quant)
+        refuse_choice(source, ref)
         return source
     path = Path(spec).expanduser()
     if not path.exists():
@@ -270,7 +253,7 @@ def resolve_local(
         return None
     if path.is_file() and path.suffix.lower() == ".gguf":
         source = _gguf_files(gguf_sources.local_gguf(path))
-        refuse_choice(source, file, quant)
+        refuse_choice(source, ref)
         return source
     if not path.is_dir():
         if path.is_file() and path.suffix.lower() in VECTOR_SUFFIXES:
@@ -278,7 +261,7 @@ def resolve_local(
             ident = hashlib.sha256(f"{st.st_size}\0{st.st_mtime_ns}".encode()).hexdigest()
             resolved = path.resolve()
             source = VectorFile("vectors", str(resolved), ident, None, resolved)
-            refuse_choice(source, file, quant)
+            refuse_choice(source, ref)
             return source
         raise EmbcliError(
             f"{spec} is a file; --model takes a model directory, a Hub repo id, a GGUF file, "
@@ -286,34 +269,33 @@ def resolve_local(
         )
     path = path.resolve()
     has_config = (path / "config.json").is_file() or (path / "modules.json").is_file()
-    chosen = file is not None or quant is not None
-    if (chosen or not has_config) and gguf_sources.holds_gguf(path):
-        return _gguf_files(gguf_sources.gguf_directory(path, file=file, quant=quant))
+    if (ref.chosen or not has_config) and gguf_sources.holds_gguf(path):
+        return _gguf_files(gguf_sources.gguf_directory(path, file=ref.file, quant=ref.quant))
     if not has_config:
         raise EmbcliError(
             f"{path} has no config.json",
             "point --model at a Hugging Face model directory, a GGUF file or a folder of them",
         )
     source = LocalDir("local", str(path), _fingerprint(path), None, path)
-    refuse_choice(source, file, quant)
+    refuse_choice(source, ref)
     return source
 
 
-def names_local_gguf(spec: str, file: str | None = None, quant: str | None = None) -> bool:
-    """Whether ``spec`` names a GGUF model on this machine: an ``ollama:`` name, a ``.gguf``
+def names_local_gguf(ref: ModelRef) -> bool:
+    """Whether ``ref`` names a GGUF model on this machine: an ``ollama:`` name, a ``.gguf``
     file, or a folder of GGUF files (without ``config.json``, or with ``--file``/``--quant``).
     Cheap: nothing is opened."""
     from embcli.read import gguf_sources
 
+    spec = ref.source
     if gguf_sources.is_ollama(spec):
         return True
     path = Path(spec).expanduser()
     if path.is_file():
         return path.suffix.lower() == ".gguf"
-    chosen = file is not None or quant is not None
     return (
         path.is_dir()
-        and (chosen or not (path / "config.json").is_file())
+        and (ref.chosen or not (path / "config.json").is_file())
         and gguf_sources.holds_gguf(path)
     )
 
@@ -347,15 +329,7 @@ def _add_file(h: Any, entry: os.DirEntry[str], prefix: str) -> None:
         h.update(f"{prefix}{entry.name}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
 
 
-def resolve_hub(
-    repo_id: str,
-    revision: str | None,
-    *,
-    file: str | None = None,
-    quant: str | None = None,
-    notice: Notice | None = None,
-    progress: Progress | None = None,
-) -> Source:
+def resolve_hub(ref: ModelRef, sinks: Sinks | None = None) -> Source:
     """Resolve ``revision`` to a commit; a transformers repo's small files are fetched (config,
     tokenizer), a GGUF repo's chosen file is only named (its header is read by ranges later).
 
@@ -364,12 +338,14 @@ def resolve_hub(
     """
     from embcli.read import gguf_sources, hub
 
+    repo_id, revision = ref.source, ref.revision
+    notice, progress = (sinks.notice, sinks.progress) if sinks else (None, None)
     info = hub.model_info(repo_id, revision)
     sha = str(info.sha)
     names = tuple(s.rfilename for s in (info.siblings or []))
     ggufs = any(n.lower().endswith(".gguf") for n in names)
-    if ggufs and ("config.json" not in names or file is not None or quant is not None):
-        files = gguf_sources.choose_gguf(names, repo_id, file=file, quant=quant)
+    if ggufs and ("config.json" not in names or ref.chosen):
+        files = gguf_sources.choose_gguf(names, repo_id, file=ref.file, quant=ref.quant)
         return HubGguf(
             "hub",
             f"{repo_id}/{files[0]}",
@@ -390,7 +366,7 @@ def resolve_hub(
     source = HubRepo(
         "hub", repo_id, sha, revision, repo_id, directory, names, notice=notice, progress=progress
     )
-    refuse_choice(source, file, quant)
+    refuse_choice(source, ref)
     return source
 
 

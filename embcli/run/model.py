@@ -22,6 +22,7 @@ import transformers
 
 from embcli.errors import EmbcliError, ModelFailure, UsageProblem
 from embcli.read import families, hub, sources
+from embcli.read.ref import ModelRef
 
 #: What the forward pass and the sentence-transformers pipeline need, as snapshot patterns.
 ALLOW = (
@@ -129,7 +130,7 @@ class Loaded:
 
 def resolve_directory(spec: str, revision: str | None, allow_pickle: bool) -> tuple[Path, str]:
     """A local directory holding the model's files, and the label to show for it."""
-    local = sources.resolve_local(spec)
+    local = sources.resolve_local(ModelRef(spec))
     if local is not None:
         if isinstance(local, sources.GgufFiles):
             raise EmbcliError(

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +23,7 @@ from embcli.read.container import Container
 from embcli.read.facts import ModelFacts, config_facts
 from embcli.read.locate import head_by_name, locate_embedding
 from embcli.read.probe import head_of
+from embcli.read.ref import ModelRef, Progress, Sinks
 from embcli.read.sources import Source, open_container
 from embcli.read.static_model import StaticContainer
 from embcli.read.tokens import (
@@ -38,25 +39,20 @@ from embcli.store.lookup import write_lookup, write_piece_lookup
 from embcli.store.meta import TableMeta
 from embcli.version import __version__
 
-Progress = Callable[[int, int, str], None]  # (done, total, "rows" or "bytes")
-
 
 def write_table(
-    source: Source,
-    target: Path,
-    tensor: str | None = None,
-    allow_pickle: bool = False,
-    progress: Progress | None = None,
-    notice: Callable[[str], None] | None = None,
-    table: str = "input",
+    source: Source, target: Path, ref: ModelRef, sinks: Sinks | None = None
 ) -> TableMeta:
-    """Fill ``target`` with a cache entry for ``source``; return its metadata.
+    """Fill ``target`` with a cache entry for ``ref``'s table of ``source``; return its metadata.
 
-    ``progress(done, total, unit)`` reports rows converted, or, when the table is streamed from
-    the Hub, the source's own report of bytes received. ``table`` ("input" or "output") is
-    recorded; for the head (and ``"target"``, a decoder's own table), ``tensor`` names it.
+    ``sinks.progress(done, total, unit)`` reports rows converted, or, when the table is streamed
+    from the Hub, the source's own report of bytes received. ``ref.role`` ("input", "output" or
+    "target") is recorded; for the head (and "target", a decoder's own table), ``ref.tensor``
+    names it.
     """
-    container = open_container(source, allow_pickle=allow_pickle, notice=notice)
+    tensor, table = ref.tensor, ref.role
+    notice, progress = (sinks.notice, sinks.progress) if sinks else (None, None)
+    container = open_container(source, allow_pickle=ref.allow_pickle, notice=notice)
     facts = container.facts() or config_facts(source)
     names = container.names()
     name = locate_embedding(
