@@ -21,7 +21,8 @@ import torch
 from safetensors.torch import load_file
 
 from embcli.errors import EmbcliError
-from embcli.read.sources import open_container, resolve
+from embcli.read.formats import open_container
+from embcli.read.sources import resolve
 from embcli.store.load import ModelRef, open_table
 from tests.conftest import run_subprocess
 from tests.hub_server import HubServer

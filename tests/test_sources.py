@@ -16,8 +16,9 @@ from safetensors.torch import load_file
 from embcli.errors import EmbcliError, UsageProblem
 from embcli.read.byte_source import LocalFile
 from embcli.read.container import float_rows
+from embcli.read.formats import open_container
 from embcli.read.ref import ModelRef
-from embcli.read.sources import LocalDir, VectorFile, open_container, resolve
+from embcli.read.sources import LocalDir, VectorFile, resolve
 
 
 def test_a_local_directory_hands_out_its_files(model_dirs):

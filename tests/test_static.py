@@ -20,7 +20,8 @@ import pytest
 
 import embcli
 from embcli.ask.static_sentences import static_encoder
-from embcli.read.sources import open_container, resolve
+from embcli.read.formats import open_container
+from embcli.read.sources import resolve
 from embcli.read.static_model import StaticContainer, static_layout
 from embcli.store.load import open_table
 from tests import static_models

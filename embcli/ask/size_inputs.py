@@ -98,8 +98,9 @@ def resolve(
 def _from_gguf(spec: str, file: str | None, quant: str | None) -> SizeInput | None:
     """A local GGUF model's numbers from its header alone: shapes of every tensor, the
     vocabulary's length, the quantisation of the table and the head. None if not a GGUF."""
+    from embcli.read.formats import open_container
     from embcli.read.ref import ModelRef
-    from embcli.read.sources import names_local_gguf, open_container, resolve_local
+    from embcli.read.sources import names_local_gguf, resolve_local
 
     ref = ModelRef(spec, file=file, quant=quant)
     if not names_local_gguf(ref):

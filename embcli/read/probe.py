@@ -18,9 +18,10 @@ from embcli.errors import EmbcliError, UsageProblem
 from embcli.read.container import Container
 from embcli.read.facts import ModelFacts, config_facts
 from embcli.read.families import GGUF_POSITION_TABLE
+from embcli.read.formats import open_container
 from embcli.read.locate import locate_embedding, locate_head, locate_target
 from embcli.read.ref import ModelRef
-from embcli.read.sources import Source, VectorFile, open_container, resolve
+from embcli.read.sources import Source, VectorFile, resolve
 from embcli.read.static_model import StaticContainer
 
 if TYPE_CHECKING:

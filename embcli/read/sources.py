@@ -8,8 +8,9 @@ Ollama model by its manifest's blob digest, a Hub file by the commit sha and the
 
 A source says what identifies its contents (the cache key) and hands out its files: small ones
 (``config.json``, tokenizer files) as local paths, weight files as byte sources
-(:mod:`embcli.read.byte_source`). :func:`open_container` then picks the container its weight
-files make up. A local directory is keyed by a fingerprint of its files (path, size,
+(:mod:`embcli.read.byte_source`); the classes are in :mod:`embcli.read.source`, and
+:func:`embcli.read.formats.open_container` picks the container their weight files make up. A
+local directory is keyed by a fingerprint of its files (path, size,
 modification time), so editing or replacing any file gives a new cache entry; a Hub repository
 by the commit sha its revision resolves to. Hub access goes through :mod:`embcli.read.hub`
 (huggingface_hub is imported only when a repo id is used).
@@ -20,16 +21,21 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from embcli.errors import EmbcliError, UsageProblem
 from embcli.read.ref import ModelRef, Sinks
+from embcli.read.source import (
+    GgufFiles,
+    HubGguf,
+    HubRepo,
+    LocalDir,
+    Source,
+    VectorFile,
+)
 
-if TYPE_CHECKING:  # byte sources are imported when a file is asked for: not on the warm path
-    from embcli.read.byte_source import ByteSource, HubFile, Notice, Progress
-    from embcli.read.container import Container
+__all__ = ["GgufFiles", "HubGguf", "HubRepo", "LocalDir", "Source", "VectorFile", "resolve"]
 
 REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
 #: Files besides the weights that a table needs: config and every tokenizer format.
@@ -48,157 +54,8 @@ SMALL_FILES = (
     "pytorch_model.bin.index.json",
     "modules.json",  # sentence-transformers' pipeline: says when a model is a static table
 )
-SAFETENSORS_INDEX = "model.safetensors.index.json"
-PYTORCH_INDEX = "pytorch_model.bin.index.json"
 VECTOR_SUFFIXES = (".txt", ".vec", ".bin", ".w2v", ".glove")
 MODULE_FOLDER = re.compile(r"^\d+_\w+$")  # sentence-transformers' module folders
-
-
-@dataclass
-class Source:
-    """A resolved ``--model``: what it is, what identifies its contents, and its files."""
-
-    kind: str  # "local", "hub", "vectors", "gguf" (a local GGUF), "ollama"
-    label: str  # what to show: an absolute path, a repo id (/file for GGUF), "ollama:NAME:TAG"
-    #: content fingerprint (local), commit sha (hub; "sha:file" for a Hub GGUF), blob digest
-    #: (ollama)
-    identity: str
-    revision: str | None
-    notice: Notice | None = field(default=None, kw_only=True, repr=False, compare=False)
-    progress: Progress | None = field(default=None, kw_only=True, repr=False, compare=False)
-
-    def key(self, tensor: str | None) -> str:
-        """The cache key: changes whenever the source's contents or the table choice change."""
-        parts = [self.kind, self.label, self.identity, tensor or ""]
-        if self.kind == "hub":
-            from embcli.read.hub import hub_endpoint
-
-            parts.append(hub_endpoint())
-        return hashlib.sha256("\0".join(parts).encode()).hexdigest()
-
-    def small_file(self, name: str) -> Path | None:
-        """A local path for ``config.json``, a tokenizer file... or None if the source has none."""
-        raise NotImplementedError
-
-    def file(self, name: str) -> ByteSource:
-        """A weight file's bytes (local, or ranged reads from the Hub)."""
-        raise NotImplementedError
-
-    def listing(self) -> list[str]:
-        """The names of the files the source holds."""
-        raise NotImplementedError
-
-
-@dataclass
-class LocalDir(Source):
-    """A Hugging Face model directory on local disk."""
-
-    directory: Path
-
-    def small_file(self, name: str) -> Path | None:
-        path = self.directory / name
-        return path if path.is_file() else None
-
-    def file(self, name: str) -> ByteSource:
-        from embcli.read.byte_source import LocalFile
-
-        return LocalFile(self.directory / name)
-
-    def listing(self) -> list[str]:
-        return sorted(p.name for p in self.directory.iterdir() if p.is_file())
-
-
-@dataclass
-class HubRepo(Source):
-    """A Hub repository at one commit; its small files are already in ``directory``."""
-
-    repo_id: str
-    directory: Path  # huggingface_hub's snapshot folder holding the small files
-    names: tuple[str, ...]
-    _files: dict[str, HubFile] = field(default_factory=dict, repr=False, compare=False)
-
-    def small_file(self, name: str) -> Path | None:
-        path = self.directory / name
-        return path if path.is_file() else None
-
-    def file(self, name: str) -> ByteSource:
-        """One byte source per file and process, so a whole-file fallback happens once."""
-        from embcli.read.byte_source import HubFile
-
-        if name not in self._files:
-            self._files[name] = HubFile(
-                self.repo_id, self.identity, name, progress=self.progress, notice=self.notice
-            )
-        return self._files[name]
-
-    def listing(self) -> list[str]:
-        return sorted(self.names)
-
-
-@dataclass
-class GgufFiles(Source):
-    """A GGUF model on local disk: one file, a split set in shard order, or an Ollama blob."""
-
-    paths: tuple[Path, ...]  # the first holds the metadata
-
-    def small_file(self, name: str) -> Path | None:
-        return None  # the vocabulary and the facts are in the GGUF's own metadata
-
-    def file(self, name: str) -> ByteSource:
-        from embcli.read.byte_source import LocalFile
-
-        for path in self.paths:
-            if path.name == name:
-                return LocalFile(path)
-        return LocalFile(self.paths[0].parent / name)
-
-    def listing(self) -> list[str]:
-        return [p.name for p in self.paths]
-
-
-@dataclass
-class HubGguf(Source):
-    """GGUF files of a Hub repository at one commit (one model; a split set in shard order),
-    read by byte ranges: the header, then the table."""
-
-    repo_id: str
-    files: tuple[str, ...]
-    _files: dict[str, HubFile] = field(default_factory=dict, repr=False, compare=False)
-
-    def small_file(self, name: str) -> Path | None:
-        return None
-
-    def file(self, name: str) -> ByteSource:
-        """One byte source per file and process (its size, once known, is kept)."""
-        from embcli.read.byte_source import HubFile
-
-        if name not in self._files:
-            sha = self.identity.partition(":")[0]
-            self._files[name] = HubFile(
-                self.repo_id, sha, name, progress=self.progress, notice=self.notice
-            )
-        return self._files[name]
-
-    def listing(self) -> list[str]:
-        return list(self.files)
-
-
-@dataclass
-class VectorFile(Source):
-    """A word2vec, GloVe or fastText file."""
-
-    path: Path
-
-    def small_file(self, name: str) -> Path | None:
-        return None
-
-    def file(self, name: str) -> ByteSource:
-        from embcli.read.byte_source import LocalFile
-
-        return LocalFile(self.path)
-
-    def listing(self) -> list[str]:
-        return [self.path.name]
 
 
 def resolve(ref: ModelRef | str, sinks: Sinks | None = None) -> Source:
@@ -381,55 +238,3 @@ def _static_files(repo_id: str, sha: str, directory: Path, names: tuple[str, ...
         if f"{folder}/{name}" in names:
             hub.download(repo_id, f"{folder}/{name}", sha)
     return folder
-
-
-# -- which container a source holds -------------------------------------------------------------
-
-
-def open_container(
-    source: Source, *, allow_pickle: bool = False, notice: Notice | None = None
-) -> Container:
-    """The tensor container the source's weight files make up.
-
-    safetensors wins over PyTorch ``.bin`` files whenever both are present. Nothing is read yet:
-    the index (if any) and headers are read when the container is first asked about a tensor.
-    """
-    if isinstance(source, VectorFile):
-        from embcli.read.wordvectors import WordVectors
-
-        return WordVectors(source.path)
-    if isinstance(source, (GgufFiles, HubGguf)):
-        from embcli.read.gguf_file import GGUFModel
-
-        return GGUFModel(source.file(source.listing()[0]), source.file)
-    from embcli.read.static_model import StaticContainer, static_layout
-
-    layout = static_layout(source.small_file)
-    if layout is not None:
-        return StaticContainer(source, layout)
-    names = [n for n in source.listing() if "/" not in n]
-    tensors = [n for n in names if n.endswith(".safetensors")]
-    if SAFETENSORS_INDEX in names or tensors:
-        from embcli.read.safetensors_container import SafetensorsContainer
-
-        index = _index(source, SAFETENSORS_INDEX, names)
-        return SafetensorsContainer(source.label, tensors, index, source.file)
-    pickles = [n for n in names if n.endswith(".bin") and n.startswith(("pytorch_model", "model"))]
-    if PYTORCH_INDEX in names or pickles:
-        from embcli.read.pytorch_container import PyTorchContainer
-
-        index = _index(source, PYTORCH_INDEX, names)
-        return PyTorchContainer(source.label, pickles, index, source.file, allow_pickle)
-    raise EmbcliError(
-        f"no weights in {source.label}: expected model.safetensors, shards with "
-        f"{SAFETENSORS_INDEX}, or pytorch_model.bin"
-    )
-
-
-def _index(source: Source, name: str, names: list[str]) -> Path | None:
-    if name not in names:
-        return None
-    path = source.small_file(name)
-    if path is None:
-        raise EmbcliError(f"cannot read {name} of {source.label}")
-    return path
