@@ -60,3 +60,29 @@ class PartlyFailed(EmbcliError):
     """Some of a long job's parts failed; the others were answered (exit code 4)."""
 
     exit_code = 4
+
+
+class HubProblem(EmbcliError):
+    """A request to the Hugging Face Hub that failed (exit code 1); the subclasses say why, so a
+    Python caller can tell a missing model from a missing network."""
+
+
+class HubNotFound(HubProblem):
+    """No such model repository, or no such file in it."""
+
+
+class HubGated(HubProblem):
+    """A gated or private repository this token may not read (a licence to accept, HF_TOKEN)."""
+
+
+class HubRevisionNotFound(HubProblem):
+    """The repository exists, but not the revision (branch, tag or commit) asked for."""
+
+
+class HubOffline(HubProblem):
+    """``HF_HUB_OFFLINE`` is set and what is asked for is not cached."""
+
+
+class HubUnreachable(HubProblem):
+    """No answer from the Hub endpoint: no network, a name that does not resolve, a refused
+    connection, or a server that accepts and stays silent past the timeout."""

@@ -153,3 +153,36 @@ def test_server_without_ranges_falls_back_to_whole_file(hub, model_dirs, tmp_pat
     assert "does not serve byte ranges" in res.err
     size = (model_dirs["gpt2"] / "model.safetensors").stat().st_size
     assert hub.bytes_served("model.safetensors") >= size
+
+
+TYPED = """
+import sys, embcli
+from embcli import errors
+try:
+    embcli.load(sys.argv[1], revision=sys.argv[2] or None)
+except errors.HubProblem as exc:
+    print(type(exc).__name__, isinstance(exc, errors.EmbcliError), exc.exit_code)
+"""
+
+
+@pytest.mark.parametrize(
+    ("repo", "revision", "env", "kind"),
+    [
+        ("tiny/missing", "", {}, "HubNotFound"),
+        ("tiny/gated", "", {}, "HubGated"),
+        ("tiny/gpt2", "nope", {}, "HubRevisionNotFound"),
+        ("tiny/gpt2", "", {"HF_ENDPOINT": "http://127.0.0.1:9"}, "HubUnreachable"),
+        ("tiny/gpt2", "", {"HF_HUB_OFFLINE": "1"}, "HubOffline"),
+    ],
+)
+def test_hub_failures_are_typed_for_python_callers(hub, tmp_path, repo, revision, env, kind):
+    """Each cause is its own subclass of ``errors.HubProblem`` (an ``EmbcliError``, exit 1)."""
+    import os
+    import subprocess
+    import sys
+
+    base = {"HF_ENDPOINT": hub.url, "HF_HUB_OFFLINE": "0", "HF_HOME": str(tmp_path / "hf"),
+            "EMBCLI_CACHE": str(tmp_path / "cache"), "HF_TOKEN": ""}  # fmt: skip
+    proc = subprocess.run([sys.executable, "-c", TYPED, repo, revision], capture_output=True,
+                          text=True, env={**os.environ, **base, **env}, timeout=120)  # fmt: skip
+    assert proc.stdout.split() == [kind, "True", "1"], proc.stderr

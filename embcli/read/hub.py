@@ -15,17 +15,21 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
-from embcli.errors import EmbcliError
+from embcli.errors import (
+    HubGated,
+    HubNotFound,
+    HubOffline,
+    HubProblem,
+    HubRevisionNotFound,
+    HubUnreachable,
+)
+
+__all__ = ["HubUnreachable", "hub_call", "model_info"]
 
 T = TypeVar("T")
 _SCRATCH: list[Path] = []
 _SCRATCH_LOCK = allocate_lock()  # builds run in threads (history --jobs): one scratch dir
 _REACHED: set[str] = set()
-
-
-class HubUnreachable(EmbcliError):
-    """No answer from the Hub endpoint: no network, a name that does not resolve, a refused
-    connection, or a server that accepts and stays silent past the timeout."""
 
 
 def hub_endpoint() -> str:
@@ -145,38 +149,40 @@ def hub_call(repo_id: str, revision: str | None, call: Callable[[], T]) -> T:
         raise problem from None
 
 
-def one_line(exc: BaseException, repo_id: str, revision: str | None) -> EmbcliError | None:
-    """The one-line error a huggingface_hub or network exception stands for (None: a bug)."""
+def one_line(exc: BaseException, repo_id: str, revision: str | None) -> HubProblem | None:
+    """The one-line error a huggingface_hub or network exception stands for (None: a bug),
+    typed by cause (:mod:`embcli.errors`: not found, gated, revision not found, offline,
+    unreachable)."""
     from huggingface_hub import errors as hf
 
     at = f"{repo_id}@{revision}" if revision else repo_id
     if isinstance(exc, hf.GatedRepoError):
-        return EmbcliError(f"{repo_id} is gated", "accept its licence on the Hub and set HF_TOKEN")
+        return HubGated(f"{repo_id} is gated", "accept its licence on the Hub and set HF_TOKEN")
     if isinstance(exc, hf.RepositoryNotFoundError):
-        return EmbcliError(
+        return HubNotFound(
             f"no model repo {repo_id} on the Hub ({hub_endpoint()}) and no local directory "
             "of that name",
             "check the name; private repos need HF_TOKEN",
         )
     if isinstance(exc, hf.RevisionNotFoundError):
-        return EmbcliError(f"revision {revision!r} not found in {repo_id}")
+        return HubRevisionNotFound(f"revision {revision!r} not found in {repo_id}")
     if isinstance(exc, hf.RemoteEntryNotFoundError):
-        return EmbcliError(f"{at}: file not found on the Hub ({exc})")
+        return HubNotFound(f"{at}: file not found on the Hub ({exc})")
     if isinstance(exc, hf.OfflineModeIsEnabled):
-        return EmbcliError(
+        return HubOffline(
             f"HF_HUB_OFFLINE is set and {at} is not in the embcli cache",
             "unset HF_HUB_OFFLINE once to fetch it",
         )
     if isinstance(exc, hf.LocalEntryNotFoundError):
-        return EmbcliError(
+        return HubUnreachable(
             f"cannot reach the Hugging Face Hub for {at} and it is not cached",
             "check the network, or HF_HUB_OFFLINE",
         )
     if isinstance(exc, hf.HfHubHTTPError):
         status = getattr(getattr(exc, "response", None), "status_code", None)
         if status in (401, 403):
-            return EmbcliError(f"not authorised to read {repo_id}", "set HF_TOKEN")
-        return EmbcliError(f"the Hub answered {status} for {at}")
+            return HubGated(f"not authorised to read {repo_id}", "set HF_TOKEN")
+        return HubProblem(f"the Hub answered {status} for {at}")
     if is_network_error(exc):  # httpx errors do not share a base with OSError
         return HubUnreachable(
             f"cannot reach the Hugging Face Hub at {hub_endpoint()} for {at} ({reason(exc)})",
