@@ -93,6 +93,9 @@ def resolve_local(ref: ModelRef) -> Source | None:
     from embcli.read import gguf_sources
 
     spec = ref.source
+    if gguf_sources.is_lmstudio(spec):
+        folder = gguf_sources.lmstudio_folder(spec)
+        return _gguf_files(gguf_sources.gguf_directory(folder, file=ref.file, quant=ref.quant))
     if gguf_sources.is_ollama(spec):
         found = gguf_sources.resolve_ollama(spec)
         source: Source = GgufFiles(
@@ -145,7 +148,7 @@ def names_local_gguf(ref: ModelRef) -> bool:
     from embcli.read import gguf_sources
 
     spec = ref.source
-    if gguf_sources.is_ollama(spec):
+    if gguf_sources.is_ollama(spec) or gguf_sources.is_lmstudio(spec):
         return True
     path = Path(spec).expanduser()
     if path.is_file():
