@@ -13,7 +13,8 @@ is a *stop* (one per call, under every name it was handed); the methods of the v
 class are not (that is where it lives). For the route the script prints:
 
 - stops: how many calls received the value; functions: how many distinct functions;
-- modules: distinct modules; names: distinct parameter names it was passed under;
+- modules: distinct modules; names: distinct parameter names it was passed under; parameters:
+  distinct (function, parameter) pairs, how many places spell it out;
 - up: how often the next stop is in a higher layer than the last (the layers of DEVELOPERS.md,
   read < store < ask/run < draw < api < cli; the shared modules below read);
 - returns: how often the next stop is in a module the route had left before.
@@ -332,6 +333,7 @@ def figures(stops: list[Stop]) -> dict[str, int]:
         "functions": len({(s.module, s.function) for s in stops}),
         "modules": len({s.module for s in stops}),
         "names": len({n for s in stops for n in s.names}),
+        "parameters": len({(s.module, s.function, n) for s in stops for n in s.names}),
         "up": up,
         "returns": returns,
     }
@@ -396,8 +398,8 @@ def space_route(work: Path, keyword: str) -> list[Stop]:
 def show(title: str, stops: list[Stop], verbose: bool) -> None:
     f = figures(stops)
     print(f"{title}: {f['stops']} stops ({f['functions']} functions) in {f['modules']} modules "
-          f"under {f['names']} names; up a layer {f['up']} times; back to a module it had left "
-          f"{f['returns']} times")  # fmt: skip
+          f"under {f['names']} names ({f['parameters']} parameters of functions hold it); up a "
+          f"layer {f['up']} times; back to a module it had left {f['returns']} times")  # fmt: skip
     if verbose:
         for s in stops:
             names = ", ".join(s.names)
