@@ -48,7 +48,8 @@ ModelOpt = Annotated[
         "--model",
         "-m",
         help="Hub repo id, local model directory, GGUF file (or a folder of them), "
-        f"ollama:NAME[:TAG], or word-vector file (default: $EMBCLI_MODEL or {DEFAULT_MODEL}).",
+        f"ollama:NAME[:TAG], lmstudio:PUBLISHER/MODEL, or word-vector file (default: "
+        f"$EMBCLI_MODEL or {DEFAULT_MODEL}).",
         show_default=False,
         autocompletion=complete_model,
     ),
