@@ -423,7 +423,6 @@ def load(
     role: str = "input",
     cache_dir: PathLike | None = None,
     allow_pickle: bool = False,
-    table: str | None = None,
     file: str | None = None,
     quant: str | None = None,
 ) -> Table:
@@ -436,7 +435,7 @@ def load(
     the checkpoint and caches it normalised; later calls memory-map the cache in milliseconds.
     ``role="output"`` opens the output head (the same table for a tied model); ``tensor``
     names another checkpoint tensor; ``cache_dir`` defaults to ``$EMBCLI_CACHE`` or the
-    platform's cache directory. ``table=`` is the old name of ``role=``.
+    platform's cache directory.
 
     The table is opened here, so a model that cannot be read raises at once;
     ``embcli.Model(model).table(...)`` opens it on first use instead.
@@ -445,11 +444,6 @@ def load(
         >>> t.shape                                                  # doctest: +SKIP
         (50257, 768)
     """
-    if table is not None:
-        import warnings
-
-        warnings.warn("load(table=...) is now load(role=...)", DeprecationWarning, stacklevel=2)
-        role = table
     source = Model(model, revision=revision, cache_dir=cache_dir, allow_pickle=allow_pickle,
                    file=file, quant=quant)  # fmt: skip
     return source.table(role, tensor).open()

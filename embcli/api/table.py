@@ -13,7 +13,6 @@ in ``result.failed``).
 from __future__ import annotations
 
 import os
-import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -34,12 +33,10 @@ if TYPE_CHECKING:
     from embcli.ask.compare import CompareResult
     from embcli.ask.export import Export
     from embcli.ask.info import Info, Tokenized
-    from embcli.ask.sentences import SentencesResult
     from embcli.ask.undertrained import UndertrainedResult
     from embcli.ask.weat import WeatResult, WeatResults
     from embcli.ask.words import Resolved
     from embcli.draw.wordplot import WordPlot
-    from embcli.run.context import ContextResult
     from embcli.store.table import EmbeddingTable
 
 PathLike = str | os.PathLike[str]
@@ -866,23 +863,6 @@ class Table:
 
         return undertrained(self.embeddings, self.role, open_input, lines, source, limit,
                             percentile, all_rows)  # fmt: skip
-
-    # -- what the model does, not the table (kept for one release) -------------------------------
-
-    def context(self, word: str, sentences: Sequence[str], **options: Any) -> ContextResult:
-        """Deprecated: ``t.model.context(...)`` (running the model does not use the table)."""
-        warnings.warn("Table.context is Model.context", DeprecationWarning, stacklevel=2)
-        return self.model.context(word, sentences, **options)
-
-    def sentences(self, texts: Sequence[str], **options: Any) -> SentencesResult:
-        """Deprecated: ``t.model.sentences(...)``."""
-        warnings.warn("Table.sentences is Model.sentences", DeprecationWarning, stacklevel=2)
-        return self.model.sentences(texts, **options)
-
-    def positions(self, max_positions: int = 256, *, output: PathLike | None = None) -> Figure:
-        """Deprecated: ``t.model.positions(...)``."""
-        warnings.warn("Table.positions is Model.positions", DeprecationWarning, stacklevel=2)
-        return self.model.positions(max_positions, output=output)
 
 
 def _axis_source(pairs: Any, poles: Any, pairs_name: str, poles_name: str) -> tuple[Any, Any]:

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import inspect
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -267,13 +265,6 @@ def pick_device(name: str) -> torch.device:
         return torch.device(name)
     except RuntimeError:
         raise UsageProblem(f"unknown --device {name!r} (cpu, cuda, cuda:1, mps)") from None
-
-
-@contextmanager
-def running() -> Iterator[None]:
-    """Inference mode: no autograd graph, no version counters."""
-    with torch.inference_mode():
-        yield
 
 
 def _check_weights(directory: Path, label: str, allow_pickle: bool) -> None:
