@@ -178,3 +178,17 @@ def test_size_tells_a_gated_repo_from_a_missing_one(hub, model_dirs, tmp_path):
     )
     assert record["config_from"] == "hub" and record["total_params"] == expected
     assert record["params_method"] == "safetensors headers (Hub metadata)"
+
+
+def test_running_a_hub_model_fetches_it_through_the_hub_client(hub, model_dirs, tmp_path):
+    """``context -m REPO`` downloads what the forward pass needs (read/hub.py's snapshot) and
+    runs it; a repo the Hub does not have is one line."""
+    res = embcli(hub, tmp_path, "context", "-m", "tiny/gpt2", "cat", "the cat sat", "a cat ran",
+                 "-f", "json", "-k", "0")  # fmt: skip
+    assert res.code == 0, res.err
+    assert json.loads(res.out)["word"] == "cat"
+    fetched = {s.filename for s in hub.log if s.method == "GET"}
+    assert "config.json" in fetched and "model.safetensors" in fetched
+    missing = embcli(hub, tmp_path, "context", "-m", "tiny/missing", "cat", "the cat", "a cat")
+    assert missing.code == 1 and len(missing.err.strip().splitlines()) == 1, missing.err
+    assert "no model repo tiny/missing" in missing.err

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from safetensors.torch import load_file
 
-from embcli.draw.projection import clamp_perplexity, pca_2d, position_similarity, tsne_2d
+from embcli.ask.projection import clamp_perplexity, pca_2d, position_similarity, tsne_2d
 from embcli.store.load import open_table
 from tests import models
 

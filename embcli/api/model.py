@@ -192,10 +192,13 @@ class Model:
         """
         checks.count("--max", max_positions, 2)
         out = checks.output_file(plot, IMAGE_SUFFIXES, "positions") if plot is not None else None
-        from embcli.draw import wordplot
+        from embcli.ask.projection import position_similarities, position_tensor
+        from embcli.draw.wordplot import PositionPlot
 
-        name = wordplot.position_tensor(self.spec, self.revision, self.allow_pickle)
-        picture = wordplot.position_plot(self.embeddings("input", name), name, max_positions)
+        name = position_tensor(self.spec, self.revision, self.allow_pickle)
+        picture = PositionPlot.of(
+            position_similarities(self.embeddings("input", name), name, max_positions)
+        )
         if out is not None:
             picture.save(out)
         return picture
@@ -394,8 +397,8 @@ class Model:
 
 def _draw_context(result: ContextResult, out: Path) -> Path:
     """``context --plot``: each pair of sentences' cosine against the layer."""
+    from embcli.ask.projection import title_name
     from embcli.draw.context_plot import cosine_by_layer
-    from embcli.draw.wordplot import title_name
     from embcli.run.context import excerpt
 
     spans = {s.index: (s.spans[0][0], s.spans[-1][1]) for s in result.sentences}

@@ -444,8 +444,8 @@ class Table:
         for note in result.notes:
             self.model.notice(note)
         if out is not None:
+            from embcli.ask.projection import title_name
             from embcli.draw.axis_plot import axis_plot
-            from embcli.draw.wordplot import title_name
 
             axis_plot(result, title_name(self.label), out)
         return result
@@ -620,7 +620,8 @@ class Table:
         ``.figure()`` gives a matplotlib ``Figure``. Words that do not resolve are left out
         (listed in ``.dropped`` and said through the model's notice).
         """
-        from embcli.draw import wordplot
+        from embcli.ask.projection import project_words
+        from embcli.draw.wordplot import WordPlot
 
         checks.choice("--method", method, PROJECTIONS)
         checks.number("--perplexity", perplexity, low=1.0)
@@ -638,11 +639,11 @@ class Table:
             raise UsageProblem("name some words, --group name=w1,w2, or --groups-file FILE")
         removal = checks.axis_to_remove(remove_axis)
         out = checks.output_file(plot, PAGE_SUFFIXES, "plot") if plot is not None else None
-        picture = wordplot.project_words(
+        picture = WordPlot.of(project_words(
             self.embeddings, spec, method=method, perplexity=perplexity, seed=seed, pool=pool,
             center=center, remove_pcs=remove_pcs,
             remove_axis=self._removal(removal, center, remove_pcs, pool),
-        )  # fmt: skip
+        ))  # fmt: skip
         if picture.dropped:
             self.model.notice(
                 f"left out {len(picture.dropped)} word(s): {'; '.join(picture.dropped)}"
@@ -814,8 +815,8 @@ class Table:
         out = checks.output_file(plot, IMAGE_SUFFIXES, "stats --plot") if plot else None
         result = table_stats(self.embeddings, remove_pcs, samples, seed, self.role)
         if out is not None:
+            from embcli.ask.projection import title_name
             from embcli.draw.anatomy_plot import stats_plot
-            from embcli.draw.wordplot import title_name
 
             title = f"{title_name(self.label)} ({self.role} table)"
             stats_plot(result.norm_values, result.eigenvalues, result.cosines, title, out)

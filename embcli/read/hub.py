@@ -137,6 +137,27 @@ def download(repo_id: str, filename: str, sha: str | None, local_dir: Path | Non
     )
 
 
+def snapshot(
+    repo_id: str, revision: str | None, allow: list[str], ignore: list[str], bars: bool
+) -> Path:
+    """The files of ``repo_id`` at ``revision`` that ``allow`` and not ``ignore`` match, in
+    huggingface_hub's cache (what running the model needs); its progress bars only if ``bars``."""
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.utils import disable_progress_bars
+
+    if not bars:
+        disable_progress_bars()
+    return Path(
+        hub_call(
+            repo_id,
+            revision,
+            lambda: snapshot_download(
+                repo_id, revision=revision, allow_patterns=allow, ignore_patterns=ignore
+            ),
+        )
+    )
+
+
 def file_size(repo_id: str, filename: str, sha: str) -> int | None:
     """The size of one file from a HEAD request (no body is transferred)."""
     from huggingface_hub import get_hf_file_metadata, hf_hub_url

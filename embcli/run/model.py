@@ -139,18 +139,7 @@ def resolve_directory(spec: str, revision: str | None, allow_pickle: bool) -> tu
         return local.directory, local.label
     patterns = [*ALLOW, *(PICKLE if allow_pickle else ())]
     ignore = [*IGNORE, *(() if allow_pickle else ("*.bin",))]
-    from huggingface_hub import snapshot_download
-    from huggingface_hub.utils import disable_progress_bars
-
-    if not sys.stderr.isatty():
-        disable_progress_bars()
-    path = hub.hub_call(
-        spec,
-        revision,
-        lambda: snapshot_download(
-            spec, revision=revision, allow_patterns=patterns, ignore_patterns=ignore
-        ),
-    )
+    path = hub.snapshot(spec, revision, patterns, ignore, bars=sys.stderr.isatty())
     if not (Path(path) / "config.json").is_file():
         info = hub.model_info(spec, revision)
         if any(s.rfilename.lower().endswith(".gguf") for s in info.siblings or []):
