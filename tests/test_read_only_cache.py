@@ -201,3 +201,28 @@ def test_clearing_a_read_only_cache_says_what_stayed(model_dirs, tmp_path):
     cleared = run("cache", "clear", read_only=False)  # writable again: it goes, and says so
     assert cleared.returncode == 0 and "removed 1 cached table" in cleared.stderr
     assert not entry.exists()
+
+
+def test_a_read_only_cache_with_a_dead_build_lists_and_claims_nothing(tmp_path):
+    """Build directories left by killed builds cannot be swept from a read-only cache: listing
+    still works and says nothing was removed; once writable, they go, and that is said."""
+    cache = tmp_path / "ro-cache"
+    owned = cache / ".tmp" / "m--0123456789abcdef.1.aa"
+    unowned = cache / ".tmp" / "m--0123456789abcdef.2.bb"
+    for d in (owned, unowned):
+        d.mkdir(parents=True)
+        (d / "vectors.npy").write_bytes(b"\0" * 1000)
+    (owned.parent / (owned.name + ".owner")).touch()
+    old = 1_000_000_000  # long past the grace an unowned directory gets
+    os.utime(unowned, (old, old))
+    run = Runner(cache)
+    before = _listing(cache)
+    for args in (("cache", "list"), ("cache", "clear")):
+        res = run(*args, read_only=True)
+        assert res.returncode == 0, res.stderr
+        assert "build director" not in res.stderr and "I/O error" not in res.stderr, res.stderr
+        assert _listing(cache) == before
+    res = run("cache", "list", read_only=False)
+    assert res.returncode == 0
+    assert "removed 2 build directories left by interrupted builds" in res.stderr, res.stderr
+    assert not owned.exists() and not unowned.exists()

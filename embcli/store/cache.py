@@ -255,22 +255,30 @@ def sweep_stale(root: Path, notice: Callable[[str], None] | None = None) -> list
                     continue
             except OSError:
                 continue
-            freed += _tree_bytes(path)
+            size = _tree_bytes(path)
             _remove_tree(path)
-            removed.append(path)
+            if not path.exists():  # a read-only cache keeps it: not said as removed
+                freed += size
+                removed.append(path)
             continue
         lock = FileLock(str(owner_file), timeout=0)
         try:
             lock.acquire()
         except Timeout:
             continue  # its builder is alive
+        except OSError:
+            continue  # the lock cannot be opened (a read-only cache): nothing can be swept
         try:
-            freed += _tree_bytes(path)
+            size = _tree_bytes(path)
             _remove_tree(path)
-            removed.append(path)
+            if not path.exists():
+                freed += size
+                removed.append(path)
         finally:
             lock.release()
-            owner_file.unlink(missing_ok=True)
+            if not path.exists():
+                with suppress(OSError):
+                    owner_file.unlink(missing_ok=True)
     if removed and notice:
         n = len(removed)
         notice(
@@ -288,10 +296,11 @@ def _remove_orphan_owner(path: Path) -> None:
     lock = FileLock(str(path), timeout=0)
     try:
         lock.acquire()
-    except Timeout:
+    except (Timeout, OSError):  # its builder is alive, or the cache is read-only
         return
     try:
-        path.unlink(missing_ok=True)
+        with suppress(OSError):
+            path.unlink(missing_ok=True)
     finally:
         lock.release()
 
