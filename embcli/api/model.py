@@ -192,10 +192,13 @@ class Model:
         """
         checks.count("--max", max_positions, 2)
         out = checks.output_file(plot, IMAGE_SUFFIXES, "positions") if plot is not None else None
-        from embcli.draw import wordplot
+        from embcli.ask.projection import position_similarities, position_tensor
+        from embcli.draw.wordplot import PositionPlot
 
-        name = wordplot.position_tensor(self.spec, self.revision, self.allow_pickle)
-        picture = wordplot.position_plot(self.embeddings("input", name), name, max_positions)
+        name = position_tensor(self.spec, self.revision, self.allow_pickle)
+        picture = PositionPlot.of(
+            position_similarities(self.embeddings("input", name), name, max_positions)
+        )
         if out is not None:
             picture.save(out)
         return picture
@@ -394,8 +397,8 @@ class Model:
 
 def _draw_context(result: ContextResult, out: Path) -> Path:
     """``context --plot``: each pair of sentences' cosine against the layer."""
+    from embcli.ask.projection import title_name
     from embcli.draw.context_plot import cosine_by_layer
-    from embcli.draw.wordplot import title_name
     from embcli.run.context import excerpt
 
     spans = {s.index: (s.spans[0][0], s.spans[-1][1]) for s in result.sentences}
@@ -423,7 +426,6 @@ def load(
     role: str = "input",
     cache_dir: PathLike | None = None,
     allow_pickle: bool = False,
-    table: str | None = None,
     file: str | None = None,
     quant: str | None = None,
 ) -> Table:
@@ -436,7 +438,7 @@ def load(
     the checkpoint and caches it normalised; later calls memory-map the cache in milliseconds.
     ``role="output"`` opens the output head (the same table for a tied model); ``tensor``
     names another checkpoint tensor; ``cache_dir`` defaults to ``$EMBCLI_CACHE`` or the
-    platform's cache directory. ``table=`` is the old name of ``role=``.
+    platform's cache directory.
 
     The table is opened here, so a model that cannot be read raises at once;
     ``embcli.Model(model).table(...)`` opens it on first use instead.
@@ -445,11 +447,6 @@ def load(
         >>> t.shape                                                  # doctest: +SKIP
         (50257, 768)
     """
-    if table is not None:
-        import warnings
-
-        warnings.warn("load(table=...) is now load(role=...)", DeprecationWarning, stacklevel=2)
-        role = table
     source = Model(model, revision=revision, cache_dir=cache_dir, allow_pickle=allow_pickle,
                    file=file, quant=quant)  # fmt: skip
     return source.table(role, tensor).open()

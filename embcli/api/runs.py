@@ -16,7 +16,6 @@ question is answered in seconds.
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -128,6 +127,7 @@ def _checkpoints(
     """The checkpoints to read, in order, and the name the result gives the run."""
     from embcli.read import checkpoints as ck
     from embcli.read.sources import looks_like_path
+    from embcli.store import cache
 
     if revisions is not None:
         if len(specs) != 1:
@@ -139,7 +139,8 @@ def _checkpoints(
                 "checkpoints give -m once per directory, or a quoted glob"
             )
         text = revisions if isinstance(revisions, str) else ",".join(revisions)
-        found, from_glob = ck.hub_checkpoints(spec, text, lambda r: _refs(r, cache_dir, notice))
+        root = cache.cache_root(str(cache_dir) if cache_dir is not None else None)
+        found, from_glob = ck.hub_checkpoints(spec, text, lambda r: cache.hub_refs(root, r, notice))
         label = spec
     else:
         if len(specs) == 1 and not ck.is_glob(specs[0]):
@@ -163,26 +164,6 @@ def _common_parent(paths: list[str]) -> str:
         return os.path.commonpath([str(Path(p).resolve()) for p in paths])
     except ValueError:
         return ", ".join(paths)
-
-
-def _refs(repo_id: str, cache_dir: PathLike | None, notice: Callable[[str], None]) -> list[str]:
-    """The repo's branches and tags; when the Hub cannot be asked (offline, unreachable), the
-    listing remembered from the last time it could, said as such."""
-    from embcli.read import hub
-    from embcli.store import cache
-
-    root = cache.cache_root(str(cache_dir) if cache_dir is not None else None)
-    key = "\0".join(["refs", hub.hub_endpoint(), repo_id])
-    try:
-        names = hub.list_refs(repo_id)
-    except EmbcliError as problem:
-        known = cache.read_ref(root, key)
-        if known is None:
-            raise
-        notice(f"cannot list the refs of {repo_id} ({problem.message}): using the last listing")
-        return list(json.loads(known))
-    cache.write_ref(root, key, json.dumps(names), notice)  # read-only: said once, not kept
-    return names
 
 
 class _Fetcher:

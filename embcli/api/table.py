@@ -13,7 +13,6 @@ in ``result.failed``).
 from __future__ import annotations
 
 import os
-import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -34,12 +33,10 @@ if TYPE_CHECKING:
     from embcli.ask.compare import CompareResult
     from embcli.ask.export import Export
     from embcli.ask.info import Info, Tokenized
-    from embcli.ask.sentences import SentencesResult
     from embcli.ask.undertrained import UndertrainedResult
     from embcli.ask.weat import WeatResult, WeatResults
     from embcli.ask.words import Resolved
     from embcli.draw.wordplot import WordPlot
-    from embcli.run.context import ContextResult
     from embcli.store.table import EmbeddingTable
 
 PathLike = str | os.PathLike[str]
@@ -447,8 +444,8 @@ class Table:
         for note in result.notes:
             self.model.notice(note)
         if out is not None:
+            from embcli.ask.projection import title_name
             from embcli.draw.axis_plot import axis_plot
-            from embcli.draw.wordplot import title_name
 
             axis_plot(result, title_name(self.label), out)
         return result
@@ -623,7 +620,8 @@ class Table:
         ``.figure()`` gives a matplotlib ``Figure``. Words that do not resolve are left out
         (listed in ``.dropped`` and said through the model's notice).
         """
-        from embcli.draw import wordplot
+        from embcli.ask.projection import project_words
+        from embcli.draw.wordplot import WordPlot
 
         checks.choice("--method", method, PROJECTIONS)
         checks.number("--perplexity", perplexity, low=1.0)
@@ -641,11 +639,11 @@ class Table:
             raise UsageProblem("name some words, --group name=w1,w2, or --groups-file FILE")
         removal = checks.axis_to_remove(remove_axis)
         out = checks.output_file(plot, PAGE_SUFFIXES, "plot") if plot is not None else None
-        picture = wordplot.project_words(
+        picture = WordPlot.of(project_words(
             self.embeddings, spec, method=method, perplexity=perplexity, seed=seed, pool=pool,
             center=center, remove_pcs=remove_pcs,
             remove_axis=self._removal(removal, center, remove_pcs, pool),
-        )  # fmt: skip
+        ))  # fmt: skip
         if picture.dropped:
             self.model.notice(
                 f"left out {len(picture.dropped)} word(s): {'; '.join(picture.dropped)}"
@@ -817,8 +815,8 @@ class Table:
         out = checks.output_file(plot, IMAGE_SUFFIXES, "stats --plot") if plot else None
         result = table_stats(self.embeddings, remove_pcs, samples, seed, self.role)
         if out is not None:
+            from embcli.ask.projection import title_name
             from embcli.draw.anatomy_plot import stats_plot
-            from embcli.draw.wordplot import title_name
 
             title = f"{title_name(self.label)} ({self.role} table)"
             stats_plot(result.norm_values, result.eigenvalues, result.cosines, title, out)
@@ -866,23 +864,6 @@ class Table:
 
         return undertrained(self.embeddings, self.role, open_input, lines, source, limit,
                             percentile, all_rows)  # fmt: skip
-
-    # -- what the model does, not the table (kept for one release) -------------------------------
-
-    def context(self, word: str, sentences: Sequence[str], **options: Any) -> ContextResult:
-        """Deprecated: ``t.model.context(...)`` (running the model does not use the table)."""
-        warnings.warn("Table.context is Model.context", DeprecationWarning, stacklevel=2)
-        return self.model.context(word, sentences, **options)
-
-    def sentences(self, texts: Sequence[str], **options: Any) -> SentencesResult:
-        """Deprecated: ``t.model.sentences(...)``."""
-        warnings.warn("Table.sentences is Model.sentences", DeprecationWarning, stacklevel=2)
-        return self.model.sentences(texts, **options)
-
-    def positions(self, max_positions: int = 256, *, output: PathLike | None = None) -> Figure:
-        """Deprecated: ``t.model.positions(...)``."""
-        warnings.warn("Table.positions is Model.positions", DeprecationWarning, stacklevel=2)
-        return self.model.positions(max_positions, output=output)
 
 
 def _axis_source(pairs: Any, poles: Any, pairs_name: str, poles_name: str) -> tuple[Any, Any]:

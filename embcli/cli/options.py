@@ -38,8 +38,13 @@ def complete_model(incomplete: str) -> list[str]:
     import os
 
     from embcli.api import cached_models
+    from embcli.errors import EmbcliError
 
-    return [m for m in cached_models(os.environ.get("EMBCLI_CACHE")) if m.startswith(incomplete)]
+    try:
+        models = cached_models(os.environ.get("EMBCLI_CACHE"))
+    except EmbcliError:  # no cache to complete from (a file, not a directory)
+        return []
+    return [m for m in models if m.startswith(incomplete)]
 
 
 ModelOpt = Annotated[

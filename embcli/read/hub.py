@@ -28,6 +28,22 @@ class HubUnreachable(EmbcliError):
     connection, or a server that accepts and stays silent past the timeout."""
 
 
+class HubGated(EmbcliError):
+    """A gated repository whose licence has not been accepted (or no token given)."""
+
+
+class HubNotAuthorised(EmbcliError):
+    """The Hub refused the token (401, 403): a private repository, or a token without rights."""
+
+
+class HubNotFound(EmbcliError):
+    """No such repository, revision or file on the Hub."""
+
+
+class HubOffline(EmbcliError):
+    """``HF_HUB_OFFLINE`` is set and what was asked for is not cached."""
+
+
 def hub_endpoint() -> str:
     return os.environ.get("HF_ENDPOINT", "https://huggingface.co").rstrip("/")
 
@@ -121,6 +137,27 @@ def download(repo_id: str, filename: str, sha: str | None, local_dir: Path | Non
     )
 
 
+def snapshot(
+    repo_id: str, revision: str | None, allow: list[str], ignore: list[str], bars: bool
+) -> Path:
+    """The files of ``repo_id`` at ``revision`` that ``allow`` and not ``ignore`` match, in
+    huggingface_hub's cache (what running the model needs); its progress bars only if ``bars``."""
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.utils import disable_progress_bars
+
+    if not bars:
+        disable_progress_bars()
+    return Path(
+        hub_call(
+            repo_id,
+            revision,
+            lambda: snapshot_download(
+                repo_id, revision=revision, allow_patterns=allow, ignore_patterns=ignore
+            ),
+        )
+    )
+
+
 def file_size(repo_id: str, filename: str, sha: str) -> int | None:
     """The size of one file from a HEAD request (no body is transferred)."""
     from huggingface_hub import get_hf_file_metadata, hf_hub_url
@@ -151,19 +188,19 @@ def one_line(exc: BaseException, repo_id: str, revision: str | None) -> EmbcliEr
 
     at = f"{repo_id}@{revision}" if revision else repo_id
     if isinstance(exc, hf.GatedRepoError):
-        return EmbcliError(f"{repo_id} is gated", "accept its licence on the Hub and set HF_TOKEN")
+        return HubGated(f"{repo_id} is gated", "accept its licence on the Hub and set HF_TOKEN")
     if isinstance(exc, hf.RepositoryNotFoundError):
-        return EmbcliError(
+        return HubNotFound(
             f"no model repo {repo_id} on the Hub ({hub_endpoint()}) and no local directory "
             "of that name",
             "check the name; private repos need HF_TOKEN",
         )
     if isinstance(exc, hf.RevisionNotFoundError):
-        return EmbcliError(f"revision {revision!r} not found in {repo_id}")
+        return HubNotFound(f"revision {revision!r} not found in {repo_id}")
     if isinstance(exc, hf.RemoteEntryNotFoundError):
-        return EmbcliError(f"{at}: file not found on the Hub ({exc})")
+        return HubNotFound(f"{at}: file not found on the Hub ({exc})")
     if isinstance(exc, hf.OfflineModeIsEnabled):
-        return EmbcliError(
+        return HubOffline(
             f"HF_HUB_OFFLINE is set and {at} is not in the embcli cache",
             "unset HF_HUB_OFFLINE once to fetch it",
         )
@@ -175,7 +212,7 @@ def one_line(exc: BaseException, repo_id: str, revision: str | None) -> EmbcliEr
     if isinstance(exc, hf.HfHubHTTPError):
         status = getattr(getattr(exc, "response", None), "status_code", None)
         if status in (401, 403):
-            return EmbcliError(f"not authorised to read {repo_id}", "set HF_TOKEN")
+            return HubNotAuthorised(f"not authorised to read {repo_id}", "set HF_TOKEN")
         return EmbcliError(f"the Hub answered {status} for {at}")
     if is_network_error(exc):  # httpx errors do not share a base with OSError
         return HubUnreachable(
@@ -202,6 +239,22 @@ def reason(exc: BaseException) -> str:
     """The first line of an exception's message (its type name if it has none)."""
     text = str(exc).strip().splitlines()
     return text[0][:120] if text else type(exc).__name__
+
+
+def safetensors_shapes(repo_id: str) -> list[tuple[str, list[int]]] | None:
+    """Every tensor's name and shape from the Hub's header-only safetensors metadata of
+    ``repo_id`` (no weights fetched); None when the repository has none or cannot be asked."""
+    from huggingface_hub import get_safetensors_metadata
+
+    try:
+        meta = hub_call(repo_id, None, lambda: get_safetensors_metadata(repo_id))
+    except Exception:  # best effort: the caller has other ways to count
+        return None
+    return [
+        (name, list(info.shape))
+        for fmeta in meta.files_metadata.values()
+        for name, info in fmeta.tensors.items()
+    ]
 
 
 def list_refs(repo_id: str) -> list[str]:
