@@ -207,9 +207,9 @@ def clear_cache(
     from embcli.read.checkpoints import is_glob
     from embcli.store import cache
 
-    checks.optional_count("--keep-latest", keep_latest)
+    checks.optional_count("keep_latest", keep_latest)
     if older_than is not None:
-        checks.number("--older-than", older_than, 0)
+        checks.number("older_than", older_than, 0)
     trimming = keep_latest is not None or older_than is not None
     root = _root(cache_dir)
     wanted = None

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from embcli.errors import EmbcliError, UnresolvedWord, UsageProblem
-from embcli.store.table import EmbeddingTable
+from embcli.store.table import EmbeddingTable, Space, Transform
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -63,13 +63,10 @@ def project_words(
     perplexity: float = 30.0,
     seed: int = 0,
     pool: bool = False,
-    center: bool = False,
-    remove_pcs: int = 0,
-    remove_axis: Any = None,
+    space: Space | None = None,
 ) -> WordPlot:
     """Resolve the words of ``groups`` (name -> words; name '' for ungrouped) and project them,
-    in the table after ``center`` / ``remove_pcs`` / ``remove_axis`` (:mod:`embcli.ask.space`)."""
-    from embcli.ask.space import transform_of
+    in ``space`` (the table's own rows when None; :mod:`embcli.ask.space`)."""
     from embcli.ask.words import resolve
     from embcli.draw import plotting, projection
 
@@ -78,7 +75,7 @@ def project_words(
     items = list(groups.items()) if isinstance(groups, Mapping) else list(groups)
     if not any(ws for _, ws in items):
         raise UsageProblem("name some words, --group name=w1,w2, or --groups-file FILE")
-    transform = transform_of(table, center, remove_pcs, remove_axis, pool)  # identity: no option
+    transform = space.transform if space is not None else Transform()  # identity: no option
     points, vectors, dropped = [], [], []
     for name, ws in items:
         for w in ws:
