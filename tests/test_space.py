@@ -337,4 +337,5 @@ def test_a_space_checks_its_arguments_before_the_table_opens(model_dirs):
         with pytest.raises(UsageProblem) as err:
             t.space(**bad)
         assert err.value.one_line().startswith(says) and err.value.param in bad
+    assert "not made yet" in repr(t.space(center=True))
     assert t._embeddings is None

@@ -798,8 +798,9 @@ class Space:
         self._rows: ScoredRows | None = None
 
     def __repr__(self) -> str:
-        what = self.caption or "the table's own rows" if self._rows is not None else "not made yet"
-        return f"<embcli.Space of {self.table!r}: {what}>"
+        if self._rows is None:
+            return f"<embcli.Space of {self.table!r}: not made yet>"
+        return f"<embcli.Space of {self.table!r}: {self.caption or 'the rows as they are'}>"
 
     @property
     def rows(self) -> ScoredRows:

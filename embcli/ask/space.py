@@ -13,14 +13,16 @@ other two options), projected out of every row before the rows are normalised ag
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from embcli import linalg
-from embcli.ask.directions import Direction, build
 from embcli.errors import UnresolvedWord, UsageProblem
 from embcli.store.table import EmbeddingTable, Space, Transform
+
+if TYPE_CHECKING:
+    from embcli.ask.directions import Direction
 
 #: What ``remove_axis`` may be: pairs as :func:`embcli.ask.pairs.pairs_from` reads them, a
 #: :class:`~embcli.ask.directions.Direction` built already, or a vector of the table's width.
@@ -73,6 +75,8 @@ def removal_axis(
     """The direction ``remove_axis`` projects out: built from pairs (method ``pca``) in the
     table through ``base``, or the given ``Direction`` or vector. A problem is said as
     ``remove_axis: ...`` (``param`` set, so the CLI says ``--remove-axis: ...``)."""
+    from embcli.ask.directions import Direction, build  # here: not on every query's path
+
     if isinstance(remove_axis, Direction):
         return remove_axis
     try:
