@@ -433,3 +433,18 @@ def test_the_cli_says_an_api_error_with_its_option(cli, model_dirs):
     assert res.code == 2
     assert res.err == ("embcli: --remove-pcs 32 is not below the table's width (32): at most 31 "
                        "components can be removed\n")  # fmt: skip
+
+
+def test_the_ask_functions_name_python_parameters_too(model_dirs, tmp_path):
+    """The checks the ask functions keep for direct callers speak Python, as the API does."""
+    from embcli.ask import weat as W
+    from embcli.ask.export import export_rows
+    from embcli.store.load import open_table
+
+    with pytest.raises(UsageProblem, match=r"^permutations must be at least 1, not 0") as err:
+        W.check_weat("career-family", {"X": None, "Y": None, "A": None, "B": None}, 0)
+    assert err.value.param == "permutations"
+    table = open_table(str(model_dirs["gpt2"]))
+    with pytest.raises(UsageProblem, match=r"^limit must be at least 1, not 0") as err:
+        export_rows(table, tmp_path / "x.txt", limit=0)
+    assert err.value.param == "limit" and not (tmp_path / "x.txt").exists()

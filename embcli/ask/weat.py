@@ -339,7 +339,9 @@ def check_weat(
         raise UsageProblem(f"a WEAT needs a bundled test name or all four word sets "
                            f"(missing {', '.join(lacking)})")  # fmt: skip
     if permutations < 1:
-        raise UsageProblem(f"--permutations must be at least 1, not {permutations}")
+        raise UsageProblem(
+            f"permutations must be at least 1, not {permutations}", param="permutations"
+        )
     for key, words in given.items():
         kept = [w for w in words or () if w.strip()]
         if not kept:
