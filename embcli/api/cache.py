@@ -147,9 +147,9 @@ def clear_cache(
     from embcli.api import checks
     from embcli.store import cache, inventory
 
-    checks.optional_count("--keep-latest", keep_latest)
+    checks.optional_count("keep_latest", keep_latest)
     if older_than is not None:
-        checks.number("--older-than", older_than, 0)
+        checks.number("older_than", older_than, 0)
     root = _root(cache_dir)
     cache.sweep_stale(root, notice)
     plan = inventory.plan(root, model, keep_latest, older_than)

@@ -126,7 +126,7 @@ def axis_pairs(value: str) -> str | list[tuple[str, str]]:
     which the library parses."""
     if not is_file(value):
         return value
-    from embcli.ask.axis import parse_pair_lines
+    from embcli.ask.pairs import parse_pair_lines
 
     pairs = parse_pair_lines(read_lines(value), "stdin" if value == "-" else value)
     if not pairs:

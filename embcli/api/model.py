@@ -124,7 +124,7 @@ class Model:
         cache), so a question's arguments are checked before anything is read or built;
         ``table.open()`` opens it now.
         """
-        checks.choice("--table", role, ROLES)
+        checks.choice("role", role, ROLES)
         if tensor is not None and not tensor.strip():
             hint = "a name the checkpoint lacks is answered with some it has"
             raise UsageProblem("--tensor needs a tensor's name", hint)
@@ -190,7 +190,7 @@ class Model:
         Raises :class:`embcli.errors.EmbcliError` for models whose positions are computed
         (rotary, sinusoidal) and for word-vector files.
         """
-        checks.count("--max", max_positions, 2)
+        checks.count("max_positions", max_positions, 2)
         out = checks.output_file(plot, IMAGE_SUFFIXES, "positions") if plot is not None else None
         from embcli.ask.projection import position_similarities, position_tensor
         from embcli.draw.wordplot import PositionPlot
@@ -254,11 +254,11 @@ class Model:
         for i, text in enumerate(texts):
             if not text.strip():
                 raise UsageProblem(f"sentence {i} is empty")
-        checks.optional_count("--occurrence", occurrence, 1)
-        checks.count("-k", k)
-        checks.optional_count("--max-length", max_length, 1)
+        checks.optional_count("occurrence", occurrence, 1)
+        checks.count("k", k)
+        checks.optional_count("max_length", max_length, 1)
         if side is not None:
-            checks.choice("--side", side, SIDES)
+            checks.choice("side", side, SIDES)
         out = checks.output_file(plot, PAGE_SUFFIXES, "context --plot") if plot else None
         if self.static_table() is not None:
             raise EmbcliError(
@@ -296,8 +296,8 @@ class Model:
         """
         self._float_model("sentences")
         items = checks.texts(texts)
-        checks.count("--batch-size", batch_size, 1)
-        checks.optional_count("--max-length", max_length, 1)
+        checks.count("batch_size", batch_size, 1)
+        checks.optional_count("max_length", max_length, 1)
         out = checks.output_file(output, (".npy",), "--output") if output is not None else None
         from embcli.ask import sentences as ask_sentences
 
@@ -340,9 +340,9 @@ class Model:
         """
         self._float_model("search")
         checks.word(query, "the query")
-        checks.count("-k", k, 1)
-        checks.count("--batch-size", batch_size, 1)
-        checks.optional_count("--max-length", max_length, 1)
+        checks.count("k", k, 1)
+        checks.count("batch_size", batch_size, 1)
+        checks.optional_count("max_length", max_length, 1)
         out = checks.output_file(output, (".npy",), "--output") if output is not None else None
         if isinstance(corpus, str):
             raise UsageProblem("give the corpus as a list of texts, not one string")

@@ -86,14 +86,14 @@ def history(
     else:
         specs = [str(m) for m in model]
     say = notice or Model().notice
-    checks.choice("--table", role, ROLES)
+    checks.choice("role", role, ROLES)
     if tensor is not None and role == "output":
         raise UsageProblem("--tensor names the table to read; leave out --table output with it")
-    checks.count("--count", count, 2)
-    checks.count("-k", k, 1)
-    checks.count("--sample", sample)
-    checks.count("--seed", seed)
-    checks.count("--jobs", jobs, 1)
+    checks.count("count", count, 2)
+    checks.count("k", k, 1)
+    checks.count("sample", sample)
+    checks.count("seed", seed)
+    checks.count("jobs", jobs, 1)
     word_list = list(dict.fromkeys(checks.word(w) for w in words)) if words else []
     out = checks.output_file(plot, IMAGE_SUFFIXES, "history --plot") if plot else None
     chosen, label = _checkpoints(specs, revisions, every, count, cache_dir, say)

@@ -44,8 +44,8 @@ def size(
     from embcli.api import checks
     from embcli.ask.size_card import size as size_of
 
-    checks.optional_count("--vocab", vocab, 1)
-    checks.optional_count("--dim", dim, 1)
+    checks.optional_count("vocab", vocab, 1)
+    checks.optional_count("dim", dim, 1)
     said: set[str] = set()
     sink = notice or _log
 

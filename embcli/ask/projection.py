@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -28,7 +28,7 @@ from embcli import linalg
 from embcli.errors import EmbcliError, UnresolvedWord, UsageProblem
 
 if TYPE_CHECKING:
-    from embcli.store.table import EmbeddingTable
+    from embcli.store.table import EmbeddingTable, Space
 
 Groups = list[tuple[str, list[str]]]
 
@@ -100,21 +100,19 @@ def project_words(
     perplexity: float = 30.0,
     seed: int = 0,
     pool: bool = False,
-    center: bool = False,
-    remove_pcs: int = 0,
-    remove_axis: Any = None,
+    space: Space | None = None,
 ) -> Projected:
     """Resolve the words of ``groups`` (name -> words; name '' for ungrouped) and project them,
-    in the table after ``center`` / ``remove_pcs`` / ``remove_axis`` (:mod:`embcli.ask.space`)."""
-    from embcli.ask.space import transform_of
+    in ``space`` (the table's own rows when None; :mod:`embcli.ask.space`)."""
     from embcli.ask.words import resolve
+    from embcli.store.space import Transform
 
     if method not in ("pca", "tsne"):
         raise UsageProblem(f"method must be pca or tsne, not {method!r}")
     items = list(groups.items()) if isinstance(groups, Mapping) else list(groups)
     if not any(ws for _, ws in items):
         raise UsageProblem("name some words, --group name=w1,w2, or --groups-file FILE")
-    transform = transform_of(table, center, remove_pcs, remove_axis, pool)  # identity: no option
+    transform = space.transform if space is not None else Transform()  # identity: no option
     words, names, details, vectors, dropped = [], [], [], [], []
     for name, ws in items:
         for w in ws:

@@ -39,10 +39,9 @@ from typing import Any
 
 import numpy as np
 
-from embcli.ask.axis import Rows, shortlist
-from embcli.ask.space import transform_of
+from embcli.ask.words import Resolver, shortlist
 from embcli.errors import UnresolvedWord, UsageProblem
-from embcli.store.table import EmbeddingTable
+from embcli.store.table import EmbeddingTable, Space
 from embcli.view import Result, View
 
 PERMUTATIONS = 100_000
@@ -340,7 +339,9 @@ def check_weat(
         raise UsageProblem(f"a WEAT needs a bundled test name or all four word sets "
                            f"(missing {', '.join(lacking)})")  # fmt: skip
     if permutations < 1:
-        raise UsageProblem(f"--permutations must be at least 1, not {permutations}")
+        raise UsageProblem(
+            f"permutations must be at least 1, not {permutations}", param="permutations"
+        )
     for key, words in given.items():
         kept = [w for w in words or () if w.strip()]
         if not kept:
@@ -362,16 +363,14 @@ def weat(
     seed: int = 0,
     allow_missing: bool = False,
     pool: bool = False,
-    center: bool = False,
-    remove_pcs: int = 0,
-    remove_axis: Any = None,
-    rows: Rows | None = None,
+    space: Space | None = None,
+    rows: Resolver | None = None,
 ) -> WeatResult:
-    """Run a bundled test (by name) or the sets ``X``, ``Y``, ``A``, ``B`` on ``table``, in the
-    table after ``center`` / ``remove_pcs`` / ``remove_axis`` (:mod:`embcli.ask.space`).
+    """Run a bundled test (by name) or the sets ``X``, ``Y``, ``A``, ``B`` on ``table``, in
+    ``space`` (the table's own rows when None; :mod:`embcli.ask.space`).
 
-    ``rows`` (made with that table's transform) may be shared by several tests: their words are
-    then resolved once, and its notes speak for all of them."""
+    ``rows`` (a resolver in that space) may be shared by several tests: their words are then
+    resolved once, and its notes speak for all of them."""
     check_weat(test, {"X": X, "Y": Y, "A": A, "B": B}, permutations)
     if test is not None:
         chosen = bundled_test(test)
@@ -382,8 +381,8 @@ def weat(
         wanted = {k: list(v or ()) for k, v in zip(SETS, (X, Y, A, B), strict=True)}
         names, published, label = {}, None, "custom"
     if rows is None:
-        rows = Rows(table, pool, transform_of(table, center, remove_pcs, remove_axis, pool))
-    transform = rows.transform
+        rows = Resolver(table, pool=pool, space=space)
+    transform = rows.space.transform
     used, vecs, missing = {}, {}, {}
     for key in SETS:
         words = list(dict.fromkeys(w.strip() for w in wanted[key] if w.strip()))
@@ -408,10 +407,8 @@ def weat_all(table: EmbeddingTable, **options: Any) -> WeatResults:
     A test whose words the table lacks (more than 20% of a set, unless ``allow_missing``) is
     kept in ``failed`` with the reason, and the others still run, as a batch of queries does.
     """
-    pool = options.get("pool", False)
-    transform = transform_of(table, options.get("center", False), options.get("remove_pcs", 0),
-                             options.get("remove_axis"), pool)  # fmt: skip
-    rows = Rows(table, pool, transform)  # built once: many tests share word lists
+    rows = Resolver(table, pool=options.get("pool", False), space=options.get("space"))
+    transform = rows.space.transform  # one resolver: many tests share word lists
     results, failed = [], []
     for name in bundled():
         try:
