@@ -413,7 +413,9 @@ class Table:
         without ``words``, the ``k`` word-like rows furthest at each end of the table (the
         axis's own words left out unless ``keep_inputs``). ``pairs2``/``poles2`` define a
         second axis (``score2``); ``plot`` draws the words on both (one axis: a strip).
-        Words not in the table are skipped (``result.missing``, and a notice).
+        Words not in the table are skipped (``result.missing``, and a notice): a pair with
+        one is left out whole (the notice names it), and fewer than two pairs left raises
+        :class:`~embcli.errors.UnresolvedWord`, as one pair given is refused.
 
             >>> r = t.axis("man:woman,he:she", words=["nurse", "engineer"])  # doctest: +SKIP
             >>> [(w.word, round(w.score, 2)) for w in r]             # doctest: +SKIP
@@ -443,7 +445,11 @@ class Table:
             all_tokens=all_tokens, keep_inputs=keep_inputs,
         )  # fmt: skip
         if result.missing:
-            self.model.notice(f"not in the table, skipped: {ax.shortlist(result.missing, 10)}")
+            dropped = _left_out(first[0], result.axis) + _left_out(
+                second[0] if second else None, result.second
+            )
+            self.model.notice(f"not in the table, skipped: {ax.shortlist(result.missing, 10)}"
+                              + _pairs_note(dropped))  # fmt: skip
         for note in result.notes:
             self.model.notice(note)
         if out is not None:
@@ -478,7 +484,10 @@ class Table:
         (every partition when there are at most that many, else seeded random ones), the
         words used and ``missing``; for a bundled test ``published`` holds the paper's effect
         sizes, from its vectors, not these. A set that loses more than 20% of its words
-        raises :class:`~embcli.errors.UnresolvedWord` unless ``allow_missing``.
+        raises :class:`~embcli.errors.UnresolvedWord` unless ``allow_missing``. X and Y (and
+        A and B) may not share a word, nor two spellings of one row: a
+        :class:`~embcli.errors.UsageProblem`, where X = Y would give an effect of 0 that says
+        nothing. ``permutations`` is at most 10,000,000 (seconds, not days).
 
             >>> round(t.weat("flowers-insects").effect_size, 2)     # doctest: +SKIP
             1.5
@@ -530,6 +539,9 @@ class Table:
         remove_pcs: int,
     ) -> dict[str, Any]:  # fmt: skip
         checks.count("--permutations", permutations, 1)
+        from embcli.ask.weat import check_permutations
+
+        check_permutations(permutations)  # one that could not finish: before the table opens
         checks.count("--seed", seed)
         checks.count("--remove-pcs", remove_pcs)
         return {"permutations": permutations, "seed": seed, "allow_missing": allow_missing,
@@ -548,8 +560,10 @@ class Table:
         except (UsageProblem, UnresolvedWord) as exc:
             raise type(exc)(f"--remove-axis: {exc.message}", exc.hint) from None
         if direction.missing:
-            self.model.notice(f"--remove-axis: not in the table, skipped: "
-                              f"{shortlist(direction.missing, 10)}")  # fmt: skip
+            dropped = _left_out(removal if isinstance(removal, list) else None, direction)
+            skipped = shortlist(direction.missing, 10)
+            self.model.notice(f"--remove-axis: not in the table, skipped: {skipped}"
+                              + _pairs_note(dropped))  # fmt: skip
         return direction
 
     # -- benchmarks ------------------------------------------------------------------------------
@@ -809,10 +823,10 @@ class Table:
         """Geometry of the table (``embcli stats``): norms, anisotropy, isotropy, used
         dimensions. ``remove_pcs`` components are removed for the "after removal" cosine
         (default about width / 100); ``plot`` draws norms, spectrum and cosines."""
-        from embcli.ask.anatomy import table_stats
+        from embcli.ask.anatomy import MAX_SAMPLES, table_stats
 
         checks.optional_count("--remove-pcs", remove_pcs)
-        checks.count("--samples", samples, 2)
+        checks.count("--samples", samples, 2, MAX_SAMPLES, "more pairs could not change the mean")
         checks.count("--seed", seed)
         out = checks.output_file(plot, IMAGE_SUFFIXES, "stats --plot") if plot else None
         result = table_stats(self.embeddings, remove_pcs, samples, seed, self.role)
@@ -893,6 +907,22 @@ def _axis_source(pairs: Any, poles: Any, pairs_name: str, poles_name: str) -> tu
     if pairs is not None:
         return checks.axis_pairs(pairs_name, pairs), None
     return None, checks.poles(poles_name, poles)
+
+
+def _left_out(pairs: Any, direction: Any) -> list[str]:
+    """The pairs given that an axis was not built from (a word not in the table), as a:b."""
+    if not pairs or direction is None or direction.pairs is None:
+        return []
+    used = set(direction.pairs)
+    return [f"{a}:{b}" for a, b in pairs if (a, b) not in used]
+
+
+def _pairs_note(dropped: list[str]) -> str:
+    if not dropped:
+        return ""
+    from embcli.ask.axis import shortlist
+
+    return f" (pairs left out: {shortlist(dropped, 10)})"
 
 
 def _short(label: str) -> str:

@@ -156,7 +156,8 @@ def weat(
         typer.Option(
             "--targets",
             metavar="X Y",
-            help="The two target sets: files (one word a line) or comma-separated words.",
+            help="The two target sets: files (one word a line) or comma-separated words; "
+            "no word in both (X = Y is refused: its effect of 0 says nothing).",
             show_default=False,
         ),
     ] = None,
@@ -165,7 +166,7 @@ def weat(
         typer.Option(
             "--attributes",
             metavar="A B",
-            help="The two attribute sets, as --targets.",
+            help="The two attribute sets, as --targets (no word in both).",
             show_default=False,
         ),
     ] = None,
@@ -174,7 +175,8 @@ def weat(
         typer.Option(
             "--permutations",
             help="Partitions for the p-value: all of them when there are at most this many, "
-            "else this many at random.",
+            "else this many at random (at most 10,000,000, about 15 s; the sampled p-value's "
+            "standard error is then at most 0.00016).",
         ),
     ] = 100_000,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the random partitions.")] = 0,
