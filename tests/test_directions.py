@@ -428,7 +428,8 @@ def test_words_of_the_removed_axis_not_in_the_table_are_said_once(glove_file):
     heard: list[str] = []
     t = _table(glove_file, heard)
     t.neighbors("nurse", remove_axis=PAIRS + ",zzqq:qqzz")
-    assert heard == ["--remove-axis: not in the table, skipped: zzqq, qqzz"]
+    assert heard == ["--remove-axis: not in the table, skipped: zzqq, qqzz "
+                     "(pairs left out: zzqq:qqzz)"]  # fmt: skip
     with pytest.raises(UnresolvedWord, match="--remove-axis: none of the 2 pairs"):
         t.neighbors("nurse", remove_axis="zzqq:qqzz,xxyy:yyxx")
 
