@@ -82,6 +82,25 @@ def test_history_refuses_one_string_of_words(run):
     assert [w.word for w in ok.words] == ["w001", "w002"]
 
 
+@pytest.mark.parametrize(
+    ("ask", "says"),
+    [
+        (lambda t: t.analogies(["w001 w002 w003"]), "not the string 'w001 w002 w003'"),
+        (lambda t: t.analogies("w001 w002 w003"), "give a list of questions"),
+        (lambda t: t.neighbors("w001", among="w002"), "not one string"),
+        (lambda t: t.similarity_matrix("w001"), "not one string"),
+        (lambda t: t.axis("w000:w001,w002:w003", words="w004"), "not one string"),
+        (lambda t: t.weat(X="w000", Y=["w002", "w003"], A=["w004"], B=["w005"]),
+         "not one string"),
+        (lambda t: t.compare(t, words="w001"), "not one string"),
+    ],
+)  # fmt: skip
+def test_every_method_refuses_one_string_where_a_list_belongs(planted, ask, says):
+    with pytest.raises(UsageProblem) as info:
+        ask(embcli.load(str(planted)))
+    assert says in info.value.one_line()
+
+
 # -- 2. a list longer than a file name is a list --------------------------------------------------
 
 

@@ -372,6 +372,9 @@ class Table:
             raise UsageProblem("give a list of questions, each [a, b, c] or [a, b, c, expected]")
         if not questions:  # an empty file or stdin
             raise UsageProblem("no question to answer: each is 'a b c' or 'a b c expected'")
+        for q in questions:  # 'a b c' would be read letter by letter
+            if isinstance(q, str):
+                raise UsageProblem(f"each question is a list [a, b, c], not the string {q!r}")
         items = [[checks.word(w) for w in q] for q in questions]
         for q in items:
             answers.check_analogy(q)
