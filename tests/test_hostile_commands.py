@@ -254,10 +254,45 @@ def test_a_table_of_width_0_is_said_as_such(cli, narrow, args):
     assert "--remove-pcs" not in line  # an option the user never gave
 
 
+@pytest.mark.parametrize(
+    "args", [("info",), ("compare", "-m", "{M}"), ("export", "{T}/x.npy"),
+             ("undertrained", "--reference", "{T}/ref.txt")],
+)  # fmt: skip
+def test_a_table_of_width_0_is_refused_when_opened(cli, narrow, tmp_path, args):
+    """Where no transform is asked for (a comparison, an export, the undertrained search):
+    said when the table is opened, not answered with P@10 1.000 in 0 dimensions or a crash."""
+    (tmp_path / "ref.txt").write_text("a\nb\n")
+    given = [a.format(M=narrow[0], T=tmp_path) for a in args]
+    res = cli(given[0], "-m", narrow[0], *given[1:])
+    assert res.code == 1 and res.out == "", (res.code, res.out, res.err)
+    assert "Traceback" not in res.err and "internal error" not in res.err
+    last = res.err.strip().splitlines()[-1]  # after the notice of a tied head, if any
+    assert last == f"embcli: the table of {narrow[0]} has width 0 (its rows hold no numbers): " \
+                   "no question can be asked of it"  # fmt: skip
+    assert not (tmp_path / "x.npy").exists()
+
+
+def test_a_table_with_no_rows_is_refused_when_opened(cli, tmp_path):
+    from safetensors.numpy import save_file
+
+    model = models.planted(tmp_path / "r0", ["<unk>"], np.zeros((1, 4), np.float32))
+    save_file({"model.embed_tokens.weight": np.zeros((0, 4), np.float32)},
+              str(model / "model.safetensors"))  # fmt: skip
+    config = json.loads((model / "config.json").read_text())
+    (model / "config.json").write_text(json.dumps({**config, "vocab_size": 0}))
+    one_line(cli("info", "-m", model), "has no rows", code=1)
+
+
 def test_a_table_of_width_0_raises_from_python(narrow):
-    table = embcli.load(str(narrow[0]))
     with pytest.raises(EmbcliError) as info:
-        table.neighbors("a")
+        embcli.load(str(narrow[0])).neighbors("a")
+    assert "width 0" in info.value.one_line() and "--remove-pcs" not in info.value.one_line()
+    # the ask layer says the same of a table it is handed
+    from embcli.ask.space import transform_of
+    from embcli.store.load import open_table
+
+    with pytest.raises(EmbcliError) as info:
+        transform_of(open_table(str(narrow[0])))
     assert "width 0" in info.value.one_line() and "--remove-pcs" not in info.value.one_line()
 
 

@@ -22,7 +22,7 @@ import numpy as np
 
 from embcli.api import checks
 from embcli.api.model import IMAGE_SUFFIXES, PAGE_SUFFIXES, Model
-from embcli.errors import UnresolvedWord, UsageProblem
+from embcli.errors import EmbcliError, UnresolvedWord, UsageProblem
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -80,7 +80,13 @@ class Table:
     def embeddings(self) -> EmbeddingTable:
         """The cached table (opened, or built, on first use)."""
         if self._embeddings is None:
-            self._embeddings = self.model.embeddings(self.role, self.tensor)
+            table = self.model.embeddings(self.role, self.tensor)
+            rows, width = table.shape
+            if not rows or not width:  # nothing to ask: said, not answered with 0s or a crash
+                shape = "has width 0 (its rows hold no numbers)" if rows else "has no rows"
+                raise EmbcliError(f"the table of {table.label} {shape}: no question can be "
+                                  "asked of it")  # fmt: skip
+            self._embeddings = table
         return self._embeddings
 
     def open(self) -> Table:
