@@ -355,14 +355,27 @@ def test_an_unwritable_output_is_said_before_the_work(
     assert entries(isolated_cache) == []  # no table was opened: the work never started
 
 
+@pytest.mark.skipif(not Path("/proc/self").exists(), reason="needs Linux's /proc")
+@pytest.mark.parametrize("where", ["/proc", "missing"])
 def test_positions_plot_to_an_unwritable_place_is_said_before_the_work(
-    cli, model_dirs, tmp_path, isolated_cache
+    cli, model_dirs, tmp_path, isolated_cache, where
 ):
-    target = _places(tmp_path)["missing"]
+    target = _places(tmp_path)[where]
     line = one_line(cli("positions", "-m", model_dirs["gpt2"], "--plot", target),
                     "cannot write", code=1)  # fmt: skip
-    assert str(target) in line
+    assert str(target) in line and ".tmp" not in line
     assert entries(isolated_cache) == []
+
+
+@pytest.mark.skipif(not Path("/proc/self").exists(), reason="needs Linux's /proc")
+@pytest.mark.parametrize(
+    "args",
+    [("context", "king", "the king", "a king", "--plot", "/proc/c.html"),
+     ("sentences", "a king", "the queen", "-o", "/proc/v.npy")],
+)  # fmt: skip
+def test_a_model_run_to_an_unwritable_place_is_said_before_the_run(cli, model_dirs, args):
+    line = one_line(cli(*args, "-m", model_dirs["gpt2"]), "cannot write", code=1)
+    assert args[-1] in line and ".tmp" not in line
 
 
 def test_an_atomic_write_that_fails_names_the_target(tmp_path):
