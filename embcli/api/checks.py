@@ -9,6 +9,7 @@ model is loaded, so a bad argument is said at once, never after minutes of work.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 from collections.abc import Iterable, Sequence
@@ -18,14 +19,18 @@ from typing import Any
 from embcli.errors import EmbcliError, UsageProblem
 
 
-def count(name: str, value: object, minimum: int = 0) -> int:
-    """A whole number of at least ``minimum`` (``True`` is not a count); ``name`` is the
-    parameter's."""
+def count(name: str, value: object, minimum: int = 0, maximum: int | None = None,
+          why: str | None = None) -> int:  # fmt: skip
+    """A whole number of at least ``minimum`` (``True`` is not a count) and, where a larger one
+    could not finish or be held in memory, at most ``maximum`` (``why`` says why, as a hint);
+    ``name`` is the parameter's."""
     if isinstance(value, bool) or not isinstance(value, int):
         raise UsageProblem(f"{name} takes a whole number, not {value!r}", param=name)
     if value < minimum:
         least = "0 or more" if minimum == 0 else f"at least {minimum}"
         raise UsageProblem(f"{name} must be {least}, not {value}", param=name)
+    if maximum is not None and value > maximum:
+        raise UsageProblem(f"{name} must be at most {maximum:,}, not {value:,}", why, param=name)
     return value
 
 
@@ -97,21 +102,44 @@ def output_file(path: str | os.PathLike[str], suffixes: Sequence[str], what: str
     out = Path(path).expanduser()
     if out.suffix.lower() not in suffixes:
         raise UsageProblem(f"cannot write {out.name}: use {_or(suffixes)} ({what})")
-    if out.is_dir():
+    try:
+        is_dir = out.is_dir()
+    except OSError as exc:  # a name too long for the file system
+        raise EmbcliError(f"cannot write {out}: {exc.strerror or exc}") from None
+    if is_dir:
         raise UsageProblem(f"cannot write {out}: it is a directory")
     writable_directory(out.parent if str(out.parent) else Path("."), out)
     return out
 
 
 def writable_directory(directory: Path, target: Path | None = None) -> None:
-    """``directory`` exists and this process may create files in it (an I/O problem: exit 1)."""
+    """``directory`` exists and this process may create files in it (an I/O problem: exit 1).
+
+    Asked by creating (and at once removing) the temporary file a write of ``target`` would
+    create (:func:`embcli.atomic.temp_path`): permission bits do not say it for root, a
+    read-only mount or ``/proc``, and the failure is then said before the work, naming the
+    file the user gave, never after it with the temporary file's name."""
+    from embcli.atomic import temp_path
+
     shown = target or directory
-    if not directory.exists():
-        raise EmbcliError(f"cannot write {shown}: no such directory {directory}")
-    if not directory.is_dir():
-        raise EmbcliError(f"cannot write {shown}: {directory} is not a directory")
+    try:
+        if not directory.exists():
+            raise EmbcliError(f"cannot write {shown}: no such directory {directory}")
+        if not directory.is_dir():
+            raise EmbcliError(f"cannot write {shown}: {directory} is not a directory")
+    except OSError as exc:  # a name too long, a loop of links...
+        raise EmbcliError(f"cannot write {shown}: {exc.strerror or exc}") from None
     if not os.access(directory, os.W_OK | os.X_OK):
         raise EmbcliError(f"cannot write {shown}: permission denied in {directory}")
+    probe = temp_path(directory / (target.name if target is not None else "probe"))
+    try:
+        os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        return  # this process's own temporary file (a write under way): the place is writable
+    except OSError as exc:
+        raise EmbcliError(f"cannot write {shown}: {exc.strerror or exc}") from None
+    with contextlib.suppress(OSError):
+        os.unlink(probe)
 
 
 def _or(suffixes: Sequence[str]) -> str:

@@ -94,7 +94,7 @@ def history(
     checks.count("sample", sample)
     checks.count("seed", seed)
     checks.count("jobs", jobs, 1)
-    word_list = list(dict.fromkeys(checks.word(w) for w in words)) if words else []
+    word_list = list(dict.fromkeys(checks.texts(words, "words"))) if words is not None else []
     out = checks.output_file(plot, IMAGE_SUFFIXES, "history --plot") if plot else None
     chosen, label = _checkpoints(specs, revisions, every, count, cache_dir, say)
 
@@ -150,6 +150,7 @@ def _checkpoints(
             )
         found, from_glob = ck.local_checkpoints(specs)
         label = specs[0] if len(specs) == 1 else _common_parent([c.spec for c in found])
+    found = _once(found, notice)
     chosen = ck.choose(found, from_glob=from_glob, every=every, count=count)
     if len(chosen) < len(found):
         notice(
@@ -157,6 +158,27 @@ def _checkpoints(
             "(--all for every one)"
         )
     return chosen, label
+
+
+def _once(found: list[Checkpoint], notice: Callable[[str], None]) -> list[Checkpoint]:
+    """Each checkpoint once: one given twice (``-m A -m A``, a directory spelt two ways, a glob
+    and a directory it matches, a revision listed twice) is read once, and said so, so that the
+    count of checkpoints that match is of distinct ones and no ``--all`` is promised to bring a
+    repeat back."""
+    seen: dict[tuple[str, str | None], Checkpoint] = {}
+    times: dict[tuple[str, str | None], int] = {}
+    for c in found:
+        where = os.path.expanduser(c.spec)
+        key = (os.path.realpath(where) if c.revision is None and os.path.isdir(where) else c.spec,
+               c.revision)  # fmt: skip
+        seen.setdefault(key, c)
+        times[key] = times.get(key, 0) + 1
+    for key, n in times.items():
+        if n > 1:
+            c = seen[key]
+            name = c.spec if c.revision is None else c.revision
+            notice(f"{name} given {'twice' if n == 2 else f'{n} times'}: read once")
+    return list(seen.values())
 
 
 def _common_parent(paths: list[str]) -> str:

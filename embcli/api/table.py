@@ -21,7 +21,7 @@ import numpy as np
 
 from embcli.api import checks
 from embcli.api.model import IMAGE_SUFFIXES, PAGE_SUFFIXES, Model
-from embcli.errors import UnresolvedWord, UsageProblem
+from embcli.errors import EmbcliError, UnresolvedWord, UsageProblem
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -79,7 +79,13 @@ class Table:
     def embeddings(self) -> EmbeddingTable:
         """The cached table (opened, or built, on first use)."""
         if self._embeddings is None:
-            self._embeddings = self.model.embeddings(self.role, self.tensor)
+            table = self.model.embeddings(self.role, self.tensor)
+            rows, width = table.shape
+            if not rows or not width:  # nothing to ask: said, not answered with 0s or a crash
+                shape = "has width 0 (its rows hold no numbers)" if rows else "has no rows"
+                raise EmbcliError(f"the table of {table.label} {shape}: no question can be "
+                                  "asked of it")  # fmt: skip
+            self._embeddings = table
         return self._embeddings
 
     def open(self) -> Table:
@@ -393,7 +399,9 @@ class Table:
         without ``words``, the ``k`` word-like rows furthest at each end of the table (the
         axis's own words left out unless ``keep_inputs``). ``pairs2``/``poles2`` define a
         second axis (``score2``); ``plot`` draws the words on both (one axis: a strip).
-        Words not in the table are skipped (``result.missing``, and a notice). ``pool``,
+        Words not in the table are skipped (``result.missing``, and a notice): a pair with
+        one is left out whole (the notice names it), and fewer than two pairs left raises
+        :class:`~embcli.errors.UnresolvedWord`, as one pair given is refused. ``pool``,
         ``center``, ``remove_pcs``, ``remove_axis``: :meth:`space`'s.
 
             >>> r = t.axis("man:woman,he:she", words=["nurse", "engineer"])  # doctest: +SKIP
@@ -431,7 +439,10 @@ class Table:
         (every partition when there are at most that many, else seeded random ones), the
         words used and ``missing``; for a bundled test ``published`` holds the paper's effect
         sizes, from its vectors, not these. A set that loses more than 20% of its words
-        raises :class:`~embcli.errors.UnresolvedWord` unless ``allow_missing``. ``pool``,
+        raises :class:`~embcli.errors.UnresolvedWord` unless ``allow_missing``. X and Y (and
+        A and B) may not share a word, nor two spellings of one row: a
+        :class:`~embcli.errors.UsageProblem`, where X = Y would give an effect of 0 that says
+        nothing. ``permutations`` is at most 10,000,000 (seconds, not days). ``pool``,
         ``center``, ``remove_pcs``, ``remove_axis``: :meth:`space`'s.
 
             >>> round(t.weat("flowers-insects").effect_size, 2)     # doctest: +SKIP
@@ -690,10 +701,10 @@ class Table:
         """Geometry of the table (``embcli stats``): norms, anisotropy, isotropy, used
         dimensions. ``remove_pcs`` components are removed for the "after removal" cosine
         (default about width / 100); ``plot`` draws norms, spectrum and cosines."""
-        from embcli.ask.anatomy import table_stats
+        from embcli.ask.anatomy import MAX_SAMPLES, table_stats
 
         checks.optional_count("remove_pcs", remove_pcs)
-        checks.count("samples", samples, 2)
+        checks.count("samples", samples, 2, MAX_SAMPLES, "more pairs could not change the mean")
         checks.count("seed", seed)
         out = checks.output_file(plot, IMAGE_SUFFIXES, "stats --plot") if plot else None
         result = table_stats(self.embeddings, remove_pcs, samples, seed, self.role)
@@ -792,8 +803,10 @@ class Space:
             rows, removed = space_of(self.table.embeddings, self.center, self.remove_pcs,
                                      self.remove_axis, self.pool)  # fmt: skip
             if removed is not None and removed.missing:
+                given = self.remove_axis if isinstance(self.remove_axis, list) else None
                 self.table.model.notice(f"--remove-axis: not in the table, skipped: "
-                                        f"{shortlist(removed.missing, 10)}")  # fmt: skip
+                                        f"{shortlist(removed.missing, 10)}"
+                                        + _pairs_note(_left_out(given, removed)))  # fmt: skip
             self._rows = rows
         return self._rows
 
@@ -909,6 +922,9 @@ class Space:
             raise UsageProblem("give a list of questions, each [a, b, c] or [a, b, c, expected]")
         if not questions:  # an empty file or stdin
             raise UsageProblem("no question to answer: each is 'a b c' or 'a b c expected'")
+        for q in questions:  # 'a b c' would be read letter by letter
+            if isinstance(q, str):
+                raise UsageProblem(f"each question is a list [a, b, c], not the string {q!r}")
         items = [[checks.word(w) for w in q] for q in questions]
         for q in items:
             answers.check_analogy(q)
@@ -956,7 +972,11 @@ class Space:
             pool=self.pool, all_tokens=all_tokens, keep_inputs=keep_inputs,
         )  # fmt: skip
         if result.missing:
-            table.model.notice(f"not in the table, skipped: {shortlist(result.missing, 10)}")
+            dropped = _left_out(first[0], result.axis) + _left_out(
+                second[0] if second else None, result.second
+            )
+            table.model.notice(f"not in the table, skipped: {shortlist(result.missing, 10)}"
+                               + _pairs_note(dropped))  # fmt: skip
         for note in result.notes:
             table.model.notice(note)
         if out is not None:
@@ -1006,6 +1026,9 @@ class Space:
 
     def _weat_options(self, permutations: int, seed: int, allow_missing: bool) -> dict[str, Any]:
         checks.count("permutations", permutations, 1)
+        from embcli.ask.weat import check_permutations
+
+        check_permutations(permutations)  # one that could not finish: before the table opens
         checks.count("seed", seed)
         return {"permutations": permutations, "seed": seed, "allow_missing": allow_missing,
                 "pool": self.pool}  # fmt: skip
@@ -1087,6 +1110,22 @@ def _axis_source(pairs: Any, poles: Any, pairs_name: str, poles_name: str) -> tu
     if pairs is not None:
         return checks.axis_pairs(pairs_name, pairs), None
     return None, checks.poles(poles_name, poles)
+
+
+def _left_out(pairs: Any, direction: Any) -> list[str]:
+    """The pairs given that an axis was not built from (a word not in the table), as a:b."""
+    if not pairs or direction is None or direction.pairs is None:
+        return []
+    used = set(direction.pairs)
+    return [f"{a}:{b}" for a, b in pairs if (a, b) not in used]
+
+
+def _pairs_note(dropped: list[str]) -> str:
+    if not dropped:
+        return ""
+    from embcli.ask.words import shortlist
+
+    return f" (pairs left out: {shortlist(dropped, 10)})"
 
 
 def _short(label: str) -> str:

@@ -303,7 +303,8 @@ def build(
     """Build an axis in ``table`` from ``pairs`` (see :func:`~embcli.ask.pairs.pairs_from`) or
     ``poles`` (``(from_words, to_words)``), its words' vectors taken in ``space`` (the table's
     own rows when None) by ``rows``, a resolver a question may share. Missing words are skipped
-    and listed in ``missing``; a pole or the whole pair list left empty raises
+    and listed in ``missing`` (a pair with a word not in the table is left out whole); a pole
+    left empty, or fewer than two pairs left (as one pair given is refused), raises
     :class:`UnresolvedWord` (exit 3)."""
     check_axis_options(pairs, poles)
     if method not in METHODS:
@@ -327,10 +328,12 @@ def build(
         b_vecs.append(rows.vector(rb))
         ids += [*ra.ids, *rb.ids]
     missing = list(dict.fromkeys(rows.missing[before:]))
-    if not kept:
+    if len(kept) < 2:  # as for pairs given: one pair is no axis (check_pairs)
         lacking = f" (missing: {shortlist(missing)})" if missing else ""
+        some = f"only {len(kept)}" if kept else "none"
         raise UnresolvedWord(
-            f"none of the {len(wanted)} pairs has both words in {table.label}{lacking}"
+            f"{some} of the {len(wanted)} pairs has both words in {table.label}{lacking}: "
+            "an axis needs two or more"
         )
     a_arr, b_arr = np.array(a_vecs), np.array(b_vecs)
     if method == "pca":

@@ -248,7 +248,14 @@ class EmbeddingTable:
 
 def check_removed(d: int, width: int) -> None:
     """Removing ``d`` principal components leaves ``width - d`` dimensions: none at ``d >=
-    width`` (every row zero), so such a ``d`` is refused rather than shown as a caption."""
+    width`` (every row zero), so such a ``d`` is refused rather than shown as a caption.
+
+    A table of width 0 is refused whatever ``d`` (0 when no ``--remove-pcs`` was given), by
+    what it is, so the line never names an option the user did not pass."""
+    if width < 1:
+        raise EmbcliError(
+            "the table has width 0 (its rows hold no numbers): no question can be asked of it"
+        )
     if d >= width:
         raise UsageProblem(
             f"remove_pcs {d} is not below the table's width ({width}): "
