@@ -12,7 +12,7 @@ the names the tests spell them (``Bill`` holds GloVe's ``bill``: GloVe 6B is low
 word2vec text file, and runs WEFE's ``WEAT.run_query(..., return_effect_size=True)`` on them in
 ``bench/.venv-wefe`` through gensim's ``KeyedVectors``. So both see the same words and the same
 float32 vectors, and the comparison is of the arithmetic alone. Exit status 1 unless every
-effect size agrees to 1e-6 (tests/test_weat.py runs this when the environment exists).
+effect size agrees to 1e-6 (tests/ask/test_weat.py runs this when the environment exists).
 
 Run: python bench/weat_vs_wefe.py [--limit 400000]
 """

@@ -20,7 +20,7 @@ float64 copy of a table is ever made. What lives here:
   tables of unit rows on disk, from D x D products accumulated over blocks of rows, so two
   50,000-row tables are compared without a float64 copy of either.
 
-Tests check each against a straightforward float64 computation (``tests/test_linalg.py``).
+Tests check each against a straightforward float64 computation (``tests/ask/test_linalg.py``).
 """
 
 from __future__ import annotations

@@ -3,7 +3,6 @@ an isolated cache directory for every test."""
 
 from __future__ import annotations
 
-import inspect
 import os
 import shutil
 import subprocess
@@ -18,31 +17,28 @@ from tests import models
 #: What makes a test slow: it starts a process (embcli in a fresh interpreter, a hub server's
 #: clients), runs a model with torch, or reads a real pretrained table whole (MiniLM's 30,522
 #: rows, GloVe's 400,000 words, the static models distilled from MiniLM). Such a test is marked
-#: ``slow`` when collected, so the edit-test loop (``pytest -m "not slow"``: the tiny generated
-#: models and the math, under a minute) leaves it out; the full run keeps it.
-SLOW_CALLS = (
-    "run_subprocess(", "subprocess.", "Popen(", "multiprocessing", "HubServer(",  # processes
-    '"context"', '"sentences"', ".context(", ".sentences(", "SentenceTransformer(",  # torch
-    "from_pretrained(", "import torch",
-)  # fmt: skip
+#: ``slow``, so the edit-test loop (``pytest -m "not slow"``: the tiny generated models and the
+#: math, under a minute) leaves it out; the full run keeps it. The mark is given explicitly: a
+#: module that is slow throughout says ``pytestmark = pytest.mark.slow``, a single test says
+#: ``@pytest.mark.slow``, and a test that uses one of these fixtures (directly or through another
+#: fixture) is marked when collected, so no test needs to repeat what its fixture costs.
 SLOW_FIXTURES = {
-    "hub", "bart", "st_model", "runs", "big_table",  # a server, torch, processes
-    "minilm_dir", "glove_file", "glove_small",  # real tables (fixtures that use them too)
-}  # fmt: skip
+    "minilm_dir",  # the real MiniLM table (here); fixtures built on it are slow too
+    "glove_file",  # GloVe's 400,000 words (ask/test_axis, ask/test_weat, api/test_directions)
+    "glove_small",  # GloVe, cut to the evaluation's words (ask/test_evaluate)
+    "hub",  # a hub server and embcli processes talking to it (read/, e2e/)
+    "runs",  # a training run saved with torch, served as Hub revisions (e2e/test_history_hub)
+    "bart",  # a BART checkpoint built and run with torch (run/test_context)
+    "st_model",  # sentence-transformers' own model (run/test_sentences)
+    "big_table",  # a table big enough to interrupt mid-write, in processes (e2e/test_interrupts)
+}
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Mark ``slow`` every test that starts a process, runs torch or reads a real table whole
-    (see :data:`SLOW_CALLS`): by the fixtures it uses, directly or through other fixtures, and
-    the calls in its own source."""
+    """Mark ``slow`` every test that uses a fixture of :data:`SLOW_FIXTURES`, directly or
+    through another fixture (``fixturenames`` is the whole closure)."""
     for item in items:
-        if item.get_closest_marker("slow") is not None or not isinstance(item, pytest.Function):
-            continue
-        try:
-            source = inspect.getsource(item.function)
-        except (OSError, TypeError):
-            source = ""
-        if SLOW_FIXTURES & set(item.fixturenames) or any(c in source for c in SLOW_CALLS):
+        if SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.slow)
 
 

@@ -33,6 +33,7 @@ _HOMES = {
     "load": "embcli.api.model",
     "ROLES": "embcli.api.model",
     "Table": "embcli.api.table",
+    "Space": "embcli.api.table",
     "size": "embcli.api.sizes",
     "catalog": "embcli.api.sizes",
     "cache_entries": "embcli.api.cache",
@@ -45,6 +46,7 @@ __all__ = [
     "DEFAULT_MODEL",
     "ROLES",
     "Model",
+    "Space",
     "Table",
     "cache_entries",
     "cached_models",
@@ -60,7 +62,7 @@ if TYPE_CHECKING:
     from embcli.api.model import ROLES, Model, load
     from embcli.api.runs import history
     from embcli.api.sizes import catalog, size
-    from embcli.api.table import Table
+    from embcli.api.table import Space, Table
 
 
 def __getattr__(name: str) -> Any:

@@ -147,7 +147,7 @@ class Model:
         cache), so a question's arguments are checked before anything is read or built;
         ``table.open()`` opens it now.
         """
-        checks.choice("--table", role, ROLES)
+        checks.choice("role", role, ROLES)
         if tensor is not None and not tensor.strip():
             hint = "a name the checkpoint lacks is answered with some it has"
             raise UsageProblem("--tensor needs a tensor's name", hint)
@@ -211,12 +211,15 @@ class Model:
         Raises :class:`embcli.errors.EmbcliError` for models whose positions are computed
         (rotary, sinusoidal) and for word-vector files.
         """
-        checks.count("--max", max_positions, 2)
+        checks.count("max_positions", max_positions, 2)
         out = checks.output_file(plot, IMAGE_SUFFIXES, "positions") if plot is not None else None
-        from embcli.draw import wordplot
+        from embcli.ask.projection import position_similarities, position_tensor
+        from embcli.draw.wordplot import PositionPlot
 
-        name = wordplot.position_tensor(self.ref)
-        picture = wordplot.position_plot(self.embeddings("input", name), name, max_positions)
+        name = position_tensor(self.ref)
+        picture = PositionPlot.of(
+            position_similarities(self.embeddings("input", name), name, max_positions)
+        )
         if out is not None:
             picture.save(out)
         return picture
@@ -272,11 +275,11 @@ class Model:
         for i, text in enumerate(texts):
             if not text.strip():
                 raise UsageProblem(f"sentence {i} is empty")
-        checks.optional_count("--occurrence", occurrence, 1)
-        checks.count("-k", k)
-        checks.optional_count("--max-length", max_length, 1)
+        checks.optional_count("occurrence", occurrence, 1)
+        checks.count("k", k)
+        checks.optional_count("max_length", max_length, 1)
         if side is not None:
-            checks.choice("--side", side, SIDES)
+            checks.choice("side", side, SIDES)
         out = checks.output_file(plot, PAGE_SUFFIXES, "context --plot") if plot else None
         if self.static_table() is not None:
             raise EmbcliError(
@@ -314,8 +317,8 @@ class Model:
         """
         self._float_model("sentences")
         items = checks.texts(texts)
-        checks.count("--batch-size", batch_size, 1)
-        checks.optional_count("--max-length", max_length, 1)
+        checks.count("batch_size", batch_size, 1)
+        checks.optional_count("max_length", max_length, 1)
         out = checks.output_file(output, (".npy",), "--output") if output is not None else None
         from embcli.ask import sentences as ask_sentences
 
@@ -358,9 +361,9 @@ class Model:
         """
         self._float_model("search")
         checks.word(query, "the query")
-        checks.count("-k", k, 1)
-        checks.count("--batch-size", batch_size, 1)
-        checks.optional_count("--max-length", max_length, 1)
+        checks.count("k", k, 1)
+        checks.count("batch_size", batch_size, 1)
+        checks.optional_count("max_length", max_length, 1)
         out = checks.output_file(output, (".npy",), "--output") if output is not None else None
         if isinstance(corpus, str):
             raise UsageProblem("give the corpus as a list of texts, not one string")
@@ -414,8 +417,8 @@ class Model:
 
 def _draw_context(result: ContextResult, out: Path) -> Path:
     """``context --plot``: each pair of sentences' cosine against the layer."""
+    from embcli.ask.projection import title_name
     from embcli.draw.context_plot import cosine_by_layer
-    from embcli.draw.wordplot import title_name
     from embcli.run.context import excerpt
 
     spans = {s.index: (s.spans[0][0], s.spans[-1][1]) for s in result.sentences}
@@ -443,7 +446,6 @@ def load(
     role: str = "input",
     cache_dir: PathLike | None = None,
     allow_pickle: bool = False,
-    table: str | None = None,
     file: str | None = None,
     quant: str | None = None,
 ) -> Table:
@@ -456,7 +458,7 @@ def load(
     the checkpoint and caches it normalised; later calls memory-map the cache in milliseconds.
     ``role="output"`` opens the output head (the same table for a tied model); ``tensor``
     names another checkpoint tensor; ``cache_dir`` defaults to ``$EMBCLI_CACHE`` or the
-    platform's cache directory. ``table=`` is the old name of ``role=``.
+    platform's cache directory.
 
     The table is opened here, so a model that cannot be read raises at once;
     ``embcli.Model(model).table(...)`` opens it on first use instead.
@@ -465,11 +467,6 @@ def load(
         >>> t.shape                                                  # doctest: +SKIP
         (50257, 768)
     """
-    if table is not None:
-        import warnings
-
-        warnings.warn("load(table=...) is now load(role=...)", DeprecationWarning, stacklevel=2)
-        role = table
     source = Model(model, revision=revision, cache_dir=cache_dir, allow_pickle=allow_pickle,
                    file=file, quant=quant)  # fmt: skip
     return source.table(role, tensor).open()

@@ -38,8 +38,13 @@ def complete_model(incomplete: str) -> list[str]:
     import os
 
     from embcli.api import cached_models
+    from embcli.errors import EmbcliError
 
-    return [m for m in cached_models(os.environ.get("EMBCLI_CACHE")) if m.startswith(incomplete)]
+    try:
+        models = cached_models(os.environ.get("EMBCLI_CACHE"))
+    except EmbcliError:  # no cache to complete from (a file, not a directory)
+        return []
+    return [m for m in models if m.startswith(incomplete)]
 
 
 ModelOpt = Annotated[
@@ -157,7 +162,7 @@ class Settings:
     """The shared options one command declared, with their values, and which it has read.
 
     Reading an option the command did not declare is a programming error (AttributeError), and
-    ``read`` lists what it did read: ``tests/test_options.py`` runs every command with every
+    ``read`` lists what it did read: ``tests/cli/test_options.py`` runs every command with every
     option it declares and fails on one that was accepted but never read.
     """
 

@@ -27,6 +27,10 @@ from embcli.errors import EmbcliError, UsageProblem
 #: ``step1000``, ``step1000-tokens4B``, ``global_step1000``, ``checkpoint-500``, ``ckpt_12``
 STEP = re.compile(r"(?:step|checkpoint|ckpt)[-_]?(\d+)", re.IGNORECASE)
 GLOB_CHARS = ("*", "?", "[")
+#: What git refuses in a ref name (``git check-ref-format``), and so no branch or tag holds:
+#: ``..`` anywhere, a leading ``/`` or ``-``, a part starting with ``.``, backslashes, control
+#: characters and spaces. A name read from a listing or typed by a user is held to it.
+BAD_REF = re.compile(r"\.\.|^[/-]|//|/$|(^|/)\.|\.lock(/|$)|@\{|[\\\x00-\x20\x7f~^:]")
 DEFAULT_COUNT = 12
 
 
@@ -42,6 +46,17 @@ class Checkpoint:
     def name(self) -> str:
         """What the checkpoint is called in results: the revision, else the directory's name."""
         return self.revision if self.revision is not None else Path(self.spec).name or self.spec
+
+
+def is_ref_name(name: str) -> bool:
+    """Whether ``name`` can be a git branch or tag (a Hub revision), by git's own rules."""
+    return bool(name) and BAD_REF.search(name) is None
+
+
+def _ref(name: str) -> str:
+    if not is_ref_name(name) and not is_glob(name):
+        raise UsageProblem(f"--revisions: {name[:80]!r} is not a branch or tag name")
+    return name
 
 
 def step_of(name: str) -> int | None:
@@ -103,13 +118,13 @@ def hub_checkpoints(
     """``--revisions`` of a Hub repo: a comma list (taken as written), or a glob matched against
     the repo's branches and tags (``list_refs(repo_id)``). Returns them and whether a glob
     chose them. A glob that matches nothing is an error naming a few refs that exist."""
-    wanted = [r.strip() for r in revisions.split(",") if r.strip()]
+    wanted = [_ref(r.strip()) for r in revisions.split(",") if r.strip()]
     if not wanted:
         raise UsageProblem("--revisions is empty: give a comma list or a glob such as 'step*'")
     patterns = [r for r in wanted if is_glob(r)]
     if not patterns:
         return [Checkpoint(repo_id, r, step_of(r)) for r in wanted], False
-    refs = list_refs(repo_id)
+    refs = [r for r in list_refs(repo_id) if is_ref_name(r)]  # a server's odd names left out
     found: list[str] = []
     for item in wanted:
         if is_glob(item):

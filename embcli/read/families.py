@@ -20,8 +20,8 @@ Tying follows transformers 5.x: the model that owns the head ties it when *its* 
 ``tie_word_embeddings`` says so (the top-level config, or the language model's own for audio
 wrappers whose language model is a submodel), and only if its class can tie at all
 (``_tied_weights_keys``); a config that does not state the flag gets its config class's default
-(:data:`UNTIED_BY_DEFAULT`). ``tests/test_zoo.py`` checks every record against transformers on
-a tiny checkpoint of each architecture; ``tests/test_families.py`` checks defaults on the meta
+(:data:`UNTIED_BY_DEFAULT`). ``tests/read/test_zoo.py`` checks every record against transformers on
+a tiny checkpoint of each architecture; ``tests/read/test_families.py`` checks defaults on the meta
 device.
 
 To teach embcli a family, add or extend its record; the readers (:mod:`embcli.read.facts`,
@@ -215,31 +215,31 @@ _PROJECT = (Projection("embeddings_project"),)
 
 #: Model types whose config class does not tie the head unless told to (its
 #: ``tie_word_embeddings`` defaults to False, or it has none: transformers then reads False).
-#: Generated from transformers 5.24's config classes; the zoo test keeps it true.
+#: Generated from transformers 5.25's config classes; the zoo test keeps it true.
 # fmt: off
 UNTIED_BY_DEFAULT = frozenset((
     "afmoe", "apertus", "apertus1p5_text", "arcee", "aria_text", "audioflamingo3", "axk1", "axk2",
     "bailing_hybrid", "bamba", "beam", "bitnet", "blt", "codegen", "cwm", "dbrx", "deepseek_v2",
     "deepseek_v3", "deepseek_v32", "deepseek_v4", "diffllama", "doge", "dory", "dots1",
-    "dots3_note", "dots3_note_text", "emu3", "encoder-decoder", "esmc", "eurobert", "exaone",
-    "exaone4", "exaone_moe", "falcon_h1", "flex_olmo", "flint", "fsmt", "fuyu", "git", "glm",
-    "glm4", "glm4_moe", "glm4_moe_lite", "glm_moe_dsa", "gpt_neox", "gpt_oss", "gptj", "granite",
-    "granitemoe", "granitemoe_swa", "granitemoehybrid", "granitemoeshared", "helium", "hrm_text",
-    "hunyuan_v1_dense", "hunyuan_v1_moe", "hy_v3", "hy_v4", "hyperclovax", "inkling2_loop_text",
-    "inkling2_text", "inkling_text", "internlm2", "internlm3", "iquestcoder", "jais2", "jamba",
-    "kimi_linear", "kolibri1", "laguna", "llama", "llama4", "llama4_text", "longcat_flash",
-    "mamba2", "mellum", "mimo_v2_flash", "minimax", "minimax_m2", "minimax_m3_vl_text",
-    "ministral", "ministral3", "mistral", "mixtral", "mllama", "modernvbert", "moshi",
-    "musicflamingo", "musicgen", "musicgen_melody", "nanochat", "nemo_speechlm", "nemotron",
-    "nemotron_h", "olmo", "olmo2", "olmo3", "olmo_hybrid", "olmoe", "omniasr", "perceiver",
-    "persimmon", "phi", "phi3", "phi4_multimodal", "phimoe", "qwen2", "qwen2_audio", "qwen2_moe",
-    "qwen3", "qwen3_5", "qwen3_5_moe", "qwen3_5_moe_text", "qwen3_5_text", "qwen3_moe",
-    "qwen3_next", "qwen4_exp", "qwen4_exp_text", "reformer", "rembert", "rwkv", "sarvam_mla",
-    "sarvam_moe", "seed_oss", "solar_open", "stablelm", "ultrabert", "ultravbert", "vibevoice_asr",
-    "voxtral", "xlstm", "emu3_text_model", "mllama_text_model", "musicgen_decoder",
-    "musicgen_melody_decoder", "llava", "llava_next", "llava_next_video", "llava_onevision",
-    "qwen2_vl", "qwen2_5_vl", "glm4v", "glm4v_moe", "fast_vlm", "glm_ocr", "minimax_m3_vl",
-    "perception_lm",
+    "dots3_note", "dots3_note_text", "emu3", "encoder-decoder", "ergo", "esmc", "eurobert",
+    "exaone", "exaone4", "exaone_moe", "falcon_h1", "flex_olmo", "flint", "fsmt", "fuyu", "git",
+    "glm", "glm4", "glm4_moe", "glm4_moe_lite", "glm_moe_dsa", "gpt_neox", "gpt_oss", "gptj",
+    "granite", "granitemoe", "granitemoe_swa", "granitemoehybrid", "granitemoeshared", "helium",
+    "hrm_text", "hunyuan_v1_dense", "hunyuan_v1_moe", "hy_v3", "hy_v4", "hyperclovax",
+    "inkling2_loop_text", "inkling2_text", "inkling_text", "internlm2", "internlm3", "iquestcoder",
+    "jais2", "jamba", "kimi_linear", "kolibri1", "kolibri1_1", "laguna", "llama", "llama4",
+    "llama4_text", "longcat_flash", "mamba2", "mellum", "mimo_v2_flash", "minicpm5_moe", "minimax",
+    "minimax_m2", "minimax_m3_vl_text", "ministral", "ministral3", "mistral", "mixtral", "mllama",
+    "modernvbert", "moshi", "musicflamingo", "musicgen", "musicgen_melody", "nanochat",
+    "nemo_speechlm", "nemotron", "nemotron_h", "olmo", "olmo2", "olmo3", "olmo_hybrid", "olmoe",
+    "omniasr", "perceiver", "persimmon", "phi", "phi3", "phi4_multimodal", "phimoe", "qwen2",
+    "qwen2_audio", "qwen2_moe", "qwen3", "qwen3_5", "qwen3_5_moe", "qwen3_5_moe_text",
+    "qwen3_5_text", "qwen3_moe", "qwen3_next", "qwen4_exp", "qwen4_exp_text", "reformer", "rembert",
+    "rwkv", "sarvam_mla", "sarvam_moe", "seed_oss", "solar_open", "stablelm", "ultrabert",
+    "ultravbert", "vibevoice_asr", "voxtral", "xlstm", "emu3_text_model", "mllama_text_model",
+    "musicgen_decoder", "musicgen_melody_decoder", "llava", "llava_next", "llava_next_video",
+    "llava_onevision", "qwen2_vl", "qwen2_5_vl", "glm4v", "glm4v_moe", "fast_vlm", "glm_ocr",
+    "minimax_m3_vl", "perception_lm",
 ))
 # fmt: on
 

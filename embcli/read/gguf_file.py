@@ -50,6 +50,14 @@ MAGIC = b"GGUF"
 VERSION = 3
 DEFAULT_ALIGNMENT = 32
 MAX_DIMS = 4  # GGML_MAX_DIMS
+#: Arrays of arrays deeper than this are refused (llama.cpp's own reader takes none at all):
+#: the header is walked by recursion, and a file's nesting must not set its depth.
+MAX_ARRAY_NESTING = 16
+#: The fewest bytes a metadata entry (empty key, type, one-byte value) and a tensor entry (empty
+#: name, one dimension, type, offset) can take: counts in the header are checked against the
+#: file's size with these before anything is looped over.
+MIN_KV_BYTES = 8 + 4 + 1
+MIN_TENSOR_BYTES = 8 + 4 + 8 + 4 + 8
 TABLE = "token_embd.weight"
 HEAD = "output.weight"
 SPLIT_NAME = re.compile(r"^(?P<stem>.*)-(?P<no>\d{5})-of-(?P<count>\d{5})\.gguf$", re.IGNORECASE)
@@ -334,7 +342,16 @@ class GGUFFile:
         try:
             head.need(4)
         except _Short:
-            raise EmbcliError(f"{self.name} is not a GGUF file ({len(head.buf)} bytes)") from None
+            size = self.source.size()
+            got = self.source.read(0, 4) if size else b""
+            what = f"{size:,} byte{'s' if size != 1 else ''}" if size is not None else "too short"
+            if got and MAGIC.startswith(got):
+                raise EmbcliError(
+                    f"{self.name} is not a GGUF file yet: it is cut short at {what}, fewer than "
+                    "a GGUF header's 24",
+                    "the download or copy is incomplete: fetch the file again",
+                ) from None
+            raise EmbcliError(f"{self.name} is not a GGUF file (it has only {what})") from None
         magic = bytes(head.buf[:4])
         if magic != MAGIC:
             raise EmbcliError(f"{self.name} is not a GGUF file (it starts with {magic!r})")
@@ -352,6 +369,14 @@ class GGUFFile:
             )
         self.version = version
         n_tensors, n_kv = struct.unpack_from("<QQ", head.buf, 8)
+        self._size = size = self.source.size()
+        if size is not None and 24 + n_kv * MIN_KV_BYTES + n_tensors * MIN_TENSOR_BYTES > size:
+            raise EmbcliError(
+                f"{self.name} is cut short inside its GGUF header, or corrupt: it counts "
+                f"{n_tensors:,} tensors and {n_kv:,} metadata entries, more than the file's "
+                f"{size:,} bytes can hold",
+                "the download or copy is incomplete, or the file is damaged: fetch it again",
+            )
         pos = 24
         self.metadata: dict[str, Any] = {}
         for _ in range(n_kv):
@@ -381,7 +406,9 @@ class GGUFFile:
             self.tensors[name] = self._tensor(name, dims, ggml_type, offset)
             self.types[name] = ggml_type
 
-    def _value(self, head: _HeaderBytes, pos: int, vtype: int, key: str) -> tuple[Any, int]:
+    def _value(
+        self, head: _HeaderBytes, pos: int, vtype: int, key: str, depth: int = 0
+    ) -> tuple[Any, int]:
         if vtype in SCALARS:
             fmt, width = SCALARS[vtype]
             head.need(pos + width)
@@ -391,15 +418,24 @@ class GGUFFile:
         if vtype == ARRAY:
             etype, count = head.u32(pos), head.u64(pos + 4)
             start = pos + 12
+            least = SCALARS[etype][1] if etype in SCALARS else {STRING: 8, ARRAY: 12}.get(etype, 0)
+            size = self._size
+            if size is not None and start + count * least > size:
+                raise _Short()  # more elements than the rest of the file can hold
             if etype in SCALARS:
                 end = start + count * SCALARS[etype][1]
                 head.need(end)
             elif etype == STRING:
                 end = head.skip_strings(start, count)
             elif etype == ARRAY:
+                if depth + 2 > MAX_ARRAY_NESTING:  # the arrays inside are at level depth+2
+                    raise EmbcliError(
+                        f"{self.name}: metadata {key!r} holds arrays nested more than "
+                        f"{MAX_ARRAY_NESTING} deep; refused"
+                    )
                 end = start
                 for _ in range(count):
-                    _, end = self._value(head, end, ARRAY, key)
+                    _, end = self._value(head, end, ARRAY, key, depth + 1)
             else:
                 raise EmbcliError(
                     f"{self.name}: metadata {key!r} has arrays of unknown type {etype}"
@@ -433,6 +469,12 @@ class GGUFFile:
         size = self.source.size()
         if size is None:
             return
+        if self.tensors and self.data_start > size:
+            raise EmbcliError(
+                f"{self.name}: its tensor data would start at byte {self.data_start:,} "
+                f"(general.alignment {self.alignment:,}), past the end of the file "
+                f"({size:,} bytes)"
+            )
         for t in self.tensors.values():
             if t.end > size:
                 raise EmbcliError(
@@ -491,6 +533,10 @@ def shard_names(name: str, count: int) -> list[str]:
             f"{name} is a shard of a split GGUF set of {count}, but its name does not end in "
             "-NNNNN-of-NNNNN.gguf, so the other shards cannot be found"
         )
+    if int(m["count"]) != count:  # the name bounds the count: five digits, never 2^64
+        raise EmbcliError(
+            f"{name} is named as one of {int(m['count'])} shards, but its split.count is {count}"
+        )
     return [f"{m['stem']}-{i:05d}-of-{count:05d}.gguf" for i in range(1, count + 1)]
 
 
@@ -515,6 +561,10 @@ class GGUFModel:
         first = GGUFFile(source)
         no, count = first.split()
         self._names = shard_names(first.name, count) if count > 1 else [first.name]
+        if count > 1 and self._names[no] != first.name:
+            raise EmbcliError(
+                f"{first.name} says it is shard {no + 1} of {count}, which its name contradicts"
+            )
         self._files: dict[int, GGUFFile] = {no: first}
         self.main = first if no == 0 else self._shard(0)  # the first shard holds the metadata
         self._vocab: Vocabulary | None = None
@@ -615,10 +665,8 @@ class GGUFModel:
         streamed (its byte source reports progress) and cut into blocks of whole rows. Never
         more than one block of the tensor is in memory.
         """
-        t = self.info(name)
+        t = as_table(self.info(name))
         ggml_type = self.ggml_type(name)
-        if len(t.shape) != 2:
-            raise EmbcliError(f"{t.file}: tensor {name!r} has shape {t.shape}, not rows x width")
         if not can_dequantize(ggml_type):
             raise EmbcliError(
                 f"{t.file}: tensor {name!r} is stored as {t.dtype}, which embcli cannot "
@@ -696,7 +744,7 @@ class GGUFModel:
         from embcli.read.facts import ModelFacts
 
         s = self.summary()
-        table = self.info(TABLE)
+        table = as_table(self.info(TABLE))
         model_type = families.gguf_model_type(s.architecture)
         widths = tuple(dict.fromkeys((table.shape[1], s.n_embd)))
         text: dict[str, Any] = {
@@ -737,7 +785,7 @@ class GGUFModel:
 
     def summary(self) -> GGUFSummary:
         """Architecture, sizes, context length and quantisation, from the metadata."""
-        table = self.info(TABLE)
+        table = as_table(self.info(TABLE))
         found = self._find(HEAD)
         head = found[1] if found is not None else None
         meta = self.main
@@ -780,6 +828,18 @@ class GGUFModel:
             shards=len(self._names),
             tokenizer=tokenizer if isinstance(tokenizer, str) else None,
         )
+
+
+def as_table(t: TensorInfo) -> TensorInfo:
+    """``t`` when it can be a table (rows x width, neither of them zero); else one line."""
+    if len(t.shape) != 2:
+        raise EmbcliError(f"{t.file}: tensor {t.name!r} has shape {t.shape}, not rows x width")
+    if 0 in t.shape:
+        raise EmbcliError(
+            f"{t.file}: tensor {t.name!r} is empty ({t.shape[0]} rows of width {t.shape[1]}): "
+            "there is no table to read"
+        )
+    return t
 
 
 def row_bytes(info: TensorInfo, ggml_type: int) -> int:

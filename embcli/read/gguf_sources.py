@@ -38,6 +38,10 @@ OLLAMA_PREFIX = "ollama:"
 LMSTUDIO_PREFIX = "lmstudio:"
 OLLAMA_REGISTRY = "registry.ollama.ai"
 OLLAMA_MODEL_MEDIA = "application/vnd.ollama.image.model"
+#: a part of an Ollama name (a folder under manifests/: a host may carry a :port) and a tag
+OLLAMA_PART = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._:-]*")
+OLLAMA_TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]*")
+OLLAMA_DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
 SPLIT = re.compile(r"-(\d{5})-of-(\d{5})\.gguf$", re.IGNORECASE)
 
 
@@ -84,7 +88,9 @@ def resolve_ollama(spec: str, root: Path | None = None) -> Located:
     """``ollama:NAME[:TAG]`` -> the GGUF blob its manifest names (one line on any failure)."""
     root = root or ollama_root()
     name, tag = _split_tag(spec.removeprefix(OLLAMA_PREFIX).strip())
-    if not name or ".." in name.split("/") or tag == "..":
+    parts = name.split("/")
+    if not all(OLLAMA_PART.fullmatch(p) for p in parts) or not OLLAMA_TAG.fullmatch(tag):
+        # each part becomes a folder under manifests/: nothing that climbs out ("..", "/x")
         raise UsageProblem(f"{spec!r} is not an Ollama model name (ollama:NAME[:TAG])")
     manifest = root.joinpath("manifests", *_manifest_parts(name), tag)
     label = f"{OLLAMA_PREFIX}{name}:{tag}"
@@ -107,10 +113,16 @@ def resolve_ollama(spec: str, root: Path | None = None) -> Located:
         raise EmbcliError(f"{label}: its manifest lists no model layer ({manifest})") from None
     except (OSError, UnicodeDecodeError, ValueError, AttributeError, KeyError, TypeError):
         raise EmbcliError(f"{label}: cannot read its manifest {manifest}") from None
-    algo, _, hexdigest = digest.partition(":")
-    if not re.fullmatch(r"[0-9a-f]{16,128}", hexdigest):
-        raise EmbcliError(f"{label}: its manifest names an odd blob digest {digest!r}")
-    blob = root / "blobs" / f"{algo}-{hexdigest}"
+    if not OLLAMA_DIGEST.fullmatch(digest):
+        # the digest becomes a file name in blobs/: only sha256 and 64 hex digits, so no part
+        # of it can lead elsewhere ("../x/sha256:...", "/abs/sha256:...")
+        raise EmbcliError(
+            f"{label}: its manifest names an odd blob digest {digest[:100]!r} "
+            "(expected sha256: and 64 hex digits)"
+        )
+    blobs = root / "blobs"
+    blob = blobs / digest.replace(":", "-")
+    _inside(blob, blobs, label)
     if not blob.is_file():
         raise EmbcliError(
             f"{label}: its manifest names blob {blob.name}, which is missing from {root / 'blobs'}",
@@ -124,6 +136,18 @@ def resolve_ollama(spec: str, root: Path | None = None) -> Located:
             f"ollama pull {name}:{tag}",
         )
     return Located(label, digest, (str(blob),))
+
+
+def _inside(path: Path, folder: Path, label: str) -> None:
+    """Refuse ``path`` when it resolves (symlinks followed) outside ``folder``."""
+    try:
+        where = path.resolve()
+        if not where.is_relative_to(folder.resolve()):
+            raise EmbcliError(
+                f"{label}: its blob {path.name} leads outside {folder} (to {where}); refused"
+            )
+    except (OSError, RuntimeError):  # a symlink loop
+        raise EmbcliError(f"{label}: its blob {path} is a symlink loop") from None
 
 
 def ollama_models(root: Path | None = None) -> list[str]:
@@ -250,6 +274,7 @@ def choose_gguf(
     what there is to choose from. ``file`` may name any shard of a split set: the whole set is
     returned, in order, so that the shard holding the table can be followed.
     """
+    names = [n for n in names if _plain(n)]
     groups = _models(names)
     if file is not None:
         if file not in names:
@@ -275,6 +300,13 @@ def choose_gguf(
     if not groups:
         raise EmbcliError(f"{where} holds no GGUF model files")
     raise UsageProblem(f"{where} holds {len(groups)} GGUF models; {_listing(groups)}")
+
+
+def _plain(name: str) -> bool:
+    """A listed name that stays inside its folder or repository: relative, no ``.``/``..``
+    parts, no backslashes or NULs (a listing from elsewhere is not trusted to be)."""
+    parts = name.split("/")
+    return "\\" not in name and "\0" not in name and all(p not in ("", ".", "..") for p in parts)
 
 
 def _whole(where: str, key: str, files: list[str]) -> list[str]:

@@ -42,6 +42,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from embcli.errors import EmbcliError
 from embcli.read.vocabulary import Vocabulary
 
 NORMAL, UNKNOWN, CONTROL, USER_DEFINED, UNUSED, BYTE = 1, 2, 3, 4, 5, 6
@@ -117,13 +118,13 @@ class Metadata(Protocol):
 
 def read_vocabulary(meta: Metadata) -> Vocabulary | None:
     """The file's vocabulary and tokenizer; None if it stores no tokens at all."""
-    tokens = meta.array("tokenizer.ggml.tokens")
-    if not isinstance(tokens, list) or not tokens:
+    tokens = strings(meta, "tokenizer.ggml.tokens")
+    if not tokens:
         return None
     model = meta.get("tokenizer.ggml.model")
     model = model if isinstance(model, str) else ""
     n = len(tokens)
-    types = _int_array(meta.array("tokenizer.ggml.token_type"), n)
+    types = _int_array(numbers(meta, "tokenizer.ggml.token_type"), n)
     ids = _special_ids(meta, model, n)
     if types is None:  # older files: infer what token_type would have said
         types = np.full(n, NORMAL, np.int64)
@@ -154,9 +155,62 @@ def read_vocabulary(meta: Metadata) -> Vocabulary | None:
             ),
         )
     pieces = _wordpiece_spelling(tokens, types) if model == "bert" else list(tokens)
-    tokenizer = builders[model](meta, pieces, types, ids)
-    _add_whole_tokens(tokenizer, pieces, types)
+    try:
+        tokenizer = builders[model](meta, pieces, types, ids)
+        _add_whole_tokens(tokenizer, pieces, types)
+    except EmbcliError:
+        raise
+    except Exception as exc:  # the tokenizers library refusing what the metadata says
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise EmbcliError(
+            f"{meta.name}: its {model} tokenizer cannot be built from the tokenizer.ggml "
+            f"metadata ({first})"
+        ) from None
     return Vocabulary(pieces, tokenizer, styles[model], special, unused, byte_tokens)
+
+
+def strings(meta: Metadata, key: str) -> list[str] | None:
+    """The array ``key`` when it holds strings; None when absent; one line when it holds
+    anything else (numbers where llama.cpp writes strings)."""
+    value = _array(meta, key)
+    if value is None or isinstance(value, list):
+        return value
+    raise EmbcliError(f"{meta.name}: metadata {key!r} holds {value.dtype} numbers, not strings")
+
+
+def numbers(meta: Metadata, key: str) -> np.ndarray | None:
+    """The array ``key`` when it holds numbers; None when absent; one line when it holds
+    strings."""
+    value = _array(meta, key)
+    if value is None or isinstance(value, np.ndarray):
+        return value
+    raise EmbcliError(f"{meta.name}: metadata {key!r} holds strings, not numbers")
+
+
+def _scores(meta: Metadata, n: int) -> np.ndarray | None:
+    """The first ``n`` token scores as float64; None when the file states too few; one line
+    when one is NaN or infinite (no order of merges, no Viterbi path, follows from those)."""
+    key = "tokenizer.ggml.scores"
+    scores = numbers(meta, key)
+    if scores is None or len(scores) < n:
+        return None
+    scores = scores[:n].astype(np.float64)
+    bad = np.flatnonzero(~np.isfinite(scores))
+    if bad.size:
+        raise EmbcliError(
+            f"{meta.name}: metadata {key!r} holds {bad.size:,} NaN or infinite "
+            f"value{'s' if bad.size != 1 else ''} (the first for token {int(bad[0])})"
+        )
+    return scores
+
+
+def _array(meta: Metadata, key: str) -> list[str] | np.ndarray | None:
+    if meta.get(key) is None:
+        return None
+    value = meta.array(key)
+    if value is None:
+        raise EmbcliError(f"{meta.name}: metadata {key!r} is a single value, not an array")
+    return value
 
 
 def _int_array(values: Any, n: int) -> np.ndarray | None:
@@ -216,9 +270,9 @@ def _spm(meta: Metadata, pieces: list[str], types: np.ndarray, ids: dict[str, in
     """llama.cpp's SPM: whole-text BPE by token score, with byte fallback."""
     from tokenizers import Tokenizer, decoders, models, normalizers
 
-    scores = meta.array("tokenizer.ggml.scores")
     n = len(pieces)
-    if not isinstance(scores, np.ndarray) or len(scores) < n:
+    scores = _scores(meta, n)
+    if scores is None:
         scores = -np.arange(n, dtype=np.float64)  # no scores: earlier tokens merge first
     mergeable = (types == NORMAL) | (types == USER_DEFINED) | (types == UNUSED)
     merges = score_merges(pieces, scores[:n], mergeable)
@@ -271,7 +325,7 @@ def _byte_level_bpe(meta: Metadata, pieces: list[str], types: np.ndarray, ids: d
 
     vocab = _vocab(pieces)
     merges = []
-    for line in meta.array("tokenizer.ggml.merges") or []:
+    for line in strings(meta, "tokenizer.ggml.merges") or []:
         cut = line.find(" ", 1)  # as llama.cpp: the first space after the first character
         if cut < 0:
             continue
@@ -331,8 +385,8 @@ def _unigram(meta: Metadata, pieces: list[str], types: np.ndarray, ids: dict) ->
     from tokenizers import Regex, Tokenizer, decoders, models, normalizers
 
     n = len(pieces)
-    scores = meta.array("tokenizer.ggml.scores")
-    if not isinstance(scores, np.ndarray) or len(scores) < n:
+    scores = _scores(meta, n)
+    if scores is None:
         scores = np.zeros(n)
     tok = Tokenizer(
         models.Unigram(
@@ -342,9 +396,14 @@ def _unigram(meta: Metadata, pieces: list[str], types: np.ndarray, ids: dict) ->
         )
     )
     steps: list[normalizers.Normalizer] = []
-    charsmap = meta.array("tokenizer.ggml.precompiled_charsmap")
-    if isinstance(charsmap, np.ndarray) and charsmap.size:
-        steps.append(normalizers.Precompiled(charsmap.astype(np.uint8).tobytes()))
+    key = "tokenizer.ggml.precompiled_charsmap"
+    charsmap = numbers(meta, key)
+    if charsmap is not None and charsmap.size:
+        try:
+            steps.append(normalizers.Precompiled(charsmap.astype(np.uint8).tobytes()))
+        except Exception as exc:  # tokenizers' own parse of SentencePiece's map
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise EmbcliError(f"{meta.name}: metadata {key!r} cannot be read ({first})") from None
     if _flag(meta, "tokenizer.ggml.remove_extra_whitespaces", False):
         steps += [normalizers.Strip(), normalizers.Replace(Regex(" {2,}"), " ")]
     if _flag(meta, "tokenizer.ggml.add_space_prefix", True):

@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 
 from embcli.errors import (
     HubGated,
+    HubNotAuthorised,
     HubNotFound,
     HubOffline,
     HubProblem,
@@ -24,7 +25,18 @@ from embcli.errors import (
     HubUnreachable,
 )
 
-__all__ = ["HubUnreachable", "hub_call", "model_info"]
+#: The typed failures live in :mod:`embcli.errors`; named here too for the Hub's callers.
+__all__ = [
+    "HubGated",
+    "HubNotAuthorised",
+    "HubNotFound",
+    "HubOffline",
+    "HubProblem",
+    "HubRevisionNotFound",
+    "HubUnreachable",
+    "hub_call",
+    "model_info",
+]
 
 T = TypeVar("T")
 _SCRATCH: list[Path] = []
@@ -125,6 +137,27 @@ def download(repo_id: str, filename: str, sha: str | None, local_dir: Path | Non
     )
 
 
+def snapshot(
+    repo_id: str, revision: str | None, allow: list[str], ignore: list[str], bars: bool
+) -> Path:
+    """The files of ``repo_id`` at ``revision`` that ``allow`` and not ``ignore`` match, in
+    huggingface_hub's cache (what running the model needs); its progress bars only if ``bars``."""
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.utils import disable_progress_bars
+
+    if not bars:
+        disable_progress_bars()
+    return Path(
+        hub_call(
+            repo_id,
+            revision,
+            lambda: snapshot_download(
+                repo_id, revision=revision, allow_patterns=allow, ignore_patterns=ignore
+            ),
+        )
+    )
+
+
 def file_size(repo_id: str, filename: str, sha: str) -> int | None:
     """The size of one file from a HEAD request (no body is transferred)."""
     from huggingface_hub import get_hf_file_metadata, hf_hub_url
@@ -181,7 +214,7 @@ def one_line(exc: BaseException, repo_id: str, revision: str | None) -> HubProbl
     if isinstance(exc, hf.HfHubHTTPError):
         status = getattr(getattr(exc, "response", None), "status_code", None)
         if status in (401, 403):
-            return HubGated(f"not authorised to read {repo_id}", "set HF_TOKEN")
+            return HubNotAuthorised(f"not authorised to read {repo_id}", "set HF_TOKEN")
         return HubProblem(f"the Hub answered {status} for {at}")
     if is_network_error(exc):  # httpx errors do not share a base with OSError
         return HubUnreachable(
@@ -208,6 +241,22 @@ def reason(exc: BaseException) -> str:
     """The first line of an exception's message (its type name if it has none)."""
     text = str(exc).strip().splitlines()
     return text[0][:120] if text else type(exc).__name__
+
+
+def safetensors_shapes(repo_id: str) -> list[tuple[str, list[int]]] | None:
+    """Every tensor's name and shape from the Hub's header-only safetensors metadata of
+    ``repo_id`` (no weights fetched); None when the repository has none or cannot be asked."""
+    from huggingface_hub import get_safetensors_metadata
+
+    try:
+        meta = hub_call(repo_id, None, lambda: get_safetensors_metadata(repo_id))
+    except Exception:  # best effort: the caller has other ways to count
+        return None
+    return [
+        (name, list(info.shape))
+        for fmeta in meta.files_metadata.values()
+        for name, info in fmeta.tensors.items()
+    ]
 
 
 def list_refs(repo_id: str) -> list[str]:

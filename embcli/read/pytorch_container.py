@@ -179,7 +179,9 @@ class TorchArchive(Mapping[str, TensorInfo]):
         try:
             with zipfile.ZipFile(reader) as archive:
                 members = {info.filename: info for info in archive.infolist()}
-        except zipfile.BadZipFile:
+        except (zipfile.BadZipFile, ValueError, EOFError, struct.error):
+            # a directory that does not parse (zipfile's own checks, names that do not decode,
+            # records of the wrong size)
             head = self.source.read(0, 4)
             if head[:1] == b"\x80":  # a pickle's PROTO opcode: torch's legacy format
                 raise LegacyFormat(self.name) from None
@@ -189,6 +191,20 @@ class TorchArchive(Mapping[str, TensorInfo]):
                     "download or copy the file again",
                 ) from None
             raise EmbcliError(f"{self.name} is not a PyTorch checkpoint") from None
+        except _OutsideFile:
+            raise EmbcliError(
+                f"{self.name} is not a readable zip archive: its directory points outside the file",
+                "download or copy the file again",
+            ) from None
+        size = self.source.size() or 0
+        for info in members.values():
+            if not 0 <= info.header_offset < size:
+                raise EmbcliError(
+                    f"{self.name} is not a readable zip archive: its directory places "
+                    f"{info.filename} at byte {info.header_offset:,}, outside the file's "
+                    f"{size:,} bytes",
+                    "download or copy the file again",
+                )
         return members
 
     def _span(self, info: zipfile.ZipInfo) -> tuple[int, int]:
@@ -216,6 +232,10 @@ class TorchArchive(Mapping[str, TensorInfo]):
         if key not in self._starts:
             self._starts[key] = self._span(info)[0]
         return self._starts[key], self._starts[key] + info.file_size
+
+
+class _OutsideFile(Exception):
+    """zipfile asked for a position before the file's start: its records point outside it."""
 
 
 class _RangeReader(io.RawIOBase):
@@ -247,7 +267,7 @@ class _RangeReader(io.RawIOBase):
     def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
         base = {io.SEEK_SET: 0, io.SEEK_CUR: self.pos, io.SEEK_END: self.end}[whence]
         if base + offset < 0:
-            raise OSError("seek before the start of the file")
+            raise _OutsideFile()
         self.pos = base + offset
         return self.pos
 

@@ -116,6 +116,9 @@ class GgufFiles(Source):
         for path in self.paths:
             if path.name == name:
                 return LocalFile(path)
+        if Path(name).name != name or name in ("", ".", ".."):
+            # a shard's name comes from the file's own: it never leads to another folder
+            raise EmbcliError(f"{name!r} is not a file of {self.label}: refused")
         return LocalFile(self.paths[0].parent / name)
 
     def listing(self) -> list[str]:

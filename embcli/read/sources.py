@@ -18,6 +18,7 @@ by the commit sha its revision resolves to. Hub access goes through :mod:`embcli
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import re
@@ -55,6 +56,7 @@ SMALL_FILES = (
     "modules.json",  # sentence-transformers' pipeline: says when a model is a static table
 )
 VECTOR_SUFFIXES = (".txt", ".vec", ".bin", ".w2v", ".glove")
+FILE_SUFFIXES = (*VECTOR_SUFFIXES, ".gguf", ".safetensors", ".bin", ".npy")
 MODULE_FOLDER = re.compile(r"^\d+_\w+$")  # sentence-transformers' module folders
 
 
@@ -105,9 +107,9 @@ def resolve_local(ref: ModelRef) -> Source | None:
         return source
     path = Path(spec).expanduser()
     if not path.exists():
-        if looks_like_path(spec) or not REPO_ID.match(spec):
-            raise EmbcliError(f"no such model directory: {spec}")
-        if path.suffix.lower() in (*VECTOR_SUFFIXES, ".gguf", ".safetensors", ".bin", ".npy"):
+        if looks_like_path(spec) or path.is_symlink() or not REPO_ID.match(spec):
+            raise _missing(spec, path)
+        if path.suffix.lower() in FILE_SUFFIXES:
             # a file's name, not a repo id (glove.6B.50d.txt): not sent to the Hub to fail there
             raise EmbcliError(f"no such file: {spec}")
         return None
@@ -139,6 +141,21 @@ def resolve_local(ref: ModelRef) -> Source | None:
     source = LocalDir("local", str(path), _fingerprint(path), None, path)
     refuse_choice(source, ref)
     return source
+
+
+def _missing(spec: str, path: Path) -> EmbcliError:
+    """What is wrong with a path that does not exist: a symlink loop, a dangling symlink, a
+    missing file (a name with a weight file's suffix), else a missing model directory."""
+    try:
+        os.stat(path)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return EmbcliError(f"{spec} is a symlink loop")
+    if path.is_symlink():
+        return EmbcliError(f"{spec} is a symlink to {os.readlink(path)}, which does not exist")
+    if path.suffix.lower() in FILE_SUFFIXES:
+        return EmbcliError(f"no such file: {spec}")
+    return EmbcliError(f"no such model directory: {spec}")
 
 
 def names_local_gguf(ref: ModelRef) -> bool:

@@ -228,15 +228,26 @@ def load_tensors(data: bytes, where: str) -> dict[str, Tensor]:
 
 
 NESTED_KEYS = ("state_dict", "model", "module", "model_state_dict")
+#: How many of :data:`NESTED_KEYS` are followed down to the tensors (``{"model": {"module":
+#: {...}}}`` is two); a deeper pickle is refused in one line, not walked as deep as it goes.
+MAX_NESTING = 8
 
 
 def _state_dict(obj: Any, where: str) -> dict[str, Tensor]:
     if not isinstance(obj, dict):
         raise EmbcliError(f"{where} does not hold a state dict of tensors")
-    found = {k: v for k, v in obj.items() if isinstance(k, str) and isinstance(v, Tensor)}
-    if found:
-        return found
-    for key in NESTED_KEYS:
-        if isinstance(obj.get(key), dict):
-            return _state_dict(obj[key], where)
-    raise EmbcliError(f"{where} holds no tensors")
+    path: list[str] = []
+    while True:
+        found = {k: v for k, v in obj.items() if isinstance(k, str) and isinstance(v, Tensor)}
+        if found:
+            return found
+        key = next((k for k in NESTED_KEYS if isinstance(obj.get(k), dict)), None)
+        if key is None:
+            raise EmbcliError(f"{where} holds no tensors")
+        path.append(key)
+        if len(path) > MAX_NESTING:
+            raise EmbcliError(
+                f"{where}: its state dict is nested more than {MAX_NESTING} deep "
+                f"({'/'.join(path[:3])}/...); refused"
+            )
+        obj = obj[key]

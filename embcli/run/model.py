@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import inspect
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -142,18 +140,7 @@ def resolve_directory(spec: str, revision: str | None, allow_pickle: bool) -> tu
         return local.directory, local.label
     patterns = [*ALLOW, *(PICKLE if allow_pickle else ())]
     ignore = [*IGNORE, *(() if allow_pickle else ("*.bin",))]
-    from huggingface_hub import snapshot_download
-    from huggingface_hub.utils import disable_progress_bars
-
-    if not sys.stderr.isatty():
-        disable_progress_bars()
-    path = hub.hub_call(
-        spec,
-        revision,
-        lambda: snapshot_download(
-            spec, revision=revision, allow_patterns=patterns, ignore_patterns=ignore
-        ),
-    )
+    path = hub.snapshot(spec, revision, patterns, ignore, bars=sys.stderr.isatty())
     if not (Path(path) / "config.json").is_file():
         info = hub.model_info(spec, revision)
         if any(s.rfilename.lower().endswith(".gguf") for s in info.siblings or []):
@@ -202,11 +189,9 @@ def load_directory(
     archs = getattr(config, "architectures", None) or []
     causal = with_head and any(a.endswith(CAUSAL_SUFFIXES) for a in archs)
     auto = transformers.AutoModelForCausalLM if causal else transformers.AutoModel
-    options = dict(dtype=torch.float32, trust_remote_code=False, local_files_only=True,
-                   use_safetensors=None if allow_pickle else True)  # fmt: skip
     try:
         try:
-            model = auto.from_pretrained(where, **options)
+            model = _from_pretrained(auto, where, allow_pickle)
         except ValueError as exc:
             if "Unrecognized configuration class" not in str(exc):
                 raise
@@ -215,7 +200,7 @@ def load_directory(
             cls = _named_class(archs)
             if cls is None:
                 raise
-            model = cls.from_pretrained(where, **options)
+            model = _from_pretrained(cls, where, allow_pickle)
     except Exception as exc:
         kind = getattr(config, "model_type", "?")
         raise ModelFailure(
@@ -226,7 +211,32 @@ def load_directory(
     return Loaded(label, directory, model, tokenizer, target, causal)
 
 
-def _named_class(archs: list[str]) -> Any:
+#: What ``load_directory`` builds a model with: an auto class, or the class a config names.
+ModelClass = (
+    type[transformers.AutoModel]
+    | type[transformers.AutoModelForCausalLM]
+    | type[transformers.PreTrainedModel]
+)
+
+
+def _from_pretrained(cls: ModelClass, where: Path, allow_pickle: bool) -> Any:
+    """``cls.from_pretrained`` with the options every load uses, spelled as keywords.
+
+    Float32 weights from this directory alone; never remote code; safetensors only unless
+    pickles are allowed (then transformers picks, and still unpickles with ``weights_only``).
+    Explicit keywords, not a ``**dict``: transformers annotates these parameters, and a dict of
+    mixed values cannot satisfy every one of them.
+    """
+    return cls.from_pretrained(
+        where,
+        dtype=torch.float32,
+        trust_remote_code=False,
+        local_files_only=True,
+        use_safetensors=None if allow_pickle else True,
+    )
+
+
+def _named_class(archs: list[str]) -> type[transformers.PreTrainedModel] | None:
     """The first class ``config.architectures`` names that transformers itself defines."""
     for name in archs:
         cls = getattr(transformers, name, None)
@@ -268,13 +278,6 @@ def pick_device(name: str) -> torch.device:
         return torch.device(name)
     except RuntimeError:
         raise UsageProblem(f"unknown --device {name!r} (cpu, cuda, cuda:1, mps)") from None
-
-
-@contextmanager
-def running() -> Iterator[None]:
-    """Inference mode: no autograd graph, no version counters."""
-    with torch.inference_mode():
-        yield
 
 
 def _check_weights(directory: Path, label: str, allow_pickle: bool) -> None:
