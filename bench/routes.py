@@ -351,14 +351,16 @@ def model_route(work: Path) -> list[Stop]:
     it always did; what is followed is how far it is carried)."""
     from tests import gguf_files as G
     from tests import models
-    from tests.test_gguf import table
 
     path = models.llama(work / "llama")
     folder = work / "ggufs"
     folder.mkdir()
     vocab = G.bpe_vocab(models.byte_level_tokenizer())
+    rng = np.random.default_rng(0)
     for quant in ("Q8_0", "F16"):
-        G.write(folder / f"tiny-{quant}.gguf", [table(len(vocab.tokens), 32, quant)], vocab)
+        values = rng.normal(size=(len(vocab.tokens), 32)).astype(np.float32)
+        tensor = G.named(G.quantized(values, quant), "token_embd.weight")
+        G.write(folder / f"tiny-{quant}.gguf", [tensor], vocab)
     import embcli
 
     def fresh(text: str) -> str:

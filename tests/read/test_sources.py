@@ -97,3 +97,25 @@ def test_table_meta_round_trips_through_meta_json(model_dirs):
     assert TableMeta.from_dict(meta.to_dict()) == meta
     newer = TableMeta.from_dict({**meta.to_dict(), "from_a_newer_embcli": 1})
     assert newer.to_dict()["from_a_newer_embcli"] == 1  # kept, not dropped on a rewrite
+
+
+def test_a_model_reference_is_one_frozen_picklable_value(model_dirs):
+    """``ModelRef`` can key a dict and be sent to a worker process; ``Model`` builds it once and
+    a table's role and tensor are added to it, nothing else changed."""
+    import dataclasses
+    import pickle
+
+    import embcli
+
+    ref = ModelRef(str(model_dirs["gpt2"]), "main", quant="Q8_0", allow_pickle=True)
+    again = pickle.loads(pickle.dumps(ref))
+    assert again == ref and hash(again) == hash(ref) and {ref: 1}[again] == 1
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        ref.role = "output"  # type: ignore[misc]
+    head = ref.but(role="output")
+    assert (head.role, head.source, head.quant, head.allow_pickle) == ("output", ref.source,
+                                                                      "Q8_0", True)  # fmt: skip
+    model = embcli.Model(str(model_dirs["gpt2"]), revision="v1", file="a.gguf", allow_pickle=True)
+    assert model.ref == ModelRef(str(model_dirs["gpt2"]), "v1", "a.gguf", None, None, "input", True)
+    assert (model.spec, model.revision, model.file, model.allow_pickle) == (
+        model.ref.source, "v1", "a.gguf", True)  # fmt: skip
