@@ -175,7 +175,7 @@ def test_every_table_command_works(static_dirs, cli, tmp_path, name):
         ["undertrained", "--table", "input", "-k", "5", "--reference", str(reference)],
         ["evaluate", "similarity", str(pairs)],
         ["export", str(tmp_path / "out.txt"), "--limit", "50"],
-        ["plot", "cats", "dogs", "paris", "france", "-o", str(tmp_path / "p.png")],
+        ["plot", "cats", "dogs", "paris", "france", "--plot", str(tmp_path / "p.png")],
         ["compare", "-m", static_dirs["m2v-vq-f32"], "--sample", "100"],
         ["tokenize", "Paris is big"],
     ):
