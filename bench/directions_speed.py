@@ -52,6 +52,7 @@ def loop_p_value(s: np.ndarray, nx: int, permutations: int, seed: int = 0) -> fl
 
 def weat_speed(repeat: int) -> None:
     from embcli.ask import weat as W
+    from embcli.ask.words import Resolver
     from embcli.store.load import open_table
 
     with tempfile.TemporaryDirectory(prefix="embcli-glove-") as tmp:
@@ -77,7 +78,7 @@ def weat_speed(repeat: int) -> None:
                   f"({r.permutations:,} partitions, {how})")  # fmt: skip
 
         first = result[0]
-        rows = W.Rows(table, False, table.transform())
+        rows = Resolver(table)
         vecs = {k: rows.vectors(v)[2] for k, v in {**first.targets, **first.attributes}.items()}
         s = W.associations(np.concatenate([vecs["X"], vecs["Y"]]), vecs["A"], vecs["B"])
         nx = len(first.targets["X"])

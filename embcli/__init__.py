@@ -24,7 +24,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
+from embcli.version import __version__
+
 __all__ = ["Index", "Model", "Table", "__version__", "history", "indexes", "load", "size"]
 _API = ("load", "size", "history", "Model", "Table", "Index", "indexes")
 

@@ -16,7 +16,8 @@ check sees this machine's processes only, so a directory written at once from se
 share directories that way.
 
 Errors are left as :class:`OSError`: callers know whether a failure is the user's problem
-(an :class:`embcli.errors.EmbcliError`) or one to work around (a read-only cache).
+(an :class:`embcli.errors.EmbcliError`) or one to work around (a read-only cache). Its
+``filename`` is the target's, never the temporary name the user did not give.
 """
 
 from __future__ import annotations
@@ -72,6 +73,7 @@ def atomic_write_all(
                 f"interrupted write ({size / 1e6:,.1f} MB in {directory})"
             )
     done: list[Path] = []
+    target: Path | None = None
     try:
         for target, write in writers.items():
             tmp = temp_path(Path(target))
@@ -80,6 +82,11 @@ def atomic_write_all(
         for tmp, target in zip(done, writers, strict=True):
             os.replace(tmp, target)
             _WRITTEN.append(Path(target))
+    except OSError as exc:  # name the file the caller asked for, not its temporary name
+        named = exc.filename
+        if target is not None and named is not None and TEMP_NAME.match(Path(str(named)).name):
+            exc.filename, exc.filename2 = str(target), None
+        raise
     finally:
         for tmp in done:
             tmp.unlink(missing_ok=True)

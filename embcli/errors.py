@@ -13,14 +13,20 @@ from __future__ import annotations
 
 
 class EmbcliError(Exception):
-    """A problem with a model, a file or the cache (exit code 1)."""
+    """A problem with a model, a file or the cache (exit code 1).
+
+    ``param`` is the Python parameter the message is about (``"remove_pcs"``), spelled in the
+    message as Python spells it (``remove_pcs must be 0 or more, not -1``); None when it names
+    none. The CLI says the same line with its option's spelling (``--remove-pcs``).
+    """
 
     exit_code = 1
 
-    def __init__(self, message: str, hint: str | None = None) -> None:
+    def __init__(self, message: str, hint: str | None = None, *, param: str | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.hint = hint
+        self.param = param
 
     def one_line(self) -> str:
         """The message and hint joined into the single line shown on stderr."""
@@ -60,3 +66,33 @@ class PartlyFailed(EmbcliError):
     """Some of a long job's parts failed; the others were answered (exit code 4)."""
 
     exit_code = 4
+
+
+class HubProblem(EmbcliError):
+    """A request to the Hugging Face Hub that failed (exit code 1); the subclasses say why, so a
+    Python caller can tell a missing model from a missing network."""
+
+
+class HubNotFound(HubProblem):
+    """No such model repository, or no such file in it."""
+
+
+class HubGated(HubProblem):
+    """A gated or private repository this token may not read (a licence to accept, HF_TOKEN)."""
+
+
+class HubNotAuthorised(HubProblem):
+    """The Hub refused the token (401, 403): a private repository, or a token without rights."""
+
+
+class HubRevisionNotFound(HubNotFound):
+    """The repository exists, but not the revision (branch, tag or commit) asked for."""
+
+
+class HubOffline(HubProblem):
+    """``HF_HUB_OFFLINE`` is set and what is asked for is not cached."""
+
+
+class HubUnreachable(HubProblem):
+    """No answer from the Hub endpoint: no network, a name that does not resolve, a refused
+    connection, or a server that accepts and stays silent past the timeout."""

@@ -25,7 +25,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-DEFAULT_MODEL = "openai-community/gpt2"
+from embcli.api.defaults import DEFAULT_MODEL
 
 #: Where each public name lives.
 _HOMES = {
@@ -33,6 +33,7 @@ _HOMES = {
     "load": "embcli.api.model",
     "ROLES": "embcli.api.model",
     "Table": "embcli.api.table",
+    "Space": "embcli.api.table",
     "size": "embcli.api.sizes",
     "catalog": "embcli.api.sizes",
     "cache_entries": "embcli.api.cache",
@@ -48,6 +49,7 @@ __all__ = [
     "ROLES",
     "Index",
     "Model",
+    "Space",
     "Table",
     "cache_entries",
     "cached_models",
@@ -65,7 +67,7 @@ if TYPE_CHECKING:
     from embcli.api.model import ROLES, Model, load
     from embcli.api.runs import history
     from embcli.api.sizes import catalog, size
-    from embcli.api.table import Table
+    from embcli.api.table import Space, Table
 
 
 def __getattr__(name: str) -> Any:

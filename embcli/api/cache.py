@@ -1,24 +1,17 @@
 """What the cache holds, and emptying it: ``embcli cache list`` and ``cache clear`` as results.
 
-A model read at several revisions (``embcli history`` over a run's checkpoints) has one entry
-per revision; the listing keeps them together, in step order, and ``clear_cache`` can trim them:
-keep a model's latest revisions (``keep_latest``), or drop what was cached long ago
-(``older_than`` days). "Latest" is the highest step a revision's name states (``step143000``,
-``checkpoint-500``); a revision without one (``main``, a tag, a local directory) counts as newer
-than every step, and among equals the most recently cached is the latest.
+The front door only: which entries a clear chooses (a model's, its latest revisions, those
+cached long ago) and removing them is :mod:`embcli.store.inventory`'s.
 """
 
 from __future__ import annotations
 
-import math
 import os
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from embcli.errors import CacheProblem
 from embcli.view import Result, View
 
 Notice = Callable[[str], None]
@@ -66,12 +59,14 @@ class CacheListing(Result):
         n = len(self.records)
         total = f"{self.total_bytes / 1e6:,.1f} MB"
         caption = f"{n} entr{'y' if n == 1 else 'ies'}, {total} in {self.root}"
+        from embcli.store.inventory import point_of, run_of
+
         groups: dict[str, list[dict[str, Any]]] = {}
         for r in self.records:
             if r["model"]:
-                groups.setdefault(_run(r), []).append(r)
+                groups.setdefault(run_of(r), []).append(r)
         for model, items in groups.items():
-            revisions = {_point(r) for r in items}
+            revisions = {point_of(r) for r in items}
             if len(revisions) > 1:
                 size = sum(int(r["bytes"]) for r in items) / 1e6
                 caption += f"; {model}: {len(revisions)} revisions, {size:,.1f} MB"
@@ -87,66 +82,12 @@ def cache_entries(
     Build directories left by killed builds are swept first (a live build's never), said
     through ``notice``.
     """
-    from embcli.store import cache
+    from embcli.store import cache, inventory
 
     root = _root(cache_dir)
     cache.sweep_stale(root, notice)
-    records: list[dict[str, Any]] = []
-    broken: list[dict[str, Any]] = []
-    for item in cache.list_entries(root):
-        if isinstance(item, CacheProblem):
-            broken.append({"model": None, "problem": item.message})
-            continue
-        m = item.meta
-        records.append(
-            {
-                "model": m.model,
-                "revision": m.revision,
-                "step": _step(m.model, m.kind, m.revision),
-                "tensor": m.tensor,
-                "rows": m.shape[0],
-                "dim": m.shape[1],
-                "source_dtype": m.source_dtype,
-                "bytes": item.size_bytes,
-                "path": str(item.path),
-                "created": m.created,
-            }
-        )
-    # a model's revisions together, oldest step first (the order ``history`` reads them in)
-    records.sort(key=lambda r: (_run(r), *_age_key(r)))
-    return CacheListing(str(root), records + broken)
-
-
-def _step(model: str, kind: str, revision: str | None) -> int | None:
-    """The training step of an entry: its Hub revision's (``step1000``), or a local checkpoint
-    directory's name (``runs/x/checkpoint-1000``), which ``history`` reads as one run."""
-    from embcli.read.checkpoints import step_of
-
-    if revision:
-        return step_of(revision)
-    return step_of(Path(model).name) if kind == "local" else None
-
-
-def _run(record: dict[str, Any]) -> str:
-    """What a revision belongs to: the model for a Hub revision; for a local checkpoint
-    directory with a step in its name, the directory holding the run's checkpoints."""
-    model = str(record["model"])
-    if record.get("revision") is None and record.get("step") is not None:
-        return str(Path(model).parent)
-    return model
-
-
-def _point(record: dict[str, Any]) -> str | None:
-    """One checkpoint of a run: a Hub revision, or a local checkpoint directory."""
-    return record["revision"] if record.get("revision") is not None else str(record["model"])
-
-
-def _age_key(record: dict[str, Any]) -> tuple[float, str, str]:
-    """Older first: by the step in the revision's name (none: newer than any), then by when
-    the entry was cached."""
-    step = record.get("step")
-    return (math.inf if step is None else float(step), str(record.get("created") or ""),
-            str(record.get("revision") or ""))  # fmt: skip
+    found, broken = inventory.records(root)
+    return CacheListing(str(root), found + [{"model": None, "problem": p} for _, p in broken])
 
 
 def cached_models(cache_dir: str | os.PathLike[str] | None = None) -> list[str]:
@@ -200,83 +141,21 @@ def clear_cache(
     head) and deletes its others; ``older_than=DAYS`` deletes only entries cached more than
     DAYS ago. Given together, an entry goes when both say so. Build directories whose builder
     is gone are swept too; a live build is never touched. Naming a model the cache does not
-    hold is an error (exit code 1).
+    hold is an error (exit code 1), and so is an entry that cannot be removed (a read-only
+    cache): :class:`embcli.errors.CacheProblem` names it, after the others are removed.
     """
     from embcli.api import checks
-    from embcli.errors import EmbcliError
-    from embcli.read.checkpoints import is_glob
-    from embcli.store import cache
+    from embcli.store import cache, inventory
 
-    checks.optional_count("--keep-latest", keep_latest)
+    checks.optional_count("keep_latest", keep_latest)
     if older_than is not None:
-        checks.number("--older-than", older_than, 0)
-    trimming = keep_latest is not None or older_than is not None
+        checks.number("older_than", older_than, 0)
     root = _root(cache_dir)
-    wanted = None
-    patterns: set[str] = set()
-    if model is not None:
-        local = Path(model).expanduser()
-        wanted = {model, str(local.resolve())} if local.exists() else {model}
-        if is_glob(model) and not local.exists():  # a run's checkpoints, as history had them
-            patterns.add(str(Path(local.parent).resolve() / local.name))
-        if model.startswith("ollama:") and ":" not in model.removeprefix("ollama:"):
-            wanted.add(model + ":latest")  # as the entry names it
-    listing = cache_entries(cache_dir, notice=notice)
-    chosen = [r for r in listing if r["model"] and _named(str(r["model"]), wanted, patterns)]
-    if model is not None and not chosen:
-        raise EmbcliError(f"no cached table for {model}")
-    doomed = chosen
-    if keep_latest is not None:
-        doomed = [r for r in doomed if _point(r) not in _latest(chosen, _run(r), keep_latest)]
-    if older_than is not None:
-        cutoff = time.time() - older_than * 86400
-        doomed = [r for r in doomed if _created(r) < cutoff]
-    for r in doomed:
-        cache.remove_entry(Path(r["path"]))
-    removed = len(doomed)
-    if wanted is None and not trimming:  # clearing everything: broken entries go too
-        for item in cache.list_entries(root):
-            if isinstance(item, CacheProblem):
-                removed += _remove_broken(root, item)
+    cache.sweep_stale(root, notice)
+    plan = inventory.plan(root, model, keep_latest, older_than)
+    done = inventory.remove([Path(r["path"]) for r in plan.doomed] + plan.broken)
+    if done.failed:
+        raise inventory.not_removed(root, done)
     swept = cache.sweep_stale(root, notice)  # only builds whose owner is gone
-    return Cleared(str(root), removed, model, [str(p) for p in swept],
-                   kept=len(chosen) - len(doomed))  # fmt: skip
-
-
-def _named(label: str, wanted: set[str] | None, patterns: set[str]) -> bool:
-    """Whether an entry's model is one of ``wanted`` (None: every one); a GGUF chosen in a folder
-    or Hub repo is named by the folder or repo and its file; ``patterns`` (globs of a run's
-    checkpoint directories that are not themselves paths) match by ``fnmatch``."""
-    from fnmatch import fnmatchcase
-
-    if wanted is None or label in wanted or any(label.startswith(w + "/") for w in wanted):
-        return True
-    return any(fnmatchcase(label, p) for p in patterns)
-
-
-def _latest(records: list[dict[str, Any]], run: str, n: int) -> set[str | None]:
-    """The ``n`` latest checkpoints of ``run`` among ``records`` (see the module docstring)."""
-    mine = sorted((r for r in records if _run(r) == run), key=_age_key)
-    points = list(dict.fromkeys(_point(r) for r in reversed(mine)))
-    return set(points[:n])
-
-
-def _created(record: dict[str, Any]) -> float:
-    """When the entry was cached (its ``created`` stamp, UTC), as a Unix time."""
-    import calendar
-
-    stamp = record.get("created")
-    try:
-        return float(calendar.timegm(time.strptime(str(stamp), "%Y-%m-%dT%H:%M:%SZ")))
-    except ValueError:
-        return Path(record["path"]).stat().st_mtime
-
-
-def _remove_broken(root: Path, problem: Any) -> int:
-    from embcli.store import cache
-
-    for path in root.iterdir():
-        if str(path) in problem.message:
-            cache.remove_entry(path)
-            return 1
-    return 0
+    return Cleared(str(root), done.removed, model, [str(p) for p in swept],
+                   kept=len(plan.chosen) - len(plan.doomed))  # fmt: skip

@@ -13,16 +13,18 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from embcli.api import checks
 from embcli.errors import EmbcliError, UsageProblem
 
 if TYPE_CHECKING:
-    from embcli.api.model import Model, Notice, Progress
+    from embcli.api.model import Notice, Progress
     from embcli.ask.corpus_index import IndexList, IndexSearchResult
     from embcli.ask.sentences import SearchResult, SentenceEncoder
+    from embcli.read.ref import ModelRef, Sinks
     from embcli.store.index import IndexMeta, StoredIndex
+    from embcli.store.table import EmbeddingTable
 
 PathLike = str | os.PathLike[str]
 #: Lines embedded between two kept chunks of a build (what an interruption can lose).
@@ -46,6 +48,74 @@ def _log(message: str) -> None:
     import logging
 
     logging.getLogger("embcli").info(message)
+
+
+class IndexModel(Protocol):
+    """What an index needs of a model: how its tables are read, where it reports, and its
+    static table. :class:`embcli.Model` is one (``Model.index``, ``Model.search``); an index
+    opened by name makes its own (:class:`_RecordedModel`). This module does not import
+    ``api.model``, which imports it."""
+
+    ref: ModelRef
+    cache_dir: str | None
+    notice: Notice
+    progress: Progress | None
+
+    @property
+    def spec(self) -> str: ...
+
+    @property
+    def revision(self) -> str | None: ...
+
+    @property
+    def allow_pickle(self) -> bool: ...
+
+    @property
+    def sinks(self) -> Sinks: ...
+
+    def static_table(self) -> EmbeddingTable | None: ...
+
+    def _float_model(self, command: str) -> None: ...
+
+
+class _RecordedModel:
+    """The model an index records (its source and revision), read as :class:`embcli.Model`
+    reads it: the encoder of a search or an ``add`` on an index opened by name."""
+
+    def __init__(self, meta: IndexMeta, cache_dir: str | None, notice: Notice,
+                 progress: Progress | None) -> None:  # fmt: skip
+        from embcli.read.ref import ModelRef
+
+        self.ref = ModelRef(meta.model, revision=meta.revision)
+        self.cache_dir, self.notice, self.progress = cache_dir, notice, progress
+
+    @property
+    def spec(self) -> str:
+        return self.ref.source
+
+    @property
+    def revision(self) -> str | None:
+        return self.ref.revision
+
+    @property
+    def allow_pickle(self) -> bool:
+        return self.ref.allow_pickle
+
+    @property
+    def sinks(self) -> Sinks:
+        from embcli.read.ref import Sinks
+
+        return Sinks(self.notice, self.progress)
+
+    def static_table(self) -> EmbeddingTable | None:
+        from embcli.store.load import static_table
+
+        return static_table(self.ref, cache_dir=self.cache_dir, sinks=self.sinks)
+
+    def _float_model(self, command: str) -> None:
+        from embcli.read.sources import refuse_gguf_run
+
+        refuse_gguf_run(self.ref, command)
 
 
 class Index:
@@ -97,11 +167,8 @@ class Index:
     def model(self) -> str:
         return self.meta.model
 
-    def _model(self) -> Model:
-        from embcli.api.model import Model
-
-        return Model(self.meta.model, revision=self.meta.revision, cache_dir=self.cache_dir,
-                     notice=self.notice, progress=self.progress)  # fmt: skip
+    def _model(self) -> IndexModel:
+        return _RecordedModel(self.meta, self.cache_dir, self.notice, self.progress)
 
     def summary(self) -> IndexList:
         """This index as a row of ``index list``."""
@@ -201,7 +268,7 @@ class Index:
 
 
 def encoder_for(
-    model: Model, max_length: int | None, device: str, static: bool | None = None
+    model: IndexModel, max_length: int | None, device: str, static: bool | None = None
 ) -> SentenceEncoder:
     """The sentence encoder of ``model``: a static model's table (torch-free) or the model run
     with its sentence-transformers settings; a model without them is refused."""
@@ -217,10 +284,10 @@ def encoder_for(
     return encoder(model.spec, model.revision, model.allow_pickle, device, max_length)
 
 
-def _require_sentence_settings(model: Model) -> None:
+def _require_sentence_settings(model: IndexModel) -> None:
     from embcli.read.sources import resolve
 
-    source = resolve(model.spec, model.revision, notice=model.notice, progress=model.progress)
+    source = resolve(model.ref, model.sinks)
     if source.small_file("modules.json") is None:
         from embcli.store.index import IndexProblem
 
@@ -232,7 +299,7 @@ def _require_sentence_settings(model: Model) -> None:
 
 
 def build_index(
-    model: Model,
+    model: IndexModel,
     corpus: PathLike,
     name: str | None = None,
     *,
@@ -293,7 +360,7 @@ def _default_name(corpus: PathLike) -> str:
 
 
 def _build(
-    model: Model,
+    model: IndexModel,
     data: Any,
     name: str,
     cache: Path,
@@ -331,7 +398,7 @@ def indexes(cache_dir: PathLike | None = None) -> IndexList:
 
 
 def search_file(
-    model: Model, query: str, corpus: str, k: int, max_length: int | None
+    model: IndexModel, query: str, corpus: str, k: int, max_length: int | None
 ) -> SearchResult | None:
     """``sentences --query Q --corpus FILE`` from an index of the same file and model, when the
     cache holds one built with the same settings; None otherwise."""

@@ -25,6 +25,9 @@ if TYPE_CHECKING:
 
 Source = str | os.PathLike[str]
 Groups = list[tuple[str, list[str]]]
+#: Longer than this, a value is no file's name on common file systems (NAME_MAX is 255 bytes
+#: a component; PATH_MAX 4,096 a path): an inline list, whatever it holds.
+MAX_NAME = 4096
 
 
 def read_text(source: Source) -> str:
@@ -100,13 +103,24 @@ def read_pairs(source: Source) -> list[tuple[str, str]]:
 def is_file(value: str) -> bool:
     """Whether an option that takes words inline or from a file (``--words doctor,nurse`` or
     ``--words jobs.txt``) names a file: ``-`` (stdin), a file that exists, or something written
-    as a path (a ``/``, or a ``.txt``/``.tsv``/``.csv``/``.lst`` name), so that a mistyped file
-    name is said as a missing file rather than looked up as a word."""
-    if value == "-" or "/" in value or os.sep in value:
+    as a path (a ``/``, or a ``.txt``/``.tsv``/``.csv``/``.lst`` name) that is not a list, so
+    that a mistyped file name is said as a missing file rather than looked up as a word.
+
+    A value with a comma that names no file is a list (``km/h,mph``), and so is one too long to
+    be a file's name (hundreds of pairs): probing it is not allowed to fail (``File name too
+    long``) or to be taken for a file that does not exist."""
+    if value == "-":
         return True
-    if Path(value).suffix.lower() in (".txt", ".tsv", ".csv", ".lst"):
+    try:
+        if Path(value).expanduser().is_file():
+            return True
+    except (OSError, ValueError):  # ENAMETOOLONG, a NUL byte...: no such file can exist
+        return False
+    if "," in value or len(value) > MAX_NAME:
+        return False
+    if "/" in value or os.sep in value:
         return True
-    return Path(value).expanduser().is_file()
+    return Path(value).suffix.lower() in (".txt", ".tsv", ".csv", ".lst")
 
 
 def word_list(value: str, option: str) -> list[str]:
@@ -126,7 +140,7 @@ def axis_pairs(value: str) -> str | list[tuple[str, str]]:
     which the library parses."""
     if not is_file(value):
         return value
-    from embcli.ask.axis import parse_pair_lines
+    from embcli.ask.pairs import parse_pair_lines
 
     pairs = parse_pair_lines(read_lines(value), "stdin" if value == "-" else value)
     if not pairs:

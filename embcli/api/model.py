@@ -20,8 +20,10 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from embcli.api import DEFAULT_MODEL, checks
+from embcli.api import checks
+from embcli.api.defaults import DEFAULT_MODEL, IMAGE_SUFFIXES, PAGE_SUFFIXES
 from embcli.errors import EmbcliError, UsageProblem
+from embcli.read.ref import ModelRef, Sinks
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -39,8 +41,6 @@ if TYPE_CHECKING:
 ROLES = ("input", "output", "target")
 #: The parts of an encoder-decoder that ``context`` can feed a sentence to.
 SIDES = ("encoder", "decoder")
-IMAGE_SUFFIXES = (".png", ".svg", ".pdf")
-PAGE_SUFFIXES = (*IMAGE_SUFFIXES, ".html")
 
 Notice = Callable[[str], None]
 #: ``progress(done, total, unit)``; unit is "bytes" (a download), "rows" (a cache build),
@@ -84,16 +84,39 @@ class Model:
         if spec is not None and not isinstance(spec, (str, os.PathLike)):
             raise UsageProblem(f"a model is a name or a path, not {type(spec).__name__} {spec!r}")
         chosen = os.fspath(spec) if spec is not None else os.environ.get("EMBCLI_MODEL")
-        self.spec = chosen or DEFAULT_MODEL
-        self.revision = revision
+        #: What to read, as one frozen value handed down whole (``file``/``quant``: which GGUF
+        #: model of a directory or Hub repo holding several, a file name or a quantisation
+        #: matched against the usual file names, ``Q4_K_M``); a table adds its role and tensor.
+        self.ref = ModelRef(chosen or DEFAULT_MODEL, revision, file, quant,
+                            allow_pickle=allow_pickle)  # fmt: skip
         self.cache_dir = str(cache_dir) if cache_dir is not None else None
-        self.allow_pickle = allow_pickle
         self.notice: Notice = notice or _log
         self.progress = progress
-        #: Which GGUF model of a directory or Hub repo holding several: a file name, or a
-        #: quantisation matched against the usual file names (``Q4_K_M``).
-        self.file = file
-        self.quant = quant
+
+    @property
+    def spec(self) -> str:
+        return self.ref.source
+
+    @property
+    def revision(self) -> str | None:
+        return self.ref.revision
+
+    @property
+    def allow_pickle(self) -> bool:
+        return self.ref.allow_pickle
+
+    @property
+    def file(self) -> str | None:
+        return self.ref.file
+
+    @property
+    def quant(self) -> str | None:
+        return self.ref.quant
+
+    @property
+    def sinks(self) -> Sinks:
+        """Where this model's reads report: its notice sink and progress callback."""
+        return Sinks(self.notice, self.progress)
 
     def __repr__(self) -> str:
         rev = f"@{self.revision}" if self.revision else ""
@@ -125,7 +148,7 @@ class Model:
         cache), so a question's arguments are checked before anything is read or built;
         ``table.open()`` opens it now.
         """
-        checks.choice("--table", role, ROLES)
+        checks.choice("role", role, ROLES)
         if tensor is not None and not tensor.strip():
             hint = "a name the checkpoint lacks is answered with some it has"
             raise UsageProblem("--tensor needs a tensor's name", hint)
@@ -138,10 +161,8 @@ class Model:
         needed: what :class:`Table` reads its rows from."""
         from embcli.store.load import open_table
 
-        return open_table(self.spec, tensor=tensor, revision=self.revision,
-                          allow_pickle=self.allow_pickle, cache_dir=self.cache_dir,
-                          notice=self.notice, progress=self.progress, table=role,
-                          file=self.file, quant=self.quant)  # fmt: skip
+        ref = self.ref.but(role=role, tensor=tensor)
+        return open_table(ref, cache_dir=self.cache_dir, sinks=self.sinks)
 
     def compare(
         self,
@@ -191,12 +212,15 @@ class Model:
         Raises :class:`embcli.errors.EmbcliError` for models whose positions are computed
         (rotary, sinusoidal) and for word-vector files.
         """
-        checks.count("--max", max_positions, 2)
+        checks.count("max_positions", max_positions, 2)
         out = checks.output_file(plot, IMAGE_SUFFIXES, "positions") if plot is not None else None
-        from embcli.draw import wordplot
+        from embcli.ask.projection import position_similarities, position_tensor
+        from embcli.draw.wordplot import PositionPlot
 
-        name = wordplot.position_tensor(self.spec, self.revision, self.allow_pickle)
-        picture = wordplot.position_plot(self.embeddings("input", name), name, max_positions)
+        name = position_tensor(self.ref)
+        picture = PositionPlot.of(
+            position_similarities(self.embeddings("input", name), name, max_positions)
+        )
         if out is not None:
             picture.save(out)
         return picture
@@ -211,15 +235,9 @@ class Model:
     def _float_model(self, command: str) -> None:
         """``context``, ``sentences`` and ``search`` run the model with transformers in float;
         a GGUF holds llama.cpp's (quantised) weights, not a model transformers runs."""
-        from embcli.errors import EmbcliError
-        from embcli.read.sources import names_local_gguf
+        from embcli.read.sources import refuse_gguf_run
 
-        if self.file is not None or self.quant is not None or names_local_gguf(self.spec):
-            raise EmbcliError(
-                f"{command} runs the model in float with transformers, and {self.spec} is a "
-                "GGUF model",
-                "give the float model with -m: its Hugging Face repo or directory",
-            )
+        refuse_gguf_run(self.ref, command)
 
     def context(
         self,
@@ -252,11 +270,11 @@ class Model:
         for i, text in enumerate(texts):
             if not text.strip():
                 raise UsageProblem(f"sentence {i} is empty")
-        checks.optional_count("--occurrence", occurrence, 1)
-        checks.count("-k", k)
-        checks.optional_count("--max-length", max_length, 1)
+        checks.optional_count("occurrence", occurrence, 1)
+        checks.count("k", k)
+        checks.optional_count("max_length", max_length, 1)
         if side is not None:
-            checks.choice("--side", side, SIDES)
+            checks.choice("side", side, SIDES)
         out = checks.output_file(plot, PAGE_SUFFIXES, "context --plot") if plot else None
         if self.static_table() is not None:
             raise EmbcliError(
@@ -294,8 +312,8 @@ class Model:
         """
         self._float_model("sentences")
         items = checks.texts(texts)
-        checks.count("--batch-size", batch_size, 1)
-        checks.optional_count("--max-length", max_length, 1)
+        checks.count("batch_size", batch_size, 1)
+        checks.optional_count("max_length", max_length, 1)
         out = checks.output_file(output, (".npy",), "--output") if output is not None else None
         from embcli.ask import sentences as ask_sentences
 
@@ -338,9 +356,9 @@ class Model:
         """
         self._float_model("search")
         checks.word(query, "the query")
-        checks.count("-k", k, 1)
-        checks.count("--batch-size", batch_size, 1)
-        checks.optional_count("--max-length", max_length, 1)
+        checks.count("k", k, 1)
+        checks.count("batch_size", batch_size, 1)
+        checks.optional_count("max_length", max_length, 1)
         out = checks.output_file(output, (".npy",), "--output") if output is not None else None
         if isinstance(corpus, str):
             raise UsageProblem("give the corpus as a list of texts, not one string")
@@ -400,30 +418,17 @@ class Model:
 
     def static_table(self) -> EmbeddingTable | None:
         """The cached table of a static-embedding model (model2vec, sentence-transformers'
-        StaticEmbedding), built on first use; None for a model that must run to embed text.
+        StaticEmbedding), built on first use; None for a model that must run to embed text
+        (:func:`embcli.store.load.static_table`)."""
+        from embcli.store.load import static_table
 
-        A cached table answers from its metadata; otherwise the model's small files say
-        (``modules.json``, ``config.json``), so a transformer's table is never built here.
-        """
-        from embcli.store.load import cached_table
-
-        warm = cached_table(self.spec, revision=self.revision, cache_dir=self.cache_dir,
-                            notice=self.notice)  # fmt: skip
-        if warm is not None:
-            return warm if warm.meta.static else None
-        from embcli.read.sources import resolve
-        from embcli.read.static_model import static_layout
-
-        source = resolve(self.spec, self.revision, notice=self.notice, progress=self.progress)
-        if static_layout(source.small_file) is None:
-            return None
-        return self.embeddings("input")
+        return static_table(self.ref, cache_dir=self.cache_dir, sinks=self.sinks)
 
 
 def _draw_context(result: ContextResult, out: Path) -> Path:
     """``context --plot``: each pair of sentences' cosine against the layer."""
+    from embcli.ask.projection import title_name
     from embcli.draw.context_plot import cosine_by_layer
-    from embcli.draw.wordplot import title_name
     from embcli.run.context import excerpt
 
     spans = {s.index: (s.spans[0][0], s.spans[-1][1]) for s in result.sentences}
@@ -451,7 +456,6 @@ def load(
     role: str = "input",
     cache_dir: PathLike | None = None,
     allow_pickle: bool = False,
-    table: str | None = None,
     file: str | None = None,
     quant: str | None = None,
 ) -> Table:
@@ -464,7 +468,7 @@ def load(
     the checkpoint and caches it normalised; later calls memory-map the cache in milliseconds.
     ``role="output"`` opens the output head (the same table for a tied model); ``tensor``
     names another checkpoint tensor; ``cache_dir`` defaults to ``$EMBCLI_CACHE`` or the
-    platform's cache directory. ``table=`` is the old name of ``role=``.
+    platform's cache directory.
 
     The table is opened here, so a model that cannot be read raises at once;
     ``embcli.Model(model).table(...)`` opens it on first use instead.
@@ -473,11 +477,6 @@ def load(
         >>> t.shape                                                  # doctest: +SKIP
         (50257, 768)
     """
-    if table is not None:
-        import warnings
-
-        warnings.warn("load(table=...) is now load(role=...)", DeprecationWarning, stacklevel=2)
-        role = table
     source = Model(model, revision=revision, cache_dir=cache_dir, allow_pickle=allow_pickle,
                    file=file, quant=quant)  # fmt: skip
     return source.table(role, tensor).open()

@@ -16,7 +16,6 @@ question is answered in seconds.
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -24,7 +23,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from embcli.api import checks
-from embcli.api.model import IMAGE_SUFFIXES, ROLES, Model
+from embcli.api.defaults import IMAGE_SUFFIXES
+from embcli.api.model import ROLES, Model
 from embcli.errors import EmbcliError, UsageProblem
 
 if TYPE_CHECKING:
@@ -87,15 +87,15 @@ def history(
     else:
         specs = [str(m) for m in model]
     say = notice or Model().notice
-    checks.choice("--table", role, ROLES)
+    checks.choice("role", role, ROLES)
     if tensor is not None and role == "output":
         raise UsageProblem("--tensor names the table to read; leave out --table output with it")
-    checks.count("--count", count, 2)
-    checks.count("-k", k, 1)
-    checks.count("--sample", sample)
-    checks.count("--seed", seed)
-    checks.count("--jobs", jobs, 1)
-    word_list = list(dict.fromkeys(checks.word(w) for w in words)) if words else []
+    checks.count("count", count, 2)
+    checks.count("k", k, 1)
+    checks.count("sample", sample)
+    checks.count("seed", seed)
+    checks.count("jobs", jobs, 1)
+    word_list = list(dict.fromkeys(checks.texts(words, "words"))) if words is not None else []
     out = checks.output_file(plot, IMAGE_SUFFIXES, "history --plot") if plot else None
     chosen, label = _checkpoints(specs, revisions, every, count, cache_dir, say)
 
@@ -128,6 +128,7 @@ def _checkpoints(
     """The checkpoints to read, in order, and the name the result gives the run."""
     from embcli.read import checkpoints as ck
     from embcli.read.sources import looks_like_path
+    from embcli.store import cache
 
     if revisions is not None:
         if len(specs) != 1:
@@ -139,7 +140,8 @@ def _checkpoints(
                 "checkpoints give -m once per directory, or a quoted glob"
             )
         text = revisions if isinstance(revisions, str) else ",".join(revisions)
-        found, from_glob = ck.hub_checkpoints(spec, text, lambda r: _refs(r, cache_dir, notice))
+        root = cache.cache_root(str(cache_dir) if cache_dir is not None else None)
+        found, from_glob = ck.hub_checkpoints(spec, text, lambda r: cache.hub_refs(root, r, notice))
         label = spec
     else:
         if len(specs) == 1 and not ck.is_glob(specs[0]):
@@ -149,6 +151,7 @@ def _checkpoints(
             )
         found, from_glob = ck.local_checkpoints(specs)
         label = specs[0] if len(specs) == 1 else _common_parent([c.spec for c in found])
+    found = _once(found, notice)
     chosen = ck.choose(found, from_glob=from_glob, every=every, count=count)
     if len(chosen) < len(found):
         notice(
@@ -158,31 +161,32 @@ def _checkpoints(
     return chosen, label
 
 
+def _once(found: list[Checkpoint], notice: Callable[[str], None]) -> list[Checkpoint]:
+    """Each checkpoint once: one given twice (``-m A -m A``, a directory spelt two ways, a glob
+    and a directory it matches, a revision listed twice) is read once, and said so, so that the
+    count of checkpoints that match is of distinct ones and no ``--all`` is promised to bring a
+    repeat back."""
+    seen: dict[tuple[str, str | None], Checkpoint] = {}
+    times: dict[tuple[str, str | None], int] = {}
+    for c in found:
+        where = os.path.expanduser(c.spec)
+        key = (os.path.realpath(where) if c.revision is None and os.path.isdir(where) else c.spec,
+               c.revision)  # fmt: skip
+        seen.setdefault(key, c)
+        times[key] = times.get(key, 0) + 1
+    for key, n in times.items():
+        if n > 1:
+            c = seen[key]
+            name = c.spec if c.revision is None else c.revision
+            notice(f"{name} given {'twice' if n == 2 else f'{n} times'}: read once")
+    return list(seen.values())
+
+
 def _common_parent(paths: list[str]) -> str:
     try:
         return os.path.commonpath([str(Path(p).resolve()) for p in paths])
     except ValueError:
         return ", ".join(paths)
-
-
-def _refs(repo_id: str, cache_dir: PathLike | None, notice: Callable[[str], None]) -> list[str]:
-    """The repo's branches and tags; when the Hub cannot be asked (offline, unreachable), the
-    listing remembered from the last time it could, said as such."""
-    from embcli.read import hub
-    from embcli.store import cache
-
-    root = cache.cache_root(str(cache_dir) if cache_dir is not None else None)
-    key = "\0".join(["refs", hub.hub_endpoint(), repo_id])
-    try:
-        names = hub.list_refs(repo_id)
-    except EmbcliError as problem:
-        known = cache.read_ref(root, key)
-        if known is None:
-            raise
-        notice(f"cannot list the refs of {repo_id} ({problem.message}): using the last listing")
-        return list(json.loads(known))
-    cache.write_ref(root, key, json.dumps(names), notice)  # read-only: said once, not kept
-    return names
 
 
 class _Fetcher:

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from embcli.ask.size_card import CatalogList, SizeReport
+    from embcli.read.facts import ModelFacts
 
 
 def _log(message: str) -> None:
@@ -43,8 +44,8 @@ def size(
     from embcli.api import checks
     from embcli.ask.size_card import size as size_of
 
-    checks.optional_count("--vocab", vocab, 1)
-    checks.optional_count("--dim", dim, 1)
+    checks.optional_count("vocab", vocab, 1)
+    checks.optional_count("dim", dim, 1)
     said: set[str] = set()
     sink = notice or _log
 
@@ -54,7 +55,19 @@ def size(
             sink(message)
 
     return size_of(models, vocab=vocab, dim=dim, dtype=dtype, untied=untied, units=units,
-                   offline=offline, notice=once, file=file, quant=quant)  # fmt: skip
+                   offline=offline, notice=once, file=file, quant=quant,
+                   count_meta=_count_meta)  # fmt: skip
+
+
+def _count_meta(cfg: ModelFacts) -> tuple[int, int] | None:
+    """A config's parameters from a meta-device build (``run``); None without torch."""
+    from embcli.errors import EmbcliError
+
+    try:
+        from embcli.run.meta_model import count_meta_device
+    except EmbcliError:  # torch or transformers is not installed
+        return None
+    return count_meta_device(cfg)
 
 
 def catalog(dtype: str = "float16") -> CatalogList:

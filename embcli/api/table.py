@@ -13,7 +13,6 @@ in ``result.failed``).
 from __future__ import annotations
 
 import os
-import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -21,12 +20,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from embcli.api import checks
-from embcli.api.model import IMAGE_SUFFIXES, PAGE_SUFFIXES, Model
-from embcli.errors import UnresolvedWord, UsageProblem
+from embcli.api.defaults import IMAGE_SUFFIXES, PAGE_SUFFIXES
+from embcli.errors import EmbcliError, UnresolvedWord, UsageProblem
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
+    from embcli.api.model import Model
     from embcli.ask.anatomy import StatsResult
     from embcli.ask.answers import Analogies, Answer, NeighborList, Neighbors, Similarity
     from embcli.ask.axis import AxisScores
@@ -34,12 +34,12 @@ if TYPE_CHECKING:
     from embcli.ask.compare import CompareResult
     from embcli.ask.export import Export
     from embcli.ask.info import Info, Tokenized
-    from embcli.ask.sentences import SentencesResult
     from embcli.ask.undertrained import UndertrainedResult
     from embcli.ask.weat import WeatResult, WeatResults
     from embcli.ask.words import Resolved
     from embcli.draw.wordplot import WordPlot
-    from embcli.run.context import ContextResult
+    from embcli.store.space import Space as ScoredRows
+    from embcli.store.space import Transform
     from embcli.store.table import EmbeddingTable
 
 PathLike = str | os.PathLike[str]
@@ -80,7 +80,13 @@ class Table:
     def embeddings(self) -> EmbeddingTable:
         """The cached table (opened, or built, on first use)."""
         if self._embeddings is None:
-            self._embeddings = self.model.embeddings(self.role, self.tensor)
+            table = self.model.embeddings(self.role, self.tensor)
+            rows, width = table.shape
+            if not rows or not width:  # nothing to ask: said, not answered with 0s or a crash
+                shape = "has width 0 (its rows hold no numbers)" if rows else "has no rows"
+                raise EmbcliError(f"the table of {table.label} {shape}: no question can be "
+                                  "asked of it")  # fmt: skip
+            self._embeddings = table
         return self._embeddings
 
     def open(self) -> Table:
@@ -163,6 +169,39 @@ class Table:
 
         return info.tokenize(self.embeddings, checks.word(text, "the text"), special=special)
 
+    # -- the space questions are asked in -------------------------------------------------------
+
+    def space(
+        self,
+        *,
+        center: bool = False,
+        remove_pcs: int = 0,
+        remove_axis: AxisToRemove = None,
+        pool: bool = False,
+    ) -> Space:
+        """This table seen through one transform, with the questions that take one: a
+        :class:`Space` (``neighbors``, ``similarity``, ``analogy``, ``axis``, ``weat``,
+        ``project``, ``plot``, as here, all scored in it).
+
+        ``center`` subtracts the table's mean; ``remove_pcs`` D > 0 also removes the top D
+        principal components (all-but-the-top, Mu and Viswanath 2018; implies centring);
+        ``remove_axis`` projects a direction out of every row as well (hard debiasing's
+        neutralise step): word pairs (``"he:she,man:woman"``, a section of the analogy set, a
+        list of ``"a:b"`` or ``(a, b)``; their ``pca`` axis as :meth:`axis` builds it, in the
+        table after the other two), or a vector of the table's width. ``pool`` averages the
+        sub-tokens of a word that splits, for the axis's words and every word asked in the
+        space. The arguments are checked here; the transform is made once, on the first
+        question, and kept. No transformed copy of the table is made.
+
+            >>> s = t.space(center=True, remove_pcs=4)               # doctest: +SKIP
+            >>> s.neighbors("paris", k=3), s.similarity("cat", "dog")  # doctest: +SKIP
+
+        ``t.neighbors("paris", center=True)`` is ``t.space(center=True).neighbors("paris")``.
+        """
+        checks.count("remove_pcs", remove_pcs)
+        removal = checks.axis_to_remove(remove_axis)
+        return Space(self, bool(center), remove_pcs, removal, bool(pool))
+
     # -- the three questions ---------------------------------------------------------------------
 
     def neighbors(
@@ -189,38 +228,18 @@ class Table:
         a word list (gensim's ``restrict_vocab`` by words; words not in the table are said
         through the model's notice and kept in ``.skipped``); ``vector`` asks for any vector
         of the table's width instead of a word (``vector_label`` names it in the result);
-        ``ids`` reads every query as a row id. ``remove_axis`` projects a direction out of every
-        row first (see :meth:`axis`): pairs such as ``"he:she,man:woman"``, or a vector.
+        ``ids`` reads every query as a row id. ``center``, ``remove_pcs``, ``remove_axis`` and
+        ``pool`` are :meth:`space`'s: this is ``t.space(...).neighbors(...)``.
 
             >>> [n.token for n in t.neighbors("paris", k=3)]         # doctest: +SKIP
             ['france', 'french', 'lyon']
             >>> t.neighbors("paris", among=["london", "tokyo", "banana"])[0].token  # doctest: +SKIP
             'london'
         """
-        from embcli.ask import answers
-
-        checks.count("-k", k)
-        checks.count("--remove-pcs", remove_pcs)
-        removal = checks.axis_to_remove(remove_axis)
-        candidates = checks.texts(among, "candidate words") if among is not None else None
-        opts: dict[str, Any] = {"center": center, "remove_pcs": remove_pcs,
-                                "all_tokens": all_tokens, "among": candidates}  # fmt: skip
-        if vector is None and word_or_words is None:
-            raise UsageProblem("name one or more words, or a vector")
-        opts["remove_axis"] = self._removal(removal, center, remove_pcs, pool)
-        if vector is not None:
-            if word_or_words is not None:
-                raise UsageProblem("give either words or a vector, not both")
-            found = answers.neighbors_of_vector(
-                self.embeddings, checks.vector(vector), k, name=vector_label, **opts
-            )
-        else:
-            single = isinstance(word_or_words, str)
-            words = [word_or_words] if single else checks.texts(word_or_words, "words")
-            found = answers.neighbors(self.embeddings, words, k, pool=pool, ids=ids,  # type: ignore[arg-type]
-                                      single=single, **opts)  # fmt: skip
-        self._say_skipped(found.skipped)
-        return found[0] if found.single else found
+        space = self.space(center=center, remove_pcs=remove_pcs, remove_axis=remove_axis,
+                           pool=pool)  # fmt: skip
+        return space.neighbors(word_or_words, k, vector=vector, vector_label=vector_label,
+                               among=among, ids=ids, all_tokens=all_tokens)  # fmt: skip
 
     def most_similar(
         self,
@@ -266,11 +285,6 @@ class Table:
         ranked = [replace(n, rank=rank) for rank, n in enumerate(kept, 1)]
         return replace(found, neighbors=ranked)
 
-    def _say_skipped(self, skipped: Sequence[str]) -> None:
-        if skipped:
-            shown = ", ".join(skipped[:10]) + (", ..." if len(skipped) > 10 else "")
-            self.model.notice(f"--among: left out {len(skipped)} word(s) not in the table: {shown}")
-
     def similarity(
         self,
         *words: str,
@@ -285,28 +299,18 @@ class Table:
 
         Two words: ``float(result)`` or ``result.cosine`` is their cosine, ``result.dot`` the
         dot product of the raw vectors. Three or more: every pair, and ``result.matrix``;
-        ``pairs=[("cat", "dog"), ...]``: those pairs.
+        ``pairs=[("cat", "dog"), ...]``: those pairs. The last four are :meth:`space`'s.
 
             >>> round(float(t.similarity("cat", "dog")), 4)          # doctest: +SKIP
             0.6861
         """
-        from embcli.ask import answers
-
-        items = [checks.word(w) for w in words]
-        wanted = [(checks.word(a), checks.word(b)) for a, b in pairs] if pairs is not None else None
-        answers.check_similarity(items, wanted)
-        checks.count("--remove-pcs", remove_pcs)
-        removal = self._removal(checks.axis_to_remove(remove_axis), center, remove_pcs, pool)
-        return answers.similarity(self.embeddings, items, wanted, pool=pool, ids=ids,
-                                  center=center, remove_pcs=remove_pcs,
-                                  remove_axis=removal)  # fmt: skip
+        space = self.space(center=center, remove_pcs=remove_pcs, remove_axis=remove_axis,
+                           pool=pool)  # fmt: skip
+        return space.similarity(*words, pairs=pairs, ids=ids)
 
     def similarity_matrix(self, words: Sequence[str], **options: Any) -> np.ndarray:
         """The ``[n, n]`` cosine matrix of ``words`` (float64)."""
-        result = self.similarity(*checks.texts(words, "words"), **options)
-        if result.matrix is None:
-            raise UsageProblem("a similarity matrix needs three or more words that all resolve")
-        return result.matrix
+        return _matrix(self.similarity(*checks.texts(words, "words"), **options))
 
     def analogy(
         self,
@@ -328,14 +332,16 @@ class Table:
 
         Returns an ``Answer``; iterate it for ``Scored(rank, id, token, score)``. ``method`` is
         ``3cosadd`` (Mikolov) or ``3cosmul`` (Levy and Goldberg); the inputs are left out
-        unless ``keep_inputs``.
+        unless ``keep_inputs``. ``pool``, ``center``, ``remove_pcs``, ``remove_axis``:
+        :meth:`space`'s.
 
             >>> t.analogy("king", "man", "woman")[0].token           # doctest: +SKIP
             'queen'
         """
-        return self._analogies([[a, b, c]], k, True, method=method, keep_inputs=keep_inputs,
-                               pool=pool, ids=ids, center=center, remove_pcs=remove_pcs,
-                               remove_axis=remove_axis, all_tokens=all_tokens)[0]  # fmt: skip
+        space = self.space(center=center, remove_pcs=remove_pcs, remove_axis=remove_axis,
+                           pool=pool)  # fmt: skip
+        return space.analogy(a, b, c, k, method=method, keep_inputs=keep_inputs, ids=ids,
+                             all_tokens=all_tokens)  # fmt: skip
 
     def analogies(
         self,
@@ -356,29 +362,10 @@ class Table:
         >>> t.analogies([["paris", "france", "italy", "rome"]]).accuracy  # doctest: +SKIP
         1.0
         """
-        return self._analogies(questions, k, False, method=method, keep_inputs=keep_inputs,
-                               pool=pool, ids=ids, center=center, remove_pcs=remove_pcs,
-                               remove_axis=remove_axis, all_tokens=all_tokens)  # fmt: skip
-
-    def _analogies(
-        self, questions: Sequence[Sequence[str]], k: int, single: bool, **options: Any
-    ) -> Analogies:
-        from embcli.ask import answers
-
-        checks.count("-k", k)
-        checks.choice("--method", options["method"], METHODS)
-        checks.count("--remove-pcs", options["remove_pcs"])
-        if isinstance(questions, str):
-            raise UsageProblem("give a list of questions, each [a, b, c] or [a, b, c, expected]")
-        if not questions:  # an empty file or stdin
-            raise UsageProblem("no question to answer: each is 'a b c' or 'a b c expected'")
-        items = [[checks.word(w) for w in q] for q in questions]
-        for q in items:
-            answers.check_analogy(q)
-        removal = checks.axis_to_remove(options["remove_axis"])
-        options["remove_axis"] = self._removal(removal, options["center"], options["remove_pcs"],
-                                               options["pool"])  # fmt: skip
-        return answers.analogies(self.embeddings, items, k, single=single, **options)
+        space = self.space(center=center, remove_pcs=remove_pcs, remove_axis=remove_axis,
+                           pool=pool)  # fmt: skip
+        return space.analogies(questions, k, method=method, keep_inputs=keep_inputs, ids=ids,
+                               all_tokens=all_tokens)  # fmt: skip
 
     # -- directions: semantic axes and bias tests ------------------------------------------------
 
@@ -413,45 +400,20 @@ class Table:
         without ``words``, the ``k`` word-like rows furthest at each end of the table (the
         axis's own words left out unless ``keep_inputs``). ``pairs2``/``poles2`` define a
         second axis (``score2``); ``plot`` draws the words on both (one axis: a strip).
-        Words not in the table are skipped (``result.missing``, and a notice).
+        Words not in the table are skipped (``result.missing``, and a notice): a pair with
+        one is left out whole (the notice names it), and fewer than two pairs left raises
+        :class:`~embcli.errors.UnresolvedWord`, as one pair given is refused. ``pool``,
+        ``center``, ``remove_pcs``, ``remove_axis``: :meth:`space`'s.
 
             >>> r = t.axis("man:woman,he:she", words=["nurse", "engineer"])  # doctest: +SKIP
             >>> [(w.word, round(w.score, 2)) for w in r]             # doctest: +SKIP
             [('nurse', 0.24), ('engineer', -0.12)]
         """
-        from embcli.ask import axis as ax
-
-        checks.choice("--method", method, ax.METHODS)
-        checks.count("-k", k, 1)
-        checks.count("--remove-pcs", remove_pcs)
-        first = _axis_source(pairs, poles, "--pairs", "--from/--to")
-        second = None
-        if pairs2 is not None or poles2 is not None:
-            second = _axis_source(pairs2, poles2, "--pairs2", "--from2/--to2")
-        wanted = None
-        if words is not None:
-            wanted = [w.strip() for w in checks.texts(words, "words") if w.strip()]
-            if not wanted:
-                raise UsageProblem("--words lists no words")
-        removal = checks.axis_to_remove(remove_axis)
-        out = checks.output_file(plot, IMAGE_SUFFIXES, "axis --plot") if plot else None
-        result = ax.axis(
-            self.embeddings, *first, method=method, words=wanted, k=k,
-            pairs2=second[0] if second else None, poles2=second[1] if second else None,
-            pool=pool, center=center, remove_pcs=remove_pcs,
-            remove_axis=self._removal(removal, center, remove_pcs, pool),
-            all_tokens=all_tokens, keep_inputs=keep_inputs,
-        )  # fmt: skip
-        if result.missing:
-            self.model.notice(f"not in the table, skipped: {ax.shortlist(result.missing, 10)}")
-        for note in result.notes:
-            self.model.notice(note)
-        if out is not None:
-            from embcli.draw.axis_plot import axis_plot
-            from embcli.draw.wordplot import title_name
-
-            axis_plot(result, title_name(self.label), out)
-        return result
+        space = self.space(center=center, remove_pcs=remove_pcs, remove_axis=remove_axis,
+                           pool=pool)  # fmt: skip
+        return space.axis(pairs, poles=poles, method=method, words=words, k=k, pairs2=pairs2,
+                          poles2=poles2, all_tokens=all_tokens, keep_inputs=keep_inputs,
+                          plot=plot)  # fmt: skip
 
     def weat(
         self,
@@ -478,25 +440,19 @@ class Table:
         (every partition when there are at most that many, else seeded random ones), the
         words used and ``missing``; for a bundled test ``published`` holds the paper's effect
         sizes, from its vectors, not these. A set that loses more than 20% of its words
-        raises :class:`~embcli.errors.UnresolvedWord` unless ``allow_missing``.
+        raises :class:`~embcli.errors.UnresolvedWord` unless ``allow_missing``. X and Y (and
+        A and B) may not share a word, nor two spellings of one row: a
+        :class:`~embcli.errors.UsageProblem`, where X = Y would give an effect of 0 that says
+        nothing. ``permutations`` is at most 10,000,000 (seconds, not days). ``pool``,
+        ``center``, ``remove_pcs``, ``remove_axis``: :meth:`space`'s.
 
             >>> round(t.weat("flowers-insects").effect_size, 2)     # doctest: +SKIP
             1.5
         """
-        from embcli.ask import weat as W
-
-        options = self._weat_options(permutations, seed, allow_missing, pool, center, remove_pcs)
-        sets = {key: None if words is None else checks.texts(words, f"{key} words")
-                for key, words in zip(W.SETS, (X, Y, A, B), strict=True)}  # fmt: skip
-        W.check_weat(test, sets, permutations)
-        if test is not None:
-            W.bundled_test(checks.word(test, "the test's name"))  # an unknown name, at once
-        removal = checks.axis_to_remove(remove_axis)
-        options["remove_axis"] = self._removal(removal, center, remove_pcs, pool)
-        result = W.weat(self.embeddings, test, **sets, **options)  # type: ignore[arg-type]
-        for note in result.notes:
-            self.model.notice(note)
-        return result
+        space = self.space(center=center, remove_pcs=remove_pcs, remove_axis=remove_axis,
+                           pool=pool)  # fmt: skip
+        return space.weat(test, X=X, Y=Y, A=A, B=B, permutations=permutations, seed=seed,
+                          allow_missing=allow_missing)  # fmt: skip
 
     def weat_all(
         self,
@@ -514,43 +470,9 @@ class Table:
         A test whose words the table lacks is kept in ``result.failed`` (with why) and the
         others still run.
         """
-        from embcli.ask import weat as W
-
-        options = self._weat_options(permutations, seed, allow_missing, pool, center, remove_pcs)
-        removal = checks.axis_to_remove(remove_axis)
-        options["remove_axis"] = self._removal(removal, center, remove_pcs, pool)
-        result = W.weat_all(self.embeddings, **options)
-        for note in result.notes:
-            self.model.notice(note)
-        return result
-
-    @staticmethod
-    def _weat_options(
-        permutations: int, seed: int, allow_missing: bool, pool: bool, center: bool,
-        remove_pcs: int,
-    ) -> dict[str, Any]:  # fmt: skip
-        checks.count("--permutations", permutations, 1)
-        checks.count("--seed", seed)
-        checks.count("--remove-pcs", remove_pcs)
-        return {"permutations": permutations, "seed": seed, "allow_missing": allow_missing,
-                "pool": pool, "center": center, "remove_pcs": remove_pcs}  # fmt: skip
-
-    def _removal(self, removal: Any, center: bool, remove_pcs: int, pool: bool) -> Any:
-        """The direction ``remove_axis`` names, built in this table (checked already by
-        ``checks.axis_to_remove``); its words not in the table are said once."""
-        if removal is None:
-            return None
-        from embcli.ask.axis import shortlist
-        from embcli.ask.space import removal_axis
-
-        try:
-            direction = removal_axis(self.embeddings, removal, center, remove_pcs, pool)
-        except (UsageProblem, UnresolvedWord) as exc:
-            raise type(exc)(f"--remove-axis: {exc.message}", exc.hint) from None
-        if direction.missing:
-            self.model.notice(f"--remove-axis: not in the table, skipped: "
-                              f"{shortlist(direction.missing, 10)}")  # fmt: skip
-        return direction
+        space = self.space(center=center, remove_pcs=remove_pcs, remove_axis=remove_axis,
+                           pool=pool)  # fmt: skip
+        return space.weat_all(permutations=permutations, seed=seed, allow_missing=allow_missing)
 
     # -- benchmarks ------------------------------------------------------------------------------
 
@@ -572,8 +494,8 @@ class Table:
         """
         from embcli.ask.benchmarks import benchmark_path, evaluate_analogies
 
-        checks.choice("--method", method, METHODS)
-        checks.optional_count("--restrict-vocab", restrict_vocab)
+        checks.choice("method", method, METHODS)
+        checks.optional_count("restrict_vocab", restrict_vocab)
         path = benchmark_path(file, "google")  # a missing file is said before the table opens
         return evaluate_analogies(self.embeddings, path, method=method,
                                   restrict_vocab=restrict_vocab, case_sensitive=case_sensitive,
@@ -593,7 +515,7 @@ class Table:
         """
         from embcli.ask.benchmarks import benchmark_path, evaluate_similarity
 
-        checks.optional_count("--restrict-vocab", restrict_vocab)
+        checks.optional_count("restrict_vocab", restrict_vocab)
         path = benchmark_path(file, "wordsim353")
         return evaluate_similarity(self.embeddings, path, restrict_vocab=restrict_vocab,
                                    case_sensitive=case_sensitive)  # fmt: skip
@@ -621,40 +543,13 @@ class Table:
 
         ``plot`` writes it (``.png``, ``.svg``, ``.pdf``, or an interactive ``.html`` page);
         ``.figure()`` gives a matplotlib ``Figure``. Words that do not resolve are left out
-        (listed in ``.dropped`` and said through the model's notice).
+        (listed in ``.dropped`` and said through the model's notice). ``pool``, ``center``,
+        ``remove_pcs``, ``remove_axis``: :meth:`space`'s.
         """
-        from embcli.draw import wordplot
-
-        checks.choice("--method", method, PROJECTIONS)
-        checks.number("--perplexity", perplexity, low=1.0)
-        checks.count("--seed", seed)
-        checks.count("--remove-pcs", remove_pcs)
-        if groups is not None and not isinstance(groups, Mapping):
-            groups = checks.texts(groups, "groups") if isinstance(groups, str) else groups
-            if not all(isinstance(g, (tuple, list)) and len(g) == 2 for g in groups):
-                raise UsageProblem("groups are {name: [words]} or [(name, [words]), ...]")
-        named = list(groups.items()) if isinstance(groups, Mapping) else list(groups or [])
-        spec = ([("", checks.texts(words, "words"))] if words else []) + [
-            (str(name), checks.texts(ws, f"words of group {name}")) for name, ws in named
-        ]
-        if not any(ws for _, ws in spec):
-            raise UsageProblem("name some words, --group name=w1,w2, or --groups-file FILE")
-        removal = checks.axis_to_remove(remove_axis)
-        out = checks.output_file(plot, PAGE_SUFFIXES, "plot") if plot is not None else None
-        picture = wordplot.project_words(
-            self.embeddings, spec, method=method, perplexity=perplexity, seed=seed, pool=pool,
-            center=center, remove_pcs=remove_pcs,
-            remove_axis=self._removal(removal, center, remove_pcs, pool),
-        )  # fmt: skip
-        if picture.dropped:
-            self.model.notice(
-                f"left out {len(picture.dropped)} word(s): {'; '.join(picture.dropped)}"
-            )
-        for note in picture.notes:
-            self.model.notice(note)
-        if out is not None:
-            picture.save(out)
-        return picture
+        space = self.space(center=center, remove_pcs=remove_pcs, remove_axis=remove_axis,
+                           pool=pool)  # fmt: skip
+        return space.project(words, groups=groups, method=method, perplexity=perplexity,
+                             seed=seed, plot=plot)  # fmt: skip
 
     def plot(
         self,
@@ -679,12 +574,10 @@ class Table:
             >>> fig = t.plot(groups={"animals": ["cat", "dog", "horse"],
             ...                      "cities": ["paris", "rome", "tokyo"]})  # doctest: +SKIP
         """
-        picture = self.project(words, groups=groups, method=method, perplexity=perplexity,
-                               seed=seed, pool=pool, center=center, remove_pcs=remove_pcs,
-                               remove_axis=remove_axis, plot=output)  # fmt: skip
-        fig = picture.figure()
-        fig.embcli_dropped = picture.dropped  # type: ignore[attr-defined,unused-ignore]
-        return fig
+        space = self.space(center=center, remove_pcs=remove_pcs, remove_axis=remove_axis,
+                           pool=pool)  # fmt: skip
+        return space.plot(words, groups=groups, method=method, perplexity=perplexity, seed=seed,
+                          output=output)  # fmt: skip
 
     # -- interop ---------------------------------------------------------------------------------
 
@@ -710,7 +603,7 @@ class Table:
         """
         from embcli.ask.export import export_rows, format_of, targets
 
-        checks.optional_count("--limit", limit, 1)
+        checks.optional_count("limit", limit, 1)
         if str(path) == "-":
             raise UsageProblem("export writes files, not stdout: name a file or a directory")
         target = Path(path).expanduser()
@@ -764,14 +657,14 @@ class Table:
         """
         from embcli.ask.compare import compare
 
-        checks.count("-k", k, 1)
-        checks.count("--sample", sample)
-        checks.count("--show", show)
+        checks.count("k", k, 1)
+        checks.count("sample", sample)
+        checks.count("show", show)
         out = checks.output_file(plot, IMAGE_SUFFIXES, "compare --plot") if plot else None
         word_list = checks.texts(words, "words") if words is not None else None
         if isinstance(other, Table):
             table_b = other
-        elif isinstance(other, Model):
+        elif isinstance(other, type(self.model)):  # a Model: api.model imports this module
             table_b = other.table()
         elif isinstance(other, (str, os.PathLike)):
             table_b = self.model.sibling(other).table()
@@ -809,16 +702,16 @@ class Table:
         """Geometry of the table (``embcli stats``): norms, anisotropy, isotropy, used
         dimensions. ``remove_pcs`` components are removed for the "after removal" cosine
         (default about width / 100); ``plot`` draws norms, spectrum and cosines."""
-        from embcli.ask.anatomy import table_stats
+        from embcli.ask.anatomy import MAX_SAMPLES, table_stats
 
-        checks.optional_count("--remove-pcs", remove_pcs)
-        checks.count("--samples", samples, 2)
-        checks.count("--seed", seed)
+        checks.optional_count("remove_pcs", remove_pcs)
+        checks.count("samples", samples, 2, MAX_SAMPLES, "more pairs could not change the mean")
+        checks.count("seed", seed)
         out = checks.output_file(plot, IMAGE_SUFFIXES, "stats --plot") if plot else None
         result = table_stats(self.embeddings, remove_pcs, samples, seed, self.role)
         if out is not None:
+            from embcli.ask.projection import title_name
             from embcli.draw.anatomy_plot import stats_plot
-            from embcli.draw.wordplot import title_name
 
             title = f"{title_name(self.label)} ({self.role} table)"
             stats_plot(result.norm_values, result.eigenvalues, result.cosines, title, out)
@@ -846,8 +739,8 @@ class Table:
         from embcli.api.inputs import read_lines
         from embcli.ask.undertrained import undertrained
 
-        checks.optional_count("-k", k)
-        checks.number("--percentile", percentile, 0.0, 100.0)
+        checks.optional_count("k", k)
+        checks.number("percentile", percentile, 0.0, 100.0)
         if reference_file is not None:
             reference = reference_file
         lines: list[tuple[int, str]] | None = None
@@ -867,32 +760,373 @@ class Table:
         return undertrained(self.embeddings, self.role, open_input, lines, source, limit,
                             percentile, all_rows)  # fmt: skip
 
-    # -- what the model does, not the table (kept for one release) -------------------------------
 
-    def context(self, word: str, sentences: Sequence[str], **options: Any) -> ContextResult:
-        """Deprecated: ``t.model.context(...)`` (running the model does not use the table)."""
-        warnings.warn("Table.context is Model.context", DeprecationWarning, stacklevel=2)
-        return self.model.context(word, sentences, **options)
+class Space:
+    """A table seen through one transform, and the questions asked in it: ``t.space(...)``.
 
-    def sentences(self, texts: Sequence[str], **options: Any) -> SentencesResult:
-        """Deprecated: ``t.model.sentences(...)``."""
-        warnings.warn("Table.sentences is Model.sentences", DeprecationWarning, stacklevel=2)
-        return self.model.sentences(texts, **options)
+    Made by :meth:`Table.space` (which checks its arguments and says what they do); each
+    question here is the :class:`Table` method of the same name without the four arguments of
+    the space (``t.neighbors("paris", center=True)`` is ``t.space(center=True).neighbors(
+    "paris")``), so several questions in one space resolve it once:
 
-    def positions(self, max_positions: int = 256, *, output: PathLike | None = None) -> Figure:
-        """Deprecated: ``t.model.positions(...)``."""
-        warnings.warn("Table.positions is Model.positions", DeprecationWarning, stacklevel=2)
-        return self.model.positions(max_positions, output=output)
+        >>> s = t.space(remove_pcs=4, remove_axis="he:she,man:woman")  # doctest: +SKIP
+        >>> s.neighbors("nurse"), s.weat("career-family")       # doctest: +SKIP
+
+    ``center``, ``remove_pcs``, ``remove_axis`` (checked: pairs or a vector) and ``pool`` are
+    what it was made with. ``rows`` is the table's rows through the transform, an
+    :class:`embcli.store.space.Space` (what the questions score against, without a
+    transformed copy), made on first use: the transform's mean and components, and the axis
+    ``remove_axis`` names built in the table after them (its words not in the table said once
+    through the model's notice). ``transform`` and ``caption`` ("centred, top 4 PCs removed")
+    say what was done.
+    """
+
+    def __init__(
+        self, table: Table, center: bool, remove_pcs: int, remove_axis: Any, pool: bool
+    ) -> None:
+        self.table = table
+        self.center, self.remove_pcs, self.remove_axis, self.pool = (center, remove_pcs,
+                                                                     remove_axis, pool)  # fmt: skip
+        self._rows: ScoredRows | None = None
+
+    def __repr__(self) -> str:
+        if self._rows is None:
+            return f"<embcli.Space of {self.table!r}: not made yet>"
+        return f"<embcli.Space of {self.table!r}: {self.caption or 'the rows as they are'}>"
+
+    @property
+    def rows(self) -> ScoredRows:
+        """The table's rows through the transform (made once, on first use)."""
+        if self._rows is None:
+            from embcli.ask.space import space_of
+            from embcli.ask.words import shortlist
+
+            rows, removed = space_of(self.table.embeddings, self.center, self.remove_pcs,
+                                     self.remove_axis, self.pool)  # fmt: skip
+            if removed is not None and removed.missing:
+                given = self.remove_axis if isinstance(self.remove_axis, list) else None
+                self.table.model.notice(f"--remove-axis: not in the table, skipped: "
+                                        f"{shortlist(removed.missing, 10)}"
+                                        + _pairs_note(_left_out(given, removed)))  # fmt: skip
+            self._rows = rows
+        return self._rows
+
+    @property
+    def transform(self) -> Transform:
+        """What the space does to a raw vector (``T(x) = (I - C^T C)(x - mean)``)."""
+        return self.rows.transform
+
+    @property
+    def caption(self) -> str:
+        """The transform in words: '', 'centred', 'centred, top 4 PCs removed, axis removed...'."""
+        return self.transform.caption()
+
+    # -- the three questions ---------------------------------------------------------------------
+
+    def neighbors(
+        self,
+        word_or_words: str | Sequence[str] | None = None,
+        k: int = 10,
+        *,
+        vector: np.ndarray | Sequence[float] | None = None,
+        vector_label: str = "vector",
+        among: Sequence[str] | None = None,
+        ids: bool = False,
+        all_tokens: bool = False,
+    ) -> NeighborList | Neighbors:
+        """Nearest tokens by cosine, in this space (:meth:`Table.neighbors`)."""
+        from embcli.ask import answers
+
+        checks.count("k", k)
+        candidates = checks.texts(among, "candidate words") if among is not None else None
+        if vector is None and word_or_words is None:
+            raise UsageProblem("name one or more words, or a vector")
+        if vector is not None and word_or_words is not None:
+            raise UsageProblem("give either words or a vector, not both")
+        table = self.table
+        opts: dict[str, Any] = {"all_tokens": all_tokens, "among": candidates}
+        if vector is not None:
+            found = answers.neighbors_of_vector(table.embeddings, checks.vector(vector), k,
+                                                space=self.rows, name=vector_label,
+                                                **opts)  # fmt: skip
+        else:
+            single = isinstance(word_or_words, str)
+            words = [word_or_words] if single else checks.texts(word_or_words, "words")
+            found = answers.neighbors(table.embeddings, words, k, space=self.rows,  # type: ignore[arg-type]
+                                      pool=self.pool, ids=ids, single=single, **opts)  # fmt: skip
+        if found.skipped:
+            shown = ", ".join(found.skipped[:10]) + (", ..." if len(found.skipped) > 10 else "")
+            table.model.notice(
+                f"--among: left out {len(found.skipped)} word(s) not in the table: {shown}"
+            )
+        return found[0] if found.single else found
+
+    def similarity(
+        self, *words: str, pairs: Sequence[tuple[str, str]] | None = None, ids: bool = False
+    ) -> Similarity:
+        """Cosine similarity and dot product of words, in this space (:meth:`Table.similarity`)."""
+        from embcli.ask import answers
+
+        items = [checks.word(w) for w in words]
+        wanted = [(checks.word(a), checks.word(b)) for a, b in pairs] if pairs is not None else None
+        answers.check_similarity(items, wanted)
+        return answers.similarity(self.table.embeddings, items, wanted, space=self.rows,
+                                  pool=self.pool, ids=ids)  # fmt: skip
+
+    def similarity_matrix(self, words: Sequence[str], ids: bool = False) -> np.ndarray:
+        """The ``[n, n]`` cosine matrix of ``words`` in this space (float64)."""
+        return _matrix(self.similarity(*checks.texts(words, "words"), ids=ids))
+
+    def analogy(
+        self,
+        a: str,
+        b: str,
+        c: str,
+        k: int = 5,
+        *,
+        method: str = "3cosadd",
+        keep_inputs: bool = False,
+        ids: bool = False,
+        all_tokens: bool = False,
+    ) -> Answer:
+        """Solve ``a - b + c = ?`` in this space (:meth:`Table.analogy`)."""
+        return self._analogies([[a, b, c]], k, True, method, keep_inputs, ids, all_tokens)[0]
+
+    def analogies(
+        self,
+        questions: Sequence[Sequence[str]],
+        k: int = 5,
+        *,
+        method: str = "3cosadd",
+        keep_inputs: bool = False,
+        ids: bool = False,
+        all_tokens: bool = False,
+    ) -> Analogies:
+        """Many analogies in this space (:meth:`Table.analogies`)."""
+        return self._analogies(questions, k, False, method, keep_inputs, ids, all_tokens)
+
+    def _analogies(
+        self,
+        questions: Sequence[Sequence[str]],
+        k: int,
+        single: bool,
+        method: str,
+        keep_inputs: bool,
+        ids: bool,
+        all_tokens: bool,
+    ) -> Analogies:
+        from embcli.ask import answers
+
+        checks.count("k", k)
+        checks.choice("method", method, METHODS)
+        if isinstance(questions, str):
+            raise UsageProblem("give a list of questions, each [a, b, c] or [a, b, c, expected]")
+        if not questions:  # an empty file or stdin
+            raise UsageProblem("no question to answer: each is 'a b c' or 'a b c expected'")
+        for q in questions:  # 'a b c' would be read letter by letter
+            if isinstance(q, str):
+                raise UsageProblem(f"each question is a list [a, b, c], not the string {q!r}")
+        items = [[checks.word(w) for w in q] for q in questions]
+        for q in items:
+            answers.check_analogy(q)
+        return answers.analogies(self.table.embeddings, items, k, space=self.rows, method=method,
+                                 keep_inputs=keep_inputs, pool=self.pool, ids=ids,
+                                 all_tokens=all_tokens, single=single)  # fmt: skip
+
+    # -- directions: semantic axes and bias tests ------------------------------------------------
+
+    def axis(
+        self,
+        pairs: str | Sequence[str] | Sequence[tuple[str, str]] | None = None,
+        *,
+        poles: tuple[Sequence[str] | str, Sequence[str] | str] | None = None,
+        method: str = "pca",
+        words: Sequence[str] | None = None,
+        k: int = 10,
+        pairs2: str | Sequence[str] | Sequence[tuple[str, str]] | None = None,
+        poles2: tuple[Sequence[str] | str, Sequence[str] | str] | None = None,
+        all_tokens: bool = False,
+        keep_inputs: bool = False,
+        plot: PathLike | None = None,
+    ) -> AxisScores:
+        """A semantic axis and the words along it, in this space (:meth:`Table.axis`)."""
+        from embcli.ask import axis as ax
+        from embcli.ask.directions import METHODS as AXIS_METHODS
+        from embcli.ask.words import shortlist
+
+        checks.choice("method", method, AXIS_METHODS)
+        checks.count("k", k, 1)
+        first = _axis_source(pairs, poles, "pairs", "poles")
+        second = None
+        if pairs2 is not None or poles2 is not None:
+            second = _axis_source(pairs2, poles2, "pairs2", "poles2")
+        wanted = None
+        if words is not None:
+            wanted = [w.strip() for w in checks.texts(words, "words") if w.strip()]
+            if not wanted:
+                raise UsageProblem("words lists no words", param="words")
+        out = checks.output_file(plot, IMAGE_SUFFIXES, "axis --plot") if plot else None
+        table = self.table
+        result = ax.axis(
+            table.embeddings, *first, space=self.rows, method=method, words=wanted, k=k,
+            pairs2=second[0] if second else None, poles2=second[1] if second else None,
+            pool=self.pool, all_tokens=all_tokens, keep_inputs=keep_inputs,
+        )  # fmt: skip
+        if result.missing:
+            dropped = _left_out(first[0], result.axis) + _left_out(
+                second[0] if second else None, result.second
+            )
+            table.model.notice(f"not in the table, skipped: {shortlist(result.missing, 10)}"
+                               + _pairs_note(dropped))  # fmt: skip
+        for note in result.notes:
+            table.model.notice(note)
+        if out is not None:
+            from embcli.ask.projection import title_name
+            from embcli.draw.axis_plot import axis_plot
+
+            axis_plot(result, title_name(table.label), out)
+        return result
+
+    def weat(
+        self,
+        test: str | None = None,
+        *,
+        X: Sequence[str] | None = None,
+        Y: Sequence[str] | None = None,
+        A: Sequence[str] | None = None,
+        B: Sequence[str] | None = None,
+        permutations: int = 100_000,
+        seed: int = 0,
+        allow_missing: bool = False,
+    ) -> WeatResult:
+        """The Word Embedding Association Test, in this space (:meth:`Table.weat`)."""
+        from embcli.ask import weat as W
+
+        options = self._weat_options(permutations, seed, allow_missing)
+        sets = {key: None if words is None else checks.texts(words, f"{key} words")
+                for key, words in zip(W.SETS, (X, Y, A, B), strict=True)}  # fmt: skip
+        W.check_weat(test, sets, permutations)
+        if test is not None:
+            W.bundled_test(checks.word(test, "the test's name"))  # an unknown name, at once
+        result = W.weat(self.table.embeddings, test, **sets, space=self.rows, **options)  # type: ignore[arg-type]
+        for note in result.notes:
+            self.table.model.notice(note)
+        return result
+
+    def weat_all(
+        self, *, permutations: int = 100_000, seed: int = 0, allow_missing: bool = False
+    ) -> WeatResults:
+        """Every bundled WEAT, in this space (:meth:`Table.weat_all`)."""
+        from embcli.ask import weat as W
+
+        options = self._weat_options(permutations, seed, allow_missing)
+        result = W.weat_all(self.table.embeddings, space=self.rows, **options)
+        for note in result.notes:
+            self.table.model.notice(note)
+        return result
+
+    def _weat_options(self, permutations: int, seed: int, allow_missing: bool) -> dict[str, Any]:
+        checks.count("permutations", permutations, 1)
+        from embcli.ask.weat import check_permutations
+
+        check_permutations(permutations)  # one that could not finish: before the table opens
+        checks.count("seed", seed)
+        return {"permutations": permutations, "seed": seed, "allow_missing": allow_missing,
+                "pool": self.pool}  # fmt: skip
+
+    # -- pictures --------------------------------------------------------------------------------
+
+    def project(
+        self,
+        words: Sequence[str] | None = None,
+        *,
+        groups: Mapping[str, Sequence[str]] | Sequence[tuple[str, Sequence[str]]] | None = None,
+        method: str = "pca",
+        perplexity: float = 30.0,
+        seed: int = 0,
+        plot: PathLike | None = None,
+    ) -> WordPlot:
+        """Words in 2-D, coloured by group, in this space (:meth:`Table.project`)."""
+        from embcli.ask.projection import project_words
+        from embcli.draw.wordplot import WordPlot
+
+        checks.choice("method", method, PROJECTIONS)
+        checks.number("perplexity", perplexity, low=1.0)
+        checks.count("seed", seed)
+        if groups is not None and not isinstance(groups, Mapping):
+            groups = checks.texts(groups, "groups") if isinstance(groups, str) else groups
+            if not all(isinstance(g, (tuple, list)) and len(g) == 2 for g in groups):
+                raise UsageProblem("groups are {name: [words]} or [(name, [words]), ...]")
+        named = list(groups.items()) if isinstance(groups, Mapping) else list(groups or [])
+        spec = ([("", checks.texts(words, "words"))] if words else []) + [
+            (str(name), checks.texts(ws, f"words of group {name}")) for name, ws in named
+        ]
+        if not any(ws for _, ws in spec):
+            raise UsageProblem("name some words, --group name=w1,w2, or --groups-file FILE")
+        out = checks.output_file(plot, PAGE_SUFFIXES, "plot") if plot is not None else None
+        table = self.table
+        picture = WordPlot.of(project_words(table.embeddings, spec, method=method,
+                                            perplexity=perplexity, seed=seed, pool=self.pool,
+                                            space=self.rows))  # fmt: skip
+        if picture.dropped:
+            table.model.notice(
+                f"left out {len(picture.dropped)} word(s): {'; '.join(picture.dropped)}"
+            )
+        for note in picture.notes:
+            table.model.notice(note)
+        if out is not None:
+            picture.save(out)
+        return picture
+
+    def plot(
+        self,
+        words: Sequence[str] | None = None,
+        *,
+        groups: Mapping[str, Sequence[str]] | None = None,
+        method: str = "pca",
+        perplexity: float = 30.0,
+        seed: int = 0,
+        output: PathLike | None = None,
+    ) -> Figure:
+        """Words in 2-D, in this space: a matplotlib ``Figure`` (:meth:`Table.plot`)."""
+        picture = self.project(words, groups=groups, method=method, perplexity=perplexity,
+                               seed=seed, plot=output)  # fmt: skip
+        fig = picture.figure()
+        fig.embcli_dropped = picture.dropped  # type: ignore[attr-defined,unused-ignore]
+        return fig
+
+
+def _matrix(result: Similarity) -> np.ndarray:
+    if result.matrix is None:
+        raise UsageProblem("a similarity matrix needs three or more words that all resolve")
+    return result.matrix
 
 
 def _axis_source(pairs: Any, poles: Any, pairs_name: str, poles_name: str) -> tuple[Any, Any]:
-    """``(pairs, poles)`` of one axis, checked: exactly one of them given."""
+    """``(pairs, poles)`` of one axis, checked: exactly one of them given; the names are the
+    parameters' (``pairs2``, ``poles2``)."""
     if (pairs is None) == (poles is None):
         raise UsageProblem(f"an axis is built from {pairs_name} or from {poles_name}, "
-                           "one of them")  # fmt: skip
+                           "one of them", param=f"{pairs_name},{poles_name}")  # fmt: skip
     if pairs is not None:
         return checks.axis_pairs(pairs_name, pairs), None
     return None, checks.poles(poles_name, poles)
+
+
+def _left_out(pairs: Any, direction: Any) -> list[str]:
+    """The pairs given that an axis was not built from (a word not in the table), as a:b."""
+    if not pairs or direction is None or direction.pairs is None:
+        return []
+    used = set(direction.pairs)
+    return [f"{a}:{b}" for a, b in pairs if (a, b) not in used]
+
+
+def _pairs_note(dropped: list[str]) -> str:
+    if not dropped:
+        return ""
+    from embcli.ask.words import shortlist
+
+    return f" (pairs left out: {shortlist(dropped, 10)})"
 
 
 def _short(label: str) -> str:

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from embcli import linalg
-from embcli.errors import EmbcliError
+from embcli.errors import EmbcliError, UsageProblem
 from embcli.store.table import EmbeddingTable, check_removed
 from embcli.view import Result, View
 
@@ -36,6 +36,11 @@ HASH_BITS = 16
 HASH_TABLES = 2
 MAX_LAG = 64  # a bucket is compared within windows of this many rows
 SKETCH = 64  # random projections per row for duplicate search
+#: ``--samples``: the most random pairs the mean cosine is taken over (its 95% interval is then
+#: a few thousandths wide), and the bytes their raw rows (two float64 rows a pair) may take: a
+#: count beyond either is refused in one line rather than run out of memory.
+MAX_SAMPLES = 1_000_000
+PAIR_BYTES = 2**31
 
 
 # -- plain functions over arrays ------------------------------------------------------------------
@@ -359,6 +364,17 @@ def spectrum(unit: np.ndarray, norms: np.ndarray, used: np.ndarray, d: int, seed
     return Spectrum(mean, eigenvalues, components, iso, False, len(rows))
 
 
+def check_samples(samples: int, dim: int) -> None:
+    """Refuse more pairs than :data:`MAX_SAMPLES`, or than ``dim``-wide rows fit in
+    :data:`PAIR_BYTES`."""
+    most = min(MAX_SAMPLES, max(2, PAIR_BYTES // (16 * max(dim, 1))))
+    if samples > most:
+        raise UsageProblem(
+            f"--samples must be at most {most:,} for this table, not {samples:,}",
+            f"{samples:,} pairs of {dim:,}-wide rows would take {samples * dim * 16 / 1e9:,.1f} GB",
+        )
+
+
 def pair_sample(
     table: EmbeddingTable, used: np.ndarray, samples: int, seed: int
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -382,8 +398,11 @@ def table_stats(
     """Compute every statistic of ``stats`` for ``table``."""
     unit, norms = table.unit, np.asarray(table.norms)
     rows, dim = table.shape
-    d = default_remove_pcs(dim) if remove_pcs is None else remove_pcs
+    check_removed(0, dim)  # a table of width 0: no question can be asked
+    # the default (about dim / 100) is never more than the table allows; a given one is checked
+    d = min(default_remove_pcs(dim), dim - 1) if remove_pcs is None else remove_pcs
     check_removed(d, dim)
+    check_samples(samples, dim)
     used = used_rows(table)
     spec = spectrum(unit, norms, used, d, seed)
     mean, eigenvalues, components = spec.mean, spec.eigenvalues, spec.components

@@ -1,6 +1,8 @@
 """Neighbours, similarity and analogies as results: the three questions, answered as data.
 
-Each function takes an :class:`EmbeddingTable` and what a user typed, resolves the words
+Each function takes an :class:`EmbeddingTable`, the :class:`~embcli.store.space.Space` to score
+in (the table's own rows when None; the API resolves ``center`` / ``remove_pcs`` /
+``remove_axis`` into one, :mod:`embcli.ask.space`) and what a user typed, resolves the words
 (:mod:`embcli.ask.words`), runs the math (:mod:`embcli.ask.queries`) and returns a dataclass
 subclassing :class:`embcli.view.Result`: ``to_dict()`` gives the CLI's JSON, ``view()`` its table.
 
@@ -18,70 +20,13 @@ from typing import Any
 import numpy as np
 
 from embcli.ask import queries
-from embcli.ask.space import transform_of
-from embcli.ask.words import Resolved, exclusions, resolve, rows_of_words
+from embcli.ask.words import Resolved, Resolver, exclusions, rows_of_words
 from embcli.errors import UnresolvedWord, UsageProblem
 from embcli.read.tokens import visible
 from embcli.store.table import EmbeddingTable, Space, Transform
 from embcli.view import Result, View
 
 METHODS = ("3cosadd", "3cosmul")
-
-
-class Resolver:
-    """Resolves queries one by one, keeping unresolvable ones of a batch as data.
-
-    ``single``: the one query of a single question raises instead (one line, exit 3).
-    """
-
-    def __init__(self, table: EmbeddingTable, pool: bool, ids: bool, single: bool) -> None:
-        self.table, self.pool, self.ids, self.single = table, pool, ids, single
-        self.failed: list[UnresolvedWord] = []
-        self._seen: dict[str, Resolved | None] = {}
-
-    def __call__(self, word: str) -> Resolved | None:
-        if word in self._seen:
-            return self._seen[word]
-        try:
-            got: Resolved | None = resolve(self.table, word, pool=self.pool, ids=self.ids)
-        except UnresolvedWord as exc:
-            if self.single:
-                raise
-            self.failed.append(exc)
-            got = None
-        self._seen[word] = got
-        return got
-
-    @property
-    def resolved(self) -> dict[str, Resolved]:
-        return {w: r for w, r in self._seen.items() if r is not None}
-
-
-def _transform(
-    table: EmbeddingTable,
-    center: bool,
-    remove_pcs: int,
-    remove_axis: Any = None,
-    pool: bool = False,
-) -> Transform:
-    """What the options do to every vector, rows and queries alike: the one place the three
-    questions turn options into a :class:`Transform` (a new option composes here).
-
-    ``center`` subtracts the mean; ``remove_pcs`` D > 0 also removes the top D principal
-    components (all-but-the-top); ``remove_axis`` projects a direction out as well (hard
-    debiasing's neutralise step, :mod:`embcli.ask.space`). The store keeps what they need (see
-    ``EmbeddingTable.space``).
-    """
-    return transform_of(table, center, remove_pcs, remove_axis, pool)
-
-
-def _space(
-    table: EmbeddingTable, center: bool, remove_pcs: int, remove_axis: Any, pool: bool
-) -> tuple[Space, Transform, str]:
-    """The rows queries are scored against (as they are cached, never copied), the transform
-    queries go through, and its name."""
-    transform = _transform(table, center, remove_pcs, remove_axis, pool)
-    return table.space(transform), transform, transform.caption()
 
 
 def _model_caption(model: str, space: str) -> str:
@@ -213,11 +158,9 @@ def neighbors(
     words: Sequence[str],
     k: int = 10,
     *,
+    space: Space | None = None,
     pool: bool = False,
     ids: bool = False,
-    center: bool = False,
-    remove_pcs: int = 0,
-    remove_axis: Any = None,
     all_tokens: bool = False,
     among: Sequence[str] | None = None,
     single: bool = False,
@@ -227,10 +170,11 @@ def neighbors(
     Candidates are the word-like rows (whole word-initial tokens) unless ``all_tokens``; with
     ``among``, only the rows of those words (the ones not in the table are in ``skipped``).
     """
-    resolver = Resolver(table, pool, ids, single)
+    resolver = Resolver(table, pool=pool, ids=ids, single=single)
     resolved = [r for r in map(resolver, words) if r is not None]
     allowed, skipped = _candidates(table, all_tokens, among)
-    rows, transform, space = _space(table, center, remove_pcs, remove_axis, pool)
+    rows = space if space is not None else table.space()
+    transform, caption = rows.transform, rows.transform.caption()
     results = []
     if resolved:
         vecs = np.stack([r.unit(table, transform) for r in resolved])
@@ -239,9 +183,9 @@ def neighbors(
         for r, row_ids, row_scores in zip(resolved, top_ids, top_scores, strict=True):
             results.append(
                 NeighborList(r.query, r.token_records(table), r.pooled,
-                             _ranked(table, row_ids, row_scores), table.label, space, skipped)
+                             _ranked(table, row_ids, row_scores), table.label, caption, skipped)
             )  # fmt: skip
-    return Neighbors(results, resolver.failed, single, table.label, space, skipped)
+    return Neighbors(results, resolver.failed, single, table.label, caption, skipped)
 
 
 def neighbors_of_vector(
@@ -249,17 +193,14 @@ def neighbors_of_vector(
     vector: np.ndarray,
     k: int = 10,
     *,
+    space: Space | None = None,
     name: str = "vector",
-    center: bool = False,
-    remove_pcs: int = 0,
-    remove_axis: Any = None,
     all_tokens: bool = False,
     among: Sequence[str] | None = None,
 ) -> Neighbors:
     """Nearest rows to an arbitrary vector of the table's width (compared by cosine).
 
-    With ``center`` / ``remove_pcs`` / ``remove_axis`` the vector goes through the same
-    transform as every row.
+    In a ``space`` the vector goes through the same transform as every row.
     """
     v = np.asarray(vector, dtype=np.float64).reshape(-1)
     width = table.shape[1]
@@ -268,7 +209,8 @@ def neighbors_of_vector(
     if not np.all(np.isfinite(v)):
         raise UsageProblem("the vector holds NaN or infinite values")
     allowed, skipped = _candidates(table, all_tokens, among)
-    rows, transform, space = _space(table, center, remove_pcs, remove_axis, False)
+    rows = space if space is not None else table.space()
+    transform, caption = rows.transform, rows.transform.caption()
     if not transform.identity and not np.all(np.isfinite(transform.apply(v))):
         raise UsageProblem("the vector is too large to centre (its values overflow)")
     q = rows.query(v)  # scaled by its largest value before the norm: 1e300s do not overflow
@@ -276,8 +218,8 @@ def neighbors_of_vector(
         raise UsageProblem("the vector is all zeros: it has no direction to compare")
     top_ids, top_scores = queries.top_k(rows, q.astype(np.float32)[None, :], k, allowed)
     found = NeighborList(name, [], False, _ranked(table, top_ids[0], top_scores[0]),
-                         table.label, space, skipped)  # fmt: skip
-    return Neighbors([found], [], True, table.label, space, skipped)
+                         table.label, caption, skipped)  # fmt: skip
+    return Neighbors([found], [], True, table.label, caption, skipped)
 
 
 def _candidates(
@@ -408,11 +350,9 @@ def similarity(
     words: Sequence[str] = (),
     pairs: Sequence[tuple[str, str]] | None = None,
     *,
+    space: Space | None = None,
     pool: bool = False,
     ids: bool = False,
-    center: bool = False,
-    remove_pcs: int = 0,
-    remove_axis: Any = None,
 ) -> Similarity:
     """Cosine (and dot product of the raw vectors) of two words, all pairs of more, or ``pairs``.
 
@@ -421,11 +361,9 @@ def similarity(
     """
     check_similarity(words, pairs)
     single = pairs is None and len(words) == 2
-    resolver = Resolver(table, pool, ids, single)
-    transform = _transform(
-        table, center, remove_pcs, remove_axis, pool
-    )  # pairs of queries: no rows scored
-    space = transform.caption()
+    resolver = Resolver(table, pool=pool, ids=ids, single=single)
+    transform = space.transform if space is not None else Transform()  # no rows scored
+    caption = transform.caption()
     if pairs is None:
         got = [resolver(w) for w in words]
         todo = [(a, b) for i, a in enumerate(got) for b in got[i + 1 :]]
@@ -433,7 +371,7 @@ def similarity(
         todo = [(resolver(a), resolver(b)) for a, b in pairs]
     found = [_pair(table, a, b, transform) for a, b in todo if a is not None and b is not None]
     used = {w: _used(table, r.ids) for w, r in resolver.resolved.items()}
-    result = Similarity(found, resolver.failed, single, list(words), None, table.label, space,
+    result = Similarity(found, resolver.failed, single, list(words), None, table.label, caption,
                         used)  # fmt: skip
     if pairs is None and len(words) > 2 and not resolver.failed:
         vecs = np.stack([resolver(w).unit(table, transform) for w in words])  # type: ignore[union-attr]
@@ -575,13 +513,11 @@ def analogies(
     questions: Sequence[Sequence[str]],
     k: int = 5,
     *,
+    space: Space | None = None,
     method: str = "3cosadd",
     keep_inputs: bool = False,
     pool: bool = False,
     ids: bool = False,
-    center: bool = False,
-    remove_pcs: int = 0,
-    remove_axis: Any = None,
     all_tokens: bool = False,
     single: bool = False,
 ) -> Analogies:
@@ -595,8 +531,9 @@ def analogies(
         raise UsageProblem(f"method must be 3cosadd or 3cosmul, not {method!r}")
     for q in questions:
         check_analogy(q)
-    resolver = Resolver(table, pool, ids, single)
-    rows, transform, space = _space(table, center, remove_pcs, remove_axis, pool)
+    resolver = Resolver(table, pool=pool, ids=ids, single=single)
+    rows = space if space is not None else table.space()
+    transform, caption = rows.transform, rows.transform.caption()
     allowed = None if all_tokens else table.wordlike
     solvable: list[tuple[Sequence[str], list[Resolved]]] = []
     for q in questions:
@@ -628,5 +565,5 @@ def analogies(
                 correct = top == expected.strip().casefold()
             tokens = {key: r.token_records(table) for key, r in zip("abc", res, strict=True)}
             answers.append(Answer(q[0], q[1], q[2], method, tokens, found, expected, correct,
-                                  table.label, space))  # fmt: skip
-    return Analogies(answers, resolver.failed, single, method, table.label, space)
+                                  table.label, caption))  # fmt: skip
+    return Analogies(answers, resolver.failed, single, method, table.label, caption)

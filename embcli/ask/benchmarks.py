@@ -90,7 +90,7 @@ def evaluate_analogies(
     from embcli.ask import evaluate
 
     if method not in ("3cosadd", "3cosmul"):
-        raise UsageProblem(f"--method must be 3cosadd or 3cosmul, not {method!r}")
+        raise UsageProblem(f"method must be 3cosadd or 3cosmul, not {method!r}", param="method")
     path = benchmark_path(file, "google")
     report = evaluate.evaluate_analogies(
         table, path, restrict_vocab or None, method, not case_sensitive, progress

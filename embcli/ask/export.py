@@ -172,7 +172,7 @@ def export_rows(
     """
     fmt = format_of(path, format)
     if limit is not None and limit < 1:
-        raise UsageProblem("--limit must be at least 1")
+        raise UsageProblem(f"limit must be at least 1, not {limit}", param="limit")
     ids, missing = select_rows(table, words, limit)
     dim = table.shape[1]
     renamed = 0

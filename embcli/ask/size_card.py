@@ -62,12 +62,14 @@ def size(
     notice: Callable[[str], None] | None = None,
     file: str | None = None,
     quant: str | None = None,
+    count_meta: size_inputs.MetaCount | None = None,
 ) -> SizeReport:
     """Vocabulary, width and memory of the tables of ``models`` (Hub ids, local directories,
     config.json paths or catalog names), and of a what-if table given ``vocab`` and ``dim``.
 
     ``notice`` hears where figures came from when the Hub could not be asked (default:
-    stderr)."""
+    stderr); ``count_meta`` counts a config's parameters by building it, when nothing else
+    states them."""
     column = dtype_column(dtype)
     if units not in UNITS:
         raise UsageProblem(f"units must be MB or MiB, not {units!r}")
@@ -86,7 +88,7 @@ def size(
         )
     if not inputs:
         raise UsageProblem("name one or more models, or give --vocab and --dim (or --list)")
-    return SizeReport([_record(inp) for inp in inputs], column, units)
+    return SizeReport([_record(inp, count_meta) for inp in inputs], column, units)
 
 
 def dtype_column(dtype: str) -> str:
@@ -130,13 +132,13 @@ def _cfg(entry: dict[str, Any]) -> Any:
     return ModelFacts.from_dict(entry["config"])
 
 
-def _record(inp: size_inputs.SizeInput) -> dict[str, Any]:
+def _record(inp: size_inputs.SizeInput, count_meta: size_inputs.MetaCount | None) -> dict[str, Any]:
     rep = sizing.table_report(inp.config, inp.tokenizer_size)
     if inp.gguf is not None:  # the table as the file stores it, quantised
         rep["checkpoint_dtype"] = inp.gguf["table_type"]
         rep["checkpoint_bytes"] = inp.gguf["table_bytes"]
         rep["tie_from"] = "the file " + ("has no" if rep["tied"] else "stores") + " output.weight"
-    total, active, method = size_inputs.totals(inp)
+    total, active, method = size_inputs.totals(inp, count_meta)
     sizing.add_totals(rep, total, active, method)
     return {
         "model": inp.name,

@@ -8,28 +8,37 @@ arithmetic builds a config from ``--vocab`` and ``--dim``.
 Total parameters: a GGUF's tensor directory; safetensors headers (local files, or the Hub's
 header-only metadata), else a meta-device build of the config (needs torch and transformers),
 else the catalog's figure.
+
+This module holds the order of trust only: reading a config or tensor headers (local files, a
+GGUF, the Hub) is :mod:`embcli.read.model_config`'s and :mod:`embcli.read.hub`'s, and the
+meta-device build is :mod:`embcli.run.meta_model`'s, handed in by the API (``count_meta``).
 """
 
 from __future__ import annotations
 
-import json
-import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from embcli.ask import catalog, sizing
 from embcli.errors import EmbcliError
 from embcli.read.facts import ModelFacts
+
+if TYPE_CHECKING:
+    from embcli.read.model_config import FoundConfig
+
+#: Counts a config's parameters by building it (the api hands in the ``run`` stage's meta-device
+#: build; None: no such count).
+MetaCount = Callable[[ModelFacts], tuple[int, int] | None]
 
 
 @dataclass
 class SizeInput:
     name: str
     config: ModelFacts
-    origin: str  # "local", "hub", "catalog" or "what-if"
+    origin: str  # "local", "gguf", "hub", "catalog" or "what-if"
     ref: str  # path, Hub id, or the catalog's cited source
     note: str | None = None
     tokenizer_size: int | None = None
@@ -56,38 +65,31 @@ def resolve(
     """Where ``spec``'s config comes from; an unreachable Hub falls back to the catalog at once,
     with one line through ``notice``. A GGUF (a file, a folder of them chosen by ``file`` or
     ``quant``, an Ollama model) states everything in its metadata."""
-    found_gguf = _from_gguf(spec, file, quant)
-    if found_gguf is not None:
-        return found_gguf
-    path = Path(spec).expanduser()
-    if path.is_file():
-        return SizeInput(spec, ModelFacts.load(path), "local", str(path.resolve()))
-    if path.is_dir():
-        from embcli.read.static_model import static_layout
+    from embcli.read import hub, model_config
 
-        if static_layout(lambda name: path / name if (path / name).is_file() else None):
-            raise _static(spec)
-        cfg = ModelFacts.load(path / "config.json")
-        return SizeInput(spec, cfg, "local", str(path.resolve()), None, _tokenizer_size(path), path)
+    local = model_config.local_config(spec, file, quant)
+    if local is not None:
+        return _of(spec, local)
     found = catalog.lookup(spec)
     hub_id = found[1]["hub_id"] if found and found[1]["hub_id"] else spec
     reachable_name = found is None or found[1]["hub_id"] is not None
-    if not offline and reachable_name and _looks_like_repo(hub_id) and not _hub_offline():
-        from embcli.read.hub import HubUnreachable
-
+    asked = not offline and not hub.offline()
+    if asked and reachable_name and model_config.looks_like_repo(hub_id):
         try:
-            return _from_hub(spec, hub_id)
-        except HubUnreachable:
+            return _of(spec, model_config.hub_config(spec, hub_id))
+        except hub.HubUnreachable:
             if found is None:
                 raise
             notice(NO_NETWORK)
             return _from_catalog(spec, found, NO_NETWORK)
+        except (hub.HubGated, hub.HubNotAuthorised):
+            raise  # the name is right; the catalog would hide what the user must do
         except EmbcliError as exc:
-            if found is None or "gated" in exc.message or "not authorised" in exc.message:
+            if found is None:
                 raise
             return _from_catalog(spec, found, f"Hub not used ({exc.message})")
     if found is not None:
-        why = "--offline" if offline else "HF_HUB_OFFLINE is set" if _hub_offline() else None
+        why = "--offline" if offline else "HF_HUB_OFFLINE is set" if hub.offline() else None
         return _from_catalog(spec, found, why)
     raise EmbcliError(
         f"{spec} is not a local model, and offline it is not in the built-in catalog",
@@ -95,33 +97,12 @@ def resolve(
     )
 
 
-def _from_gguf(spec: str, file: str | None, quant: str | None) -> SizeInput | None:
-    """A local GGUF model's numbers from its header alone: shapes of every tensor, the
-    vocabulary's length, the quantisation of the table and the head. None if not a GGUF."""
-    from embcli.read.sources import names_local_gguf, open_container, resolve_local
-
-    if not names_local_gguf(spec, file, quant):
-        return None
-    from embcli.read.gguf_file import GGUFModel
-
-    source = resolve_local(spec, file=file, quant=quant)
-    assert source is not None  # an existing path or an ollama: name
-    model = open_container(source)
-    assert isinstance(model, GGUFModel)
-    summary = model.summary()
-    quantised = f"table {summary.table_type}" + (
-        f", head {summary.head_type}" if summary.head_type else ""
-    )
-    return SizeInput(
-        spec,
-        model.facts(),
-        "gguf",
-        source.label,
-        note=quantised,
-        tokenizer_size=summary.n_vocab,
-        counted=sizing.count_from_shapes(model.tensor_shapes()),
-        gguf=summary.to_dict(),
-    )
+def _of(spec: str, found: FoundConfig) -> SizeInput:
+    """A :class:`SizeInput` from what :mod:`embcli.read.model_config` found."""
+    counted = sizing.count_from_shapes(found.shapes) if found.shapes is not None else None
+    return SizeInput(spec, found.config, found.origin, found.ref, found.note,
+                     found.tokenizer_size, found.directory, counted=counted,
+                     gguf=found.gguf)  # fmt: skip
 
 
 def what_if(vocab: int, dim: int, dtype: str | None, tied: bool) -> SizeInput:
@@ -136,22 +117,30 @@ def what_if(vocab: int, dim: int, dtype: str | None, tied: bool) -> SizeInput:
     return SizeInput(f"{vocab:,} x {dim:,}", ModelFacts.from_dict(raw), "what-if", "--vocab/--dim")
 
 
-def totals(inp: SizeInput) -> tuple[int | None, int | None, str | None]:
-    """(total, active, method) by the first method that works for this input."""
+def totals(
+    inp: SizeInput, count_meta: MetaCount | None = None
+) -> tuple[int | None, int | None, str | None]:
+    """(total, active, method) by the first method that works for this input; ``count_meta``
+    builds the config when nothing states the total (a meta-device model, from ``run``)."""
+    from embcli.read import hub, model_config
+
     counted: tuple[int, int] | None = None
     method = None
+    shapes = None
     if inp.counted is not None:
         counted, method = inp.counted, "GGUF tensor directory"
     elif inp.directory is not None:
-        counted, method = sizing.count_local(inp.directory), "safetensors headers"
+        shapes, method = model_config.local_shapes(inp.directory), "safetensors headers"
     elif inp.origin == "hub":
-        counted, method = _hub_header_counts(inp.ref), "safetensors headers (Hub metadata)"
+        shapes, method = hub.safetensors_shapes(inp.ref), "safetensors headers (Hub metadata)"
+    if shapes is not None:
+        counted = sizing.count_from_shapes(shapes)
     if counted is None and inp.origin == "catalog" and inp.entry is not None:
         e = inp.entry
         how = e.get("params_note") or "meta-device build of the cited config"
         return e["params_total"], e.get("params_active"), f"catalog ({how})"
-    if counted is None and inp.origin != "what-if":
-        counted, method = sizing.count_meta_device(inp.config), "meta-device model"
+    if counted is None and inp.origin != "what-if" and count_meta is not None:
+        counted, method = count_meta(inp.config), "meta-device model"
     if counted is None:
         return None, None, None
     total, experts = counted
@@ -165,68 +154,3 @@ def _from_catalog(spec: str, found: tuple[str, dict[str, Any]], note: str | None
     raw.setdefault("torch_dtype", entry["dtype"])
     cfg = ModelFacts.from_dict(raw, f"catalog entry {key}")
     return SizeInput(spec, cfg, "catalog", entry["source"], note, entry=entry)
-
-
-def _from_hub(spec: str, repo_id: str) -> SizeInput:
-    from embcli.read.hub import download
-
-    path = download(repo_id, "config.json", None)
-    from embcli.read.families import MODEL2VEC_TYPE
-
-    if _model_type(path) == MODEL2VEC_TYPE:
-        raise _static(spec)
-    return SizeInput(spec, ModelFacts.load(path), "hub", repo_id)
-
-
-def _static(spec: str) -> EmbcliError:
-    """``size`` reads a transformer's config; a static model's table is the whole model."""
-    return EmbcliError(
-        f"{spec} is a static-embedding model: its token table is the whole model",
-        f"its shape, dtype and quantisation: embcli info -m {spec}",
-    )
-
-
-def _model_type(path: Path) -> str | None:
-    try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError):
-        return None
-    return raw.get("model_type") if isinstance(raw, dict) else None
-
-
-def _hub_header_counts(repo_id: str) -> tuple[int, int] | None:
-    try:
-        from huggingface_hub import get_safetensors_metadata
-
-        meta = get_safetensors_metadata(repo_id)
-    except Exception:
-        return None
-    shapes = [
-        (name, info.shape)
-        for fmeta in meta.files_metadata.values()
-        for name, info in fmeta.tensors.items()
-    ]
-    return sizing.count_from_shapes(shapes)
-
-
-def _tokenizer_size(directory: Path) -> int | None:
-    path = directory / "tokenizer.json"
-    if not path.is_file():
-        return None
-    try:
-        spec = json.loads(path.read_text(encoding="utf-8"))
-        ids = list((spec.get("model") or {}).get("vocab", {}).values())
-        ids += [t["id"] for t in spec.get("added_tokens", [])]
-        return max(ids) + 1 if ids and all(isinstance(i, int) for i in ids) else None
-    except (OSError, ValueError, TypeError, KeyError):
-        return None
-
-
-def _looks_like_repo(name: str) -> bool:
-    from embcli.read.sources import REPO_ID
-
-    return bool(REPO_ID.match(name))
-
-
-def _hub_offline() -> bool:
-    return os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on")

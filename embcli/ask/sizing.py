@@ -3,13 +3,12 @@
 ``table_report`` turns a :class:`ModelFacts` into exact integers (parameters and bytes at each
 dtype), the tying of the output head, position tables, and, when a parameter total is known,
 the table's share of the model. Where the total comes from is the caller's business (safetensors
-headers, a meta-device build, the catalog); ``count_*`` helpers here provide each method.
+headers, a meta-device build, the catalog); :func:`count_from_shapes` counts tensor shapes.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from pathlib import Path
 from typing import Any
 
 from embcli.read import families
@@ -164,53 +163,3 @@ def count_from_shapes(shapes: Iterable[tuple[str, Iterable[int]]]) -> tuple[int,
         total += n
         experts += n if is_expert_tensor(name) else 0
     return total, experts
-
-
-def count_local(directory: Path) -> tuple[int, int] | None:
-    """Totals from the safetensors headers of a local model (headers only, no weights)."""
-    from embcli.read.byte_source import LocalFile
-    from embcli.read.safetensors_container import read_header
-
-    files = sorted(directory.glob("*.safetensors"))
-    if not files:
-        return None
-    shapes = []
-    for f in files:
-        shapes += [(name, t.shape) for name, t in read_header(LocalFile(f)).items()]
-    return count_from_shapes(shapes)
-
-
-def count_meta_device(cfg: ModelFacts) -> tuple[int, int] | None:
-    """Totals from building the model on PyTorch's meta device (no memory, no weights).
-
-    Needs torch and transformers; uses only built-in architectures (never remote code).
-    Returns None when the architecture cannot be built from the config alone.
-    """
-    try:
-        import torch
-        from transformers import AutoConfig, AutoModel, AutoModelForCausalLM
-    except ImportError:
-        return None
-    raw = dict(cfg.raw)
-    model_type = raw.pop("model_type", None)
-    if not model_type:
-        return None
-    try:
-        config = AutoConfig.for_model(model_type, **raw)
-        with torch.device("meta"):
-            if families.family(model_type).encoder:
-                model = AutoModel.from_config(config)
-            else:
-                try:
-                    model = AutoModelForCausalLM.from_config(config)
-                except ValueError:
-                    model = AutoModel.from_config(config)
-    except Exception:
-        return None
-    seen: set[int] = set()
-    shapes = []
-    for name, p in model.named_parameters(remove_duplicate=True):
-        if id(p) not in seen:
-            seen.add(id(p))
-            shapes.append((name, tuple(p.shape)))
-    return count_from_shapes(shapes)

@@ -143,7 +143,7 @@ def static_encoder(table: EmbeddingTable, max_length: int | None = None) -> Stat
     if not recipe:
         raise EmbcliError(f"{table.label} is not a static-embedding model")
     if max_length is not None and max_length < 1:
-        raise UsageProblem("--max-length must be at least 1")
+        raise UsageProblem(f"max_length must be at least 1, not {max_length}", param="max_length")
     extra = recipe.get("unsupported_modules") or []
     if extra:
         raise EmbcliError(

@@ -10,6 +10,7 @@ Targets ``X``, ``Y`` and attributes ``A``, ``B``; every cosine is of unit rows, 
   ``|Y|`` words whose statistic is at least the observed one: every partition when there are at
   most ``permutations`` of them, else that many seeded random partitions, the observed one
   counted once among them (``(hits + 1) / (permutations + 1)``, so an estimate is never 0).
+  ``permutations`` is at most :data:`MAX_PERMUTATIONS` (10,000,000: seconds, not days).
 
 Vectorised: ``s`` is computed once for every word of ``X ∪ Y`` (two small matrix products);
 since the statistic of a partition is ``2 * sum of s over its X side - total``, it is ordered
@@ -39,13 +40,17 @@ from typing import Any
 
 import numpy as np
 
-from embcli.ask.axis import Rows, shortlist
-from embcli.ask.space import transform_of
+from embcli.ask.words import Resolver, shortlist
 from embcli.errors import UnresolvedWord, UsageProblem
-from embcli.store.table import EmbeddingTable
+from embcli.store.table import EmbeddingTable, Space
 from embcli.view import Result, View
 
 PERMUTATIONS = 100_000
+#: The most partitions a p-value compares: about 15 s on one core (64 target words, sampled) or
+#: 12 s (exact). A sampled p-value's standard error is at most 0.5 / sqrt(N), 0.00016 here:
+#: more partitions could not change what is printed, and a count such as 10**12 would run for
+#: days (and would enumerate every partition of a test that has fewer than that).
+MAX_PERMUTATIONS = 10_000_000
 MAX_LOST = 0.2  # WEFE's lost_vocabulary_threshold: a set may lose up to 20% of its words
 CHUNK = 16_384  # partitions per vectorised step
 EFFECT_SIZE_NOTE = (
@@ -154,8 +159,7 @@ class PValue:
 
 def p_value(s: np.ndarray, nx: int, permutations: int = PERMUTATIONS, seed: int = 0) -> PValue:
     """One-sided permutation p-value of the statistic of ``s`` split after ``nx`` (module doc)."""
-    if permutations < 1:
-        raise UsageProblem(f"permutations must be at least 1, not {permutations}")
+    check_permutations(permutations, "permutations")
     s = np.asarray(s, np.float64)
     n = len(s)
     observed = s[:nx].sum()
@@ -172,6 +176,18 @@ def p_value(s: np.ndarray, nx: int, permutations: int = PERMUTATIONS, seed: int 
         idx = np.argpartition(rng.random((size, n)), nx - 1, axis=1)[:, :nx]
         hits += int((s[idx].sum(axis=1) >= observed - tol).sum())
     return PValue((hits + 1) / (permutations + 1), permutations, False)
+
+
+def check_permutations(permutations: int, name: str = "permutations") -> None:
+    """At least 1 and at most :data:`MAX_PERMUTATIONS`: a count that cannot finish is refused."""
+    if permutations < 1:
+        raise UsageProblem(f"{name} must be at least 1, not {permutations}", param=name)
+    if permutations > MAX_PERMUTATIONS:
+        raise UsageProblem(
+            f"{name} must be at most {MAX_PERMUTATIONS:,}, not {permutations:,}",
+            "the sampled p-value's standard error is then at most 0.00016",
+            param=name,
+        )
 
 
 def _all_subsets(n: int, k: int) -> Iterator[np.ndarray]:
@@ -339,8 +355,7 @@ def check_weat(
         lacking = [k for k in SETS if k not in given]
         raise UsageProblem(f"a WEAT needs a bundled test name or all four word sets "
                            f"(missing {', '.join(lacking)})")  # fmt: skip
-    if permutations < 1:
-        raise UsageProblem(f"--permutations must be at least 1, not {permutations}")
+    check_permutations(permutations)
     for key, words in given.items():
         kept = [w for w in words or () if w.strip()]
         if not kept:
@@ -348,6 +363,25 @@ def check_weat(
         if key in ("X", "Y") and len(set(kept)) < 2:
             raise UsageProblem(f"the target set {key} has {len(set(kept))} word: a permutation "
                                "test needs two or more in each")  # fmt: skip
+    for one, other, what in (("X", "Y", "target"), ("A", "B", "attribute")):
+        if one in given and other in given:
+            _disjoint(one, other, given[one] or (), given[other] or (), what)
+
+
+def _disjoint(one: str, other: str, a: Sequence[str], b: Sequence[str], what: str) -> None:
+    """Refuse a word in both sets of a pair: X = Y gives an effect of 0 that only says the two
+    sets are one, and a shared word stands on both sides of every comparison."""
+    first = list(dict.fromkeys(w.strip() for w in a if w.strip()))
+    second = {w.strip() for w in b if w.strip()}
+    shared = [w for w in first if w in second]
+    if not shared:
+        return
+    if set(first) == second:
+        same = "are the same words"
+    else:
+        same = f"share {len(shared)} word{'s' if len(shared) > 1 else ''} ({shortlist(shared)})"
+    raise UsageProblem(f"the {what} sets {one} and {other} {same}: each word belongs to one "
+                       "of them")  # fmt: skip
 
 
 def weat(
@@ -362,16 +396,14 @@ def weat(
     seed: int = 0,
     allow_missing: bool = False,
     pool: bool = False,
-    center: bool = False,
-    remove_pcs: int = 0,
-    remove_axis: Any = None,
-    rows: Rows | None = None,
+    space: Space | None = None,
+    rows: Resolver | None = None,
 ) -> WeatResult:
-    """Run a bundled test (by name) or the sets ``X``, ``Y``, ``A``, ``B`` on ``table``, in the
-    table after ``center`` / ``remove_pcs`` / ``remove_axis`` (:mod:`embcli.ask.space`).
+    """Run a bundled test (by name) or the sets ``X``, ``Y``, ``A``, ``B`` on ``table``, in
+    ``space`` (the table's own rows when None; :mod:`embcli.ask.space`).
 
-    ``rows`` (made with that table's transform) may be shared by several tests: their words are
-    then resolved once, and its notes speak for all of them."""
+    ``rows`` (a resolver in that space) may be shared by several tests: their words are then
+    resolved once, and its notes speak for all of them."""
     check_weat(test, {"X": X, "Y": Y, "A": A, "B": B}, permutations)
     if test is not None:
         chosen = bundled_test(test)
@@ -382,16 +414,24 @@ def weat(
         wanted = {k: list(v or ()) for k, v in zip(SETS, (X, Y, A, B), strict=True)}
         names, published, label = {}, None, "custom"
     if rows is None:
-        rows = Rows(table, pool, transform_of(table, center, remove_pcs, remove_axis, pool))
-    transform = rows.transform
-    used, vecs, missing = {}, {}, {}
+        rows = Resolver(table, pool=pool, space=space)
+    transform = rows.space.transform
+    used, vecs, missing, resolved = {}, {}, {}, {}
     for key in SETS:
         words = list(dict.fromkeys(w.strip() for w in wanted[key] if w.strip()))
-        kept, _, v = rows.vectors(words)
+        kept, resolved[key], v = rows.vectors(words)
         lost = [w for w in words if w not in kept]
         split = [w for w in lost if w in rows.split]
         _check_lost(key, names.get(key), words, lost, split, allow_missing, table.label)
         used[key], vecs[key], missing[key] = kept, v, lost
+    for one, other in (("X", "Y"), ("A", "B")):  # two spellings of one row ("The", "the")
+        rows_of = {r.ids: w for w, r in zip(used[one], resolved[one], strict=True)}
+        both = [(rows_of[r.ids], w) for w, r in zip(used[other], resolved[other], strict=True)
+                if r.ids in rows_of]  # fmt: skip
+        if both:
+            a, b = both[0]
+            raise UsageProblem(f"{one}'s {a!r} and {other}'s {b!r} are the same row of "
+                               f"{table.label}: each word belongs to one of the sets")  # fmt: skip
     s = associations(np.concatenate([vecs["X"], vecs["Y"]]), vecs["A"], vecs["B"])
     nx = len(used["X"])
     p = p_value(s, nx, permutations, seed)
@@ -408,10 +448,8 @@ def weat_all(table: EmbeddingTable, **options: Any) -> WeatResults:
     A test whose words the table lacks (more than 20% of a set, unless ``allow_missing``) is
     kept in ``failed`` with the reason, and the others still run, as a batch of queries does.
     """
-    pool = options.get("pool", False)
-    transform = transform_of(table, options.get("center", False), options.get("remove_pcs", 0),
-                             options.get("remove_axis"), pool)  # fmt: skip
-    rows = Rows(table, pool, transform)  # built once: many tests share word lists
+    rows = Resolver(table, pool=options.get("pool", False), space=options.get("space"))
+    transform = rows.space.transform  # one resolver: many tests share word lists
     results, failed = [], []
     for name in bundled():
         try:

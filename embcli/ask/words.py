@@ -8,6 +8,9 @@ at the start of a text) is tried. The result records which token was used, so ou
 A word that splits into several tokens is an error (exit code 3) unless pooling is asked for;
 embcli never silently takes the first piece. ``#1234`` addresses a row by id, and a special
 token may be given by its literal text (``[CLS]``, ``<|endoftext|>``).
+
+A batch of words (a query list, an axis's pairs and poles, WEAT's sets) goes through one
+:class:`Resolver`: each word resolved once, those that do not resolve kept as data.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ import numpy as np
 
 from embcli.errors import UnresolvedWord
 from embcli.read.tokens import visible
-from embcli.store.space import Transform
+from embcli.store.space import Space, Transform
 from embcli.store.table import EmbeddingTable
 
 
@@ -167,3 +170,101 @@ def exclusions(table: EmbeddingTable, resolved: Resolved, all_tokens: bool) -> l
     for i in resolved.ids:
         out.update(table.variants(i))
     return sorted(out)
+
+
+class Resolver:
+    """The words of a batch, each resolved once; those that do not resolve kept as data.
+
+    ``failed`` holds their exceptions (what a query batch reports, exit 3 at the end) and
+    ``missing`` the words; with ``single`` (the one word of a single question) the exception is
+    raised instead. :meth:`vector` is a resolved word's float64 unit vector in ``space`` (an
+    axis's and WEAT's words); :attr:`split` the missing words that ``pool`` would have kept.
+    """
+
+    def __init__(
+        self,
+        table: EmbeddingTable,
+        *,
+        pool: bool = False,
+        ids: bool = False,
+        single: bool = False,
+        space: Space | None = None,
+    ) -> None:
+        self.table, self.pool, self.ids, self.single = table, pool, ids, single
+        self._space = space
+        self.failed: list[UnresolvedWord] = []
+        self.missing: list[str] = []
+        self.pooled: list[str] = []
+        self._seen: dict[str, Resolved | None] = {}
+        self._splits: dict[str, bool] = {}
+
+    def __call__(self, word: str) -> Resolved | None:
+        if word in self._seen:
+            return self._seen[word]
+        got: Resolved | None
+        try:
+            got = resolve(self.table, word, pool=self.pool, ids=self.ids)
+            if got.pooled:
+                self.pooled.append(word)
+        except UnresolvedWord as exc:
+            if self.single:
+                raise
+            self.failed.append(exc)
+            self.missing.append(word)
+            got = None
+        self._seen[word] = got
+        return got
+
+    @property
+    def resolved(self) -> dict[str, Resolved]:
+        """Every word that resolved, in the order first asked."""
+        return {w: r for w, r in self._seen.items() if r is not None}
+
+    @property
+    def split(self) -> list[str]:
+        """The missing words that split into several tokens (kept by ``pool``)."""
+        if self.pool:
+            return []
+        for w in self.missing:
+            if w not in self._splits:
+                try:
+                    self._splits[w] = resolve(self.table, w, pool=True).pooled
+                except UnresolvedWord:
+                    self._splits[w] = False
+        return [w for w in self.missing if self._splits[w]]
+
+    @property
+    def space(self) -> Space:
+        """The space :meth:`vector` is taken in (the table's own rows when none was given)."""
+        if self._space is None:
+            self._space = self.table.space()
+        return self._space
+
+    def vector(self, r: Resolved) -> np.ndarray:
+        """The float64 unit vector of a resolved word (its row, or its pooled sub-tokens) in
+        the space (:meth:`Space.query`)."""
+        return self.space.query(r.raw(self.table))
+
+    def vectors(self, words: Sequence[str]) -> tuple[list[str], list[Resolved], np.ndarray]:
+        """The words that resolve, their resolutions and unit vectors (n x dim, float64)."""
+        kept = [(w, r) for w in words if (r := self(w)) is not None]
+        dim = self.table.shape[1]
+        vecs = np.array([self.vector(r) for _, r in kept]).reshape(len(kept), dim)
+        return [w for w, _ in kept], [r for _, r in kept], vecs
+
+    def notes(self) -> list[str]:
+        """What to say once about words and tokens: the words that split, the words pooled."""
+        out = []
+        split = self.split
+        if split:
+            out.append(f"Split into several tokens and left out: {shortlist(split)} "
+                       "(--pool mean averages their sub-tokens)")  # fmt: skip
+        if self.pooled:
+            out.append(f"The mean of their sub-token rows: {shortlist(self.pooled)}")
+        return out
+
+
+def shortlist(words: Sequence[str], limit: int = 8) -> str:
+    """``a, b, c and 5 more``: a list of words said in one line."""
+    shown = ", ".join(words[:limit])
+    return shown + (f" and {len(words) - limit} more" if len(words) > limit else "")

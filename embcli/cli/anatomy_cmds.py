@@ -32,7 +32,7 @@ def stats(
         ),
     ] = None,
     samples: Annotated[
-        int, typer.Option("--samples", help="Random pairs for the mean cosine (2 or more).")
+        int, typer.Option("--samples", help="Random pairs for the mean cosine (2 to 1,000,000).")
     ] = 10_000,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the random pairs.")] = 0,
     plot: Annotated[

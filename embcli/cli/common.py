@@ -4,12 +4,10 @@ notice sink (one ``embcli: ...`` line on stderr) and its progress bar, and the t
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from embcli.cli.options import Role, Settings
 from embcli.cli.progress import progress_bar
-from embcli.errors import UsageProblem
 
 if TYPE_CHECKING:
     from embcli.api import Model, Table
@@ -41,18 +39,3 @@ def table_of(settings: Settings, default: Role = Role.input) -> Table:
     """The table the settings name: ``--table`` (else ``default``) and ``--tensor``."""
     role = settings.role or default
     return model_of(settings).table(role.value, settings.tensor)
-
-
-def picture_path(
-    plot: Path | None, output: Path | None, fallback: Path | None = None
-) -> Path | None:
-    """``--plot FILE``, or the old ``-o/--output FILE`` of ``plot`` and ``positions`` (kept for
-    one release, with a one-line notice), or ``fallback``."""
-    if output is not None:
-        if plot is not None:
-            raise UsageProblem("give --plot FILE (-o/--output is its old spelling), not both")
-        notice(
-            "-o/--output is now --plot FILE for pictures; the old spelling goes in the next release"
-        )
-        return output
-    return plot if plot is not None else fallback

@@ -38,8 +38,13 @@ def complete_model(incomplete: str) -> list[str]:
     import os
 
     from embcli.api import cached_models
+    from embcli.errors import EmbcliError
 
-    return [m for m in cached_models(os.environ.get("EMBCLI_CACHE")) if m.startswith(incomplete)]
+    try:
+        models = cached_models(os.environ.get("EMBCLI_CACHE"))
+    except EmbcliError:  # no cache to complete from (a file, not a directory)
+        return []
+    return [m for m in models if m.startswith(incomplete)]
 
 
 ModelOpt = Annotated[
@@ -48,7 +53,8 @@ ModelOpt = Annotated[
         "--model",
         "-m",
         help="Hub repo id, local model directory, GGUF file (or a folder of them), "
-        f"ollama:NAME[:TAG], or word-vector file (default: $EMBCLI_MODEL or {DEFAULT_MODEL}).",
+        f"ollama:NAME[:TAG], lmstudio:PUBLISHER/MODEL, or word-vector file (default: "
+        f"$EMBCLI_MODEL or {DEFAULT_MODEL}).",
         show_default=False,
         autocompletion=complete_model,
     ),

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from embcli.cli.common import model_of, picture_path, table_of
+from embcli.cli.common import model_of, table_of
 from embcli.cli.options import (
     MODEL_OPTIONS,
     TABLE_OPTIONS,
@@ -30,12 +30,6 @@ class Projection(str, Enum):
 def register(app: typer.Typer) -> None:
     app.command("plot")(plot)
     app.command("positions")(positions)
-
-
-OldOutputOpt = Annotated[
-    Path | None,
-    typer.Option("--output", "-o", hidden=True, help="The old spelling of --plot."),
-]
 
 
 def _short(label: str) -> str:
@@ -73,7 +67,6 @@ def plot(
             show_default=False,
         ),
     ] = None,
-    output: OldOutputOpt = None,
     pool: PoolOpt = None,
     center: CenterOpt = False,
     remove_pcs: RemovePcsOpt = 0,
@@ -81,7 +74,7 @@ def plot(
 ) -> None:
     """Project words to 2-D (PCA or t-SNE) and draw them, coloured by group."""
     default = Path(f"embcli-plot-{_short(settings.model)}-{method.value}.png")
-    out = picture_path(plot, output, default)
+    out = plot if plot is not None else default
     settings.will_write(out)
     from embcli.api.inputs import read_groups
 
@@ -100,7 +93,7 @@ def plot(
     print(out)
 
 
-@command(*MODEL_OPTIONS, "cache_dir")
+@command(*MODEL_OPTIONS, "file", "quant", "cache_dir")
 def positions(
     settings: Settings,
     max_positions: Annotated[
@@ -115,10 +108,9 @@ def positions(
             show_default=False,
         ),
     ] = None,
-    output: OldOutputOpt = None,
 ) -> None:
     """Heatmap of cosine similarity between learned position vectors, and their norms."""
-    out = picture_path(plot, output, Path(f"embcli-positions-{_short(settings.model)}.png"))
+    out = plot if plot is not None else Path(f"embcli-positions-{_short(settings.model)}.png")
     settings.will_write(out)
     model_of(settings).position_plot(max_positions, plot=out)
     print(out)

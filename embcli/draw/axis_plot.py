@@ -15,7 +15,9 @@ from typing import Any
 
 import numpy as np
 
-from embcli.ask.axis import AxisScores, Direction, shortlist
+from embcli.ask.axis import AxisScores
+from embcli.ask.directions import Direction
+from embcli.ask.words import shortlist
 from embcli.draw.plotting import IMAGE_SUFFIXES, Point, _figure, _save, scatter_figure
 from embcli.errors import UsageProblem
 

@@ -42,13 +42,6 @@ def scatter(points: list[Point], coords: np.ndarray, title: str, out: Path) -> P
     return _save(scatter_figure(points, coords, title), out)
 
 
-def html_page(points: list[Point], coords: np.ndarray, title: str) -> str:
-    """The interactive HTML page of a scatter (what ``scatter`` writes for ``.html``)."""
-    groups = list(dict.fromkeys(p.group for p in points))
-    colours = {g: PALETTE[i % len(PALETTE)] for i, g in enumerate(groups)}
-    return _html(points, coords, title, colours)
-
-
 def _figure(**kwargs):
     """A matplotlib Figure with an Agg canvas, outside pyplot (no global state, any backend).
 
@@ -158,13 +151,6 @@ def _save(fig, out: Path) -> Path:
     check_output(out)
     fmt = out.suffix.lower().lstrip(".")
     return atomic_write(out, lambda tmp: fig.savefig(tmp, format=fmt, bbox_inches="tight"))
-
-
-def save_figure(fig, out: Path) -> Path:
-    """Write a figure to ``.png``, ``.svg`` or ``.pdf`` atomically."""
-    if out.suffix.lower() not in IMAGE_SUFFIXES:
-        raise UsageProblem(f"cannot write {out.name}: use .png, .svg or .pdf")
-    return _save(fig, out)
 
 
 def _html(points: list[Point], coords: np.ndarray, title: str, colours: dict[str, str]) -> str:

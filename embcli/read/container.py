@@ -15,7 +15,7 @@ import json
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, ClassVar, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 import numpy as np
 
@@ -92,6 +92,18 @@ class Container(Protocol):
     def facts(self) -> ModelFacts | None:
         """Model facts stored in the container, or None when they come from config.json."""
         ...
+
+    # Optional: ``describe() -> dict[str, Any]``, the facts of the container's own format the
+    # cache entry keeps, keyed by section (``{"gguf": {...}}``); see :func:`describe`.
+
+
+def describe(container: Container) -> dict[str, Any]:
+    """The format-specific facts a container gives about itself, by section name
+    (``{"gguf": quantisation, context, totals}``, ``{"static": layout and recipe}``); ``{}``
+    for a container that gives none. Each section is kept in the entry's metadata under its
+    name, and ``info --format json`` reports it under that key."""
+    own = getattr(container, "describe", None)
+    return dict(own()) if callable(own) else {}
 
 
 def to_float32(raw: np.ndarray, dtype: str) -> np.ndarray:

@@ -23,7 +23,7 @@ from embcli.read import families
 from embcli.read.families import HIDDEN_KEYS, VOCAB_KEYS, Family
 
 if TYPE_CHECKING:
-    from embcli.read.sources import Source
+    from embcli.read.source import Source
 
 
 @dataclass(frozen=True)

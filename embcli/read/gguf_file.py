@@ -39,8 +39,10 @@ import numpy as np
 from embcli.errors import EmbcliError
 from embcli.read.byte_source import ByteSource
 from embcli.read.container import TensorInfo
+from embcli.read.source import GgufFiles, HubGguf, Source
 
 if TYPE_CHECKING:
+    from embcli.read.byte_source import Notice
     from embcli.read.facts import ModelFacts
     from embcli.read.vocabulary import Vocabulary
 
@@ -777,6 +779,10 @@ class GGUFModel:
             for name, t in self._shard(i).tensors.items()
         ]
 
+    def describe(self) -> dict[str, Any]:
+        """What the cache entry keeps of a GGUF: its summary, as the ``gguf`` section."""
+        return {"gguf": self.summary().to_dict()}
+
     def summary(self) -> GGUFSummary:
         """Architecture, sizes, context length and quantisation, from the metadata."""
         table = as_table(self.info(TABLE))
@@ -849,3 +855,15 @@ def _package_version() -> str:
         return version("gguf")
     except PackageNotFoundError:  # pragma: no cover
         return "(unknown version)"
+
+
+# -- the format registry's two functions (embcli.read.formats) ----------------------------------
+
+
+def detect(source: Source) -> bool:
+    """A GGUF model: a local file or split set, an Ollama blob, or a Hub repo's GGUF files."""
+    return isinstance(source, (GgufFiles, HubGguf))
+
+
+def from_source(source: Source, allow_pickle: bool, notice: Notice | None) -> GGUFModel:
+    return GGUFModel(source.file(source.listing()[0]), source.file)

@@ -12,6 +12,8 @@ split set (``-00001-of-00003.gguf``) the others follow in order.
   ``blobs/sha256-<hex>``, which is the GGUF file. The digest is the identity.
 - a directory of GGUF files (LM Studio keeps ``~/.lmstudio/models/<publisher>/<model>/``):
   ``file=NAME`` or ``quant=Q4_K_M`` chooses; a directory with one model needs neither.
+  ``lmstudio:PUBLISHER/MODEL`` (or ``lmstudio:MODEL`` when one publisher has it) names such a
+  folder under ``$LMSTUDIO_MODELS``, else ``~/.lmstudio/models``.
 - a Hub repository's file list: the same choice by ``file`` or ``quant``.
 
 ``quant`` is matched case-insensitively against the usual names (``Model-Q4_K_M.gguf``,
@@ -33,6 +35,7 @@ from typing import NamedTuple
 from embcli.errors import EmbcliError, UsageProblem
 
 OLLAMA_PREFIX = "ollama:"
+LMSTUDIO_PREFIX = "lmstudio:"
 OLLAMA_REGISTRY = "registry.ollama.ai"
 OLLAMA_MODEL_MEDIA = "application/vnd.ollama.image.model"
 #: a part of an Ollama name (a folder under manifests/: a host may carry a :port) and a tag
@@ -166,6 +169,62 @@ def ollama_models(root: Path | None = None) -> list[str]:
         else:
             out.append(f"{host}/{'/'.join(path)}:{tag}")
     return sorted(out)
+
+
+# -- LM Studio -----------------------------------------------------------------------------------
+
+
+def lmstudio_root() -> Path:
+    """LM Studio's model folder: ``$LMSTUDIO_MODELS``, else ``~/.lmstudio/models``."""
+    env = os.environ.get("LMSTUDIO_MODELS")
+    return Path(env).expanduser() if env else Path.home() / ".lmstudio" / "models"
+
+
+def is_lmstudio(spec: str) -> bool:
+    return spec.startswith(LMSTUDIO_PREFIX)
+
+
+def lmstudio_folder(spec: str, root: Path | None = None) -> Path:
+    """``lmstudio:PUBLISHER/MODEL`` -> ``<root>/PUBLISHER/MODEL/``; ``lmstudio:MODEL`` -> the one
+    ``<root>/*/MODEL/`` there is. The name stays inside the root: no ``..``, no absolute path."""
+    root = root or lmstudio_root()
+    name = spec.removeprefix(LMSTUDIO_PREFIX).strip()
+    parts = name.split("/")
+    if not name or len(parts) > 2 or any(p in ("", ".", "..") or "\\" in p for p in parts):
+        raise UsageProblem(
+            f"{spec!r} is not an LM Studio model name (lmstudio:PUBLISHER/MODEL or lmstudio:MODEL)"
+        )
+    if not root.is_dir():
+        raise EmbcliError(f"no LM Studio model folder at {root}", "set LMSTUDIO_MODELS")
+    base = root.resolve()
+    if len(parts) == 2:
+        found = [root / parts[0] / parts[1]]
+    else:
+        found = sorted(p for p in root.glob(f"*/{glob_escape(parts[0])}") if p.is_dir())
+    found = [p for p in found if p.is_dir() and p.resolve().is_relative_to(base)]
+    if len(found) > 1:
+        which = ", ".join(f"lmstudio:{p.parent.name}/{p.name}" for p in found)
+        raise UsageProblem(f"{spec} names {len(found)} models: {which}", "name the publisher")
+    if not found:
+        present = lmstudio_models(root)
+        listing = f"present: {', '.join(present)}" if present else "no models are present"
+        raise EmbcliError(f"no LM Studio model {name} in {root}; {listing}")
+    return found[0]
+
+
+def lmstudio_models(root: Path | None = None) -> list[str]:
+    """The models present, as ``PUBLISHER/MODEL`` (folders inside the root holding GGUF files)."""
+    base = root or lmstudio_root()
+    if not base.is_dir():
+        return []
+    inside = base.resolve()
+    found = [p for p in base.glob("*/*") if p.is_dir() and p.resolve().is_relative_to(inside)]
+    return sorted(f"{p.parent.name}/{p.name}" for p in found if holds_gguf(p))
+
+
+def glob_escape(text: str) -> str:
+    """``text`` matched literally by :meth:`Path.glob` (``[``, ``*`` and ``?`` escaped)."""
+    return re.sub(r"([\[\]*?])", r"[\1]", text)
 
 
 # -- choosing among GGUF files -------------------------------------------------------------------

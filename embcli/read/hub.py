@@ -15,17 +15,33 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
-from embcli.errors import EmbcliError
+from embcli.errors import (
+    HubGated,
+    HubNotAuthorised,
+    HubNotFound,
+    HubOffline,
+    HubProblem,
+    HubRevisionNotFound,
+    HubUnreachable,
+)
+
+#: The typed failures live in :mod:`embcli.errors`; named here too for the Hub's callers.
+__all__ = [
+    "HubGated",
+    "HubNotAuthorised",
+    "HubNotFound",
+    "HubOffline",
+    "HubProblem",
+    "HubRevisionNotFound",
+    "HubUnreachable",
+    "hub_call",
+    "model_info",
+]
 
 T = TypeVar("T")
 _SCRATCH: list[Path] = []
 _SCRATCH_LOCK = allocate_lock()  # builds run in threads (history --jobs): one scratch dir
 _REACHED: set[str] = set()
-
-
-class HubUnreachable(EmbcliError):
-    """No answer from the Hub endpoint: no network, a name that does not resolve, a refused
-    connection, or a server that accepts and stays silent past the timeout."""
 
 
 def hub_endpoint() -> str:
@@ -121,6 +137,27 @@ def download(repo_id: str, filename: str, sha: str | None, local_dir: Path | Non
     )
 
 
+def snapshot(
+    repo_id: str, revision: str | None, allow: list[str], ignore: list[str], bars: bool
+) -> Path:
+    """The files of ``repo_id`` at ``revision`` that ``allow`` and not ``ignore`` match, in
+    huggingface_hub's cache (what running the model needs); its progress bars only if ``bars``."""
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.utils import disable_progress_bars
+
+    if not bars:
+        disable_progress_bars()
+    return Path(
+        hub_call(
+            repo_id,
+            revision,
+            lambda: snapshot_download(
+                repo_id, revision=revision, allow_patterns=allow, ignore_patterns=ignore
+            ),
+        )
+    )
+
+
 def file_size(repo_id: str, filename: str, sha: str) -> int | None:
     """The size of one file from a HEAD request (no body is transferred)."""
     from huggingface_hub import get_hf_file_metadata, hf_hub_url
@@ -145,38 +182,40 @@ def hub_call(repo_id: str, revision: str | None, call: Callable[[], T]) -> T:
         raise problem from None
 
 
-def one_line(exc: BaseException, repo_id: str, revision: str | None) -> EmbcliError | None:
-    """The one-line error a huggingface_hub or network exception stands for (None: a bug)."""
+def one_line(exc: BaseException, repo_id: str, revision: str | None) -> HubProblem | None:
+    """The one-line error a huggingface_hub or network exception stands for (None: a bug),
+    typed by cause (:mod:`embcli.errors`: not found, gated, revision not found, offline,
+    unreachable)."""
     from huggingface_hub import errors as hf
 
     at = f"{repo_id}@{revision}" if revision else repo_id
     if isinstance(exc, hf.GatedRepoError):
-        return EmbcliError(f"{repo_id} is gated", "accept its licence on the Hub and set HF_TOKEN")
+        return HubGated(f"{repo_id} is gated", "accept its licence on the Hub and set HF_TOKEN")
     if isinstance(exc, hf.RepositoryNotFoundError):
-        return EmbcliError(
+        return HubNotFound(
             f"no model repo {repo_id} on the Hub ({hub_endpoint()}) and no local directory "
             "of that name",
             "check the name; private repos need HF_TOKEN",
         )
     if isinstance(exc, hf.RevisionNotFoundError):
-        return EmbcliError(f"revision {revision!r} not found in {repo_id}")
+        return HubRevisionNotFound(f"revision {revision!r} not found in {repo_id}")
     if isinstance(exc, hf.RemoteEntryNotFoundError):
-        return EmbcliError(f"{at}: file not found on the Hub ({exc})")
+        return HubNotFound(f"{at}: file not found on the Hub ({exc})")
     if isinstance(exc, hf.OfflineModeIsEnabled):
-        return EmbcliError(
+        return HubOffline(
             f"HF_HUB_OFFLINE is set and {at} is not in the embcli cache",
             "unset HF_HUB_OFFLINE once to fetch it",
         )
     if isinstance(exc, hf.LocalEntryNotFoundError):
-        return EmbcliError(
+        return HubUnreachable(
             f"cannot reach the Hugging Face Hub for {at} and it is not cached",
             "check the network, or HF_HUB_OFFLINE",
         )
     if isinstance(exc, hf.HfHubHTTPError):
         status = getattr(getattr(exc, "response", None), "status_code", None)
         if status in (401, 403):
-            return EmbcliError(f"not authorised to read {repo_id}", "set HF_TOKEN")
-        return EmbcliError(f"the Hub answered {status} for {at}")
+            return HubNotAuthorised(f"not authorised to read {repo_id}", "set HF_TOKEN")
+        return HubProblem(f"the Hub answered {status} for {at}")
     if is_network_error(exc):  # httpx errors do not share a base with OSError
         return HubUnreachable(
             f"cannot reach the Hugging Face Hub at {hub_endpoint()} for {at} ({reason(exc)})",
@@ -202,6 +241,22 @@ def reason(exc: BaseException) -> str:
     """The first line of an exception's message (its type name if it has none)."""
     text = str(exc).strip().splitlines()
     return text[0][:120] if text else type(exc).__name__
+
+
+def safetensors_shapes(repo_id: str) -> list[tuple[str, list[int]]] | None:
+    """Every tensor's name and shape from the Hub's header-only safetensors metadata of
+    ``repo_id`` (no weights fetched); None when the repository has none or cannot be asked."""
+    from huggingface_hub import get_safetensors_metadata
+
+    try:
+        meta = hub_call(repo_id, None, lambda: get_safetensors_metadata(repo_id))
+    except Exception:  # best effort: the caller has other ways to count
+        return None
+    return [
+        (name, list(info.shape))
+        for fmeta in meta.files_metadata.values()
+        for name, info in fmeta.tensors.items()
+    ]
 
 
 def list_refs(repo_id: str) -> list[str]:

@@ -18,8 +18,10 @@ from embcli.errors import EmbcliError, UsageProblem
 from embcli.read.container import Container
 from embcli.read.facts import ModelFacts, config_facts
 from embcli.read.families import GGUF_POSITION_TABLE
+from embcli.read.formats import open_container
 from embcli.read.locate import locate_embedding, locate_head, locate_target
-from embcli.read.sources import Source, VectorFile, open_container, resolve
+from embcli.read.ref import ModelRef
+from embcli.read.sources import Source, VectorFile, resolve
 from embcli.read.static_model import StaticContainer
 
 if TYPE_CHECKING:
@@ -108,18 +110,16 @@ def probe_target(source: Source, allow_pickle: bool = False, notice: Notice | No
     return name
 
 
-def find_position_tensor(
-    model: str, revision: str | None = None, allow_pickle: bool = False
-) -> tuple[ModelFacts, str | None]:
+def find_position_tensor(ref: ModelRef) -> tuple[ModelFacts, str | None]:
     """The model's facts and the checkpoint name of its learned position table.
 
     The name is None when the config says positions are not stored (rotary, ALiBi, relative
     bias); the caller words why. Only the checkpoint's tensor names are read.
     """
-    source = resolve(model, revision)
+    source, model = resolve(ref), ref.source
     if isinstance(source, VectorFile):
         raise EmbcliError(f"{model} is a word-vector file: it has no position table")
-    container = open_container(source, allow_pickle=allow_pickle)  # reads nothing yet
+    container = open_container(source, allow_pickle=ref.allow_pickle)  # reads nothing yet
     if isinstance(container, StaticContainer):
         raise EmbcliError(f"{model} is a static-embedding model: it has no position table")
     facts = container.facts() or config_facts(source)  # a GGUF states its own

@@ -24,14 +24,18 @@ import zipfile
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
 from embcli.errors import EmbcliError
 from embcli.read.byte_source import ByteSource
 from embcli.read.container import FileSet, TensorInfo, check_float, float_rows
+from embcli.read.source import PYTORCH_INDEX, Source, index_file, top_level_names
 from embcli.read.torch_pickle import NESTED_KEYS, Refused, Tensor, load_tensors
+
+if TYPE_CHECKING:
+    from embcli.read.byte_source import Notice
 
 LOCAL_HEADER = struct.Struct("<4s5H3L2H")  # a zip local file header: 30 bytes
 #: The zip64 end record (56 bytes), its locator (20) and the end record (22): torch.save always
@@ -321,3 +325,22 @@ def load_torch_state(path: Path) -> dict[str, Any]:
     if not isinstance(state, dict):
         raise EmbcliError(f"{path.name} does not hold a state dict of tensors")
     return {k: v for k, v in state.items() if isinstance(v, torch.Tensor)}
+
+
+# -- the format registry's two functions (embcli.read.formats) ----------------------------------
+
+
+def _pickles(names: list[str]) -> list[str]:
+    return [n for n in names if n.endswith(".bin") and n.startswith(("pytorch_model", "model"))]
+
+
+def detect(source: Source) -> bool:
+    """``pytorch_model.bin``, or shards with their index."""
+    names = top_level_names(source)
+    return PYTORCH_INDEX in names or bool(_pickles(names))
+
+
+def from_source(source: Source, allow_pickle: bool, notice: Notice | None) -> PyTorchContainer:
+    names = top_level_names(source)
+    index = index_file(source, PYTORCH_INDEX, names)
+    return PyTorchContainer(source.label, _pickles(names), index, source.file, allow_pickle)

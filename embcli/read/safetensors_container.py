@@ -15,13 +15,17 @@ from __future__ import annotations
 
 import json
 import struct
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 
 from embcli.errors import EmbcliError
 from embcli.read.byte_source import ByteSource
 from embcli.read.container import RAW_DTYPES, FileSet, TensorInfo
+from embcli.read.source import SAFETENSORS_INDEX, Source, index_file, top_level_names
+
+if TYPE_CHECKING:
+    from embcli.read.byte_source import Notice
 
 MAX_HEADER_BYTES = 100_000_000  # the format's own limit
 
@@ -88,3 +92,19 @@ def parse_header(blob: bytes, where: str, file_size: int | None) -> dict[str, Te
             )
         tensors[name] = info
     return tensors
+
+
+# -- the format registry's two functions (embcli.read.formats) ----------------------------------
+
+
+def detect(source: Source) -> bool:
+    """``model.safetensors``, or shards with their index."""
+    names = top_level_names(source)
+    return SAFETENSORS_INDEX in names or any(n.endswith(".safetensors") for n in names)
+
+
+def from_source(source: Source, allow_pickle: bool, notice: Notice | None) -> SafetensorsContainer:
+    names = top_level_names(source)
+    tensors = [n for n in names if n.endswith(".safetensors")]
+    index = index_file(source, SAFETENSORS_INDEX, names)
+    return SafetensorsContainer(source.label, tensors, index, source.file)

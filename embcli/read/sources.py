@@ -8,8 +8,9 @@ Ollama model by its manifest's blob digest, a Hub file by the commit sha and the
 
 A source says what identifies its contents (the cache key) and hands out its files: small ones
 (``config.json``, tokenizer files) as local paths, weight files as byte sources
-(:mod:`embcli.read.byte_source`). :func:`open_container` then picks the container its weight
-files make up. A local directory is keyed by a fingerprint of its files (path, size,
+(:mod:`embcli.read.byte_source`); the classes are in :mod:`embcli.read.source`, and
+:func:`embcli.read.formats.open_container` picks the container their weight files make up. A
+local directory is keyed by a fingerprint of its files (path, size,
 modification time), so editing or replacing any file gives a new cache entry; a Hub repository
 by the commit sha its revision resolves to. Hub access goes through :mod:`embcli.read.hub`
 (huggingface_hub is imported only when a repo id is used).
@@ -21,15 +22,21 @@ import errno
 import hashlib
 import os
 import re
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from embcli.errors import EmbcliError, UsageProblem
+from embcli.read.ref import ModelRef, Sinks
+from embcli.read.source import (
+    GgufFiles,
+    HubGguf,
+    HubRepo,
+    LocalDir,
+    Source,
+    VectorFile,
+)
 
-if TYPE_CHECKING:  # byte sources are imported when a file is asked for: not on the warm path
-    from embcli.read.byte_source import ByteSource, HubFile, Notice, Progress
-    from embcli.read.container import Container
+__all__ = ["GgufFiles", "HubGguf", "HubRepo", "LocalDir", "Source", "VectorFile", "resolve"]
 
 REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
 #: Files besides the weights that a table needs: config and every tokenizer format.
@@ -48,189 +55,36 @@ SMALL_FILES = (
     "pytorch_model.bin.index.json",
     "modules.json",  # sentence-transformers' pipeline: says when a model is a static table
 )
-SAFETENSORS_INDEX = "model.safetensors.index.json"
-PYTORCH_INDEX = "pytorch_model.bin.index.json"
 VECTOR_SUFFIXES = (".txt", ".vec", ".bin", ".w2v", ".glove")
 FILE_SUFFIXES = (*VECTOR_SUFFIXES, ".gguf", ".safetensors", ".bin", ".npy")
 MODULE_FOLDER = re.compile(r"^\d+_\w+$")  # sentence-transformers' module folders
 
 
-@dataclass
-class Source:
-    """A resolved ``--model``: what it is, what identifies its contents, and its files."""
+def resolve(ref: ModelRef | str, sinks: Sinks | None = None) -> Source:
+    """The source ``ref`` names: an Ollama name or a local path first, else a Hub repo id.
 
-    kind: str  # "local", "hub", "vectors", "gguf" (a local GGUF), "ollama"
-    label: str  # what to show: an absolute path, a repo id (/file for GGUF), "ollama:NAME:TAG"
-    #: content fingerprint (local), commit sha (hub; "sha:file" for a Hub GGUF), blob digest
-    #: (ollama)
-    identity: str
-    revision: str | None
-    notice: Notice | None = field(default=None, kw_only=True, repr=False, compare=False)
-    progress: Progress | None = field(default=None, kw_only=True, repr=False, compare=False)
-
-    def key(self, tensor: str | None) -> str:
-        """The cache key: changes whenever the source's contents or the table choice change."""
-        parts = [self.kind, self.label, self.identity, tensor or ""]
-        if self.kind == "hub":
-            from embcli.read.hub import hub_endpoint
-
-            parts.append(hub_endpoint())
-        return hashlib.sha256("\0".join(parts).encode()).hexdigest()
-
-    def small_file(self, name: str) -> Path | None:
-        """A local path for ``config.json``, a tokenizer file... or None if the source has none."""
-        raise NotImplementedError
-
-    def file(self, name: str) -> ByteSource:
-        """A weight file's bytes (local, or ranged reads from the Hub)."""
-        raise NotImplementedError
-
-    def listing(self) -> list[str]:
-        """The names of the files the source holds."""
-        raise NotImplementedError
-
-
-@dataclass
-class LocalDir(Source):
-    """A Hugging Face model directory on local disk."""
-
-    directory: Path
-
-    def small_file(self, name: str) -> Path | None:
-        path = self.directory / name
-        return path if path.is_file() else None
-
-    def file(self, name: str) -> ByteSource:
-        from embcli.read.byte_source import LocalFile
-
-        return LocalFile(self.directory / name)
-
-    def listing(self) -> list[str]:
-        return sorted(p.name for p in self.directory.iterdir() if p.is_file())
-
-
-@dataclass
-class HubRepo(Source):
-    """A Hub repository at one commit; its small files are already in ``directory``."""
-
-    repo_id: str
-    directory: Path  # huggingface_hub's snapshot folder holding the small files
-    names: tuple[str, ...]
-    _files: dict[str, HubFile] = field(default_factory=dict, repr=False, compare=False)
-
-    def small_file(self, name: str) -> Path | None:
-        path = self.directory / name
-        return path if path.is_file() else None
-
-    def file(self, name: str) -> ByteSource:
-        """One byte source per file and process, so a whole-file fallback happens once."""
-        from embcli.read.byte_source import HubFile
-
-        if name not in self._files:
-            self._files[name] = HubFile(
-                self.repo_id, self.identity, name, progress=self.progress, notice=self.notice
-            )
-        return self._files[name]
-
-    def listing(self) -> list[str]:
-        return sorted(self.names)
-
-
-@dataclass
-class GgufFiles(Source):
-    """A GGUF model on local disk: one file, a split set in shard order, or an Ollama blob."""
-
-    paths: tuple[Path, ...]  # the first holds the metadata
-
-    def small_file(self, name: str) -> Path | None:
-        return None  # the vocabulary and the facts are in the GGUF's own metadata
-
-    def file(self, name: str) -> ByteSource:
-        from embcli.read.byte_source import LocalFile
-
-        for path in self.paths:
-            if path.name == name:
-                return LocalFile(path)
-        if Path(name).name != name or name in ("", ".", ".."):
-            # a shard's name comes from the file's own: it never leads to another folder
-            raise EmbcliError(f"{name!r} is not a file of {self.label}: refused")
-        return LocalFile(self.paths[0].parent / name)
-
-    def listing(self) -> list[str]:
-        return [p.name for p in self.paths]
-
-
-@dataclass
-class HubGguf(Source):
-    """GGUF files of a Hub repository at one commit (one model; a split set in shard order),
-    read by byte ranges: the header, then the table."""
-
-    repo_id: str
-    files: tuple[str, ...]
-    _files: dict[str, HubFile] = field(default_factory=dict, repr=False, compare=False)
-
-    def small_file(self, name: str) -> Path | None:
-        return None
-
-    def file(self, name: str) -> ByteSource:
-        """One byte source per file and process (its size, once known, is kept)."""
-        from embcli.read.byte_source import HubFile
-
-        if name not in self._files:
-            sha = self.identity.partition(":")[0]
-            self._files[name] = HubFile(
-                self.repo_id, sha, name, progress=self.progress, notice=self.notice
-            )
-        return self._files[name]
-
-    def listing(self) -> list[str]:
-        return list(self.files)
-
-
-@dataclass
-class VectorFile(Source):
-    """A word2vec, GloVe or fastText file."""
-
-    path: Path
-
-    def small_file(self, name: str) -> Path | None:
-        return None
-
-    def file(self, name: str) -> ByteSource:
-        from embcli.read.byte_source import LocalFile
-
-        return LocalFile(self.path)
-
-    def listing(self) -> list[str]:
-        return [self.path.name]
-
-
-def resolve(
-    spec: str,
-    revision: str | None = None,
-    *,
-    file: str | None = None,
-    quant: str | None = None,
-    notice: Notice | None = None,
-    progress: Progress | None = None,
-) -> Source:
-    """The source ``spec`` names: an Ollama name or a local path first, else a Hub repo id.
-
-    ``file`` and ``quant`` choose one GGUF model among several (Hub repos and directories);
+    Its ``file`` and ``quant`` choose one GGUF model among several (Hub repos and directories);
     where they do not apply they are refused in one line.
     """
-    source = resolve_local(spec, file=file, quant=quant, notice=notice, progress=progress)
-    if source is None:
-        source = resolve_hub(
-            spec, revision, file=file, quant=quant, notice=notice, progress=progress
+    ref = ModelRef.of(ref)
+    return resolve_local(ref) or resolve_hub(ref, sinks)
+
+
+def refuse_gguf_run(ref: ModelRef, command: str) -> None:
+    """``context``, ``sentences``, ``search`` and ``index`` run the model with transformers in
+    float; a GGUF holds llama.cpp's (quantised) weights, not a model transformers runs."""
+    if ref.chosen or names_local_gguf(ref):
+        raise EmbcliError(
+            f"{command} runs the model in float with transformers, and {ref.source} is a "
+            "GGUF model",
+            "give the float model with -m: its Hugging Face repo or directory",
         )
-    return source
 
 
-def refuse_choice(source: Source, file: str | None, quant: str | None) -> None:
+def refuse_choice(source: Source, ref: ModelRef) -> None:
     """``--file``/``--quant`` pick a GGUF file; no other source has files to pick from."""
-    if file is not None or quant is not None:
-        option = "--file" if file is not None else "--quant"
+    if ref.chosen:
+        option = "--file" if ref.file is not None else "--quant"
         if isinstance(source, GgufFiles):
             raise UsageProblem(
                 f"{option} chooses among the GGUF files of a directory or Hub repo, and "
@@ -243,27 +97,24 @@ def looks_like_path(spec: str) -> bool:
     return spec.startswith((".", "/", "~")) or (os.sep in spec and Path(spec).exists())
 
 
-def resolve_local(
-    spec: str,
-    *,
-    file: str | None = None,
-    quant: str | None = None,
-    notice: Notice | None = None,
-    progress: Progress | None = None,
-) -> Source | None:
-    """A local model directory, GGUF model or vector file, or None if ``spec`` names no path.
+def resolve_local(ref: ModelRef) -> Source | None:
+    """A local model directory, GGUF model or vector file, or None if ``ref`` names no path.
 
     Cheap (a ``stat`` of the directory's files, or an Ollama manifest): the warm path calls it
     on every query.
     """
     from embcli.read import gguf_sources
 
+    spec = ref.source
+    if gguf_sources.is_lmstudio(spec):
+        folder = gguf_sources.lmstudio_folder(spec)
+        return _gguf_files(gguf_sources.gguf_directory(folder, file=ref.file, quant=ref.quant))
     if gguf_sources.is_ollama(spec):
         found = gguf_sources.resolve_ollama(spec)
         source: Source = GgufFiles(
             "ollama", found.label, found.identity, None, tuple(Path(f) for f in found.files)
         )
-        refuse_choice(source, file, quant)
+        refuse_choice(source, ref)
         return source
     path = Path(spec).expanduser()
     if not path.exists():
@@ -275,7 +126,7 @@ def resolve_local(
         return None
     if path.is_file() and path.suffix.lower() == ".gguf":
         source = _gguf_files(gguf_sources.local_gguf(path))
-        refuse_choice(source, file, quant)
+        refuse_choice(source, ref)
         return source
     if not path.is_dir():
         if path.is_file() and path.suffix.lower() in VECTOR_SUFFIXES:
@@ -283,7 +134,7 @@ def resolve_local(
             ident = hashlib.sha256(f"{st.st_size}\0{st.st_mtime_ns}".encode()).hexdigest()
             resolved = path.resolve()
             source = VectorFile("vectors", str(resolved), ident, None, resolved)
-            refuse_choice(source, file, quant)
+            refuse_choice(source, ref)
             return source
         raise EmbcliError(
             f"{spec} is a file; --model takes a model directory, a Hub repo id, a GGUF file, "
@@ -291,16 +142,15 @@ def resolve_local(
         )
     path = path.resolve()
     has_config = (path / "config.json").is_file() or (path / "modules.json").is_file()
-    chosen = file is not None or quant is not None
-    if (chosen or not has_config) and gguf_sources.holds_gguf(path):
-        return _gguf_files(gguf_sources.gguf_directory(path, file=file, quant=quant))
+    if (ref.chosen or not has_config) and gguf_sources.holds_gguf(path):
+        return _gguf_files(gguf_sources.gguf_directory(path, file=ref.file, quant=ref.quant))
     if not has_config:
         raise EmbcliError(
             f"{path} has no config.json",
             "point --model at a Hugging Face model directory, a GGUF file or a folder of them",
         )
     source = LocalDir("local", str(path), _fingerprint(path), None, path)
-    refuse_choice(source, file, quant)
+    refuse_choice(source, ref)
     return source
 
 
@@ -319,21 +169,21 @@ def _missing(spec: str, path: Path) -> EmbcliError:
     return EmbcliError(f"no such model directory: {spec}")
 
 
-def names_local_gguf(spec: str, file: str | None = None, quant: str | None = None) -> bool:
-    """Whether ``spec`` names a GGUF model on this machine: an ``ollama:`` name, a ``.gguf``
+def names_local_gguf(ref: ModelRef) -> bool:
+    """Whether ``ref`` names a GGUF model on this machine: an ``ollama:`` name, a ``.gguf``
     file, or a folder of GGUF files (without ``config.json``, or with ``--file``/``--quant``).
     Cheap: nothing is opened."""
     from embcli.read import gguf_sources
 
-    if gguf_sources.is_ollama(spec):
+    spec = ref.source
+    if gguf_sources.is_ollama(spec) or gguf_sources.is_lmstudio(spec):
         return True
     path = Path(spec).expanduser()
     if path.is_file():
         return path.suffix.lower() == ".gguf"
-    chosen = file is not None or quant is not None
     return (
         path.is_dir()
-        and (chosen or not (path / "config.json").is_file())
+        and (ref.chosen or not (path / "config.json").is_file())
         and gguf_sources.holds_gguf(path)
     )
 
@@ -367,15 +217,7 @@ def _add_file(h: Any, entry: os.DirEntry[str], prefix: str) -> None:
         h.update(f"{prefix}{entry.name}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
 
 
-def resolve_hub(
-    repo_id: str,
-    revision: str | None,
-    *,
-    file: str | None = None,
-    quant: str | None = None,
-    notice: Notice | None = None,
-    progress: Progress | None = None,
-) -> Source:
+def resolve_hub(ref: ModelRef, sinks: Sinks | None = None) -> Source:
     """Resolve ``revision`` to a commit; a transformers repo's small files are fetched (config,
     tokenizer), a GGUF repo's chosen file is only named (its header is read by ranges later).
 
@@ -384,12 +226,14 @@ def resolve_hub(
     """
     from embcli.read import gguf_sources, hub
 
+    repo_id, revision = ref.source, ref.revision
+    notice, progress = (sinks.notice, sinks.progress) if sinks else (None, None)
     info = hub.model_info(repo_id, revision)
     sha = str(info.sha)
     names = tuple(s.rfilename for s in (info.siblings or []))
     ggufs = any(n.lower().endswith(".gguf") for n in names)
-    if ggufs and ("config.json" not in names or file is not None or quant is not None):
-        files = gguf_sources.choose_gguf(names, repo_id, file=file, quant=quant)
+    if ggufs and ("config.json" not in names or ref.chosen):
+        files = gguf_sources.choose_gguf(names, repo_id, file=ref.file, quant=ref.quant)
         return HubGguf(
             "hub",
             f"{repo_id}/{files[0]}",
@@ -410,7 +254,7 @@ def resolve_hub(
     source = HubRepo(
         "hub", repo_id, sha, revision, repo_id, directory, names, notice=notice, progress=progress
     )
-    refuse_choice(source, file, quant)
+    refuse_choice(source, ref)
     return source
 
 
@@ -425,55 +269,3 @@ def _static_files(repo_id: str, sha: str, directory: Path, names: tuple[str, ...
         if f"{folder}/{name}" in names:
             hub.download(repo_id, f"{folder}/{name}", sha)
     return folder
-
-
-# -- which container a source holds -------------------------------------------------------------
-
-
-def open_container(
-    source: Source, *, allow_pickle: bool = False, notice: Notice | None = None
-) -> Container:
-    """The tensor container the source's weight files make up.
-
-    safetensors wins over PyTorch ``.bin`` files whenever both are present. Nothing is read yet:
-    the index (if any) and headers are read when the container is first asked about a tensor.
-    """
-    if isinstance(source, VectorFile):
-        from embcli.read.wordvectors import WordVectors
-
-        return WordVectors(source.path)
-    if isinstance(source, (GgufFiles, HubGguf)):
-        from embcli.read.gguf_file import GGUFModel
-
-        return GGUFModel(source.file(source.listing()[0]), source.file)
-    from embcli.read.static_model import StaticContainer, static_layout
-
-    layout = static_layout(source.small_file)
-    if layout is not None:
-        return StaticContainer(source, layout)
-    names = [n for n in source.listing() if "/" not in n]
-    tensors = [n for n in names if n.endswith(".safetensors")]
-    if SAFETENSORS_INDEX in names or tensors:
-        from embcli.read.safetensors_container import SafetensorsContainer
-
-        index = _index(source, SAFETENSORS_INDEX, names)
-        return SafetensorsContainer(source.label, tensors, index, source.file)
-    pickles = [n for n in names if n.endswith(".bin") and n.startswith(("pytorch_model", "model"))]
-    if PYTORCH_INDEX in names or pickles:
-        from embcli.read.pytorch_container import PyTorchContainer
-
-        index = _index(source, PYTORCH_INDEX, names)
-        return PyTorchContainer(source.label, pickles, index, source.file, allow_pickle)
-    raise EmbcliError(
-        f"no weights in {source.label}: expected model.safetensors, shards with "
-        f"{SAFETENSORS_INDEX}, or pytorch_model.bin"
-    )
-
-
-def _index(source: Source, name: str, names: list[str]) -> Path | None:
-    if name not in names:
-        return None
-    path = source.small_file(name)
-    if path is None:
-        raise EmbcliError(f"cannot read {name} of {source.label}")
-    return path

@@ -44,8 +44,8 @@ from embcli.read.facts import ModelFacts
 from embcli.read.vocabulary import Vocabulary
 
 if TYPE_CHECKING:
-    from embcli.read.byte_source import ByteSource
-    from embcli.read.sources import Source
+    from embcli.read.byte_source import ByteSource, Notice
+    from embcli.read.source import Source
 
 #: safetensors dtype -> the numpy name model2vec's ``embedding_dtype`` uses.
 DTYPE_NAMES = {"F64": "float64", "F32": "float32", "F16": "float16", "BF16": "bfloat16",
@@ -79,7 +79,7 @@ class StaticLayout:
 def static_layout(small_file: Callable[[str], Path | None]) -> StaticLayout | None:
     """The static layout a model's small files state, or None for any other model.
 
-    ``small_file`` is a source's :meth:`~embcli.read.sources.Source.small_file`.
+    ``small_file`` is a source's :meth:`~embcli.read.source.Source.small_file`.
     """
     modules = _json(small_file(MODULES_FILE))
     if isinstance(modules, list) and modules:
@@ -329,6 +329,10 @@ class StaticContainer:
         config = _json(self.source.small_file(self.layout.path("config.json")))
         return config if isinstance(config, dict) else {}
 
+    def describe(self) -> dict[str, Any]:
+        """What the cache entry keeps of a static model: its recipe, as the ``static`` section."""
+        return {"static": self.recipe()}
+
     def recipe(self) -> dict[str, Any]:
         """How the library that wrote the model turns a sentence into a vector, as data.
 
@@ -402,3 +406,17 @@ def _unknown_id(tok: Any) -> int | None:
         return None if token is None else tok.token_to_id(token)
     unk = model.get("unk_id")
     return int(unk) if isinstance(unk, int) else None
+
+
+# -- the format registry's two functions (embcli.read.formats) ----------------------------------
+
+
+def detect(source: Source) -> bool:
+    """A static-embedding model: its ``modules.json`` (or config) states the layout."""
+    return static_layout(source.small_file) is not None
+
+
+def from_source(source: Source, allow_pickle: bool, notice: Notice | None) -> StaticContainer:
+    layout = static_layout(source.small_file)
+    assert layout is not None
+    return StaticContainer(source, layout)

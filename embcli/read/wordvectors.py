@@ -18,13 +18,18 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from embcli.errors import EmbcliError
 from embcli.read.container import TensorInfo
 from embcli.read.facts import ModelFacts
+from embcli.read.source import Source, VectorFile
 from embcli.read.vocabulary import Vocabulary
+
+if TYPE_CHECKING:
+    from embcli.read.byte_source import Notice
 
 BLOCK_LINES = 50_000
 Blocks = Callable[[], Iterator[tuple[int, np.ndarray]]]
@@ -220,3 +225,16 @@ class WordVectors:
     def facts(self) -> ModelFacts:
         _, _, rows, dims, _ = self._parse()
         return ModelFacts("word-vectors", rows, dims, (dims,), tied=False, tie_explicit=False)
+
+
+# -- the format registry's two functions (embcli.read.formats) ----------------------------------
+
+
+def detect(source: Source) -> bool:
+    """A word2vec, GloVe or fastText file (``--model`` named one)."""
+    return isinstance(source, VectorFile)
+
+
+def from_source(source: Source, allow_pickle: bool, notice: Notice | None) -> WordVectors:
+    assert isinstance(source, VectorFile)
+    return WordVectors(source.path)

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import inspect
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,6 +20,7 @@ import transformers
 
 from embcli.errors import EmbcliError, ModelFailure, UsageProblem
 from embcli.read import families, hub, sources
+from embcli.read.ref import ModelRef
 
 #: What the forward pass and the sentence-transformers pipeline need, as snapshot patterns.
 ALLOW = (
@@ -129,7 +128,7 @@ class Loaded:
 
 def resolve_directory(spec: str, revision: str | None, allow_pickle: bool) -> tuple[Path, str]:
     """A local directory holding the model's files, and the label to show for it."""
-    local = sources.resolve_local(spec)
+    local = sources.resolve_local(ModelRef(spec))
     if local is not None:
         if isinstance(local, sources.GgufFiles):
             raise EmbcliError(
@@ -141,18 +140,7 @@ def resolve_directory(spec: str, revision: str | None, allow_pickle: bool) -> tu
         return local.directory, local.label
     patterns = [*ALLOW, *(PICKLE if allow_pickle else ())]
     ignore = [*IGNORE, *(() if allow_pickle else ("*.bin",))]
-    from huggingface_hub import snapshot_download
-    from huggingface_hub.utils import disable_progress_bars
-
-    if not sys.stderr.isatty():
-        disable_progress_bars()
-    path = hub.hub_call(
-        spec,
-        revision,
-        lambda: snapshot_download(
-            spec, revision=revision, allow_patterns=patterns, ignore_patterns=ignore
-        ),
-    )
+    path = hub.snapshot(spec, revision, patterns, ignore, bars=sys.stderr.isatty())
     if not (Path(path) / "config.json").is_file():
         info = hub.model_info(spec, revision)
         if any(s.rfilename.lower().endswith(".gguf") for s in info.siblings or []):
@@ -290,13 +278,6 @@ def pick_device(name: str) -> torch.device:
         return torch.device(name)
     except RuntimeError:
         raise UsageProblem(f"unknown --device {name!r} (cpu, cuda, cuda:1, mps)") from None
-
-
-@contextmanager
-def running() -> Iterator[None]:
-    """Inference mode: no autograd graph, no version counters."""
-    with torch.inference_mode():
-        yield
 
 
 def _check_weights(directory: Path, label: str, allow_pickle: bool) -> None:

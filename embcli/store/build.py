@@ -12,20 +12,21 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from embcli import __version__
 from embcli.errors import EmbcliError
-from embcli.read.container import Container
+from embcli.read.container import Container, describe
 from embcli.read.facts import ModelFacts, config_facts
+from embcli.read.formats import open_container
 from embcli.read.locate import head_by_name, locate_embedding
 from embcli.read.probe import head_of
-from embcli.read.sources import Source, open_container
-from embcli.read.static_model import StaticContainer
+from embcli.read.ref import ModelRef, Progress, Sinks
+from embcli.read.source import Source
 from embcli.read.tokens import (
     display_piece,
     display_tokens,
@@ -37,26 +38,22 @@ from embcli.read.tokens import (
 from embcli.read.vocabulary import Vocabulary
 from embcli.store.lookup import write_lookup, write_piece_lookup
 from embcli.store.meta import TableMeta
-
-Progress = Callable[[int, int, str], None]  # (done, total, "rows" or "bytes")
+from embcli.version import __version__
 
 
 def write_table(
-    source: Source,
-    target: Path,
-    tensor: str | None = None,
-    allow_pickle: bool = False,
-    progress: Progress | None = None,
-    notice: Callable[[str], None] | None = None,
-    table: str = "input",
+    source: Source, target: Path, ref: ModelRef, sinks: Sinks | None = None
 ) -> TableMeta:
-    """Fill ``target`` with a cache entry for ``source``; return its metadata.
+    """Fill ``target`` with a cache entry for ``ref``'s table of ``source``; return its metadata.
 
-    ``progress(done, total, unit)`` reports rows converted, or, when the table is streamed from
-    the Hub, the source's own report of bytes received. ``table`` ("input" or "output") is
-    recorded; for the head (and ``"target"``, a decoder's own table), ``tensor`` names it.
+    ``sinks.progress(done, total, unit)`` reports rows converted, or, when the table is streamed
+    from the Hub, the source's own report of bytes received. ``ref.role`` ("input", "output" or
+    "target") is recorded; for the head (and "target", a decoder's own table), ``ref.tensor``
+    names it.
     """
-    container = open_container(source, allow_pickle=allow_pickle, notice=notice)
+    tensor, table = ref.tensor, ref.role
+    notice, progress = (sinks.notice, sinks.progress) if sinks else (None, None)
+    container = open_container(source, allow_pickle=ref.allow_pickle, notice=notice)
     facts = container.facts() or config_facts(source)
     names = container.names()
     name = locate_embedding(
@@ -123,23 +120,24 @@ def write_table(
         created=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         embcli_version=__version__,
         embed_scale=facts.embed_scale,
-        # A static-embedding model: its layout, and how its library makes sentence vectors.
-        static=container.recipe() if isinstance(container, StaticContainer) else None,
         # Token types a container states (GGUF token_type 5 and 6): undertrained's reference.
         unused_ids=tuple(sorted(i for i in vocab.unused if i < rows)) if vocab else (),
         byte_ids=tuple(sorted(i for i in vocab.byte_tokens if i < rows)) if vocab else (),
-        gguf=_gguf_summary(container),
         tie_reason=facts.tie_reason if tied == facts.tied else _STORED_APART,
         model_width=facts.model_width,
         projections=tuple(_projections(facts, names)) if dim == facts.hidden_size else (),
+        # The format's own facts (a GGUF's summary, a static model's recipe), by section.
+        **_sections(describe(container)),
     )
 
 
-def _gguf_summary(container: Any) -> dict[str, Any] | None:
-    """What ``info``, ``stats`` and ``compare`` show of a GGUF: quantisation, context, totals."""
-    from embcli.read.gguf_file import GGUFModel  # no gguf import: that happens on first use
-
-    return container.summary().to_dict() if isinstance(container, GGUFModel) else None
+def _sections(described: dict[str, Any]) -> dict[str, Any]:
+    """A container's sections as ``TableMeta`` arguments: a section ``TableMeta`` names (``gguf``,
+    ``static``) is that field; any other is kept in ``extra`` and written to ``meta.json``
+    under its name all the same."""
+    known = {f.name for f in fields(TableMeta)} - {"extra"}
+    extra = {k: v for k, v in described.items() if k not in known}
+    return {**{k: v for k, v in described.items() if k in known}, "extra": extra}
 
 
 def _projections(facts: ModelFacts, names: list[str]) -> list[dict[str, Any]]:

@@ -23,8 +23,9 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import stat
 import time
-from _thread import allocate_lock, get_ident
+from _thread import get_ident
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
@@ -52,13 +53,28 @@ class BuildInterrupted(EmbcliError):
 
 
 def cache_root(override: str | None = None) -> Path:
-    """``--cache-dir``, else ``$EMBCLI_CACHE``, else the platform's user cache directory."""
+    """``--cache-dir``, else ``$EMBCLI_CACHE``, else the platform's user cache directory.
+
+    A root that exists and is not a directory (``EMBCLI_CACHE`` set to a file) is refused here,
+    in one line, so listing, clearing and every question say the same thing.
+    """
     chosen = override or os.environ.get("EMBCLI_CACHE")
     if chosen:
-        return Path(chosen).expanduser()
-    from platformdirs import user_cache_dir
+        root = Path(chosen).expanduser()
+    else:
+        from platformdirs import user_cache_dir
 
-    return Path(user_cache_dir("embcli", appauthor=False))
+        root = Path(user_cache_dir("embcli", appauthor=False))
+    try:
+        is_dir = stat.S_ISDIR(root.stat().st_mode)
+    except OSError:
+        return root  # not there yet: made on the first build
+    if not is_dir:
+        raise CacheProblem(
+            f"the cache at {root} is not a directory",
+            "set EMBCLI_CACHE or --cache-dir to a directory",
+        )
+    return root
 
 
 @dataclass(frozen=True)
@@ -72,34 +88,6 @@ class Entry:
     @property
     def size_bytes(self) -> int:
         return sum(p.stat().st_size for p in self.path.rglob("*") if p.is_file())
-
-
-#: ``np.load`` parses a ``.npy`` header with ``ast.literal_eval``, and CPython 3.11 can fail
-#: ``ast.parse`` run in two threads at once ("SystemError: AST constructor recursion depth
-#: mismatch", python/cpython#106905); ``history`` opens checkpoints in threads. Every ``np.load``
-#: of the store goes through :func:`load_npy`, which takes this lock for the call (``_thread``:
-#: a builtin, so the warm path imports nothing for it).
-NPY_LOCK = allocate_lock()
-
-
-def load_npy(path: Path, **options: Any) -> Any:
-    """``np.load(path, **options)``, one thread at a time (see :data:`NPY_LOCK`)."""
-    import numpy as np
-
-    with NPY_LOCK:
-        return np.load(path, **options)
-
-
-def mapped(path: Path) -> Any:
-    """The ``.npy`` array at ``path``, memory-mapped read-only, as a plain ``ndarray`` view.
-
-    ``np.memmap`` runs Python code on every index (``__getitem__``, ``__array_finalize__``);
-    a warm query indexes the token and lookup arrays about a hundred times, which cost more
-    than its matrix product. The view shares the mapping, which stays open as long as it does.
-    """
-    import numpy as np
-
-    return np.asarray(load_npy(path, mmap_mode="r"))
 
 
 def entry_dir(root: Path, label: str, key: str) -> Path:
@@ -239,22 +227,30 @@ def sweep_stale(root: Path, notice: Callable[[str], None] | None = None) -> list
                     continue
             except OSError:
                 continue
-            freed += _tree_bytes(path)
+            size = _tree_bytes(path)
             _remove_tree(path)
-            removed.append(path)
+            if not path.exists():  # a read-only cache keeps it: not said as removed
+                freed += size
+                removed.append(path)
             continue
         lock = FileLock(str(owner_file), timeout=0)
         try:
             lock.acquire()
         except Timeout:
             continue  # its builder is alive
+        except OSError:
+            continue  # the lock cannot be opened (a read-only cache): nothing can be swept
         try:
-            freed += _tree_bytes(path)
+            size = _tree_bytes(path)
             _remove_tree(path)
-            removed.append(path)
+            if not path.exists():
+                freed += size
+                removed.append(path)
         finally:
             lock.release()
-            owner_file.unlink(missing_ok=True)
+            if not path.exists():
+                with suppress(OSError):
+                    owner_file.unlink(missing_ok=True)
     if removed and notice:
         n = len(removed)
         notice(
@@ -272,10 +268,11 @@ def _remove_orphan_owner(path: Path) -> None:
     lock = FileLock(str(path), timeout=0)
     try:
         lock.acquire()
-    except Timeout:
+    except (Timeout, OSError):  # its builder is alive, or the cache is read-only
         return
     try:
-        path.unlink(missing_ok=True)
+        with suppress(OSError):
+            path.unlink(missing_ok=True)
     finally:
         lock.release()
 
@@ -291,19 +288,31 @@ def _tree_bytes(path: Path) -> int:
 def list_entries(root: Path) -> list[Entry | CacheProblem]:
     """Every entry under ``root``, complete ones as :class:`Entry`, broken ones as problems."""
     found: list[Entry | CacheProblem] = []
-    if not root.is_dir():
-        return found
-    for path in sorted(root.iterdir()):
-        if path.is_dir() and "--" in path.name and not path.name.startswith("."):
-            try:
-                found.append(open_entry(path))
-            except CacheProblem as problem:
-                found.append(problem)
+    for path in entry_paths(root):
+        try:
+            found.append(open_entry(path))
+        except CacheProblem as problem:
+            found.append(problem)
     return found
 
 
+def entry_paths(root: Path) -> list[Path]:
+    """The directories under ``root`` that are entries (complete or not), in name order."""
+    if not root.is_dir():
+        return []
+    return [
+        path
+        for path in sorted(root.iterdir())
+        if path.is_dir() and "--" in path.name and not path.name.startswith(".")
+    ]
+
+
 def remove_entry(path: Path) -> None:
-    _remove_tree(path)
+    """Remove an entry; ``OSError`` when it cannot be (a read-only cache). ``meta.json`` goes
+    first, so an entry that cannot be removed whole is left marked incomplete, never as a
+    complete entry missing files."""
+    (path / META).unlink(missing_ok=True)
+    shutil.rmtree(path)
 
 
 def read_ref(root: Path, name: str) -> str | None:
@@ -322,6 +331,25 @@ def write_ref(root: Path, name: str, value: str, notice: Callable[[str], None]) 
         write_text(refs / _ref_file(name), value + "\n")
     except OSError as exc:
         not_kept(root, exc, notice)
+
+
+def hub_refs(root: Path, repo_id: str, notice: Callable[[str], None]) -> list[str]:
+    """A Hub repo's branches and tags, remembered in the cache each time they are listed; when
+    the Hub cannot be asked (offline, unreachable), the listing remembered from the last time it
+    could, said as such. A cache that cannot be written remembers nothing (said once)."""
+    from embcli.read import hub
+
+    key = "\0".join(["refs", hub.hub_endpoint(), repo_id])
+    try:
+        names = hub.list_refs(repo_id)
+    except EmbcliError as problem:
+        known = read_ref(root, key)
+        if known is None:
+            raise
+        notice(f"cannot list the refs of {repo_id} ({problem.message}): using the last listing")
+        return list(json.loads(known))
+    write_ref(root, key, json.dumps(names), notice)
+    return names
 
 
 _TOLD: set[str] = set()  # cache roots whose "not kept" notice this process has given

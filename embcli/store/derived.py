@@ -21,7 +21,8 @@ from typing import Any
 import numpy as np
 
 from embcli.atomic import atomic_write
-from embcli.store.cache import NPY_LOCK, load_npy, not_kept
+from embcli.store.cache import not_kept
+from embcli.store.npy import NPY_LOCK, load_npy
 
 DIR = "derived"
 Notice = Callable[[str], None]

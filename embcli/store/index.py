@@ -260,7 +260,7 @@ class StoredIndex:
 
 
 def _mapped(path: Path) -> np.ndarray:
-    from embcli.store.cache import mapped
+    from embcli.store.npy import mapped
 
     return np.asarray(mapped(path))
 

@@ -7,89 +7,72 @@ the last build) and memory-maps the entry. Only a miss imports ``embcli.store.bu
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
-from typing import NamedTuple
 
 from embcli.errors import EmbcliError, UsageProblem
+from embcli.read.ref import ModelRef, Notice, Progress, Sinks
 from embcli.read.sources import Source, resolve_hub, resolve_local
 from embcli.store import cache
 from embcli.store.derived import on_stderr
 from embcli.store.table import EmbeddingTable
 
-Notice = Callable[[str], None]
-Progress = Callable[[int, int, str], None]  # (done, total, "rows" or "bytes")
+__all__ = ["ModelRef", "Notice", "Progress", "Sinks", "cached_table", "open_table"]
 
 
 def open_table(
-    model: str,
-    *,
-    tensor: str | None = None,
-    revision: str | None = None,
-    allow_pickle: bool = False,
-    cache_dir: str | None = None,
-    notice: Notice = on_stderr,
-    progress: Progress | None = None,
-    table: str = "input",
-    file: str | None = None,
-    quant: str | None = None,
+    model: ModelRef | str, *, cache_dir: str | None = None, sinks: Sinks | None = None
 ) -> EmbeddingTable:
-    """The cached table of ``model`` (a local directory, GGUF, Ollama name or Hub repo id),
-    built if needed; ``file``/``quant`` choose a GGUF model in a directory or Hub repo.
+    """The cached table ``model`` names (a :class:`ModelRef`, or a bare local directory, GGUF,
+    Ollama name or Hub repo id for its input table), built if needed.
 
-    ``table="output"`` opens the output head instead, cached under its own key; for a tied
-    model the head is the input table, so that entry is returned and ``notice`` says so.
-    ``table="target"`` opens the decoder's own input table of an encoder-decoder that has one
-    (FSMT's target vocabulary, T5Gemma's decoder table).
+    ``role="output"`` opens the output head instead, cached under its own key; for a tied
+    model the head is the input table, so that entry is returned and the notice sink says so.
+    ``role="target"`` opens the decoder's own input table of an encoder-decoder that has one
+    (FSMT's target vocabulary, T5Gemma's decoder table). Notices go to ``sinks.notice``
+    (default: one line on stderr), progress to ``sinks.progress``.
     """
-    choice = Choice(file, quant)
-    if table in ("output", "target"):
-        return _open_other(
-            model, table, tensor, revision, allow_pickle, cache_dir, notice, progress, choice
-        )
-    if table != "input":
-        raise EmbcliError(f"unknown table {table!r}: input, output or target")
+    ref, sinks = ModelRef.of(model), _Sinks.of(sinks)
     root = cache.cache_root(cache_dir)
-    source = resolve_local(model, file=file, quant=quant)
-    ref = None
+    if ref.role in ("output", "target"):
+        return _open_other(root, ref, sinks)
+    if ref.role != "input":
+        raise EmbcliError(f"unknown table {ref.role!r}: input, output or target")
+    source = resolve_local(ref)
+    hub_ref = None
     if source is None:  # a Hub repo id
-        ref = _hub_ref(model, revision, tensor, choice)
-        known = cache.read_ref(root, ref)
+        hub_ref = _hub_ref(ref, ref.tensor)
+        known = cache.read_ref(root, hub_ref)
         if known:
-            warm = _open_quietly(notice, cache.entry_dir(root, model, known))
+            warm = _open_quietly(sinks.say, cache.entry_dir(root, ref.source, known))
             if warm is not None:
                 return warm
-        source = resolve_hub(
-            model, revision, file=file, quant=quant, notice=notice, progress=progress
-        )
-    key = source.key(tensor)
+        source = resolve_hub(ref, sinks)
+    key = source.key(ref.tensor)
     # A Hub entry is named after the repo id, so the warm path finds it from the ref alone.
-    path = cache.entry_dir(root, model if ref is not None else source.label, key)
-    found = _open_quietly(notice, path)
+    path = cache.entry_dir(root, ref.source if hub_ref is not None else source.label, key)
+    found = _open_quietly(sinks.say, path)
     if found is None:
-        found = _build(root, key, path, source, tensor, allow_pickle, notice, progress)
-    if ref is not None:
-        cache.write_ref(root, ref, key, notice)
+        found = _build(root, key, path, source, ref, sinks)
+    if hub_ref is not None:
+        cache.write_ref(root, hub_ref, key, sinks.say)
     return found
 
 
-class Choice(NamedTuple):
-    """``--file``/``--quant``: which GGUF model of a directory or Hub repo."""
+class _Sinks(Sinks):
+    """The sinks with the store's default notice: one ``embcli: ...`` line on stderr."""
 
-    file: str | None
-    quant: str | None
+    @classmethod
+    def of(cls, sinks: Sinks | None) -> _Sinks:
+        given = sinks or Sinks()
+        return cls(given.notice or on_stderr, given.progress)
 
-    def parts(self) -> list[str]:
-        """Extra parts of a Hub ref, only when given (older refs stay valid)."""
-        return [f"{k}={v}" for k, v in self._asdict().items() if v is not None]
+    @property
+    def say(self) -> Notice:
+        return self.notice or on_stderr
 
 
 def cached_table(
-    model: str,
-    *,
-    revision: str | None = None,
-    cache_dir: str | None = None,
-    notice: Notice = on_stderr,
+    model: ModelRef | str, *, cache_dir: str | None = None, sinks: Sinks | None = None
 ) -> EmbeddingTable | None:
     """The input table of ``model`` if it is cached already, else None.
 
@@ -97,92 +80,95 @@ def cached_table(
     a Hub repo by the commit its last build resolved to. Callers that must know what a model
     is before deciding how to run it (a static model's ``sentences``) ask here first.
     """
+    ref, say = ModelRef.of(model), _Sinks.of(sinks).say
     root = cache.cache_root(cache_dir)
-    source = resolve_local(model)
+    source = resolve_local(ref.but(file=None, quant=None))
     if source is not None:
-        return _open_quietly(notice, cache.entry_dir(root, source.label, source.key(None)))
-    known = cache.read_ref(root, _hub_ref(model, revision, None))
-    return _open_quietly(notice, cache.entry_dir(root, model, known)) if known else None
+        return _open_quietly(say, cache.entry_dir(root, source.label, source.key(None)))
+    known = cache.read_ref(root, _hub_ref(ref.but(file=None, quant=None), None))
+    return _open_quietly(say, cache.entry_dir(root, ref.source, known)) if known else None
 
 
-def _hub_ref(
-    model: str, revision: str | None, tensor: str | None, choice: Choice | None = None
-) -> str:
+def static_table(
+    ref: ModelRef, *, cache_dir: str | None = None, sinks: Sinks | None = None
+) -> EmbeddingTable | None:
+    """The cached input table of a static-embedding model (model2vec, sentence-transformers'
+    StaticEmbedding), built on first use; None for a model that must run to embed text.
+
+    A cached table answers from its metadata; otherwise the model's small files say
+    (``modules.json``, ``config.json``), so a transformer's table is never built here.
+    """
+    ref = ref.but(role="input", tensor=None)
+    warm = cached_table(ref, cache_dir=cache_dir, sinks=sinks)
+    if warm is not None:
+        return warm if warm.meta.static else None
+    from embcli.read.sources import resolve
+    from embcli.read.static_model import static_layout
+
+    source = resolve(ref.but(file=None, quant=None), sinks)
+    if static_layout(source.small_file) is None:
+        return None
+    return open_table(ref, cache_dir=cache_dir, sinks=sinks)
+
+
+def _hub_ref(ref: ModelRef, what: str | None) -> str:
     """The ref remembering which entry a Hub repo's revision (and tensor or head, and GGUF
     file choice) built."""
     from embcli.read.hub import hub_endpoint
 
-    parts = choice.parts() if choice is not None else []
-    return "\0".join([hub_endpoint(), model, revision or "", tensor or "", *parts])
+    parts = [hub_endpoint(), ref.source, ref.revision or "", what or ""]
+    return "\0".join([*parts, *ref.choice_parts()])
 
 
-def _open_other(
-    model: str,
-    role: str,
-    tensor: str | None,
-    revision: str | None,
-    allow_pickle: bool,
-    cache_dir: str | None,
-    notice: Notice,
-    progress: Progress | None,
-    choice: Choice,
-) -> EmbeddingTable:
-    """The output head of ``model`` (its own entry when untied, the input table when tied), or
+def _open_other(root: Path, ref: ModelRef, sinks: _Sinks) -> EmbeddingTable:
+    """The output head of ``ref`` (its own entry when untied, the input table when tied), or
     its target table (``role="target"``).
 
     A ref (like the Hub branch refs) remembers which entry answered, so the warm path reads no
     checkpoint header; only a miss probes the config and headers (``read.probe``).
     """
-    if tensor is not None:
+    role = ref.role
+    if ref.tensor is not None:
         raise UsageProblem(f"--tensor names the table to read; leave out --table {role} with it")
-    root = cache.cache_root(cache_dir)
-    source = resolve_local(model, file=choice.file, quant=choice.quant)
+    source = resolve_local(ref)
     hub_name = None
     if source is None:
-        ref = _hub_ref(model, revision, role, choice)
-        known = cache.read_ref(root, ref)
-        found = _open_quietly(notice, cache.entry_dir(root, model, known)) if known else None
+        known_ref = _hub_ref(ref, role)
+        known = cache.read_ref(root, known_ref)
+        found = (
+            _open_quietly(sinks.say, cache.entry_dir(root, ref.source, known)) if known else None
+        )
         if found is not None:
-            return _tied_notice(found, notice)
-        source = resolve_hub(
-            model, revision, file=choice.file, quant=choice.quant, notice=notice,
-            progress=progress,
-        )  # fmt: skip
-        hub_name = model
+            return _tied_notice(found, sinks.say)
+        source = resolve_hub(ref, sinks)
+        hub_name = ref.source
     else:
-        ref = "\0".join([role, source.key(None)])
-        known = cache.read_ref(root, ref)
-        found = _open_quietly(notice, cache.entry_dir(root, source.label, known)) if known else None
+        known_ref = "\0".join([role, source.key(None)])
+        known = cache.read_ref(root, known_ref)
+        found = (
+            _open_quietly(sinks.say, cache.entry_dir(root, source.label, known)) if known else None
+        )
         if found is not None:
-            return _tied_notice(found, notice)
+            return _tied_notice(found, sinks.say)
     from embcli.read.probe import probe_head, probe_target
 
     head: str | None
     if role == "target":
-        head, tied = probe_target(source, allow_pickle, notice), False
+        head, tied = probe_target(source, ref.allow_pickle, sinks.say), False
     else:
-        head, tied = probe_head(source, allow_pickle, notice)
+        head, tied = probe_head(source, ref.allow_pickle, sinks.say)
     if tied:
-        found = open_table(
-            model,
-            revision=revision,
-            allow_pickle=allow_pickle,
-            cache_dir=cache_dir,
-            notice=notice,
-            progress=progress,
-            file=choice.file,
-            quant=choice.quant,
-        )
-        cache.write_ref(root, ref, source.key(None), notice)
-        return _tied_notice(found, notice)
+        found = open_table(ref.but(role="input"), cache_dir=str(root), sinks=sinks)
+        cache.write_ref(root, known_ref, source.key(None), sinks.say)
+        return _tied_notice(found, sinks.say)
     if head is None:
-        raise EmbcliError(f"{model} has an untied output head, but its checkpoint stores none")
+        raise EmbcliError(f"{ref.source} has an untied output head, but its checkpoint stores none")
     key = source.key("\0".join([role, head]))
     path = cache.entry_dir(root, hub_name or source.label, key)
-    found = _open_quietly(notice, path)
+    found = _open_quietly(sinks.say, path)
     if found is None:
-        found = _build(root, key, path, source, head, allow_pickle, notice, progress, role)
-    cache.write_ref(root, ref, key, notice)
+        found = _build(root, key, path, source, ref.but(tensor=head), sinks)
+    cache.write_ref(root, known_ref, key, sinks.say)
     return found
 
 
@@ -200,25 +186,15 @@ def _open_quietly(notice: Notice, path: Path) -> EmbeddingTable | None:
 
 
 def _build(
-    root: Path,
-    key: str,
-    path: Path,
-    source: Source,
-    tensor: str | None,
-    allow_pickle: bool,
-    notice: Notice,
-    progress: Progress | None,
-    table: str = "input",
+    root: Path, key: str, path: Path, source: Source, ref: ModelRef, sinks: _Sinks
 ) -> EmbeddingTable:
+    """Build the entry of ``ref`` (its ``tensor`` the table to read) at ``path``."""
     from embcli.store.build import write_table
 
     with cache.locked(root, key):
-        entry = cache.find_entry(path, notice)  # another process may have built it meanwhile
+        entry = cache.find_entry(path, sinks.say)  # another process may have built it meanwhile
         if entry is None:
             entry = cache.build_entry(
-                root,
-                path,
-                lambda tmp: write_table(source, tmp, tensor, allow_pickle, progress, notice, table),
-                notice,
+                root, path, lambda tmp: write_table(source, tmp, ref, sinks), sinks.say
             )
-        return EmbeddingTable(entry, notice)
+        return EmbeddingTable(entry, sinks.say)

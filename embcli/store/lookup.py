@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from embcli.store.cache import mapped
+from embcli.store.npy import mapped
 
 KEYS = "lookup_keys.npy"
 INDEX = "lookup_index.npy"

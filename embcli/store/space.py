@@ -26,6 +26,7 @@ removed from it); it scores 0 with every query, as a zero row does.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -117,8 +118,10 @@ class Space:
     """A table's rows through a :class:`Transform`, for scoring queries against.
 
     Built by ``EmbeddingTable.space(transform)``, which supplies the cached ``lengths``
-    (``|T(x_i)|``); the identity space is the unit rows themselves. Plain class (not a
-    dataclass): it is on the warm path of every query.
+    (``|T(x_i)|``) or ``keep``, a function that reads or computes (and keeps) them: they are
+    then made on the first score, so a question that only moves its queries through the
+    transform (similarity) never pays for them. The identity space is the unit rows
+    themselves. Plain class (not a dataclass): it is on the warm path of every query.
     """
 
     def __init__(
@@ -127,16 +130,24 @@ class Space:
         norms: np.ndarray,
         transform: Transform | None = None,
         lengths: np.ndarray | None = None,
+        keep: Callable[[], np.ndarray] | None = None,
     ) -> None:
         self.unit = unit
         self.norms = norms
         self.transform = transform if transform is not None else Transform()
-        if not self.transform.identity and lengths is None:
-            lengths = linalg.transformed_lengths(
-                unit, norms, self.transform.mean, self.transform.components
-            )
-        self.lengths = lengths
+        self._lengths = lengths
+        self._keep = keep
         self._inverse: np.ndarray | None = None
+
+    @property
+    def lengths(self) -> np.ndarray | None:
+        """``|T(x_i)|`` for every row (float64; None for the identity), made on first use."""
+        if self._lengths is None and not self.transform.identity:
+            t = self.transform
+            self._lengths = (self._keep() if self._keep is not None
+                             else linalg.transformed_lengths(self.unit, self.norms, t.mean,
+                                                             t.components))  # fmt: skip
+        return self._lengths
 
     @property
     def identity(self) -> bool:
@@ -155,8 +166,9 @@ class Space:
         """``1 / |T(x_i)|`` (float64); 0 for zero rows (a zero row stays zero: centring does not
         turn it into ``-mean``) and rows with no direction left (see the module)."""
         if self._inverse is None:
-            assert self.lengths is not None
-            lengths = np.asarray(self.lengths, np.float64)
+            made = self.lengths
+            assert made is not None
+            lengths = np.asarray(made, np.float64)
             norms = np.asarray(self.norms, np.float64)
             alive = (norms > 0) & (lengths > NO_DIRECTION * norms)
             self._inverse = np.divide(1.0, lengths, out=np.zeros_like(lengths), where=alive)

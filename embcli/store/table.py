@@ -19,9 +19,10 @@ import numpy as np
 
 from embcli import linalg
 from embcli.errors import EmbcliError, UsageProblem
-from embcli.store.cache import Entry, mapped
+from embcli.store.cache import Entry
 from embcli.store.derived import Derived, Notice, on_stderr
 from embcli.store.meta import TableMeta
+from embcli.store.npy import mapped
 from embcli.store.space import Space, Transform
 
 __all__ = ["EmbeddingTable", "Piece", "Space", "Transform"]
@@ -219,17 +220,21 @@ class EmbeddingTable:
     def space(self, transform: Transform | None = None) -> Space:
         """The rows through ``transform``, ready to score queries against (see
         :mod:`embcli.store.space`): no transformed copy of the table, only each row's length
-        after the transform (V floats, kept in the derived files under the transform's key)."""
+        after the transform (V floats, kept in the derived files under the transform's key),
+        read or computed on the space's first score."""
         if transform is None or transform.identity:
             return Space(self.unit, self.norms)
-        lengths = self.derived.array(
-            f"lengths-{transform.key}.npy",
-            lambda: linalg.transformed_lengths(
-                self.unit, self.norms, transform.mean, transform.components
-            ),
-            (self.shape[0],),
-        )
-        return Space(self.unit, self.norms, transform, lengths)
+
+        def keep() -> np.ndarray:
+            return self.derived.array(
+                f"lengths-{transform.key}.npy",
+                lambda: linalg.transformed_lengths(
+                    self.unit, self.norms, transform.mean, transform.components
+                ),
+                (self.shape[0],),
+            )
+
+        return Space(self.unit, self.norms, transform, keep=keep)
 
     def mean_rows(self) -> np.ndarray:
         """The rows a mean or a PCA is taken over (ids): the tokenizer's rows with non-zero norm."""
@@ -244,9 +249,17 @@ class EmbeddingTable:
 
 def check_removed(d: int, width: int) -> None:
     """Removing ``d`` principal components leaves ``width - d`` dimensions: none at ``d >=
-    width`` (every row zero), so such a ``d`` is refused rather than shown as a caption."""
+    width`` (every row zero), so such a ``d`` is refused rather than shown as a caption.
+
+    A table of width 0 is refused whatever ``d`` (0 when no ``--remove-pcs`` was given), by
+    what it is, so the line never names an option the user did not pass."""
+    if width < 1:
+        raise EmbcliError(
+            "the table has width 0 (its rows hold no numbers): no question can be asked of it"
+        )
     if d >= width:
         raise UsageProblem(
-            f"--remove-pcs {d} is not below the table's width ({width}): "
-            f"at most {width - 1} components can be removed"
+            f"remove_pcs {d} is not below the table's width ({width}): "
+            f"at most {width - 1} components can be removed",
+            param="remove_pcs",
         )

@@ -297,16 +297,16 @@ def test_the_api_refuses_what_the_cli_refuses(model_dirs, tmp_path):
     t = embcli.load(model_dirs["gpt2"])
     width = t.shape[1]
     refused = {
-        "-k must be 0 or more": lambda: t.neighbors("king", k=-3),
-        "--remove-pcs must be 0 or more": lambda: t.neighbors("king", remove_pcs=-2),
+        "k must be 0 or more": lambda: t.neighbors("king", k=-3),
+        "remove_pcs must be 0 or more": lambda: t.neighbors("king", remove_pcs=-2),
         "not below the table's width": lambda: t.neighbors("king", remove_pcs=width),
         "at most": lambda: t.stats(remove_pcs=width, samples=50),
-        "-k must be 0 or more, not -1": lambda: t.undertrained(k=-1),
-        "--percentile must be a finite": lambda: t.undertrained(percentile=float("nan")),
-        "--vocab must be at least 1": lambda: embcli.size(vocab=-5, dim=4),
+        "k must be 0 or more, not -1": lambda: t.undertrained(k=-1),
+        "percentile must be a finite": lambda: t.undertrained(percentile=float("nan")),
+        "vocab must be at least 1": lambda: embcli.size(vocab=-5, dim=4),
         "a word is text, not int 5": lambda: 5 in t,
         "give a list of sentences, not one string": lambda: t.model.context("bank", "river bank"),
-        "--perplexity must be a finite": lambda: t.project(["a", "b", "c"], perplexity=np.nan),
+        "perplexity must be a finite": lambda: t.project(["a", "b", "c"], perplexity=np.nan),
     }
     for needle, ask in refused.items():
         with pytest.raises(UsageProblem) as err:
@@ -373,3 +373,80 @@ def test_most_similar_is_gensims(minilm_dir, ref):
     assert single.to_dict() == t.neighbors("paris", k=3).to_dict()
     with pytest.raises(UsageProblem, match="topn must be at least 1"):
         t.most_similar("paris", topn=0)
+
+
+@pytest.mark.parametrize(
+    ("ask", "python", "param", "option"),
+    [
+        (lambda t: t.neighbors("king", remove_pcs=-1), "remove_pcs must be 0 or more, not -1",
+         "remove_pcs", "--remove-pcs must be 0 or more, not -1"),
+        (lambda t: t.space(remove_pcs=-1), "remove_pcs must be 0 or more, not -1",
+         "remove_pcs", "--remove-pcs must be 0 or more, not -1"),
+        (lambda t: t.neighbors("king", k=-3), "k must be 0 or more, not -3", "k",
+         "-k must be 0 or more, not -3"),
+        (lambda t: t.neighbors("king", remove_pcs=t.shape[1]), "remove_pcs 32 is not below",
+         "remove_pcs", "--remove-pcs 32 is not below"),
+        (lambda t: t.model.table("middle"), "role must be input or output", "role",
+         "--table must be input or output"),
+        (lambda t: t.axis("man:woman"), "pairs needs two or more pairs, got 1", "pairs",
+         "--pairs needs two or more pairs, got 1"),
+        (lambda t: t.axis(), "an axis is built from pairs or from poles, one of them",
+         "pairs,poles", "an axis is built from --pairs or from --from/--to, one of them"),
+        (lambda t: t.axis("a:b,c:d", poles2=("x",)), "poles2 takes two word lists", "poles2",
+         "--from2/--to2 takes two word lists"),
+        (lambda t: t.axis("a:b,c:d", words=[" "]), "words lists no words", "words",
+         "--words lists no words"),
+        (lambda t: t.neighbors("king", remove_axis="a:a,b:c"),
+         "remove_axis: the pair 'a:a' has the same word twice", "remove_axis",
+         "--remove-axis: the pair 'a:a' has the same word twice"),
+        (lambda t: t.weat("career-family", permutations=0), "permutations must be at least 1",
+         "permutations", "--permutations must be at least 1"),
+        (lambda t: t.project(["a", "b", "c"], perplexity=np.nan), "perplexity must be a finite",
+         "perplexity", "--perplexity must be a finite"),
+        (lambda t: t.model.position_plot(1), "max_positions must be at least 2",
+         "max_positions", "--max must be at least 2"),
+        (lambda t: embcli.size(vocab=-5, dim=4), "vocab must be at least 1", "vocab",
+         "--vocab must be at least 1"),
+    ],
+)  # fmt: skip
+def test_errors_name_the_python_parameter_and_the_cli_its_option(
+    model_dirs, ask, python, param, option
+):
+    """The API says ``remove_pcs must be 0 or more`` (and ``param="remove_pcs"`` on the error);
+    the CLI says the same line with the option a user typed (``--remove-pcs``), and nothing
+    else of the line changes."""
+    from embcli.cli.errors import explain
+
+    t = embcli.load(model_dirs["gpt2"])
+    assert t.shape[1] == 32  # the width the remove_pcs case names
+    with pytest.raises(UsageProblem) as err:
+        ask(t)
+    line = err.value.one_line()
+    assert line.startswith(python) and err.value.param == param
+    said, code = explain(err.value)
+    assert said.startswith(option) and code == 2
+    assert said[len(option) :] == line[len(python) :]
+
+
+def test_the_cli_says_an_api_error_with_its_option(cli, model_dirs):
+    """End to end: a check only the library makes (the table's width) reaches the terminal in
+    the CLI's spelling."""
+    res = cli("neighbors", "king", "--remove-pcs", "32", "-m", model_dirs["gpt2"])
+    assert res.code == 2
+    assert res.err == ("embcli: --remove-pcs 32 is not below the table's width (32): at most 31 "
+                       "components can be removed\n")  # fmt: skip
+
+
+def test_the_ask_functions_name_python_parameters_too(model_dirs, tmp_path):
+    """The checks the ask functions keep for direct callers speak Python, as the API does."""
+    from embcli.ask import weat as W
+    from embcli.ask.export import export_rows
+    from embcli.store.load import open_table
+
+    with pytest.raises(UsageProblem, match=r"^permutations must be at least 1, not 0") as err:
+        W.check_weat("career-family", {"X": None, "Y": None, "A": None, "B": None}, 0)
+    assert err.value.param == "permutations"
+    table = open_table(str(model_dirs["gpt2"]))
+    with pytest.raises(UsageProblem, match=r"^limit must be at least 1, not 0") as err:
+        export_rows(table, tmp_path / "x.txt", limit=0)
+    assert err.value.param == "limit" and not (tmp_path / "x.txt").exists()

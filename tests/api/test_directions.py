@@ -428,9 +428,11 @@ def test_words_of_the_removed_axis_not_in_the_table_are_said_once(glove_file):
     heard: list[str] = []
     t = _table(glove_file, heard)
     t.neighbors("nurse", remove_axis=PAIRS + ",zzqq:qqzz")
-    assert heard == ["--remove-axis: not in the table, skipped: zzqq, qqzz"]
-    with pytest.raises(UnresolvedWord, match="--remove-axis: none of the 2 pairs"):
+    assert heard == ["--remove-axis: not in the table, skipped: zzqq, qqzz "
+                     "(pairs left out: zzqq:qqzz)"]  # fmt: skip
+    with pytest.raises(UnresolvedWord, match=r"^remove_axis: none of the 2 pairs") as err:
         t.neighbors("nurse", remove_axis="zzqq:qqzz,xxyy:yyxx")
+    assert err.value.param == "remove_axis"  # the CLI: --remove-axis (test_bad_input_is_one_line)
 
 
 def test_weat_all_on_a_wordpiece_table_hints_pool_and_says_split_words_once(minilm_dir):

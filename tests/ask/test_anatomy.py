@@ -159,7 +159,7 @@ def test_stats_checks_its_inputs_in_one_line(minilm_dir, tmp_path):
     for samples in (0, 1):
         with pytest.raises(UsageProblem, match="samples must be at least 2"):
             t.stats(samples=samples)
-    with pytest.raises(UsageProblem, match="--remove-pcs must be 0 or more"):
+    with pytest.raises(UsageProblem, match=r"^remove_pcs must be 0 or more"):
         t.stats(remove_pcs=-1)
     lone = tmp_path / "lone.txt"
     lone.write_text("2 3\nalpha 1 2 3\nbeta 0 0 0\n", encoding="utf-8")

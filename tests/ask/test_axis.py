@@ -9,6 +9,8 @@ import numpy as np
 import pytest
 
 from embcli.ask import axis as ax
+from embcli.ask import directions as dr
+from embcli.ask import pairs as pr
 from embcli.errors import UnresolvedWord, UsageProblem
 from embcli.store.load import open_table
 from tests import glove, models
@@ -43,7 +45,7 @@ def _pairs(rng: np.random.Generator, n: int, dim: int, spread: float = 0.5):
 @pytest.mark.parametrize(("n", "dim"), [(2, 5), (7, 16), (40, 8), (120, 50), (3, 300)])
 def test_pca_axis_is_bolukbasis_first_component(n, dim):
     a, b = _pairs(np.random.default_rng(n * dim), n, dim)
-    got, share = ax.pca_axis(a, b)
+    got, share = dr.pca_axis(a, b)
     want, want_share = _bolukbasi(a, b)
     np.testing.assert_allclose(got, want, atol=1e-10)
     assert share == pytest.approx(want_share, rel=1e-10)
@@ -62,7 +64,7 @@ def test_leave_one_out_equals_rebuilding_without_each_pair(n, dim, method):
             v = _unit((b[keep] - a[keep]).mean(axis=0))
         d = b[i] - a[i]
         cos.append(d @ v / np.linalg.norm(d))
-    got = ax.leave_one_out(a, b, method)
+    got = dr.leave_one_out(a, b, method)
     np.testing.assert_allclose(got.cosines, cos, atol=1e-9)
     assert got.share == pytest.approx(np.mean(np.array(cos) > 0))
     assert got.mean_cosine == pytest.approx(np.mean(cos), abs=1e-9)
@@ -73,7 +75,7 @@ def test_leave_one_out_when_a_pair_does_not_move_the_top_direction():
     the downdate's root sits on the top eigenvalue, where the direct fallback takes over."""
     d = np.array([[3.0, 0, 0], [2.0, 0, 0], [0, 1.0, 0], [2.5, 0, 0.5]])
     a = np.zeros_like(d)
-    got = ax.leave_one_out(a, d, "pca")
+    got = dr.leave_one_out(a, d, "pca")
     want = []
     for i in range(len(d)):
         keep = np.arange(len(d)) != i
@@ -85,10 +87,10 @@ def test_leave_one_out_when_a_pair_does_not_move_the_top_direction():
 def test_mean_and_pole_axes_are_their_definitions():
     rng = np.random.default_rng(3)
     a, b = _pairs(rng, 6, 12)
-    np.testing.assert_allclose(ax.mean_axis(a, b), _unit(np.mean(b - a, axis=0)), atol=1e-12)
+    np.testing.assert_allclose(dr.mean_axis(a, b), _unit(np.mean(b - a, axis=0)), atol=1e-12)
     start, end = _unit(rng.normal(size=(4, 12))), _unit(rng.normal(size=(3, 12)))
     want = _unit(end.mean(axis=0) - start.mean(axis=0))
-    np.testing.assert_allclose(ax.pole_axis(start, end), want, atol=1e-12)
+    np.testing.assert_allclose(dr.pole_axis(start, end), want, atol=1e-12)
 
 
 def test_extremes_equal_a_full_sort():
@@ -97,7 +99,7 @@ def test_extremes_equal_a_full_sort():
     v = _unit(rng.normal(size=24))
     allowed = rng.random(3000) > 0.2
     exclude = [int(i) for i in np.flatnonzero(allowed)[:5]]
-    ids, scores = ax.extremes(unit, v, 7, allowed, exclude)
+    ids, scores = dr.extremes(unit, v, 7, allowed, exclude)
     full = unit.astype(np.float64) @ v
     ok = allowed.copy()
     ok[exclude] = False
@@ -223,7 +225,7 @@ def test_country_to_capital_axis_orders_held_out_pairs(glove_table, method):
     so "country below zero, capital above" would test the offset as much as the axis.
     """
     table, words, _ = glove_table
-    sections = ax.analogy_sections()
+    sections = pr.analogy_sections()
     pairs = list(dict.fromkeys(sections["capital-common-countries"] + sections["capital-world"]))
     pairs = [(country, capital) for capital, country in pairs]  # country -> capital
     present = set(words)
@@ -240,7 +242,7 @@ def test_country_to_capital_axis_orders_held_out_pairs(glove_table, method):
 
 
 def test_pairs_of_a_section_are_its_distinct_question_pairs():
-    text = ax.analogy_file().read_text(encoding="utf-8").splitlines()
+    text = pr.analogy_file().read_text(encoding="utf-8").splitlines()
     want: list[tuple[str, str]] = []
     section = None
     for line in text:
@@ -251,15 +253,15 @@ def test_pairs_of_a_section_are_its_distinct_question_pairs():
             for p in ((a, b), (c, d)):
                 if p not in want:
                     want.append(p)
-    assert ax.pairs_from("family") == want
+    assert pr.pairs_from("family") == want
     assert ("he", "she") in want and ("king", "queen") in want
 
 
 def test_pair_spellings():
-    assert ax.pairs_from("man:woman, king:queen") == [("man", "woman"), ("king", "queen")]
-    assert ax.pairs_from(["a:b", "c:d"]) == ax.pairs_from([("a", "b"), ("c", "d")])
+    assert pr.pairs_from("man:woman, king:queen") == [("man", "woman"), ("king", "queen")]
+    assert pr.pairs_from(["a:b", "c:d"]) == pr.pairs_from([("a", "b"), ("c", "d")])
     lines = [(1, "man woman"), (2, "king:queen"), (3, "he\tshe")]
-    assert ax.parse_pair_lines(lines, "f.txt") == [
+    assert pr.parse_pair_lines(lines, "f.txt") == [
         ("man", "woman"),
         ("king", "queen"),
         ("he", "she"),
@@ -284,7 +286,7 @@ def test_pair_spellings():
         ({"pairs": "qqxxzz:good,zzqqxx:bad"}, UnresolvedWord, "none of the 2 pairs"),
         ({"pairs": "man:woman,king:queen", "words": ["qqxxzz"]}, UnresolvedWord, "none of the"),
         ({"pairs": "man:woman,king:queen", "words": [" "]}, UsageProblem, "empty"),
-        ({"pairs": "man:woman,king:queen", "k": 0}, UsageProblem, "-k"),
+        ({"pairs": "man:woman,king:queen", "k": 0}, UsageProblem, "k must be at least 1"),
         ({}, UsageProblem, "pairs or from two poles"),
         ({"pairs": "a:b,c:d", "poles": (["x"], ["y"])}, UsageProblem, "pairs or from two poles"),
     ],
@@ -323,7 +325,7 @@ def test_a_word_that_splits_is_missing_unless_pooled(model_dirs):
 
 @pytest.fixture(scope="module")
 def glove_file(tmp_path_factory) -> Path:
-    sections = ax.analogy_sections()
+    sections = pr.analogy_sections()
     need = [w for name in ("capital-common-countries", "capital-world", "family")
             for pair in sections[name] for w in pair]  # fmt: skip
     need += ["doctor", "nurse", "engineer", "teacher", "grandmother"]

@@ -348,13 +348,13 @@ def test_settle_rule_and_quartiles_on_small_arrays():
 
 
 def test_threads_building_one_entry_build_it_once(model_dirs, isolated_cache):
-    from embcli.store.load import open_table
+    from embcli.store.load import Sinks, open_table
 
     found, errors = [], []
 
     def build():
         try:
-            found.append(open_table(str(model_dirs["gpt2"]), notice=lambda m: None).path)
+            found.append(open_table(str(model_dirs["gpt2"]), sinks=Sinks(lambda m: None)).path)
         except Exception as exc:  # any failure fails the test below
             errors.append(exc)
 
@@ -384,17 +384,17 @@ def test_the_stores_npy_headers_are_parsed_one_thread_at_a_time(model_dirs, monk
     """``history`` opens tables in threads, and ``np.load`` parses each ``.npy`` header with
     ``ast.literal_eval``, which CPython 3.11 can fail when two threads parse at once (seen in
     this suite: "SystemError: AST constructor recursion depth mismatch"). Every header the store
-    parses, plain or in an ``.npz``, is parsed holding ``cache.NPY_LOCK``."""
+    parses, plain or in an ``.npz``, is parsed holding ``npy.NPY_LOCK``."""
     import ast
 
-    from embcli.store import cache
+    from embcli.store import npy
     from embcli.store.load import open_table
 
     held: list[bool] = []
     parse = ast.literal_eval
 
     def spy(text):
-        held.append(cache.NPY_LOCK.locked())
+        held.append(npy.NPY_LOCK.locked())
         return parse(text)
 
     table = open_table(str(model_dirs["llama"]))  # built first: its writes parse nothing

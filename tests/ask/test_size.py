@@ -9,6 +9,7 @@ from safetensors import safe_open
 
 from embcli.ask import catalog, sizing
 from embcli.read.facts import ModelFacts
+from embcli.run.meta_model import count_meta_device
 
 GPT2 = {
     "model_type": "gpt2",
@@ -210,10 +211,10 @@ def test_catalog_entry_has_a_source_and_its_figures_follow_from_its_config(name)
     assert entry["source"].startswith("https://huggingface.co/") or "arXiv" in entry["source"]
     cfg = ModelFacts.from_dict(entry["config"])
     if name == "gpt3-175b":  # not on the Hub: the paper's rounded figure
-        counted = sizing.count_meta_device(cfg)
+        counted = count_meta_device(cfg)
         assert abs(counted[0] - entry["params_total"]) / entry["params_total"] < 0.005
         return
-    total, experts = sizing.count_meta_device(cfg)
+    total, experts = count_meta_device(cfg)
     assert total == entry["params_total"]
     assert sizing.active_params(cfg, total, experts) == entry.get("params_active")
 

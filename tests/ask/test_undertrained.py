@@ -179,9 +179,9 @@ def test_reachability_needs_only_the_oldest_supported_tokenizers_api(model_dirs)
 
 def test_input_table_of_another_row_count_shows_the_heads_own_norms(model_dirs):
     from embcli.ask.undertrained import find_undertrained
-    from embcli.store.load import open_table
+    from embcli.store.load import ModelRef, open_table
 
-    head = open_table(str(model_dirs["llama"]), table="output")
+    head = open_table(ModelRef(str(model_dirs["llama"]), role="output"))
     other = open_table(str(model_dirs["gpt2"]))
     assert other.shape[0] != head.shape[0]
     got = find_undertrained(head, other, k=0, all_rows=True)

@@ -211,3 +211,31 @@ def test_positions_of_a_gguf(cli, tmp_path):
     assert png.is_file()
     info = json.loads(cli("info", "-m", path, "--tensor", "position_embd.weight", "-f", "json").out)
     assert info["rows"] == 64 and info["tensor"] == "position_embd.weight"
+
+
+def test_positions_of_a_gguf_chosen_by_quant_in_a_folder(cli, tmp_path):
+    """``positions -m DIR --quant Q`` reads the chosen file's position table (the choice was
+    lost on the way to the position table once, and the command did not take --quant)."""
+    rng = np.random.default_rng(5)
+    vocab = G.bpe_vocab(models.byte_level_tokenizer())
+    folder = tmp_path / "models"
+    folder.mkdir()
+    values = {}
+    for quant, rows in (("Q8_0", 48), ("Q4_0", 64)):
+        values[quant] = rng.normal(size=(rows, 32)).astype(np.float32) * rng.uniform(
+            0.5, 2, (rows, 1)
+        ).astype(np.float32)
+        pos = G.named(G.quantized(values[quant], "F32"), "position_embd.weight")
+        tok = G.named(table(len(vocab.tokens), 32, "F16"), "token_embd.weight")
+        G.write(folder / f"gpt2-{quant}.gguf", [tok, pos], vocab, arch="gpt2",
+                meta={"gpt2.context_length": rows})  # fmt: skip
+    import embcli
+
+    for quant in ("Q8_0", "Q4_0"):
+        picture = embcli.Model(str(folder), quant=quant).position_plot(max_positions=100)
+        want = np.linalg.norm(values[quant].astype(np.float64), axis=1)
+        np.testing.assert_allclose(picture.norms, want, rtol=1e-6)
+    png = tmp_path / "pos.png"
+    res = cli("positions", "-m", folder, "--quant", "Q4_0", "--plot", png)
+    assert res.code == 0, res.err
+    assert png.is_file()

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from safetensors.torch import load_file
 
-from embcli.draw.projection import clamp_perplexity, pca_2d, position_similarity, tsne_2d
-from embcli.store.load import open_table
+from embcli.ask.projection import clamp_perplexity, pca_2d, position_similarity, tsne_2d
+from embcli.store.load import ModelRef, open_table
 from tests import models
 
 CLUSTERS = {"animals": ["cat", "dog", "horse", "cow"], "colours": ["red", "blue", "green", "pink"],
@@ -109,7 +109,7 @@ def test_positions_heatmap_equals_reference(cli, model_dirs, tmp_path):
     wpe = load_file(str(model_dirs["gpt2"] / "model.safetensors"))["transformer.wpe.weight"]
     ref = wpe.double().numpy()[:40]
     ref /= np.linalg.norm(ref, axis=1, keepdims=True)
-    table = open_table(str(model_dirs["gpt2"]), tensor="transformer.wpe.weight")
+    table = open_table(ModelRef(str(model_dirs["gpt2"]), tensor="transformer.wpe.weight"))
     np.testing.assert_allclose(position_similarity(table.unit, 40), ref @ ref.T, atol=1e-6)
     np.testing.assert_allclose(table.norms[:40], np.linalg.norm(wpe.numpy()[:40], axis=1),
                                rtol=1e-6)  # fmt: skip
@@ -121,20 +121,19 @@ def test_positions_of_a_rotary_model_is_one_line(cli, model_dirs):
     assert "no learned position table: rotary" in res.err
 
 
-def test_the_old_output_spelling_still_draws_with_one_notice(cli, model_dirs, clustered, tmp_path):
-    """``plot -o`` and ``positions -o`` are ``--plot`` now; for one release they still work."""
+def test_pictures_are_plot_only_the_old_output_spelling_is_gone(
+    cli, model_dirs, clustered, tmp_path
+):
+    """``plot -o`` and ``positions -o`` were spellings of the unreleased 0.1.0: refused as any
+    unknown option is, nothing written."""
     model, _ = clustered
     for args, out in (
         (("plot", "cat", "dog", "red", "-m", model), tmp_path / "p.svg"),
         (("positions", "-m", model_dirs["gpt2"], "--max", "8"), tmp_path / "q.png"),
     ):
         res = cli(*args, "-o", out)
-        assert res.code == 0 and out.stat().st_size > 1000, res.err
-        lines = res.err.strip().splitlines()
-        assert lines == ["embcli: -o/--output is now --plot FILE for pictures; the old spelling "
-                         "goes in the next release"]  # fmt: skip
-        both = cli(*args, "-o", out, "--plot", out)
-        assert both.code == 2 and "not both" in both.err
+        assert res.code == 2 and "No such option: -o" in res.err, res.err
+        assert not out.exists()
 
 
 # -- plot titles ---------------------------------------------------------------------------------

@@ -155,3 +155,75 @@ def test_server_without_ranges_falls_back_to_whole_file(hub, model_dirs, tmp_pat
     assert "does not serve byte ranges" in res.err
     size = (model_dirs["gpt2"] / "model.safetensors").stat().st_size
     assert hub.bytes_served("model.safetensors") >= size
+
+
+TYPED = """
+import sys, embcli
+from embcli import errors
+try:
+    embcli.load(sys.argv[1], revision=sys.argv[2] or None)
+except errors.HubProblem as exc:
+    print(type(exc).__name__, isinstance(exc, errors.EmbcliError), exc.exit_code)
+"""
+
+
+@pytest.mark.parametrize(
+    ("repo", "revision", "env", "kind"),
+    [
+        ("tiny/missing", "", {}, "HubNotFound"),
+        ("tiny/gated", "", {}, "HubGated"),
+        ("tiny/gpt2", "nope", {}, "HubRevisionNotFound"),
+        ("tiny/gpt2", "", {"HF_ENDPOINT": "http://127.0.0.1:9"}, "HubUnreachable"),
+        ("tiny/gpt2", "", {"HF_HUB_OFFLINE": "1"}, "HubOffline"),
+    ],
+)
+def test_hub_failures_are_typed_for_python_callers(hub, tmp_path, repo, revision, env, kind):
+    """Each cause is its own subclass of ``errors.HubProblem`` (an ``EmbcliError``, exit 1)."""
+    import os
+    import subprocess
+    import sys
+
+    base = {"HF_ENDPOINT": hub.url, "HF_HUB_OFFLINE": "0", "HF_HOME": str(tmp_path / "hf"),
+            "EMBCLI_CACHE": str(tmp_path / "cache"), "HF_TOKEN": ""}  # fmt: skip
+    proc = subprocess.run([sys.executable, "-c", TYPED, repo, revision], capture_output=True,
+                          text=True, env={**os.environ, **base, **env}, timeout=120)  # fmt: skip
+    assert proc.stdout.split() == [kind, "True", "1"], proc.stderr
+
+
+def test_size_tells_a_gated_repo_from_a_missing_one(hub, model_dirs, tmp_path):
+    """``size`` asks the Hub for a catalog model's config: a gated repo is said (the user must
+    accept its licence), not hidden behind the catalog's figures; a repo the Hub does not have
+    falls back to the catalog, saying why; a repo it has is sized from its own config and
+    safetensors headers."""
+    hub.add("openai-community/gpt2", model_dirs["gpt2"], gated=True)
+    gated = embcli(hub, tmp_path, "size", "gpt2")
+    assert gated.code == 1 and gated.out == ""
+    assert gated.err.strip().splitlines() == [
+        "embcli: openai-community/gpt2 is gated (accept its licence on the Hub and set HF_TOKEN)"
+    ]
+    missing = embcli(hub, tmp_path, "size", "mistral-7b", "-f", "json")
+    assert missing.code == 0, missing.err
+    record = json.loads(missing.out)
+    assert record["config_from"] == "catalog" and "Hub not used (no model repo" in record["note"]
+    own = embcli(hub, tmp_path, "size", "tiny/gpt2", "-f", "json")
+    assert own.code == 0, own.err
+    record = json.loads(own.out)
+    expected = sum(
+        t.numel() for t in load_file(str(model_dirs["gpt2"] / "model.safetensors")).values()
+    )
+    assert record["config_from"] == "hub" and record["total_params"] == expected
+    assert record["params_method"] == "safetensors headers (Hub metadata)"
+
+
+def test_running_a_hub_model_fetches_it_through_the_hub_client(hub, model_dirs, tmp_path):
+    """``context -m REPO`` downloads what the forward pass needs (read/hub.py's snapshot) and
+    runs it; a repo the Hub does not have is one line."""
+    res = embcli(hub, tmp_path, "context", "-m", "tiny/gpt2", "cat", "the cat sat", "a cat ran",
+                 "-f", "json", "-k", "0")  # fmt: skip
+    assert res.code == 0, res.err
+    assert json.loads(res.out)["word"] == "cat"
+    fetched = {s.filename for s in hub.log if s.method == "GET"}
+    assert "config.json" in fetched and "model.safetensors" in fetched
+    missing = embcli(hub, tmp_path, "context", "-m", "tiny/missing", "cat", "the cat", "a cat")
+    assert missing.code == 1 and len(missing.err.strip().splitlines()) == 1, missing.err
+    assert "no model repo tiny/missing" in missing.err

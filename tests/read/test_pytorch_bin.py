@@ -21,8 +21,9 @@ import torch
 from safetensors.torch import load_file
 
 from embcli.errors import EmbcliError
-from embcli.read.sources import open_container, resolve
-from embcli.store.load import open_table
+from embcli.read.formats import open_container
+from embcli.read.sources import resolve
+from embcli.store.load import ModelRef, open_table
 from tests.conftest import run_subprocess
 from tests.hub_server import HubServer
 from tests.read.test_hub import embcli
@@ -182,7 +183,7 @@ def test_legacy_format_needs_allow_pickle(model_dirs, tmp_path, cli):
     assert "legacy" in res.err and "--allow-pickle" in res.err
     ok = cli("info", "-m", model, "--allow-pickle", "-f", "json")
     assert ok.code == 0, ok.err
-    table = open_table(str(model), allow_pickle=True)
+    table = open_table(ModelRef(str(model), allow_pickle=True))
     np.testing.assert_allclose(table.raw(np.arange(table.shape[0])), state[TABLE].numpy(),
                                rtol=1e-6, atol=1e-7)  # fmt: skip
 
@@ -194,7 +195,7 @@ def test_non_contiguous_table_is_refused_in_one_line(model_dirs, tmp_path, cli):
     res = cli("info", "-m", model)
     assert res.code == 1 and len(res.err.strip().splitlines()) == 1
     assert "not stored row by row" in res.err
-    read = open_table(str(model), allow_pickle=True)  # torch.load reads it
+    read = open_table(ModelRef(str(model), allow_pickle=True))  # torch.load reads it
     np.testing.assert_allclose(read.raw(np.arange(read.shape[0])), table.numpy(),
                                rtol=1e-6, atol=1e-7)  # fmt: skip
 

@@ -16,7 +16,9 @@ from safetensors.torch import load_file
 from embcli.errors import EmbcliError, UsageProblem
 from embcli.read.byte_source import LocalFile
 from embcli.read.container import float_rows
-from embcli.read.sources import LocalDir, VectorFile, open_container, resolve
+from embcli.read.formats import open_container
+from embcli.read.ref import ModelRef
+from embcli.read.sources import LocalDir, VectorFile, resolve
 
 
 def test_a_local_directory_hands_out_its_files(model_dirs):
@@ -32,7 +34,7 @@ def test_a_local_directory_hands_out_its_files(model_dirs):
 @pytest.mark.parametrize("option", ["file", "quant"])
 def test_file_and_quant_are_refused_where_there_is_nothing_to_choose(model_dirs, option):
     with pytest.raises(UsageProblem) as err:
-        resolve(str(model_dirs["gpt2"]), **{option: "Q4_K_M"})
+        resolve(ModelRef(str(model_dirs["gpt2"]), **{option: "Q4_K_M"}))
     assert f"--{option} chooses a GGUF file" in err.value.one_line()
 
 
@@ -95,3 +97,25 @@ def test_table_meta_round_trips_through_meta_json(model_dirs):
     assert TableMeta.from_dict(meta.to_dict()) == meta
     newer = TableMeta.from_dict({**meta.to_dict(), "from_a_newer_embcli": 1})
     assert newer.to_dict()["from_a_newer_embcli"] == 1  # kept, not dropped on a rewrite
+
+
+def test_a_model_reference_is_one_frozen_picklable_value(model_dirs):
+    """``ModelRef`` can key a dict and be sent to a worker process; ``Model`` builds it once and
+    a table's role and tensor are added to it, nothing else changed."""
+    import dataclasses
+    import pickle
+
+    import embcli
+
+    ref = ModelRef(str(model_dirs["gpt2"]), "main", quant="Q8_0", allow_pickle=True)
+    again = pickle.loads(pickle.dumps(ref))
+    assert again == ref and hash(again) == hash(ref) and {ref: 1}[again] == 1
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        ref.role = "output"  # type: ignore[misc]
+    head = ref.but(role="output")
+    assert (head.role, head.source, head.quant, head.allow_pickle) == ("output", ref.source,
+                                                                      "Q8_0", True)  # fmt: skip
+    model = embcli.Model(str(model_dirs["gpt2"]), revision="v1", file="a.gguf", allow_pickle=True)
+    assert model.ref == ModelRef(str(model_dirs["gpt2"]), "v1", "a.gguf", None, None, "input", True)
+    assert (model.spec, model.revision, model.file, model.allow_pickle) == (
+        model.ref.source, "v1", "a.gguf", True)  # fmt: skip

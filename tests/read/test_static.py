@@ -20,7 +20,8 @@ import pytest
 
 import embcli
 from embcli.ask.static_sentences import static_encoder
-from embcli.read.sources import open_container, resolve
+from embcli.read.formats import open_container
+from embcli.read.sources import resolve
 from embcli.read.static_model import StaticContainer, static_layout
 from embcli.store.load import open_table
 from tests import static_models
@@ -174,7 +175,7 @@ def test_every_table_command_works(static_dirs, cli, tmp_path, name):
         ["undertrained", "--table", "input", "-k", "5", "--reference", str(reference)],
         ["evaluate", "similarity", str(pairs)],
         ["export", str(tmp_path / "out.txt"), "--limit", "50"],
-        ["plot", "cats", "dogs", "paris", "france", "-o", str(tmp_path / "p.png")],
+        ["plot", "cats", "dogs", "paris", "france", "--plot", str(tmp_path / "p.png")],
         ["compare", "-m", static_dirs["m2v-vq-f32"], "--sample", "100"],
         ["tokenize", "Paris is big"],
     ):

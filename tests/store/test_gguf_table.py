@@ -229,6 +229,45 @@ def test_an_lm_studio_folder(cli, tmp_path):
     assert info["model"] == str(folder.resolve() / "Tiny-Q8_0.gguf")
 
 
+def test_an_lm_studio_name(cli, tmp_path, monkeypatch, isolated_cache):
+    """``lmstudio:PUBLISHER/MODEL`` (or ``lmstudio:MODEL``) is that folder of $LMSTUDIO_MODELS;
+    a name cannot leave the folder."""
+    root = tmp_path / "lms"
+    folder = root / "me" / "Tiny-GGUF"
+    _, _, t4 = spm_file(folder, "Q4_K", name="Tiny-Q4_K_M.gguf", seed=1)
+    _, _, t8 = spm_file(folder, "Q8_0", name="Tiny-Q8_0.gguf", seed=2)
+    (root / "other" / "Empty").mkdir(parents=True)
+    monkeypatch.setenv("LMSTUDIO_MODELS", str(root))
+    for name, quant, t in (
+        ("lmstudio:me/Tiny-GGUF", "Q8_0", t8),
+        ("lmstudio:Tiny-GGUF", "Q4_K_M", t4),
+    ):
+        answer = json_out(cli("neighbors", "#171", "-m", name, "--quant", quant, "--all-tokens",
+                              "-k", "5", "-f", "json"))  # fmt: skip
+        assert_neighbours(answer, t.dequantized(), 5)
+    info = json_out(cli("info", "-m", "lmstudio:me/Tiny-GGUF", "--quant", "Q8_0", "-f", "json"))
+    assert info["model"] == str(folder.resolve() / "Tiny-Q8_0.gguf")
+    assert_one_line_error(cli("info", "-m", "lmstudio:me/Tiny-GGUF"), "holds 2 GGUF models", code=2)
+    outside = tmp_path / "secret"
+    spm_file(outside, "Q8_0", name="Secret-Q8_0.gguf", seed=3)
+    for name in (
+        "lmstudio:../secret",
+        "lmstudio:me/..",
+        "lmstudio:/etc",
+        "lmstudio:a/b/c",
+        "lmstudio:",
+    ):
+        assert_one_line_error(cli("info", "-m", name), "not an LM Studio model name", code=2)
+    (root / "link").symlink_to(tmp_path)  # a link out of the folder is not followed
+    assert_one_line_error(cli("info", "-m", "lmstudio:link/secret"), "no LM Studio model")
+    assert_one_line_error(cli("info", "-m", "lmstudio:nope"), "no LM Studio model nope",
+                          "present: me/Tiny-GGUF")  # fmt: skip
+    (root / "you" / "Tiny-GGUF").mkdir(parents=True)
+    assert_one_line_error(cli("info", "-m", "lmstudio:Tiny-GGUF", "--quant", "Q8_0"),
+                          "names 2 models", code=2)  # fmt: skip
+    assert list(isolated_cache.glob("*Secret*")) == []
+
+
 # -- bad input: one line each, nothing cached ----------------------------------------------------
 
 

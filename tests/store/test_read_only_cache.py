@@ -160,3 +160,70 @@ def test_in_process_notice_goes_to_the_model_once(model_dirs, monkeypatch):
         order = np.argsort(-sims, kind="stable")[:5]
         assert [n.id for n in found] == order.tolist()
         np.testing.assert_allclose([n.cosine for n in found], sims[order], atol=1e-6)
+
+
+@pytest.mark.slow  # processes
+def test_clearing_a_read_only_cache_says_what_stayed(model_dirs, tmp_path):
+    """``cache clear`` on a cache it cannot write: exit 1, one line naming the entry that could
+    not be removed, nothing counted as removed; the entry is still whole and listed after."""
+    model = model_dirs["llama"]
+    cache = tmp_path / "ro-cache"
+    cache.mkdir()
+    run = Runner(cache)
+    assert run("info", "-m", model, read_only=False).returncode == 0
+    entry = open_table(str(model), cache_dir=str(cache)).path
+    before = _listing(cache)
+    for args in (("cache", "clear"), ("cache", "clear", model), ("cache", "clear", "-f", "json"),
+                 ("cache", "clear", "--older-than", "0")):  # fmt: skip
+        res = run(*args, read_only=True)
+        assert res.returncode == 1 and res.stdout == "", (args, res.stdout)
+        lines = res.stderr.strip().splitlines()
+        assert len(lines) == 1 and "removed 1" not in lines[0], res.stderr
+        assert lines[0].startswith(f"embcli: could not remove 1 cached table from {cache} (")
+        assert entry.name in lines[0]
+        assert _listing(cache) == before
+    listed = run("cache", "list", "-f", "json", read_only=True)
+    assert [r["path"] for r in json.loads(listed.stdout)] == [str(entry)]
+
+    # the Python API raises embcli's own error, with the same words
+    script = ("import sys\nfrom embcli.api import clear_cache\nfrom embcli.errors import "
+              "CacheProblem\ntry:\n    clear_cache()\nexcept CacheProblem as exc:\n"
+              "    print(exc.one_line())\n    sys.exit(7)\n")  # fmt: skip
+    env = {**os.environ, "EMBCLI_CACHE": str(cache)}
+    if run.prefix:
+        done = subprocess.run([*run.prefix, sys.executable, "-c", script], env=env,
+                              capture_output=True, text=True, timeout=300)  # fmt: skip
+    else:
+        pytest.skip("the API half needs a read-only mount (root)")
+    assert done.returncode == 7, done.stderr
+    assert done.stdout.startswith("could not remove 1 cached table") and entry.name in done.stdout
+    assert _listing(cache) == before
+
+    cleared = run("cache", "clear", read_only=False)  # writable again: it goes, and says so
+    assert cleared.returncode == 0 and "removed 1 cached table" in cleared.stderr
+    assert not entry.exists()
+
+
+def test_a_read_only_cache_with_a_dead_build_lists_and_claims_nothing(tmp_path):
+    """Build directories left by killed builds cannot be swept from a read-only cache: listing
+    still works and says nothing was removed; once writable, they go, and that is said."""
+    cache = tmp_path / "ro-cache"
+    owned = cache / ".tmp" / "m--0123456789abcdef.1.aa"
+    unowned = cache / ".tmp" / "m--0123456789abcdef.2.bb"
+    for d in (owned, unowned):
+        d.mkdir(parents=True)
+        (d / "vectors.npy").write_bytes(b"\0" * 1000)
+    (owned.parent / (owned.name + ".owner")).touch()
+    old = 1_000_000_000  # long past the grace an unowned directory gets
+    os.utime(unowned, (old, old))
+    run = Runner(cache)
+    before = _listing(cache)
+    for args in (("cache", "list"), ("cache", "clear")):
+        res = run(*args, read_only=True)
+        assert res.returncode == 0, res.stderr
+        assert "build director" not in res.stderr and "I/O error" not in res.stderr, res.stderr
+        assert _listing(cache) == before
+    res = run("cache", "list", read_only=False)
+    assert res.returncode == 0
+    assert "removed 2 build directories left by interrupted builds" in res.stderr, res.stderr
+    assert not owned.exists() and not unowned.exists()

@@ -150,13 +150,13 @@ def test_table_space_keeps_lengths_only(model_dirs, cli):
 
 @pytest.mark.parametrize("center", [False, True])
 def test_a_removed_axis_is_scored_without_a_copy(model_dirs, monkeypatch, center):
-    """``--remove-axis`` (``ask.space.transform_of``): the axis projected out of every (centred)
+    """``--remove-axis`` (``ask.space.space_of``): the axis projected out of every (centred)
     row equals a float64 reference; on a cache that cannot be written nothing is kept and the
     answer is the same; afterwards only the lengths are kept, under the transform's key, and a
     rebuilt axis that differs in its last bits finds them."""
     import os
 
-    from embcli.ask.space import space_of, transform_of
+    from embcli.ask.space import space_of
     from embcli.errors import UsageProblem
 
     table = open_table(str(model_dirs["llama"]))
@@ -181,23 +181,25 @@ def test_a_removed_axis_is_scored_without_a_copy(model_dirs, monkeypatch, center
 
     with monkeypatch.context() as patched:  # (not undo(): that would drop the test's cache too)
         patched.setattr(os, "replace", refuse)
-        space = space_of(table, center, 0, axis)
+        space, _ = space_of(table, center, 0, axis)
+        rows_seen = space.rows(np.arange(rows))  # the lengths, made on the first score
     now = sorted(p.name for p in derived.iterdir()) if derived.exists() else []
     assert now == before
-    np.testing.assert_allclose(space.rows(np.arange(rows)), want, atol=1e-9)
+    np.testing.assert_allclose(rows_seen, want, atol=1e-9)
     assert space.transform.caption().endswith("axis removed (a given vector)")
 
     nudged = axis * (1 + 1e-12)
-    again = space_of(open_table(str(model_dirs["llama"])), center, 0, nudged)
+    again, _ = space_of(open_table(str(model_dirs["llama"])), center, 0, nudged)
     assert again.transform.key == space.transform.key
+    assert again.lengths is not None  # computed now: the read-only run kept nothing
     assert f"lengths-{space.transform.key}.npy" in {p.name for p in derived.iterdir()}
     np.testing.assert_allclose(again.lengths, space.lengths, rtol=1e-12)
 
     with pytest.raises(UsageProblem, match="no direction left"):
-        transform_of(table, False, 0, np.zeros(dim))
+        space_of(table, False, 0, np.zeros(dim))
     top = table.transform(False, 2).components[0]
     with pytest.raises(UsageProblem, match="no direction left"):
-        transform_of(table, False, 2, top)
+        space_of(table, False, 2, top)
 
 
 def test_a_zero_query_stays_zero_under_every_transform():
@@ -225,3 +227,115 @@ def test_a_tables_transforms_are_computed_once(model_dirs, monkeypatch):
     first = table.transform(False, 2)
     assert table.transform(True, 2) is first and table.transform(remove_pcs=2) is first
     assert table.transform(True) is table.transform(True) and calls == [1]
+
+
+# -- the API's space: resolved once, the same answer in both forms --------------------------------
+
+
+def _space_reference(table, center: bool, d: int, axis: np.ndarray | None) -> np.ndarray:
+    """Every row of ``table`` through the options, in float64 numpy written from their
+    definitions: the mean and the top ``d`` principal components of the tokenizer's non-zero
+    rows, then the axis (normalised, rounded to float32 as the library keys it) projected out,
+    each row normalised again (zero rows stay zero)."""
+    unit, norms = np.asarray(table.unit, np.float64), np.asarray(table.norms, np.float64)
+    raw = unit * norms[:, None]
+    used = table.mean_rows()
+    x = raw - raw[used].mean(axis=0) if (center or d) else raw.copy()
+    basis = np.zeros((0, raw.shape[1]))
+    if d:
+        basis = np.linalg.svd(x[used], full_matrices=False)[2][:d]
+    if axis is not None:
+        g = (axis / np.linalg.norm(axis)).astype(np.float32).astype(np.float64)
+        g = g - basis.T @ (basis @ g)
+        basis = np.vstack([basis, g / np.linalg.norm(g)])
+    x = x - (x @ basis.T) @ basis
+    x[norms == 0] = 0.0
+    n = np.linalg.norm(x, axis=1, keepdims=True)
+    return np.divide(x, n, out=np.zeros_like(x), where=n > 0)
+
+
+@pytest.mark.parametrize(
+    ("center", "d", "with_axis"),
+    [(True, 0, False), (False, 3, False), (True, 2, True), (False, 0, True)],
+)
+def test_the_space_form_and_the_keyword_form_equal_numpy(model_dirs, center, d, with_axis):
+    """``t.space(...).neighbors(...)`` and ``t.neighbors(..., center=..., ...)`` give one
+    answer, and it is the float64 reference's: the same rows in the same order, the same
+    cosines; so do similarity and a 3CosAdd analogy."""
+    import embcli
+
+    t = embcli.load(model_dirs["llama"])
+    dim = t.shape[1]
+    axis = np.random.default_rng(7).normal(size=dim) if with_axis else None
+    options = {"center": center, "remove_pcs": d, "remove_axis": axis}
+    want = _space_reference(t.embeddings, center, d, axis)
+    space = t.space(**options)
+    queries = ["#9", "#17", "#40"]
+    got = space.neighbors(queries, k=6, all_tokens=True)
+    assert got.to_dict() == t.neighbors(queries, k=6, all_tokens=True, **options).to_dict()
+    for word, found in zip(queries, got, strict=True):
+        i = int(word[1:])
+        ref = want @ want[i]
+        ref[i] = -np.inf
+        order = np.argsort(-ref, kind="stable")[:6]
+        assert [n.id for n in found] == order.tolist()
+        np.testing.assert_allclose([n.cosine for n in found], ref[order], atol=1e-6)
+    pair = space.similarity("#3", "#5")
+    assert pair.to_dict() == t.similarity("#3", "#5", **options).to_dict()
+    assert pair.cosine == pytest.approx(float(want[3] @ want[5]), abs=1e-6)
+    answer = space.analogy("#11", "#12", "#13", k=3, all_tokens=True)
+    assert answer.to_dict() == t.analogy("#11", "#12", "#13", k=3, all_tokens=True,
+                                         **options).to_dict()  # fmt: skip
+    target = want[11] - want[12] + want[13]
+    ref = want @ (target / np.linalg.norm(target))
+    ref[[11, 12, 13]] = -np.inf
+    assert [s.id for s in answer] == np.argsort(-ref, kind="stable")[:3].tolist()
+    assert space.caption == got.space  # what the result says was done
+
+
+def test_the_transform_is_made_once_per_question(model_dirs, monkeypatch):
+    """A question asks the table for its transform once (``Table.neighbors`` used to build the
+    removed axis in one place and the transform again in another); the questions of one
+    ``Space`` share it."""
+    import embcli
+    from embcli.store.table import EmbeddingTable
+
+    asked: list[tuple[object, ...]] = []
+    made = EmbeddingTable.transform
+
+    def counted(self, *args, **kwargs):
+        asked.append(args)
+        return made(self, *args, **kwargs)
+
+    monkeypatch.setattr(EmbeddingTable, "transform", counted)
+    t = embcli.load(model_dirs["llama"])
+    pairs = "#1:#2,#3:#4,#5:#6"
+    t.neighbors("#9", k=3, center=True, remove_axis=pairs)
+    assert len(asked) == 1
+    asked.clear()
+    t.similarity("#3", "#5", remove_pcs=2)
+    assert len(asked) == 1
+    asked.clear()
+    space = t.space(remove_pcs=2, remove_axis=pairs)
+    assert asked == []  # checked, not made: nothing is computed until a question is asked
+    space.neighbors("#9", k=3)
+    space.similarity("#3", "#5")
+    space.analogy("#11", "#12", "#13")
+    space.axis("#20:#21,#22:#23", words=["#9", "#10"])
+    assert len(asked) == 1
+
+
+def test_a_space_checks_its_arguments_before_the_table_opens(model_dirs):
+    import embcli
+    from embcli.errors import UsageProblem
+
+    t = embcli.Model(model_dirs["llama"]).table()
+    refused = [({"remove_pcs": -1}, "remove_pcs must be 0 or more, not -1"),
+               ({"remove_axis": "a:b"}, "remove_axis needs two or more pairs, got 1"),
+               ({"remove_axis": np.zeros(3)}, "remove_axis: the vector is zero")]  # fmt: skip
+    for bad, says in refused:
+        with pytest.raises(UsageProblem) as err:
+            t.space(**bad)
+        assert err.value.one_line().startswith(says) and err.value.param in bad
+    assert "not made yet" in repr(t.space(center=True))
+    assert t._embeddings is None
