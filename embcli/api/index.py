@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from embcli.api import checks
 from embcli.errors import EmbcliError, UsageProblem
+from embcli.read.ref import Reads
 
 if TYPE_CHECKING:
     from embcli.api.model import Notice, Progress
@@ -78,7 +79,7 @@ class IndexModel(Protocol):
     def _float_model(self, command: str) -> None: ...
 
 
-class _RecordedModel:
+class _RecordedModel(Reads):
     """The model an index records (its source and revision), read as :class:`embcli.Model`
     reads it: the encoder of a search or an ``add`` on an index opened by name."""
 
@@ -88,24 +89,6 @@ class _RecordedModel:
 
         self.ref = ModelRef(meta.model, revision=meta.revision)
         self.cache_dir, self.notice, self.progress = cache_dir, notice, progress
-
-    @property
-    def spec(self) -> str:
-        return self.ref.source
-
-    @property
-    def revision(self) -> str | None:
-        return self.ref.revision
-
-    @property
-    def allow_pickle(self) -> bool:
-        return self.ref.allow_pickle
-
-    @property
-    def sinks(self) -> Sinks:
-        from embcli.read.ref import Sinks
-
-        return Sinks(self.notice, self.progress)
 
     def static_table(self) -> EmbeddingTable | None:
         from embcli.store.load import static_table

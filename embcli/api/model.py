@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 from embcli.api import checks
 from embcli.api.defaults import DEFAULT_MODEL, IMAGE_SUFFIXES, PAGE_SUFFIXES
 from embcli.errors import EmbcliError, UsageProblem
-from embcli.read.ref import ModelRef, Sinks
+from embcli.read.ref import ModelRef, Reads
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -56,7 +56,7 @@ def _log(message: str) -> None:
     logging.getLogger("embcli").info(message)
 
 
-class Model:
+class Model(Reads):
     """A model (or word-vector file) and how to read it; opens its tables, runs it.
 
     ``spec`` defaults to ``$EMBCLI_MODEL``, else ``openai-community/gpt2``; ``cache_dir`` to
@@ -92,31 +92,6 @@ class Model:
         self.cache_dir = str(cache_dir) if cache_dir is not None else None
         self.notice: Notice = notice or _log
         self.progress = progress
-
-    @property
-    def spec(self) -> str:
-        return self.ref.source
-
-    @property
-    def revision(self) -> str | None:
-        return self.ref.revision
-
-    @property
-    def allow_pickle(self) -> bool:
-        return self.ref.allow_pickle
-
-    @property
-    def file(self) -> str | None:
-        return self.ref.file
-
-    @property
-    def quant(self) -> str | None:
-        return self.ref.quant
-
-    @property
-    def sinks(self) -> Sinks:
-        """Where this model's reads report: its notice sink and progress callback."""
-        return Sinks(self.notice, self.progress)
 
     def __repr__(self) -> str:
         rev = f"@{self.revision}" if self.revision else ""

@@ -65,3 +65,39 @@ class Sinks:
 
     notice: Notice | None = None
     progress: Progress | None = None
+
+
+class Reads:
+    """One model's reading: its :class:`ModelRef`, cache directory and sinks, with the ref's
+    fields as properties. :class:`embcli.Model` is one; an index opened by name makes another
+    (``embcli.api.index``), so the two spell these once."""
+
+    ref: ModelRef
+    cache_dir: str | None
+    notice: Notice
+    progress: Progress | None
+
+    @property
+    def spec(self) -> str:
+        return self.ref.source
+
+    @property
+    def revision(self) -> str | None:
+        return self.ref.revision
+
+    @property
+    def allow_pickle(self) -> bool:
+        return self.ref.allow_pickle
+
+    @property
+    def file(self) -> str | None:
+        return self.ref.file
+
+    @property
+    def quant(self) -> str | None:
+        return self.ref.quant
+
+    @property
+    def sinks(self) -> Sinks:
+        """Where this model's reads report: its notice sink and progress callback."""
+        return Sinks(self.notice, self.progress)
