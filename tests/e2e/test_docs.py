@@ -99,6 +99,24 @@ def _links(page: Path) -> list[str]:
     return LINK.findall(text)
 
 
+def test_the_readme_test_setup_is_what_ci_runs():
+    """The README's developer block is .ci/run's install and test steps, command for command
+    (``--quiet`` and the test runner's pass-through arguments aside), so a new user who
+    follows it gets CI's versions and CI's test command."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    block = re.search(r"### Developers\n\n```bash\n(.*?)```", readme, re.S)
+    assert block, "the README's developer block is missing"
+    ci = (
+        " ".join((ROOT / ".ci" / name).read_text(encoding="utf-8") for name in ("run", "checks"))
+        .replace("--quiet ", "")
+        .replace(' "$@"', "")
+    )
+    for line in block.group(1).splitlines():
+        command = line.split("#")[0].strip()
+        if command:
+            assert command in ci, f"README runs {command!r}, which .ci/run does not"
+
+
 def test_every_relative_link_resolves():
     broken = []
     for page in PAGES:
