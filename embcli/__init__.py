@@ -26,11 +26,11 @@ from typing import TYPE_CHECKING, Any
 
 from embcli.version import __version__
 
-__all__ = ["Index", "Model", "Table", "__version__", "history", "indexes", "load", "size"]
-_API = ("load", "size", "history", "Model", "Table", "Index", "indexes")
+__all__ = ["Index", "Model", "Space", "Table", "__version__", "history", "indexes", "load", "size"]
+_API = ("load", "size", "history", "Model", "Table", "Space", "Index", "indexes")
 
 if TYPE_CHECKING:
-    from embcli.api import Index, Model, Table, history, indexes, load, size
+    from embcli.api import Index, Model, Space, Table, history, indexes, load, size
 
 
 def __getattr__(name: str) -> Any:

@@ -188,7 +188,7 @@ class Index:
             checks.word(t, "a query")
             if not t.strip():
                 raise UsageProblem(f"query {i + 1} is empty")
-        checks.count("-k", k, 1)
+        checks.count("k", k, 1)
         stored = self.stored()
         self.meta = stored.meta
         for path in self.stale():
@@ -217,6 +217,7 @@ class Index:
         refused."""
         from embcli.store.index import prefix_digest, read_corpus
 
+        checks.optional_count("batch_size", batch_size, 1)
         meta = self.meta
         path = str(Path(corpus).expanduser().resolve())
         start = 0
@@ -295,9 +296,9 @@ def build_index(
     """:meth:`Model.index`: embed ``corpus`` (a file, one text a line) into index ``name``."""
     from embcli.store.index import DTYPES, check_name, read_corpus
 
-    checks.choice("--dtype", dtype, DTYPES)
-    checks.optional_count("--batch-size", batch_size, 1)
-    checks.optional_count("--max-length", max_length, 1)
+    checks.choice("dtype", dtype, DTYPES)
+    checks.optional_count("batch_size", batch_size, 1)
+    checks.optional_count("max_length", max_length, 1)
     if isinstance(corpus, (list, tuple)):
         raise UsageProblem("give the corpus as a file (one text a line)")
     chosen = check_name(name if name is not None else _default_name(corpus))
@@ -311,6 +312,9 @@ def build_index(
             and len(existing.sources) == 1
             and existing.sources[0]["sha256"] == data.sha256
             and existing.dtype == dtype
+            and existing.revision == model.revision
+            and (max_length is None or max_length == existing.max_length)
+            and (ann is None or ann == (existing.ann is not None))
         )
         if not same:
             raise EmbcliError(
@@ -381,7 +385,12 @@ def indexes(cache_dir: PathLike | None = None) -> IndexList:
 
 
 def search_file(
-    model: IndexModel, query: str, corpus: str, k: int, max_length: int | None
+    model: IndexModel,
+    query: str,
+    corpus: str,
+    k: int,
+    max_length: int | None,
+    device: str = "cpu",
 ) -> SearchResult | None:
     """``sentences --query Q --corpus FILE`` from an index of the same file and model, when the
     cache holds one built with the same settings; None otherwise."""
@@ -398,5 +407,11 @@ def search_file(
         return None
     from embcli.ask.corpus_index import as_sentence_search
 
+    # The caller's own encoder (its device, its pickle policy), and only when it embeds as the
+    # index did: an index built with another --max-length holds other vectors.
+    enc = encoder_for(model, None, device, meta.static)
+    if enc.max_length != meta.max_length:
+        return None
     index = Index(meta.name, cache_dir=model.cache_dir, notice=model.notice)
-    return as_sentence_search(index.search(query, k, exact=True))
+    index._encoders[device] = enc
+    return as_sentence_search(index.search(query, k, exact=True, device=device))

@@ -347,7 +347,7 @@ class Model(Reads):
         if out is None:
             from embcli.api.index import search_file
 
-            reused = search_file(self, query, corpus_name, k, max_length)
+            reused = search_file(self, query, corpus_name, k, max_length, device)
             if reused is not None:
                 return reused
         progress = self.progress

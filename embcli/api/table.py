@@ -13,7 +13,7 @@ in ``result.failed``).
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -868,7 +868,7 @@ class Space:
         from embcli.ask import answers
 
         items = [checks.word(w) for w in words]
-        wanted = [(checks.word(a), checks.word(b)) for a, b in pairs] if pairs is not None else None
+        wanted = _word_pairs(pairs) if pairs is not None else None
         answers.check_similarity(items, wanted)
         return answers.similarity(self.table.embeddings, items, wanted, space=self.rows,
                                   pool=self.pool, ids=ids)  # fmt: skip
@@ -921,6 +921,7 @@ class Space:
         checks.choice("method", method, METHODS)
         if isinstance(questions, str):
             raise UsageProblem("give a list of questions, each [a, b, c] or [a, b, c, expected]")
+        questions = list(questions)  # a generator is read once, here
         if not questions:  # an empty file or stdin
             raise UsageProblem("no question to answer: each is 'a b c' or 'a b c expected'")
         for q in questions:  # 'a b c' would be read letter by letter
@@ -1111,6 +1112,18 @@ def _axis_source(pairs: Any, poles: Any, pairs_name: str, poles_name: str) -> tu
     if pairs is not None:
         return checks.axis_pairs(pairs_name, pairs), None
     return None, checks.poles(poles_name, poles)
+
+
+def _word_pairs(pairs: Any) -> list[tuple[str, str]]:
+    """``similarity(pairs=...)``: a list of two-word tuples (or lists), each checked."""
+    if isinstance(pairs, (str, bytes)) or not isinstance(pairs, Iterable):
+        raise UsageProblem(f"give pairs as a list of (a, b), not {pairs!r}", param="pairs")
+    out = []
+    for pair in pairs:
+        if isinstance(pair, (str, bytes)) or not isinstance(pair, (tuple, list)) or len(pair) != 2:
+            raise UsageProblem(f"each pair is two words, (a, b), not {pair!r}", param="pairs")
+        out.append((checks.word(pair[0]), checks.word(pair[1])))
+    return out
 
 
 def _left_out(pairs: Any, direction: Any) -> list[str]:

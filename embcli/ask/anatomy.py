@@ -370,8 +370,9 @@ def check_samples(samples: int, dim: int) -> None:
     most = min(MAX_SAMPLES, max(2, PAIR_BYTES // (16 * max(dim, 1))))
     if samples > most:
         raise UsageProblem(
-            f"--samples must be at most {most:,} for this table, not {samples:,}",
+            f"samples must be at most {most:,} for this table, not {samples:,}",
             f"{samples:,} pairs of {dim:,}-wide rows would take {samples * dim * 16 / 1e9:,.1f} GB",
+            param="samples",
         )
 
 

@@ -79,7 +79,7 @@ def pairs_from(spec: str | Sequence[str] | Sequence[Pair]) -> list[Pair]:
 
 
 def _tuple_pair(p: Any) -> Pair:
-    if len(p) != 2:
+    if not isinstance(p, (tuple, list)) or len(p) != 2 or not all(isinstance(w, str) for w in p):
         raise UsageProblem(f"{p!r} is not a pair of two words")
     return parse_pair(f"{p[0]}:{p[1]}")
 

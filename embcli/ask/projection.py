@@ -144,7 +144,7 @@ def project_words(
             notes.append(note)
         coords = tsne_2d(x, used, seed)
         how = f"t-SNE (perplexity {used:g}, seed {seed}, cosine)"
-    done = f", {transform.caption()}" if transform is not None else ""
+    done = f", {transform.caption()}" if transform.caption() else ""
     title = f"{title_name(table.label)}: {how}{done}"
     return Projected(words, names, details, coords, title, dropped, notes)
 

@@ -449,3 +449,49 @@ def test_weat_sets_that_overlap_are_refused(cli, planted, sets, says):
     res = cli("weat", "-m", planted, "--targets", ",".join(given["X"]), ",".join(given["Y"]),
               "--attributes", ",".join(given["A"]), ",".join(given["B"]))  # fmt: skip
     one_line(res, says, code=2)
+
+
+def test_a_sample_beyond_the_tables_width_names_the_parameter(planted):
+    """The width-bound cap of ``samples`` speaks Python to Python (``samples``, with
+    ``param``) and the CLI's option to the CLI (``explain`` maps it)."""
+    from embcli.ask.anatomy import check_samples
+    from embcli.cli.errors import explain
+
+    with pytest.raises(UsageProblem) as info:
+        check_samples(100_000, 12_288)
+    assert (
+        info.value.message.startswith("samples must be at most") and info.value.param == "samples"
+    )
+    assert "--samples must be at most" in explain(info.value)[0]
+
+
+def test_analogies_read_a_generator_of_questions(planted):
+    t = embcli.load(str(planted))
+    listed = t.analogies([["w001", "w002", "w003", "w004"]])
+    generated = t.analogies(iter([["w001", "w002", "w003", "w004"]]))
+    assert len(listed.to_dict()) == 1 and generated.to_dict() == listed.to_dict()
+
+
+@pytest.mark.parametrize(
+    "ask",
+    [
+        lambda t: t.similarity(pairs="w001:w002"),
+        lambda t: t.similarity(pairs=["w001:w002"]),
+        lambda t: t.similarity(pairs=[5]),
+        lambda t: t.similarity(pairs=[("w001", "w002", "w003")]),
+        lambda t: t.axis([1, 2]),
+        lambda t: t.axis([("w001", "w002"), 5]),
+        lambda t: t.neighbors("w001", remove_axis=[("w001", "w002"), 5]),
+    ],
+)
+def test_malformed_pairs_are_embclis_own_error(planted, ask):
+    with pytest.raises(UsageProblem):
+        ask(embcli.load(str(planted)))
+
+
+def test_a_plot_title_ends_with_what_was_done_or_with_nothing(planted, tmp_path):
+    t = embcli.load(str(planted))
+    plain = t.project(["w001", "w002", "w003", "w004"])
+    assert not plain.title.rstrip().endswith(",")
+    centred = t.project(["w001", "w002", "w003", "w004"], center=True)
+    assert centred.title.endswith(", centred")

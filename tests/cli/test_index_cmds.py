@@ -161,3 +161,29 @@ def test_minilm_index_holds_the_vectors_sentences_makes(minilm_dir, tmp_path, mo
     assert index.meta.pooling == "mean" and index.meta.normalized and index.meta.max_length == 256
     top = index.search("Where is Paris?", k=1).searches[0]["results"][0]
     assert top["text"] == "The capital of France is Paris." and top["line"] == 61
+
+
+def test_an_index_of_another_max_length_is_not_reused(cli, static_dir, cache, corpus):
+    """An index built with --max-length 2 holds other vectors than the model's own settings
+    make: ``sentences --corpus`` embeds the corpus itself rather than answer from it."""
+    ask = ["sentences", "--query", "paris", "--corpus", corpus, "-m", static_dir, "-f", "json"]
+    before = cli(*ask)
+    assert cli("index", "build", corpus, "-m", static_dir, "--max-length", "2").code == 0
+    after = cli(*ask)
+    assert after.code == 0, after.err
+    assert "answered from index" not in after.err
+    assert json.loads(after.out) == json.loads(before.out)
+
+
+@pytest.mark.parametrize("again", [["--ann"], ["--max-length", "2"], ["--revision", "main"]])
+def test_building_again_with_other_settings_is_refused(cli, static_dir, cache, corpus, again):
+    """The same name, file and model with another graph, length or revision is not 'the same
+    index': one line naming it, exit 1, the index as it was (no graph built silently)."""
+    assert cli("index", "build", corpus, "-m", static_dir, "--name", "t").code == 0
+    res = cli(*(["--revision", "main"] if again[0] == "--revision" else []), "index", "build",
+              corpus, "-m", static_dir, "--name", "t",
+              *([] if again[0] == "--revision" else again))  # fmt: skip
+    assert res.code == 1, res.err
+    assert "index t already exists" in one_line(res.err)
+    listed = json.loads(cli("index", "list", "-f", "json").out)
+    assert [i["ann"] for i in listed] == [None]

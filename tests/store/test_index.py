@@ -420,3 +420,18 @@ def test_a_failure_while_writing_leaves_the_old_index(static_dir, cache, tmp_pat
     monkeypatch.undo()
     monkeypatch.setenv("EMBCLI_CACHE", str(cache))
     assert Index("w").add(more).rows == 150  # the kept chunks: nothing embedded twice
+
+
+def test_add_checks_its_batch_size_before_any_work(static_dir, cache, tmp_path):
+    corpus = write_corpus(tmp_path / "a.txt", random_lines(20, seed=3))
+    index = Model(str(static_dir)).index(corpus)
+    more = write_corpus(tmp_path / "b.txt", random_lines(5, seed=4))
+    with pytest.raises(UsageProblem, match="^batch_size must be at least 1") as err:
+        index.add(more, batch_size=-5)
+    assert err.value.param == "batch_size"
+    assert Index(index.name).rows == 20
+    for call, param in ((lambda: index.search("x", k=0), "k"),
+                        (lambda: Model(str(static_dir)).index(corpus, dtype="f8"), "dtype")):  # fmt: skip
+        with pytest.raises(UsageProblem) as err:
+            call()
+        assert err.value.param == param and err.value.message.startswith(param)
