@@ -426,12 +426,13 @@ def test_add_checks_its_batch_size_before_any_work(static_dir, cache, tmp_path):
     corpus = write_corpus(tmp_path / "a.txt", random_lines(20, seed=3))
     index = Model(str(static_dir)).index(corpus)
     more = write_corpus(tmp_path / "b.txt", random_lines(5, seed=4))
-    with pytest.raises(UsageProblem, match="^batch_size must be at least 1") as err:
+    with pytest.raises(UsageProblem, match=r"^batch_size must be at least 1") as err:
         index.add(more, batch_size=-5)
     assert err.value.param == "batch_size"
     assert Index(index.name).rows == 20
+    model = Model(str(static_dir))
     for call, param in ((lambda: index.search("x", k=0), "k"),
-                        (lambda: Model(str(static_dir)).index(corpus, dtype="f8"), "dtype")):  # fmt: skip
+                        (lambda: model.index(corpus, dtype="f8"), "dtype")):  # fmt: skip
         with pytest.raises(UsageProblem) as err:
             call()
         assert err.value.param == param and err.value.message.startswith(param)
