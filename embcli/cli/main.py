@@ -13,6 +13,7 @@ from embcli import __version__
 from embcli.cli.errors import INTERRUPTED, explain
 from embcli.cli.options import (
     DEFAULT_MODEL,
+    SHARED_OPTIONS,
     AllowPickleOpt,
     CacheDirOpt,
     DebugOpt,
@@ -140,16 +141,17 @@ def _version(value: bool) -> None:
 def root(
     ctx: typer.Context,
     model: Annotated[
-        str,
+        list[str] | None,
         typer.Option(
             "--model",
             "-m",
-            envvar="EMBCLI_MODEL",
             help="Hub repo id, local model directory, GGUF file (or a folder of them), "
-            "ollama:NAME[:TAG], or word-vector file.",
+            "ollama:NAME[:TAG], or word-vector file (default: $EMBCLI_MODEL or "
+            f"{DEFAULT_MODEL}; repeat it for several models, where a command takes them).",
+            show_default=False,
             autocompletion=complete_model,
         ),
-    ] = DEFAULT_MODEL,
+    ] = None,
     revision: RevisionOpt = None,
     tensor: TensorOpt = None,
     format: FormatOpt = None,
@@ -164,7 +166,8 @@ def root(
         typer.Option("--version", callback=_version, is_eager=True, help="Show the version."),
     ] = False,
 ) -> None:
-    values = {"model": model, "revision": revision, "tensor": tensor, "role": role,
+    values = {name: default for name, (_, default) in SHARED_OPTIONS.items()}
+    values |= {"model": model, "revision": revision, "tensor": tensor, "role": role,
               "file": file, "quant": quant, "format": format, "cache_dir": cache_dir,
               "allow_pickle": allow_pickle, "debug": debug}  # fmt: skip
     ctx.obj = (values, {name for name in values if on_command_line(ctx, name)})
