@@ -60,8 +60,8 @@ def ask_models(settings: Settings, method: str, *args: Any, options: dict[str, A
     role = (settings.role or default).value
     file = settings.file if settings.declares("file") else None
     quant = settings.quant if settings.declares("quant") else None
-    read: dict[str, Any] = {"revision": settings.revision, "allow_pickle": settings.allow_pickle, "file": file,
-            "quant": quant}  # fmt: skip
+    read: dict[str, Any] = {"revision": settings.revision, "file": file, "quant": quant,
+                            "allow_pickle": settings.allow_pickle}  # fmt: skip
     refs = [Model(s, **read).ref.but(role=role, tensor=settings.tensor) for s in specs]
     question = Question(method, args, options or {}, view, view_kwargs or {})
     result = ask_many(refs, question, labels=specs, cache_dir=settings.cache_dir,
