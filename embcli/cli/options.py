@@ -86,7 +86,6 @@ JobsOpt = Annotated[
     typer.Option(
         "--jobs",
         "-j",
-        min=1,
         help="With several models: worker processes reading tables at once (1: one after "
         "another, in this process).",
     ),
@@ -260,8 +259,9 @@ class Settings:
             if file is not None:
                 from embcli.api.inputs import read_lines
 
-                specs += [line.strip() for _, line in read_lines(file)]
-                if not specs:
+                listed = [line.strip() for _, line in read_lines(file)]
+                specs += listed
+                if not listed:
                     name = "stdin" if file == "-" else file
                     raise UsageProblem(f"{name} names no model", param="models")
         self._specs = specs or [self.model]
@@ -269,6 +269,8 @@ class Settings:
 
     def many(self) -> bool:
         """Whether several models are asked (``-m`` repeated, or ``--models``)."""
+        if "jobs" in self.uses and self.jobs < 1:
+            raise UsageProblem(f"--jobs must be 1 or more, not {self.jobs}")
         return len(self.specs) > 1 or ("models" in self.uses and self.models is not None)
 
     def declares(self, name: str) -> bool:
