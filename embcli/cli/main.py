@@ -13,15 +13,17 @@ from embcli import __version__
 from embcli.cli.errors import INTERRUPTED, explain
 from embcli.cli.options import (
     DEFAULT_MODEL,
-    SHARED_OPTIONS,
     AllowPickleOpt,
     CacheDirOpt,
     DebugOpt,
     FileOpt,
     FormatOpt,
+    JobsOpt,
+    ModelsFileOpt,
     QuantOpt,
     RevisionOpt,
     RoleOpt,
+    SchedulerOpt,
     TensorOpt,
     complete_model,
     on_command_line,
@@ -160,16 +162,19 @@ def root(
     quant: QuantOpt = None,
     cache_dir: CacheDirOpt = None,
     allow_pickle: AllowPickleOpt = False,
+    models: ModelsFileOpt = None,
+    jobs: JobsOpt = 1,
+    scheduler: SchedulerOpt = None,
     debug: DebugOpt = False,
     version: Annotated[
         bool,
         typer.Option("--version", callback=_version, is_eager=True, help="Show the version."),
     ] = False,
 ) -> None:
-    values = {name: default for name, (_, default) in SHARED_OPTIONS.items()}
-    values |= {"model": model, "revision": revision, "tensor": tensor, "role": role,
+    values = {"model": model, "revision": revision, "tensor": tensor, "role": role,
               "file": file, "quant": quant, "format": format, "cache_dir": cache_dir,
-              "allow_pickle": allow_pickle, "debug": debug}  # fmt: skip
+              "allow_pickle": allow_pickle, "models": models, "jobs": jobs,
+              "scheduler": scheduler, "debug": debug}  # fmt: skip
     ctx.obj = (values, {name for name in values if on_command_line(ctx, name)})
 
 

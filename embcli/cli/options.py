@@ -202,8 +202,6 @@ TABLE_OPTIONS = ("model", "revision", "tensor", "role", "file", "quant", "cache_
 MODEL_OPTIONS = ("model", "revision", "allow_pickle")
 #: What a command that asks one question of several tables adds (``stats -m A -m B``).
 MANY_OPTIONS = ("models", "jobs", "scheduler")
-#: Shared options a command takes only after its name (not given before any command).
-AFTER_ONLY = frozenset(MANY_OPTIONS)
 #: ``--debug`` is read by the error boundary (``main``), so every command takes it.
 ALWAYS = ("debug",)
 
@@ -252,6 +250,7 @@ class Settings:
         command that declares ``models``); ``--model`` itself (or its default) when neither."""
         if self._specs is not None:
             return self._specs
+        one = self.model  # read: the spec when no other is given
         given = self._values["model_given"]
         specs = list(given) if given else []
         if "models" in self.uses:
@@ -264,7 +263,7 @@ class Settings:
                 if not listed:
                     name = "stdin" if file == "-" else file
                     raise UsageProblem(f"{name} names no model", param="models")
-        self._specs = specs or [self.model]
+        self._specs = specs or [one]
         return self._specs
 
     def many(self) -> bool:

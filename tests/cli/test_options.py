@@ -124,10 +124,21 @@ def values(model, tmp_path) -> dict[str, list[str]]:
         # them (tests/*/test_gguf*.py do); the refusal test does
         "file": ["--file", "model.gguf"],
         "quant": ["--quant", "Q4_K_M"],
+        # many models: a listing of the same model (tests/cli/test_many_models.py asks several)
+        "models": ["--models", str(_listing(model, tmp_path))],
+        "jobs": ["--jobs", "1"],
+        # a Dask scheduler needs a cluster: tests/api/test_fleet.py starts one
+        "scheduler": ["--scheduler", "tcp://127.0.0.1:8786"],
     }
 
 
-GGUF_CHOICE = ("file", "quant")
+def _listing(model, tmp_path):
+    path = tmp_path / "models.txt"
+    path.write_text(f"{model}\n")
+    return path
+
+
+GGUF_CHOICE = ("file", "quant", "scheduler")
 
 
 def unread_options(cli, name: str, cmd, before: list[str], after: list[str]) -> set[str]:
