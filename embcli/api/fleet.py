@@ -270,8 +270,8 @@ class _executor:
                 for proc in list(getattr(self.pool, "_processes", {}).values()):
                     proc.terminate()
             self.pool.shutdown(wait=not stopping, cancel_futures=True)
-        elif self.pool is not None:
-            self.pool.shutdown(wait=not stopping, cancel_futures=True)
+        elif self.pool is not None:  # a Dask executor: closing the client releases its tasks
+            self.pool.shutdown(wait=not stopping)
         if self.client is not None:
             self.client.close()
 
