@@ -14,6 +14,7 @@ packages) and the cluster extra. Run: python bench/fleet_stats.py
 from __future__ import annotations
 
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -82,7 +83,7 @@ def main() -> None:
         print(f"{len(specs)} tables: " + ", ".join(Path(s).name for s in specs))
         with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
                           scheduler_port=0, dashboard_address=None,
-                          silence_logs=True) as cluster:  # fmt: skip
+                          silence_logs=logging.ERROR) as cluster:  # fmt: skip
             ways = {"serial": [], "--jobs 2": ["--jobs", "2"],
                     "LocalCluster(2)": ["--scheduler", cluster.scheduler_address]}  # fmt: skip
             answers = {}

@@ -47,26 +47,14 @@ def complete_model(incomplete: str) -> list[str]:
     return [m for m in models if m.startswith(incomplete)]
 
 
-MODEL_HELP = ("Hub repo id, local model directory, GGUF file (or a folder of them), "
-              "ollama:NAME[:TAG], lmstudio:PUBLISHER/MODEL, or word-vector file (default: "
-              f"$EMBCLI_MODEL or {DEFAULT_MODEL}).")  # fmt: skip
 ModelOpt = Annotated[
     list[str] | None,
     typer.Option(
         "--model",
         "-m",
-        help=MODEL_HELP,
-        show_default=False,
-        autocompletion=complete_model,
-    ),
-]
-#: ``--model`` of a command that takes several models (``stats -m A -m B``).
-ManyModelOpt = Annotated[
-    list[str] | None,
-    typer.Option(
-        "--model",
-        "-m",
-        help=MODEL_HELP[:-1] + "; repeat it to ask several models, one table with a model column).",
+        help="Hub repo id, local model directory, GGUF file (or a folder of them), "
+        f"ollama:NAME[:TAG], lmstudio:PUBLISHER/MODEL, or word-vector file (default: "
+        f"$EMBCLI_MODEL or {DEFAULT_MODEL}).",
         show_default=False,
         autocompletion=complete_model,
     ),
@@ -77,7 +65,8 @@ ModelsFileOpt = Annotated[
         "--models",
         metavar="FILE",
         help="Ask every model of FILE: one spec a line ('-': stdin; blank lines and # "
-        "comments skipped), after any -m; the answers as one table with a model column.",
+        "comments skipped), after any -m (which may be repeated too); the answers as one "
+        "table with a model column.",
         show_default=False,
     ),
 ]
@@ -366,9 +355,6 @@ def command(*uses: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
             inspect.Parameter(n, kw, default=SHARED_OPTIONS[n][1], annotation=SHARED_OPTIONS[n][0])
             for n in after
         ]
-        if "models" in uses:  # its --model says it may be repeated
-            params = [p.replace(annotation=ManyModelOpt) if p.name == "model" else p
-                      for p in params]  # fmt: skip
 
         @functools.wraps(func)
         def wrapper(ctx: typer.Context, **values: Any) -> Any:

@@ -4,6 +4,7 @@ number."""
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import time
@@ -119,7 +120,7 @@ def cluster():
     with dask.config.set({"distributed.nanny.pre-spawn-environ": environ}), \
             distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
                                   host="127.0.0.1", scheduler_port=0, dashboard_address=None,
-                                  silence_logs=True) as local:  # fmt: skip
+                                  silence_logs=logging.ERROR) as local:  # fmt: skip
         yield local
 
 
