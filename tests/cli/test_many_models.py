@@ -266,3 +266,56 @@ def test_an_unreachable_scheduler_is_one_line_and_quick(fleet):
     env = {"DASK_SCHEDULER_ADDRESS": "tcp://127.0.0.1:1"}
     res = run_subprocess("info", *many(*fleet[:2]), env=env)
     assert res.code == 1 and "tcp://127.0.0.1:1" in res.err
+
+
+@pytest.mark.slow  # worker processes, a real SIGINT
+def test_ctrl_c_with_a_pool_cancels_and_ends_the_workers(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    rng = np.random.default_rng(5)
+    specs = []
+    for n in range(4):
+        path = tmp_path / f"words{n}.txt"
+        rows = rng.standard_normal((60_000, 50)).astype(np.float32)
+        with path.open("w") as fh:
+            for i, row in enumerate(rows):
+                fh.write(f"w{n}x{i} " + " ".join(f"{x:.5f}" for x in row) + "\n")
+        specs.append(str(path))
+    cache = tmp_path / "cache"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "embcli", "stats", *many(*specs), "--jobs", "2", "-f", "json"],
+        env={**os.environ, "EMBCLI_CACHE": str(cache)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    children: set[int] = set()
+    deadline = time.monotonic() + 120
+    while len(children) < 2 or not cache.exists():  # the workers have started reading
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline
+        for task in Path(f"/proc/{proc.pid}/task").iterdir():
+            text = (task / "children").read_text().split()
+            children |= {int(c) for c in text}
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("embcli: interrupted; ") and "of 4 models answered" in last, err
+    assert "Traceback" not in err and out == ""
+
+    def alive(pid: int) -> bool:
+        status = Path(f"/proc/{pid}/status")
+        try:
+            return "\nState:\tZ" not in status.read_text()
+        except FileNotFoundError:
+            return False
+
+    end = time.monotonic() + 10
+    while any(alive(p) for p in children) and time.monotonic() < end:
+        time.sleep(0.1)
+    assert not any(alive(p) for p in children), "a worker outlived the command"
