@@ -319,3 +319,25 @@ def test_ctrl_c_with_a_pool_cancels_and_ends_the_workers(tmp_path):
     while any(alive(p) for p in children) and time.monotonic() < end:
         time.sleep(0.1)
     assert not any(alive(p) for p in children), "a worker outlived the command"
+
+
+def test_progress_shows_models_done_and_failures(monkeypatch):
+    """On a terminal the bar counts models answered of all and says the failures so far."""
+    import sys
+
+    from embcli.cli import progress
+
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True, raising=False)
+    report = progress.fleet_progress(3)
+    assert report is not None
+    bar = progress._OPEN[-1]
+    task = bar._bar.tasks[0]
+    assert (task.completed, task.total, task.description) == (0, 3, "Models")
+    report(1, 3, 0)
+    report(2, 3, 1)
+    task = bar._bar.tasks[0]
+    assert (task.completed, task.description) == (2, "Models (1 failed)")
+    report(3, 3, 1)  # done: the bar goes away
+    assert bar._bar is None and bar not in progress._OPEN
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: False, raising=False)
+    assert progress.fleet_progress(3) is None
