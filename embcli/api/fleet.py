@@ -210,9 +210,14 @@ def ask_many(
     try:
         if scheduler is None and jobs == 1:
             for i, ref in enumerate(chosen):
-                take(i, answer(ref, question, cache_dir))
+                done: Future[dict[str, Any]] = Future()
+                try:
+                    done.set_result(answer(ref, question, cache_dir))
+                except Exception as exc:  # as a worker's failure is: that model's error
+                    done.set_exception(exc)
+                take(i, _outcome(done))
         else:
-            with _executor(scheduler, jobs, cache_dir) as (pool, task_dir):
+            with _Pool(scheduler, jobs, cache_dir) as (pool, task_dir):
                 futures = {pool.submit(answer, r, question, task_dir): i
                            for i, r in enumerate(chosen)}  # fmt: skip
                 try:
@@ -240,7 +245,7 @@ def _outcome(fut: Future[dict[str, Any]]) -> dict[str, Any]:
         return {"error": f"{type(exc).__name__}{detail}", "exit_code": 1}
 
 
-class _executor:
+class _Pool:
     """The pool tasks run in, and the cache directory they are given: a process pool of
     ``jobs`` workers (the cache directory resolved here, so every worker shares it), or a Dask
     cluster's executor (the directory as the user gave it, else each worker's default)."""

@@ -180,3 +180,23 @@ def test_an_unreachable_scheduler_is_one_line_quickly():
     line = caught.value.one_line()
     assert line.startswith("cannot reach the Dask scheduler at tcp://127.0.0.1:1")
     assert "\n" not in line
+
+
+def test_an_unexpected_error_is_that_models_error(tables, tmp_path, monkeypatch):
+    """Not an embcli error (a bug, memory): in this process as in a worker, the model's error
+    (its type and first line), and the others still answer."""
+    from embcli.api import fleet
+
+    real = fleet.answer
+
+    def answer(ref, question, cache_dir):
+        if ref.source == tables[1]:
+            raise RuntimeError("boom\nsecond line")
+        return real(ref, question, cache_dir)
+
+    monkeypatch.setattr(fleet, "answer", answer)
+    cache = str(tmp_path / "c")
+    result = ask_many(tables[:3], STATS, cache_dir=cache)
+    assert [a.error for a in result.answers] == [None, "RuntimeError: boom", None]
+    expected = one_by_one([tables[0], tables[2]], STATS, cache)
+    assert [result.answers[0].data, result.answers[2].data] == expected
