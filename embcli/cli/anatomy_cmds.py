@@ -8,9 +8,10 @@ from typing import Annotated
 
 import typer
 
-from embcli.cli.common import table_of
-from embcli.cli.options import TABLE_OPTIONS, Role, Settings, command
+from embcli.cli.common import ask_models, stdin_once, table_of
+from embcli.cli.options import MANY_OPTIONS, TABLE_OPTIONS, Role, Settings, command
 from embcli.cli.output import emit
+from embcli.errors import UsageProblem
 
 
 def register(app: typer.Typer) -> None:
@@ -18,7 +19,7 @@ def register(app: typer.Typer) -> None:
     app.command("undertrained")(undertrained)
 
 
-@command(*TABLE_OPTIONS, "format")
+@command(*TABLE_OPTIONS, "format", *MANY_OPTIONS)
 def stats(
     settings: Settings,
     remove_pcs: Annotated[
@@ -45,7 +46,15 @@ def stats(
         ),
     ] = None,
 ) -> None:
-    """Shape and health of a table: norms, duplicates, anisotropy, isotropy, effective rank."""
+    """Shape and health of a table: norms, duplicates, anisotropy, isotropy, effective rank.
+
+    Several models (-m repeated, --models FILE): one row each.
+    """
+    if settings.many():
+        if plot is not None:
+            raise UsageProblem("--plot draws one model's table: give one --model")
+        return ask_models(settings, "stats", options={"remove_pcs": remove_pcs, "samples": samples,
+                                                       "seed": seed})  # fmt: skip
     settings.will_write(plot)
     result = table_of(settings).stats(remove_pcs=remove_pcs, samples=samples, seed=seed, plot=plot)
     if plot is not None:
@@ -53,7 +62,7 @@ def stats(
     emit(settings.format, result.to_dict(), result.view())
 
 
-@command(*TABLE_OPTIONS, "format")
+@command(*TABLE_OPTIONS, "format", *MANY_OPTIONS)
 def undertrained(
     settings: Settings,
     k: Annotated[
@@ -89,7 +98,17 @@ def undertrained(
     """Tokens that were probably never trained (Land and Bartolo 2024, 'Fishing for Magikarp').
 
     Scores the output head unless --table input is given (for a tied model it is the table).
+    Several models (-m repeated, --models FILE): one table, a model column first.
     """
+    if settings.many():
+        stdin_once(settings, reference)
+        ref: object = reference
+        if reference == "-":  # stdin is read once, for every model
+            from embcli.api.inputs import read_lines
+
+            ref = [token for _, token in read_lines("-", comments=False)]
+        options = {"reference": ref, "percentile": percentile, "all_rows": all_rows}
+        return ask_models(settings, "undertrained", k, options=options, default=Role.output)
     head = table_of(settings, default=Role.output)
     result = head.undertrained(k, reference=reference, percentile=percentile, all_rows=all_rows)
     emit(settings.format, result.to_dict(), result.view())

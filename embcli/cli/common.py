@@ -4,10 +4,13 @@ notice sink (one ``embcli: ...`` line on stderr) and its progress bar, and the t
 from __future__ import annotations
 
 import sys
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+
+import typer
 
 from embcli.cli.options import Role, Settings
 from embcli.cli.progress import progress_bar
+from embcli.errors import UsageProblem
 
 if TYPE_CHECKING:
     from embcli.api import Model, Table
@@ -39,3 +42,42 @@ def table_of(settings: Settings, default: Role = Role.input) -> Table:
     """The table the settings name: ``--table`` (else ``default``) and ``--tensor``."""
     role = settings.role or default
     return model_of(settings).table(role.value, settings.tensor)
+
+
+def ask_models(settings: Settings, method: str, *args: Any, options: dict[str, Any] | None = None,
+               default: Role = Role.input, view: str = "view",
+               view_kwargs: dict[str, Any] | None = None) -> None:  # fmt: skip
+    """Ask every model the settings name (``-m`` repeated, ``--models FILE``) the ``Table``
+    method ``method``, print one table with a model column, and exit as ``history`` does: 4 when
+    a model failed (each said on stderr as it fails), 3 when a model missed a word."""
+    from embcli.api import Model
+    from embcli.api.fleet import Question, ask_many
+    from embcli.cli.output import emit
+    from embcli.cli.progress import fleet_progress
+    from embcli.errors import PartlyFailed, UnresolvedWord
+
+    specs = settings.specs
+    role = (settings.role or default).value
+    file = settings.file if settings.declares("file") else None
+    quant = settings.quant if settings.declares("quant") else None
+    read: dict[str, Any] = {"revision": settings.revision, "file": file, "quant": quant,
+                            "allow_pickle": settings.allow_pickle}  # fmt: skip
+    refs = [Model(s, **read).ref.but(role=role, tensor=settings.tensor) for s in specs]
+    question = Question(method, args, options or {}, view, view_kwargs or {})
+    result = ask_many(refs, question, labels=specs, cache_dir=settings.cache_dir,
+                      jobs=settings.jobs, scheduler=settings.scheduler, notice=notice,
+                      progress=fleet_progress(len(specs)))  # fmt: skip
+    for model, line in result.missed:
+        notice(f"{model}: {line}")
+    emit(settings.format, result.to_dict(), result.view())
+    if result.failed:
+        names = ", ".join(a.model for a in result.failed)
+        raise PartlyFailed(f"{len(result.failed)} of {len(specs)} models failed: {names}")
+    if result.missed:
+        raise typer.Exit(UnresolvedWord.exit_code)
+
+
+def stdin_once(settings: Settings, *sources: str | None) -> None:
+    """Refuse ``--models -`` beside another input read from stdin: stdin can be read once."""
+    if settings.models == "-" and "-" in sources:
+        raise UsageProblem("--models - reads stdin: give the other input as a file")

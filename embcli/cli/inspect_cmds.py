@@ -6,8 +6,8 @@ from typing import Annotated
 
 import typer
 
-from embcli.cli.common import table_of
-from embcli.cli.options import TABLE_OPTIONS, Settings, command
+from embcli.cli.common import ask_models, table_of
+from embcli.cli.options import MANY_OPTIONS, TABLE_OPTIONS, Settings, command
 from embcli.cli.output import emit
 
 
@@ -16,11 +16,16 @@ def register(app: typer.Typer) -> None:
     app.command("tokenize")(tokenize)
 
 
-@command(*TABLE_OPTIONS, "format")
+@command(*TABLE_OPTIONS, "format", *MANY_OPTIONS)
 def info(
     settings: Settings,
 ) -> None:
-    """Show where a model's embedding table comes from, its shape and dtype, and its cache."""
+    """Show where a model's embedding table comes from, its shape and dtype, and its cache.
+
+    Several models (-m repeated, --models FILE): one row each.
+    """
+    if settings.many():
+        return ask_models(settings, "info")
     result = table_of(settings).info()
     emit(settings.format, result.to_dict(), result.view())
 

@@ -18,9 +18,12 @@ from embcli.cli.options import (
     DebugOpt,
     FileOpt,
     FormatOpt,
+    JobsOpt,
+    ModelsFileOpt,
     QuantOpt,
     RevisionOpt,
     RoleOpt,
+    SchedulerOpt,
     TensorOpt,
     complete_model,
     on_command_line,
@@ -140,16 +143,17 @@ def _version(value: bool) -> None:
 def root(
     ctx: typer.Context,
     model: Annotated[
-        str,
+        list[str] | None,
         typer.Option(
             "--model",
             "-m",
-            envvar="EMBCLI_MODEL",
             help="Hub repo id, local model directory, GGUF file (or a folder of them), "
-            "ollama:NAME[:TAG], or word-vector file.",
+            "ollama:NAME[:TAG], or word-vector file (default: $EMBCLI_MODEL or "
+            f"{DEFAULT_MODEL}; repeat it for several models, where a command takes them).",
+            show_default=False,
             autocompletion=complete_model,
         ),
-    ] = DEFAULT_MODEL,
+    ] = None,
     revision: RevisionOpt = None,
     tensor: TensorOpt = None,
     format: FormatOpt = None,
@@ -158,6 +162,9 @@ def root(
     quant: QuantOpt = None,
     cache_dir: CacheDirOpt = None,
     allow_pickle: AllowPickleOpt = False,
+    models: ModelsFileOpt = None,
+    jobs: JobsOpt = 1,
+    scheduler: SchedulerOpt = None,
     debug: DebugOpt = False,
     version: Annotated[
         bool,
@@ -166,7 +173,8 @@ def root(
 ) -> None:
     values = {"model": model, "revision": revision, "tensor": tensor, "role": role,
               "file": file, "quant": quant, "format": format, "cache_dir": cache_dir,
-              "allow_pickle": allow_pickle, "debug": debug}  # fmt: skip
+              "allow_pickle": allow_pickle, "models": models, "jobs": jobs,
+              "scheduler": scheduler, "debug": debug}  # fmt: skip
     ctx.obj = (values, {name for name in values if on_command_line(ctx, name)})
 
 

@@ -48,7 +48,7 @@ def complete_model(incomplete: str) -> list[str]:
 
 
 ModelOpt = Annotated[
-    str | None,
+    list[str] | None,
     typer.Option(
         "--model",
         "-m",
@@ -57,6 +57,37 @@ ModelOpt = Annotated[
         f"$EMBCLI_MODEL or {DEFAULT_MODEL}).",
         show_default=False,
         autocompletion=complete_model,
+    ),
+]
+ModelsFileOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--models",
+        metavar="FILE",
+        help="Ask every model of FILE: one spec a line ('-': stdin; blank lines and # "
+        "comments skipped), after any -m (which may be repeated too); the answers as one "
+        "table with a model column.",
+        show_default=False,
+    ),
+]
+JobsOpt = Annotated[
+    int,
+    typer.Option(
+        "--jobs",
+        "-j",
+        help="With several models: worker processes reading tables at once (1: one after "
+        "another, in this process).",
+    ),
+]
+SchedulerOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--scheduler",
+        envvar="DASK_SCHEDULER_ADDRESS",
+        metavar="ADDRESS",
+        help="With several models: run them on this Dask cluster (tcp://HOST:8786; needs "
+        "embcli[cluster]); its workers must see the same model paths and --cache-dir.",
+        show_default=False,
     ),
 ]
 RevisionOpt = Annotated[
@@ -144,16 +175,22 @@ SHARED_OPTIONS: dict[str, tuple[Any, Any]] = {
     "format": (FormatOpt, None),
     "cache_dir": (CacheDirOpt, None),
     "allow_pickle": (AllowPickleOpt, False),
+    "models": (ModelsFileOpt, None),
+    "jobs": (JobsOpt, 1),
+    "scheduler": (SchedulerOpt, None),
     "debug": (DebugOpt, False),
 }
 FLAGS = {"model": "--model", "revision": "--revision", "tensor": "--tensor", "role": "--table",
          "file": "--file", "quant": "--quant", "format": "--format", "cache_dir": "--cache-dir",
-         "allow_pickle": "--allow-pickle", "debug": "--debug"}  # fmt: skip
+         "allow_pickle": "--allow-pickle", "models": "--models", "jobs": "--jobs",
+         "scheduler": "--scheduler", "debug": "--debug"}  # fmt: skip
 #: What a command that reads one table uses; what a command that runs a model uses. A command
 #: with a ``--file`` of its own (``analogy --file``) takes the GGUF ``--file`` before its name.
 TABLE_OPTIONS = ("model", "revision", "tensor", "role", "file", "quant", "cache_dir",
                  "allow_pickle")  # fmt: skip
 MODEL_OPTIONS = ("model", "revision", "allow_pickle")
+#: What a command that asks one question of several tables adds (``stats -m A -m B``).
+MANY_OPTIONS = ("models", "jobs", "scheduler")
 #: ``--debug`` is read by the error boundary (``main``), so every command takes it.
 ALWAYS = ("debug",)
 
@@ -168,6 +205,7 @@ class Settings:
 
     if TYPE_CHECKING:
         model: str
+        models: str | None
         revision: str | None
         tensor: str | None
         role: Role | None
@@ -176,6 +214,8 @@ class Settings:
         format: Format | None
         cache_dir: str | None
         allow_pickle: bool
+        jobs: int
+        scheduler: str | None
 
     def __init__(self, command: str, uses: Iterable[str], values: dict[str, Any]) -> None:
         self.command = command
@@ -183,6 +223,7 @@ class Settings:
         self.read: set[str] = set()
         self.outputs: list[Path] = []  # files the command means to write (said on Ctrl-C)
         self._values = values
+        self._specs: list[str] | None = None
 
     def __getattr__(self, name: str) -> Any:
         if name.startswith("_") or name not in SHARED_OPTIONS:
@@ -191,6 +232,34 @@ class Settings:
             raise AttributeError(f"'embcli {self.command}' does not declare {FLAGS[name]}")
         self.read.add(name)
         return self._values[name]
+
+    @property
+    def specs(self) -> list[str]:
+        """Every model asked: each ``-m`` given, then the lines of ``--models FILE`` (a
+        command that declares ``models``); ``--model`` itself (or its default) when neither."""
+        if self._specs is not None:
+            return self._specs
+        one = self.model  # read: the spec when no other is given
+        given = self._values["model_given"]
+        specs = list(given) if given else []
+        if "models" in self.uses:
+            file = self.models
+            if file is not None:
+                from embcli.api.inputs import read_lines
+
+                listed = [line.strip() for _, line in read_lines(file)]
+                specs += listed
+                if not listed:
+                    name = "stdin" if file == "-" else file
+                    raise UsageProblem(f"{name} names no model", param="models")
+        self._specs = specs or [one]
+        return self._specs
+
+    def many(self) -> bool:
+        """Whether several models are asked (``-m`` repeated, or ``--models``)."""
+        if "jobs" in self.uses and self.jobs < 1:
+            raise UsageProblem(f"--jobs must be 1 or more, not {self.jobs}")
+        return len(self.specs) > 1 or ("models" in self.uses and self.models is not None)
 
     def declares(self, name: str) -> bool:
         """Whether the command takes option ``name`` (asking does not count as reading it)."""
@@ -241,6 +310,23 @@ def interrupted(outputs: Sequence[Path], written: Sequence[Path]) -> str:
     return "interrupted; " + ("; ".join(said) if said else "nothing was written")
 
 
+def one_model(ctx: typer.Context, name: str, after: bool, many: bool, given_at_root: set[str],
+              merged: dict[str, Any]) -> None:  # fmt: skip
+    """``--model`` as one spec (``merged["model"]``) and as every spec given on the command line
+    (``merged["model_given"]``); given more than once to a command that takes one model, a
+    usage error rather than the last one silently winning."""
+    raw = merged["model"]
+    specs = [raw] if isinstance(raw, str) else list(raw or [])
+    if len(specs) > 1 and not many:
+        raise UsageProblem(
+            f"--model was given {len(specs)} times, but 'embcli {name}' takes one model",
+            "info, stats, undertrained, neighbors, similarity and analogy take several",
+        )
+    typed = (after and on_command_line(ctx, "model")) or "model" in given_at_root
+    merged["model_given"] = specs if typed else []
+    merged["model"] = specs[-1] if specs else os.environ.get("EMBCLI_MODEL") or DEFAULT_MODEL
+
+
 def command(*uses: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Turn ``func(settings, ...own options)`` into a command taking the shared options ``uses``.
 
@@ -289,6 +375,8 @@ def command(*uses: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
                     merged[n] = here  # from the environment, after the name
                 else:
                     merged[n] = root[n]
+            if "model" in uses:
+                one_model(ctx, name, "model" in after, "models" in uses, given_at_root, merged)
             for n in after:
                 values.pop(n)
             settings = Settings(name, uses, merged)

@@ -81,6 +81,7 @@ def _label(unit: str, subject: str) -> str:
         "questions": "Answering the questions",
         "lines": "Embedding the corpus",
         "checkpoints": f"Checkpoints of {subject}",
+        "models": subject,
     }.get(unit, subject)
 
 
@@ -93,3 +94,20 @@ def close_all() -> None:
     """Stop every bar still showing (a command that ended or failed mid-way)."""
     for bar in list(_OPEN):
         bar.close()
+
+
+def fleet_progress(total: int) -> Any:
+    """``progress(done, total, failed)`` for many models on a terminal: models answered of all,
+    and the failures so far in the bar's label; None when stderr is not a terminal."""
+    bar = progress_bar("Models")
+    if bar is None:
+        return None
+
+    def report(done: int, total: int, failed: int) -> None:
+        bar.subject = f"Models ({failed} failed)" if failed else "Models"
+        if bar._bar is not None:
+            bar._bar.update(bar._task, description=bar.subject)
+        bar(done, total, "models")
+
+    report(0, total, 0)
+    return report

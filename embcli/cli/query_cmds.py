@@ -13,8 +13,9 @@ from typing import Annotated, Any
 
 import typer
 
-from embcli.cli.common import table_of
+from embcli.cli.common import ask_models, stdin_once, table_of
 from embcli.cli.options import (
+    MANY_OPTIONS,
     TABLE_OPTIONS,
     AllTokensOpt,
     CenterOpt,
@@ -51,7 +52,7 @@ def render(settings: Settings, result: Any, view: Any = None) -> None:
 # -- neighbors -----------------------------------------------------------------------------------
 
 
-@command(*TABLE_OPTIONS, "format")
+@command(*TABLE_OPTIONS, "format", *MANY_OPTIONS)
 def neighbors(
     settings: Settings,
     words: Annotated[
@@ -88,8 +89,10 @@ def neighbors(
 
     Leaves out the query token, its case and space variants, special tokens and word fragments
     unless --all-tokens is given; --among FILE restricts the candidates to a word list.
+    Several models (-m repeated, --models FILE): one table, a model column first.
     """
     words = words or []
+    stdin_once(settings, words[0] if words == ["-"] else None, among, vector)
     if sum(source == "-" for source in (words[0] if words == ["-"] else None, among, vector)) > 1:
         raise UsageProblem("only one of the words, --among and --vector can read stdin")
     query: str | list[str] | None = words[0] if len(words) == 1 else words or None
@@ -102,26 +105,20 @@ def neighbors(
         candidates = inputs.read_words(among) if among is not None else None
         vec = inputs.read_vector(vector) if vector is not None else None
     label = "stdin" if vector == "-" else Path(vector).name if vector is not None else "vector"
-    result = table_of(settings).neighbors(
-        query,
-        k,
-        vector=vec,
-        vector_label=label,
-        among=candidates,
-        pool=pool is not None,
-        ids=ids,
-        center=center,
-        remove_pcs=remove_pcs,
-        remove_axis=axis_to_remove(remove_axis),
-        all_tokens=all_tokens,
-    )
+    options: dict[str, Any] = {"vector": vec, "vector_label": label, "among": candidates,
+                               "pool": pool is not None, "ids": ids, "center": center,
+                               "remove_pcs": remove_pcs, "all_tokens": all_tokens,
+                               "remove_axis": axis_to_remove(remove_axis)}  # fmt: skip
+    if settings.many():
+        return ask_models(settings, "neighbors", query, k, options=options)
+    result = table_of(settings).neighbors(query, k, **options)
     render(settings, result)
 
 
 # -- similarity ----------------------------------------------------------------------------------
 
 
-@command(*TABLE_OPTIONS, "format")
+@command(*TABLE_OPTIONS, "format", *MANY_OPTIONS)
 def similarity(
     settings: Settings,
     words: Annotated[
@@ -142,24 +139,26 @@ def similarity(
     remove_pcs: RemovePcsOpt = 0,
     remove_axis: RemoveAxisOpt = None,
 ) -> None:
-    """Cosine similarity and dot product of words."""
+    """Cosine similarity and dot product of words.
+
+    Several models (-m repeated, --models FILE): one table of pairs, a model column first.
+    """
     from embcli.cli.options import Format
     from embcli.cli.output import resolve_format
 
+    stdin_once(settings, pairs)
     wanted = None
     if pairs is not None:
         from embcli.api.inputs import read_pairs
 
         wanted = read_pairs(pairs)
-    result = table_of(settings).similarity(
-        *(words or []),
-        pairs=wanted,
-        pool=pool is not None,
-        ids=ids,
-        center=center,
-        remove_pcs=remove_pcs,
-        remove_axis=axis_to_remove(remove_axis),
-    )
+    options: dict[str, Any] = {"pairs": wanted, "pool": pool is not None, "ids": ids,
+                               "center": center, "remove_pcs": remove_pcs,
+                               "remove_axis": axis_to_remove(remove_axis)}  # fmt: skip
+    if settings.many():  # a matrix per model does not stack: the pairs do
+        return ask_models(settings, "similarity", *(words or []), options=options,
+                          view="pairs_view", view_kwargs={"caption": False})  # fmt: skip
+    result = table_of(settings).similarity(*(words or []), **options)
     table_format = resolve_format(settings.format) is Format.table
     view = result.view() if table_format else result.pairs_view(caption=result.matrix is None)
     render(settings, result, view)
@@ -168,7 +167,7 @@ def similarity(
 # -- analogy -------------------------------------------------------------------------------------
 
 
-@command(*TABLE_OPTIONS, "format")
+@command(*TABLE_OPTIONS, "format", *MANY_OPTIONS)
 def analogy(
     settings: Settings,
     words: Annotated[
@@ -197,7 +196,11 @@ def analogy(
     remove_axis: RemoveAxisOpt = None,
     all_tokens: AllTokensOpt = False,
 ) -> None:
-    """Solve a - b + c = ? (fastText's order; word2vec's word-analogy reads b - a + c)."""
+    """Solve a - b + c = ? (fastText's order; word2vec's word-analogy reads b - a + c).
+
+    Several models (-m repeated, --models FILE): one table, a model column first.
+    """
+    stdin_once(settings, file)
     if file is not None and words:
         raise UsageProblem("give either three words or --file, not both")
     if file is None and (not words or len(words) != 3):
@@ -206,12 +209,16 @@ def analogy(
                                "pool": pool is not None, "ids": ids, "center": center,
                                "remove_pcs": remove_pcs, "all_tokens": all_tokens,
                                "remove_axis": axis_to_remove(remove_axis)}  # fmt: skip
-    table = table_of(settings)
     if file is not None:
         from embcli.api.inputs import read_questions
 
-        result: Any = table.analogies(read_questions(file), k, **options)
+        questions = read_questions(file)
+        if settings.many():
+            return ask_models(settings, "analogies", questions, k, options=options)
+        result: Any = table_of(settings).analogies(questions, k, **options)
     else:
         a, b, c = words or []
-        result = table.analogy(a, b, c, k, **options)
+        if settings.many():
+            return ask_models(settings, "analogy", a, b, c, k, options=options)
+        result = table_of(settings).analogy(a, b, c, k, **options)
     render(settings, result)

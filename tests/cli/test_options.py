@@ -124,10 +124,24 @@ def values(model, tmp_path) -> dict[str, list[str]]:
         # them (tests/*/test_gguf*.py do); the refusal test does
         "file": ["--file", "model.gguf"],
         "quant": ["--quant", "Q4_K_M"],
+        # many models: a listing of the same model (tests/cli/test_many_models.py asks several)
+        "models": ["--models", str(_listing(model, tmp_path))],
+        "jobs": ["--jobs", "1"],
+        # a Dask scheduler needs a cluster: tests/api/test_fleet.py starts one
+        "scheduler": ["--scheduler", "tcp://127.0.0.1:8786"],
     }
 
 
+def _listing(model, tmp_path):
+    path = tmp_path / "models.txt"
+    path.write_text(f"{model}\n")
+    return path
+
+
 GGUF_CHOICE = ("file", "quant")
+#: Not given by the walk: the GGUF choices, and --scheduler (it needs a Dask cluster; the
+#: many-model tests, tests/api/test_fleet.py and tests/cli/test_many_models.py, give it).
+NOT_WALKED = (*GGUF_CHOICE, "scheduler")
 
 
 def unread_options(cli, name: str, cmd, before: list[str], after: list[str]) -> set[str]:
@@ -152,7 +166,7 @@ def test_every_option_a_command_accepts_is_read(cli, model_dirs, tmp_path, input
         build = ["index", "build", inputs["corpus"], "--name", "idx", "-m", static]
         assert cli(*build, "--cache-dir", tmp_path / "cache").code == 0
     # an option the command declares but spells itself (compare's -m A -m B) goes before it
-    walked = [o for o in uses(cmd) if o not in GGUF_CHOICE]
+    walked = [o for o in uses(cmd) if o not in NOT_WALKED]
     before = [v for o in walked if o in own for v in given[o]]
     after = [v for o in walked if o not in own for v in given[o]]
     after += arguments(name, tmp_path, inputs)

@@ -32,6 +32,8 @@ HEAVY = (
     "sklearn",
     "torch",
     "transformers",
+    "dask",  # only when a Dask scheduler is named (--scheduler)
+    "distributed",
 )
 
 
@@ -140,3 +142,15 @@ def test_info_and_tokenize_import_neither_torch_nor_transformers(model_dirs, tmp
     assert run_subprocess("info", "-m", model_dirs["llama"], env=env).code == 0
     modules = _probe(str(model_dirs["llama"]), args, env)
     assert not _loaded(modules, "torch") and not _loaded(modules, "transformers")
+
+
+@pytest.mark.slow  # a process
+def test_many_models_without_a_scheduler_import_no_dask(model_dirs, tmp_path):
+    """``stats -m A -m B`` (and --jobs) never imports dask or distributed: only a named
+    scheduler does."""
+    env = {"EMBCLI_CACHE": str(tmp_path / "c")}
+    other = str(model_dirs["bert"])
+    for jobs in ("1", "2"):
+        args = ["stats", "--samples", "50", "-m", other, "--jobs", jobs]
+        modules = _probe(str(model_dirs["gpt2"]), args, env)
+        assert not _loaded(modules, "dask") and not _loaded(modules, "distributed"), jobs

@@ -1,0 +1,304 @@
+"""Many models, one question: ``embcli.ask_many`` (``embcli stats -m A -m B --jobs 2``).
+
+A task is one model's answer to one question: :func:`answer` takes a :class:`ModelRef` (what to
+read, a frozen picklable value), a :class:`Question` (a ``Table`` method and its arguments) and
+the cache directory, opens the table itself and returns a small picklable dict (the result's
+JSON, its view, the words it missed, or its error). Tasks never carry a matrix, so the same
+function runs in this process (``jobs=1``), in a process pool (``jobs>1``: tables read in
+parallel) or on a Dask cluster (``scheduler="tcp://host:8786"``, through
+``distributed.Client(...).get_executor()``; nothing imports dask otherwise).
+
+A model that fails is that model's error (``FleetResult.failed``), the others still answer; a
+word a model cannot resolve is that model's miss. Ctrl-C cancels what has not started and says
+which models finished.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Executor, Future, ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from typing import Any
+
+from embcli.api import checks
+from embcli.errors import EmbcliError, Interrupted, UnresolvedWord, UsageProblem
+from embcli.read.ref import ModelRef
+from embcli.view import Result, View
+
+#: Table methods a fleet may ask (each returns a ``Result``).
+QUESTIONS = frozenset(
+    ["info", "stats", "undertrained", "neighbors", "similarity", "analogy", "analogies"]
+)
+#: ``progress(done, total, failed)``: models answered so far, of how many, how many failed.
+FleetProgress = Callable[[int, int, int], None]
+#: Seconds to wait for a Dask scheduler before saying it cannot be reached.
+CONNECT_TIMEOUT = 5.0
+
+
+@dataclass(frozen=True)
+class Question:
+    """One ``Table`` method and its arguments, asked of every model; ``view`` names the result
+    method that gives its table (``"pairs_view"`` for similarity's pairs), with ``view_kwargs``."""
+
+    method: str
+    args: tuple[Any, ...] = ()
+    kwargs: Mapping[str, Any] = field(default_factory=dict)
+    view: str = "view"
+    view_kwargs: Mapping[str, Any] = field(default_factory=dict)
+
+
+def answer(ref: ModelRef, question: Question, cache_dir: str | None) -> dict[str, Any]:
+    """One model's answer: ``{"data", "view", "missed", "notices"}``, or ``{"error",
+    "exit_code", "notices"}`` when the model cannot answer. Runs wherever the task lands: it
+    reads the table itself (from the cache directory, or builds it there)."""
+    from embcli.api.model import Model
+
+    notices: list[str] = []
+    model = Model(ref.source, revision=ref.revision, cache_dir=cache_dir,
+                  allow_pickle=ref.allow_pickle, notice=notices.append, file=ref.file,
+                  quant=ref.quant)  # fmt: skip
+    try:
+        table = model.table(ref.role, ref.tensor)
+        result = getattr(table, question.method)(*question.args, **question.kwargs)
+    except UnresolvedWord as exc:  # a single query the model cannot resolve: its miss
+        return {"data": None, "view": None, "missed": [exc.one_line()], "notices": notices}
+    except EmbcliError as exc:
+        return {"error": exc.one_line(), "exit_code": exc.exit_code, "notices": notices}
+    view = getattr(result, question.view)(**question.view_kwargs)
+    missed = [exc.one_line() for exc in getattr(result, "failed", ())]
+    return {"data": result.to_dict(), "view": view, "missed": missed, "notices": notices}
+
+
+@dataclass
+class ModelAnswer:
+    """One model's part of a :class:`FleetResult`: its JSON and view, or its error."""
+
+    model: str
+    data: Any = None
+    view: View | None = None
+    missed: list[str] = field(default_factory=list)
+    error: str | None = None
+
+    def records(self) -> list[dict[str, Any]]:
+        """Its JSON records, each with ``model`` first: the one-model JSON itself (a dict, or
+        each record of a list), its misses, or its error."""
+        if self.error is not None:
+            return [{"model": self.model, "error": self.error}]
+        data = self.data
+        out = [{"model": self.model} | data] if isinstance(data, dict) else []
+        if isinstance(data, list):
+            out = [{"model": self.model} | r if isinstance(r, dict) else {"model": self.model,
+                   "value": r} for r in data]  # fmt: skip
+        return out + [{"model": self.model, "missing": m} for m in self.missed]
+
+
+@dataclass
+class FleetResult(Result):
+    """Every model's answer to one question, in the order the models were given."""
+
+    question: str
+    answers: list[ModelAnswer]
+
+    @property
+    def failed(self) -> list[ModelAnswer]:
+        """The models that could not answer (their ``error`` says why)."""
+        return [a for a in self.answers if a.error is not None]
+
+    @property
+    def missed(self) -> list[tuple[str, str]]:
+        """(model, line) of every word a model could not resolve."""
+        return [(a.model, m) for a in self.answers for m in a.missed]
+
+    def to_dict(self) -> list[dict[str, Any]]:
+        return [r for a in self.answers for r in a.records()]
+
+    def view(self) -> View:
+        """One table, ``model`` first: a listing (``info``, ``stats``) becomes one row per model
+        with its fields as columns; a table gets each row prefixed with its model. A model that
+        failed is a row with its error."""
+        views = [a.view for a in self.answers if a.view is not None]
+        wide = bool(views) and views[0].key_value
+        columns: list[str] = []
+        for v in views:
+            names = [str(r[0]) for r in v.rows] if wide else [str(c) for c in v.columns]
+            columns += [c for c in names if c not in columns and c != "model"]
+        rows: list[list[Any]] = []
+        for a in self.answers:
+            if a.view is None:
+                cells: dict[str, Any] = {}
+                if a.error is not None:
+                    cells = {columns[0] if columns else "error": f"error: {a.error}"}
+                rows += [[a.model, *(cells.get(c) for c in columns)]] if cells else []
+            elif wide:
+                cells = {str(r[0]): r[1] for r in a.view.rows}
+                rows.append([a.model, *(cells.get(c) for c in columns)])
+            else:
+                names = [str(c) for c in a.view.columns]
+                for r in a.view.rows:
+                    cells = dict(zip(names, r, strict=True))
+                    rows.append([a.model, *(cells.get(c) for c in columns)])
+        if not columns:
+            columns = ["error"]
+        captions = {v.caption for v in views}
+        return View(
+            ["model", *columns],
+            rows,
+            caption=captions.pop() if len(captions) == 1 else None,
+            token_columns=set().union(*(v.token_columns for v in views)) if views else set(),
+            table_hidden=set().union(*(v.table_hidden for v in views)) if views else set(),
+            no_wrap={"model"}.union(*(v.no_wrap for v in views)) if views else {"model"},
+        )
+
+
+def ask_many(
+    refs: Sequence[ModelRef | str],
+    question: Question,
+    *,
+    labels: Sequence[str] | None = None,
+    cache_dir: str | None = None,
+    jobs: int = 1,
+    scheduler: str | None = None,
+    notice: Callable[[str], None] | None = None,
+    progress: FleetProgress | None = None,
+) -> FleetResult:
+    """Ask ``question`` of every model of ``refs``, in that order (``labels``: how each is
+    named in the result, default its source).
+
+    ``jobs=1`` answers in this process, one model after another; ``jobs>1`` in that many worker
+    processes, each reading its own table from ``cache_dir``; ``scheduler`` (a Dask scheduler's
+    address, ``tcp://host:8786``) sends the tasks to that cluster, whose workers must see the
+    same model paths and cache directory. ``notice(line)`` hears each model's notices and
+    failures (prefixed with its label) as they arrive; ``progress(done, total, failed)`` each
+    model finished. A model that fails is recorded with its error and the others still answer.
+    """
+    if question.method not in QUESTIONS:
+        raise UsageProblem(f"{question.method!r} cannot be asked of many models")
+    checks.count("jobs", jobs, 1)
+    chosen = [ModelRef.of(r) for r in refs]
+    if not chosen:
+        raise UsageProblem("no models to ask", param="models")
+    names = list(labels) if labels is not None else [r.source for r in chosen]
+    if len(names) != len(chosen):
+        raise UsageProblem("labels must name every model", param="labels")
+    answers: list[ModelAnswer | None] = [None] * len(chosen)
+    say = notice or (lambda _line: None)
+    failures = 0
+
+    def take(i: int, raw: dict[str, Any]) -> None:
+        nonlocal failures
+        name = names[i]
+        for line in raw.get("notices", ()):
+            say(f"{name}: {line}")
+        if raw.get("error") is not None:
+            failures += 1
+            say(f"{name}: {raw['error']}")
+            answers[i] = ModelAnswer(name, error=str(raw["error"]))
+        else:
+            answers[i] = ModelAnswer(name, raw["data"], raw["view"], list(raw["missed"]))
+        if progress is not None:
+            progress(sum(a is not None for a in answers), len(chosen), failures)
+
+    def finished() -> str:
+        done = [names[i] for i, a in enumerate(answers) if a is not None]
+        left = [names[i] for i, a in enumerate(answers) if a is None]
+        said = f"{len(done)} of {len(chosen)} models answered"
+        said += f" ({', '.join(done)})" if done else ""
+        return said + (f"; not answered: {', '.join(left)}" if left else "")
+
+    try:
+        if scheduler is None and jobs == 1:
+            for i, ref in enumerate(chosen):
+                done: Future[dict[str, Any]] = Future()
+                try:
+                    done.set_result(answer(ref, question, cache_dir))
+                except Exception as exc:  # as a worker's failure is: that model's error
+                    done.set_exception(exc)
+                take(i, _outcome(done))
+        else:
+            with _Pool(scheduler, jobs, cache_dir) as (pool, task_dir):
+                futures = {pool.submit(answer, r, question, task_dir): i
+                           for i, r in enumerate(chosen)}  # fmt: skip
+                try:
+                    for fut in as_completed(futures):
+                        take(futures[fut], _outcome(fut))
+                except BaseException:
+                    for fut in futures:
+                        fut.cancel()
+                    raise
+    except KeyboardInterrupt:
+        raise Interrupted(f"interrupted; {finished()}") from None
+    return FleetResult(question.method, [a for a in answers if a is not None])
+
+
+def _outcome(fut: Future[dict[str, Any]]) -> dict[str, Any]:
+    """A task's answer, or its failure as that model's error (a worker that died, a task the
+    cluster gave up on, an error embcli did not expect)."""
+    try:
+        return fut.result()
+    except EmbcliError as exc:
+        return {"error": exc.one_line(), "exit_code": exc.exit_code}
+    except Exception as exc:  # one model's failure, never the fleet's
+        text = str(exc).strip().splitlines()
+        detail = f": {text[0]}" if text else ""
+        return {"error": f"{type(exc).__name__}{detail}", "exit_code": 1}
+
+
+class _Pool:
+    """The pool tasks run in, and the cache directory they are given: a process pool of
+    ``jobs`` workers (the cache directory resolved here, so every worker shares it), or a Dask
+    cluster's executor (the directory as the user gave it, else each worker's default)."""
+
+    def __init__(self, scheduler: str | None, jobs: int, cache_dir: str | None) -> None:
+        self.scheduler, self.jobs, self.cache_dir = scheduler, jobs, cache_dir
+        self.client: Any = None
+        self.pool: Executor | None = None
+
+    def __enter__(self) -> tuple[Executor, str | None]:
+        if self.scheduler is not None:
+            self.client = connect(self.scheduler)
+            self.pool = self.client.get_executor(pure=False)
+            return self.pool, self.cache_dir or os.environ.get("EMBCLI_CACHE") or None
+        import multiprocessing
+
+        from embcli.store.cache import cache_root
+
+        context = multiprocessing.get_context("spawn")  # no inherited threads or locks
+        self.pool = ProcessPoolExecutor(self.jobs, mp_context=context, initializer=_quiet)
+        return self.pool, str(cache_root(self.cache_dir))
+
+    def __exit__(self, kind: object, exc: object, tb: object) -> None:
+        stopping = kind is not None
+        if isinstance(self.pool, ProcessPoolExecutor):
+            if stopping:  # Ctrl-C or an error: the tasks still running are not waited for
+                for proc in list(getattr(self.pool, "_processes", {}).values()):
+                    proc.terminate()
+            self.pool.shutdown(wait=not stopping, cancel_futures=True)
+        elif self.pool is not None:  # a Dask executor: closing the client releases its tasks
+            self.pool.shutdown(wait=not stopping)
+        if self.client is not None:
+            self.client.close()
+
+
+def _quiet() -> None:
+    """A pool worker leaves Ctrl-C to the parent, which cancels and ends it."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def connect(address: str) -> Any:
+    """A ``distributed.Client`` of the scheduler at ``address``, or one line saying why not
+    (the ``cluster`` extra missing, the scheduler not answering within ``CONNECT_TIMEOUT``)."""
+    try:
+        from distributed import Client as make_client
+    except ImportError:
+        raise EmbcliError(
+            "a Dask scheduler needs the 'distributed' package",
+            "pip install 'embcli[cluster]'",
+        ) from None
+    try:
+        client: Any = make_client  # untyped: distributed has no type information for it
+        return client(address, timeout=CONNECT_TIMEOUT, set_as_default=False)
+    except (OSError, TimeoutError, ValueError) as exc:
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise EmbcliError(f"cannot reach the Dask scheduler at {address}: {first}") from None
