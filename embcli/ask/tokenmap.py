@@ -46,7 +46,7 @@ class TokenMap:
     shape: tuple[int, int]
     rows: np.ndarray  # [n] int64
     coords: np.ndarray  # [n, 2] float32
-    tokens: list[str]
+    tokens: list[str]  # as embcli shows them in tables (read.tokens.visible: ␣Paris)
     kinds: np.ndarray  # [n] uint8, codes into KINDS
     norms: np.ndarray  # [n] float32
     clusters: np.ndarray  # [n] int16
@@ -54,7 +54,7 @@ class TokenMap:
     undertrained: np.ndarray | None  # [n] float32: 1 - cos to the unused rows' mean
     neighbors: np.ndarray  # [n, k] int64 table ids
     scores: np.ndarray  # [n, k] float32 cosines
-    extra_tokens: dict[int, str]  # tokens of neighbours not on the page
+    extra_tokens: dict[int, str]  # shown tokens of neighbours not on the page
     search: dict[str, int]  # a typed word -> table row id
     lowercase: bool  # the tokenizer lower-cases what it reads (an uncased vocabulary)
     method: str
@@ -293,6 +293,8 @@ def token_map(
     progress: Any = None,
 ) -> TokenMap:
     """Everything the map of ``table`` shows (see the module docstring)."""
+    from embcli.read.tokens import visible
+
     n = table.shape[0]
     rows = sample_rows(n, sample, seed)
     coords, params = layout(table, rows, method, seed, perplexity)
@@ -335,7 +337,7 @@ def token_map(
         shape=(n, table.shape[1]),
         rows=rows,
         coords=coords,
-        tokens=[tokens_all[int(i)] for i in rows],
+        tokens=[visible(tokens_all[int(i)]) for i in rows],
         kinds=kinds[rows],
         norms=np.asarray(table.norms, np.float32)[rows],
         clusters=np.asarray(labels, np.int16)[rows],

@@ -22,7 +22,6 @@ import numpy as np
 
 from embcli.ask.tokenmap import KINDS, TokenMap
 from embcli.errors import EmbcliError
-from embcli.read.tokens import visible
 
 KIND_COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b")
 CLUSTER_COLOURS = (
@@ -113,12 +112,12 @@ def page_data(found: TokenMap) -> dict[str, Any]:
         "rows": _b64(found.rows.astype("<i4")),
         "x": quantised(found.coords[:, 0]),
         "y": quantised(found.coords[:, 1]),
-        "tokens": [visible(t) for t in found.tokens],
+        "tokens": found.tokens,
         "layers": layers,
         "k": int(found.neighbors.shape[1]),
         "neighbors": {"dtype": "i32" if wide else "u16", "data": _b64(ids)},
         "scores": quantised(found.scores, -1.0, 1.0),
-        "extra": {str(i): visible(t) for i, t in found.extra_tokens.items()},
+        "extra": {str(i): t for i, t in found.extra_tokens.items()},
         "search": found.search,
         "lowercase": found.lowercase,
         "kinds": list(KINDS),

@@ -93,7 +93,7 @@ def coloured(pixels: np.ndarray) -> int:
 
 
 def test_page_opens_offline_and_draws_every_point(opened, tmp_path):
-    page, page_obj, _ = opened
+    page, _, _ = opened
     assert page.evaluate("window.embcliMap.rows.length") == 30522
     drawn = coloured(plot_pixels(page, tmp_path / "map.png"))
     assert drawn > 20_000, f"only {drawn} coloured pixels: the points were not drawn"
