@@ -154,7 +154,8 @@ class MapPage:
 
 def render(data: dict[str, Any], plotly: str) -> str:
     """The page: our HTML, plotly.js and our script, the data as one JSON document."""
-    doc = json.dumps(data, ensure_ascii=False, separators=(",", ":")).replace("</", "<\\/")
+    # every "<" as \u003c: no token ("</script>", "<!--") can end or bend the script element
+    doc = json.dumps(data, ensure_ascii=False, separators=(",", ":")).replace("<", "\\u003c")
     title = html.escape(data["title"])
     data_dir = resources.files("embcli") / "data"
     page, script = (
