@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from embcli.store.table import EmbeddingTable
 
 #: Kinds of token, in the order of their codes.
-KINDS = ("word", "piece", "byte", "special", "number/punct", "padding")
+KINDS = ("word", "piece", "byte", "special", "number/punct", "padding", "unused")
 METHODS = ("pca", "tsne")
 TSNE_MAX_ROWS = 10_000  # t-SNE on 2 cores: about a minute for 10,000 rows
 NEIGHBOR_BLOCK = 1024  # rows per top-k call while building the neighbour lists
@@ -68,10 +68,12 @@ def token_kinds(
     special: frozenset[int] | set[int],
     bytes_: set[int],
     size: int | None = None,
+    unused: set[int] | frozenset[int] = frozenset(),
 ) -> np.ndarray:
     """A kind code per row (see :data:`KINDS`): rows beyond the tokenizer are padding, then
-    special tokens, byte tokens (``bytes_``, or a token shown as ``\\xNN``), tokens without a
-    letter (numbers, punctuation), word-like tokens, and the rest are subword pieces."""
+    special tokens, unused ones (``unused``: ``[unused12]``, ``<|reserved_special_token_3|>``),
+    byte tokens (``bytes_``, or a token shown as ``\\xNN``), tokens without a letter (numbers,
+    punctuation), word-like tokens, and the rest are subword pieces."""
     limit = len(tokens) if size is None else size
     out = np.empty(len(tokens), np.uint8)
     for i, t in enumerate(tokens):
@@ -79,6 +81,8 @@ def token_kinds(
             kind = "padding"
         elif i in special:
             kind = "special"
+        elif i in unused:
+            kind = "unused"
         elif i in bytes_ or BYTES.match(t):
             kind = "byte"
         elif not LETTER.search(t):
@@ -91,18 +95,24 @@ def token_kinds(
     return out
 
 
-def byte_rows(table: EmbeddingTable) -> set[int]:
-    """Rows whose vocabulary piece stands for one byte (``undertrained``'s rule)."""
-    from embcli.ask.undertrained import byte_of_piece
+def byte_and_unused_rows(table: EmbeddingTable) -> tuple[set[int], set[int]]:
+    """Rows whose vocabulary piece stands for one byte, and rows unused by name or as the file
+    marks them (``undertrained``'s rules)."""
+    from embcli.ask.undertrained import UNUSED_NAME, byte_of_piece
 
     found = {int(i) for i in table.meta.byte_ids}
+    unused = {int(i) for i in table.meta.unused_ids}
     tok = table.tokenizer
     if tok is not None:
         for i in range(min(table.shape[0], table.tokenizer_size or table.shape[0])):
             piece = tok.id_to_token(i)
-            if piece is not None and byte_of_piece(piece, table.style) is not None:
+            if piece is None:
+                continue
+            if byte_of_piece(piece, table.style) is not None:
                 found.add(i)
-    return found
+            if UNUSED_NAME.match(piece):
+                unused.add(i)
+    return found, unused
 
 
 def pca_coords(unit: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -293,6 +303,7 @@ def token_map(
     progress: Any = None,
 ) -> TokenMap:
     """Everything the map of ``table`` shows (see the module docstring)."""
+    from embcli.ask.projection import title_name
     from embcli.read.tokens import visible
 
     n = table.shape[0]
@@ -306,8 +317,9 @@ def token_map(
         f"map-kmeans-{clusters}-{seed}.npy", lambda: kmeans_labels(unit, clusters, seed), (n,)
     )
     names = cluster_names(unit, labels, tokens_all, wordlike, clusters)
+    bytes_, unused = byte_and_unused_rows(table)
     kinds = token_kinds(
-        tokens_all, wordlike, table.special_ids, byte_rows(table), table.tokenizer_size
+        tokens_all, wordlike, table.special_ids, bytes_, table.tokenizer_size, unused
     )
     kept = table.derived.arrays(
         f"map-neighbors-{k}.npz",
@@ -332,7 +344,7 @@ def token_map(
         + (f" (sample, seed {seed})" if len(rows) < n else ""),
     }
     return TokenMap(
-        label=table.label,
+        label=title_name(table.label),
         role=role,
         shape=(n, table.shape[1]),
         rows=rows,

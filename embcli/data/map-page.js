@@ -94,8 +94,8 @@ var traces = [
 var layout = {margin: {l: 30, r: 10, t: 10, b: 30}, showlegend: false, dragmode: "pan",
               hovermode: "closest", font: {family: "system-ui, sans-serif"},
               xaxis: {zeroline: false}, yaxis: {zeroline: false}};
-var config = {displaylogo: false, showLink: false, scrollZoom: true, responsive: true,
-              modeBarButtonsToRemove: ["sendDataToCloud"]};
+var config = {displaylogo: false, showLink: false, showSendToCloud: false, scrollZoom: true,
+              responsive: true, modeBarButtonsToRemove: ["sendChartToCloud", "sendDataToCloud"]};
 var state = {ready: false, selected: -1, colour: "kind", neighbours: []};
 var select = document.getElementById("colour");
 Object.keys(layers).forEach(function (name) {

@@ -23,7 +23,7 @@ import numpy as np
 from embcli.ask.tokenmap import KINDS, TokenMap
 from embcli.errors import EmbcliError
 
-KIND_COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b")
+KIND_COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#7f7f7f")
 CLUSTER_COLOURS = (
     "#1f77b4",
     "#aec7e8",

@@ -21,11 +21,12 @@ def gpt2_table(model_dirs, tmp_path):
 
 def test_kinds_of_hand_made_tokens():
     tokens = [" Paris", "aris", "\\xe2\\x80", "<|endoftext|>", " 1990", ",", "##ing", "a",
-              "<row 8>"]  # fmt: skip
-    wordlike = np.array([True, False, False, False, True, False, False, False, False])
-    got = token_kinds(tokens, wordlike, frozenset({3}), {7}, size=8)
+              "[unused3]", "<row 9>"]  # fmt: skip
+    wordlike = np.array([True, False, False, False, True, False, False, False, False, False])
+    got = token_kinds(tokens, wordlike, frozenset({3}), {7}, size=9, unused={8})
     assert [KINDS[c] for c in got] == ["word", "piece", "byte", "special", "number/punct",
-                                       "number/punct", "piece", "byte", "padding"]  # fmt: skip
+                                       "number/punct", "piece", "byte", "unused",
+                                       "padding"]  # fmt: skip
 
 
 def test_layout_is_the_float64_pca_of_the_unit_rows(gpt2_table):

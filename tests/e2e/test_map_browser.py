@@ -97,6 +97,10 @@ def test_page_opens_offline_and_draws_every_point(opened, tmp_path):
     assert page.evaluate("window.embcliMap.rows.length") == 30522
     drawn = coloured(plot_pixels(page, tmp_path / "map.png"))
     assert drawn > 20_000, f"only {drawn} coloured pixels: the points were not drawn"
+    buttons = page.evaluate(
+        "Array.from(document.querySelectorAll('.modebar-btn'), b => b.dataset.title)"
+    )
+    assert not [b for b in buttons if "share" in b.lower() or "cloud" in b.lower()], buttons
     about = page.locator("#about").inner_text()
     assert "pca" in about and "explained variance" in about
 
@@ -122,6 +126,7 @@ def test_search_paris_flies_to_row_3000_with_the_neighbors_embcli_lists(
     box = page.locator("#plot").bounding_box()
     assert abs(x - (box["x"] + box["width"] / 2)) < box["width"] / 4
     plot_pixels(page, tmp_path / "paris.png")
+    page.screenshot(path=str(tmp_path / "paris-page.png"))
     # the same word in capitals: the uncased vocabulary answers with the same row
     page.fill("#search", "PARIS")
     page.press("#search", "Enter")
@@ -155,6 +160,10 @@ def test_clicking_a_point_lists_its_neighbors(opened, tmp_path):
             break
     assert target is not None
     page.mouse.move(*xy[target])
+    page.wait_for_selector(".hoverlayer .hovertext", timeout=10_000)
+    hover = page.locator(".hoverlayer .hovertext").text_content()
+    assert found.tokens[target] in hover and f"#{found.rows[target]}" in hover
+    assert "kind: " in hover and "cluster: " in hover and "norm: " in hover
     page.mouse.click(*xy[target])
     page.wait_for_function(f"window.embcliMap.state.selected === {target}", timeout=10_000)
     assert page.locator("#selected").get_attribute("data-id") == str(found.rows[target])
