@@ -46,6 +46,7 @@ var about = document.getElementById("about"), html = "<dl><dt>layout</dt><dd>" +
 Object.keys(D.parameters).forEach(function (p) {
   html += "<dt>" + escape(p) + "</dt><dd>" + escape(JSON.stringify(D.parameters[p]).replace(/^"|"$/g, "")) + "</dd>";
 });
+if (D.notes.length) html += "<dt>notes</dt>";
 D.notes.forEach(function (t) { html += "<dd>" + escape(t) + "</dd>"; });
 about.innerHTML = html + "</dl>";
 
