@@ -795,7 +795,9 @@ class Table:
         out = checks.output_file(output, (".html",), "map") if output is not None else None
         plotly_js()  # said before the work when plotly is missing
         progress = self.model.progress
-        report = (lambda done, total: progress(done, total, "rows")) if progress else None
+        report = (
+            (lambda done, total: progress(done, total, "neighbour lists")) if progress else None
+        )
         found = token_map(self.embeddings, self.role, sample=sample, method=method, seed=seed,
                           clusters=clusters, k=k, perplexity=perplexity,
                           progress=report)  # fmt: skip

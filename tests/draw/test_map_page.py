@@ -127,3 +127,16 @@ def test_cli_map_writes_the_page(cli, model_dirs, tmp_path):
     assert bad.code == 2 and bad.err.count("\n") == 1 and "use .html" in bad.err
     bad = cli("map", "-m", model_dirs["gpt2"], "--clusters", "0", "-o", out)
     assert bad.code == 2 and "--clusters must be at least 1" in bad.err
+
+
+def test_building_the_neighbor_lists_reports_progress(model_dirs, tmp_path):
+    heard: list[tuple[int, int, str]] = []
+    model = embcli.Model(str(model_dirs["gpt2"]), cache_dir=tmp_path / "c",
+                         progress=lambda d, t, u: heard.append((d, t, u)))  # fmt: skip
+    table = model.table()
+    table.map(clusters=2, k=2)
+    lists = [(d, t) for d, t, u in heard if u == "neighbour lists"]
+    assert lists and lists[-1] == (table.shape[0], table.shape[0])
+    heard.clear()
+    table.map(clusters=2, k=2)  # kept: nothing to compute again
+    assert not [h for h in heard if h[2] == "neighbour lists"]
