@@ -116,10 +116,22 @@ def byte_and_unused_rows(table: EmbeddingTable) -> tuple[set[int], set[int]]:
 
 
 def pca_coords(unit: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Every unit row on the first two principal axes of the unit rows (float64 PCA), and
-    their shares of the variance."""
-    found = linalg.pca(linalg.Centred.of(unit), 2)
-    return found.coords.astype(np.float32), found.explained
+    """Every unit row on the first two principal axes of the unit rows, and their shares of the
+    variance. The scatter is summed by blocks (:func:`embcli.linalg.scatter`) and the rows
+    projected by blocks, so a 262,144 x 2,304 table needs no float64 copy of itself."""
+    n = unit.shape[0]
+    mean, centred, _ = linalg.scatter(unit, np.ones(n, np.float32), np.arange(n))
+    variances, axes = linalg.principal_axes(centred, 2)
+    coords = np.empty((n, axes.shape[1]), np.float64)
+    for lo in range(0, n, NEIGHBOR_BLOCK):
+        coords[lo : lo + NEIGHBOR_BLOCK] = (np.asarray(unit[lo : lo + NEIGHBOR_BLOCK],
+                                                       np.float64) - mean) @ axes  # fmt: skip
+    out = np.zeros((n, 2), np.float32)
+    out[:, : axes.shape[1]] = coords
+    total = float(variances.sum())
+    explained = np.zeros(2)
+    explained[: axes.shape[1]] = variances[: axes.shape[1]] / total if total > 0 else 0.0
+    return out, explained
 
 
 def sample_rows(n: int, sample: int | None, seed: int) -> np.ndarray:
