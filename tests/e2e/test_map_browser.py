@@ -114,6 +114,12 @@ def test_search_paris_flies_to_row_3000_with_the_neighbors_embcli_lists(
     page.wait_for_function("window.embcliMap.state.selected >= 0")
     page.wait_for_timeout(500)
     assert page.locator("#selected").get_attribute("data-id") == "3000"
+    # ringed on the map: the "selected" trace is row 3000's point, the orange rings its neighbours
+    ringed = page.evaluate(
+        "(() => { const d = document.getElementById('plot').data, m = window.embcliMap;"
+        " return [d[2].x[0] === m.X[3000] && d[2].y[0] === m.Y[3000], d[1].x.length]; })()"
+    )
+    assert ringed == [True, 10]
     listed = [
         int(x) for x in page.locator("#neighbors li").evaluate_all("l => l.map(e => e.dataset.id)")
     ]
