@@ -44,7 +44,8 @@ SIDES = ("encoder", "decoder")
 
 Notice = Callable[[str], None]
 #: ``progress(done, total, unit)``; unit is "bytes" (a download), "rows" (a cache build),
-#: "questions" (a benchmark) or "lines" (a corpus being embedded).
+#: "questions" (a benchmark), "lines" (a corpus being embedded) or "neighbour lists" (every
+#: row's neighbours, for ``Table.map``).
 Progress = Callable[[int, int, str], None]
 PathLike = str | os.PathLike[str]
 

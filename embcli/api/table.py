@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from embcli.ask.undertrained import UndertrainedResult
     from embcli.ask.weat import WeatResult, WeatResults
     from embcli.ask.words import Resolved
+    from embcli.draw.map_page import MapPage
     from embcli.draw.wordplot import WordPlot
     from embcli.store.space import Space as ScoredRows
     from embcli.store.space import Transform
@@ -48,6 +49,7 @@ PathLike = str | os.PathLike[str]
 AxisToRemove = str | Sequence[str] | Sequence[tuple[str, str]] | np.ndarray | None
 METHODS = ("3cosadd", "3cosmul")
 PROJECTIONS = ("pca", "tsne")
+MAP_METHODS = ("pca", "tsne")
 PLOT_QUERIES = 300  # query words whose neighbour ranks the compare picture shows
 
 
@@ -759,6 +761,50 @@ class Table:
 
         return undertrained(self.embeddings, self.role, open_input, lines, source, limit,
                             percentile, all_rows)  # fmt: skip
+
+    def map(
+        self,
+        *,
+        sample: int | None = None,
+        method: str = "pca",
+        seed: int = 0,
+        clusters: int = 20,
+        k: int = 10,
+        perplexity: float = 30.0,
+        output: PathLike | None = None,
+    ) -> MapPage:
+        """The whole table as one self-contained interactive page (``embcli map``): a
+        ``MapPage`` (``.save(path)``; shown inline in Jupyter).
+
+        Every row is a point (``sample``: that many, chosen by ``seed``), placed by ``method``
+        ("pca" of the unit rows; "tsne" for at most 10,000 rows), with its layers (id, token,
+        kind, norm, a k-means cluster of ``clusters``, the under-trained score) and its exact
+        top-``k`` neighbours over the full table. ``output`` writes the page (``.html``).
+        Needs plotly (``pip install 'embcli[map]'``): its plotly.js is inlined in the page.
+        """
+        from embcli.ask.tokenmap import token_map
+        from embcli.draw.map_page import MapPage, plotly_js
+
+        if sample is not None:
+            checks.count("sample", sample, 2)
+        checks.choice("method", method, MAP_METHODS)
+        checks.count("seed", seed)
+        checks.count("clusters", clusters, 1, 255)
+        checks.count("k", k, 1, 100)
+        checks.number("perplexity", perplexity, 1.0)
+        out = checks.output_file(output, (".html",), "map") if output is not None else None
+        plotly_js()  # said before the work when plotly is missing
+        progress = self.model.progress
+        report = (
+            (lambda done, total: progress(done, total, "neighbour lists")) if progress else None
+        )
+        found = token_map(self.embeddings, self.role, sample=sample, method=method, seed=seed,
+                          clusters=clusters, k=k, perplexity=perplexity,
+                          progress=report)  # fmt: skip
+        page = MapPage(found)
+        if out is not None:
+            page.save(out)
+        return page
 
 
 class Space:

@@ -46,6 +46,7 @@ COMMAND_MODULES = {
     "plot": "plot_cmds",
     "positions": "plot_cmds",
     "export": "export_cmd",
+    "map": "map_cmd",
     "compare": "compare_cmd",
     "history": "history_cmd",
     "context": "model_cmds",

@@ -80,6 +80,7 @@ def _label(unit: str, subject: str) -> str:
         "rows": f"Caching {subject}",
         "questions": "Answering the questions",
         "lines": "Embedding the corpus",
+        "neighbour lists": "Every row's neighbours",
         "checkpoints": f"Checkpoints of {subject}",
         "models": subject,
     }.get(unit, subject)

@@ -54,7 +54,7 @@ def test_every_command_is_walked_and_declares_what_it_uses():
         "info", "tokenize", "stats", "undertrained", "neighbors", "similarity", "analogy",
         "size", "evaluate analogies", "evaluate similarity", "plot", "positions", "export",
         "compare", "history", "context", "sentences", "cache list", "cache clear", "axis", "weat",
-        "index build", "index add", "index list", "index rm", "search",
+        "index build", "index add", "index list", "index rm", "search", "map",
     }  # fmt: skip
     for name, cmd in COMMANDS.items():
         declared = uses(cmd)
@@ -106,6 +106,8 @@ def arguments(name: str, tmp_path, inputs) -> list[str]:
         "index add": [str(inputs["more"]), "--index", "idx"],
         "index rm": ["idx"],
         "search": ["king", "--index", "idx", "-k", "1"],
+        "map": ["-o", str(tmp_path / "m.html"), "--sample", "40", "--clusters", "3", "-k", "3",
+                "--seed", "1", "--method", "pca", "--perplexity", "5"],
     }.get(name, [])  # fmt: skip
 
 

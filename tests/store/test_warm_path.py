@@ -30,6 +30,8 @@ HEAVY = (
     "scipy",
     "matplotlib",
     "sklearn",
+    "plotly",  # the map extra: only `embcli map` imports it
+    "embcli.draw.map_page",
     "torch",
     "transformers",
     "dask",  # only when a Dask scheduler is named (--scheduler)

@@ -1,0 +1,142 @@
+"""The map page (draw/map_page.py) and ``Table.map``: the data rides compactly and decodes to
+the numbers the map was made of, the page fetches nothing, bad arguments are said before any
+work and leave no file."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+
+import numpy as np
+import pytest
+
+import embcli
+from embcli.errors import EmbcliError, UsageProblem
+from embcli.read.tokens import visible
+
+pytest.importorskip("plotly")
+
+
+@pytest.fixture
+def table(model_dirs, tmp_path):
+    return embcli.Model(str(model_dirs["gpt2"]), cache_dir=tmp_path / "cache").table()
+
+
+def data_of(page: str) -> dict:
+    m = re.search(r'<script id="map-data" type="application/json">(.*?)</script>', page, re.S)
+    assert m
+    assert "<" not in m.group(1)
+    return json.loads(m.group(1))
+
+
+def numbers(q: dict) -> np.ndarray:
+    u = np.frombuffer(base64.b64decode(q["q16"]), "<u2").astype(np.float64)
+    return q["lo"] + u * (q["hi"] - q["lo"]) / 65535
+
+
+def test_the_page_holds_the_maps_numbers_compactly(table, tmp_path):
+    page = table.map(clusters=3, k=4, output=tmp_path / "m.html")
+    found = page.map
+    assert (tmp_path / "m.html").read_text(encoding="utf-8") == page.html
+    data = data_of(page.html)
+    assert data["n"] == table.shape[0]
+    for axis, name in enumerate("xy"):
+        step = (data[name]["hi"] - data[name]["lo"]) / 65535
+        np.testing.assert_allclose(numbers(data[name]), found.coords[:, axis], atol=step)
+    ids = np.frombuffer(base64.b64decode(data["neighbors"]["data"]), "<u2").astype(np.int64)
+    ids[ids == 65535] = -1
+    assert np.array_equal(ids.reshape(-1, 4), found.neighbors)
+    np.testing.assert_allclose(numbers(data["scores"]).reshape(-1, 4), found.scores, atol=4e-5)
+    kinds = np.frombuffer(base64.b64decode(data["layers"]["kind"]["codes"]), np.uint8)
+    assert np.array_equal(kinds, found.kinds)
+    assert data["layers"]["cluster"]["names"] == found.cluster_names
+    assert data["tokens"] == [visible(t) for t in table.tokens]
+    assert data["method"] == "pca" and "explained variance" in data["parameters"]
+
+
+def test_the_page_fetches_nothing(table):
+    from embcli.draw.map_page import plotly_js
+
+    page = table.map(clusters=3, k=3).html
+    js = plotly_js()
+    assert js in page  # plotly.js inlined whole
+    ours = page.replace(js, "")
+    assert not re.search(r"https?://", ours), re.findall(r"https?://\S{0,40}", ours)
+    assert not re.search(r"<(script|link|img|iframe)[^>]*\s(src|href)=", ours)
+    assert "@import" not in ours and "url(" not in ours
+
+
+def test_jupyter_shows_the_page_in_an_iframe(table):
+    page = table.map(clusters=2, k=2, sample=30)
+    shown = page._repr_html_()
+    assert shown.startswith("<iframe srcdoc=") and "&lt;script" in shown
+    assert "30 rows" in repr(page)
+
+
+@pytest.mark.parametrize(
+    ("options", "param"),
+    [({"method": "umap"}, "method"), ({"sample": 1}, "sample"), ({"clusters": 0}, "clusters"),
+     ({"clusters": 256}, "clusters"), ({"k": 0}, "k"),
+     ({"perplexity": float("nan")}, "perplexity")],
+)  # fmt: skip
+def test_bad_arguments_are_said_in_pythons_names(table, options, param):
+    with pytest.raises(UsageProblem) as err:
+        table.map(**options)
+    assert err.value.param == param
+
+
+def test_a_bad_output_is_said_before_the_work_and_leaves_nothing(table, tmp_path, monkeypatch):
+    from embcli.ask import tokenmap
+
+    monkeypatch.setattr(tokenmap, "token_map", lambda *a, **k: pytest.fail("worked first"))
+    with pytest.raises(EmbcliError, match=r"use \.html"):
+        table.map(output=tmp_path / "m.txt")
+    with pytest.raises(EmbcliError):
+        table.map(output=tmp_path / "no" / "such" / "m.html")
+    assert list(tmp_path.glob("m*")) == []
+
+
+def test_tsne_of_too_many_rows_is_refused_with_the_way_out(table, monkeypatch):
+    from embcli.ask import tokenmap
+
+    monkeypatch.setattr(tokenmap, "TSNE_MAX_ROWS", 50)
+    with pytest.raises(UsageProblem, match="t-SNE of 420 rows would take too long") as err:
+        table.map(method="tsne")
+    assert err.value.param == "method" and "--sample 50" in (err.value.hint or "")
+    found = table.map(method="tsne", sample=50, clusters=2, k=2).map
+    assert found.coords.shape == (50, 2) and found.parameters["perplexity"] <= 49 / 3
+
+
+def test_without_plotly_the_map_says_how_to_get_it(table, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "plotly.offline", None)
+    with pytest.raises(EmbcliError, match="needs plotly") as err:
+        table.map()
+    assert err.value.hint == "pip install 'embcli[map]'"
+
+
+def test_cli_map_writes_the_page(cli, model_dirs, tmp_path):
+    out = tmp_path / "page.html"
+    res = cli("map", "-m", model_dirs["gpt2"], "-o", out, "--sample", "40", "--clusters", "3")
+    assert res.code == 0, res.err
+    assert res.out.strip() == str(out)
+    assert data_of(out.read_text(encoding="utf-8"))["n"] == 40
+    bad = cli("map", "-m", model_dirs["gpt2"], "-o", tmp_path / "x.png")
+    assert bad.code == 2 and bad.err.count("\n") == 1 and "use .html" in bad.err
+    bad = cli("map", "-m", model_dirs["gpt2"], "--clusters", "0", "-o", out)
+    assert bad.code == 2 and "--clusters must be at least 1" in bad.err
+
+
+def test_building_the_neighbor_lists_reports_progress(model_dirs, tmp_path):
+    heard: list[tuple[int, int, str]] = []
+    model = embcli.Model(str(model_dirs["gpt2"]), cache_dir=tmp_path / "c",
+                         progress=lambda d, t, u: heard.append((d, t, u)))  # fmt: skip
+    table = model.table()
+    table.map(clusters=2, k=2)
+    lists = [(d, t) for d, t, u in heard if u == "neighbour lists"]
+    assert lists and lists[-1] == (table.shape[0], table.shape[0])
+    heard.clear()
+    table.map(clusters=2, k=2)  # kept: nothing to compute again
+    assert not [h for h in heard if h[2] == "neighbour lists"]
