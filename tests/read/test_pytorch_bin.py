@@ -25,6 +25,7 @@ from embcli.read.formats import open_container
 from embcli.read.sources import resolve
 from embcli.store.load import ModelRef, open_table
 from tests.conftest import run_subprocess
+from tests.hostile_pickles import Evaluate, Shell
 from tests.hub_server import HubServer
 from tests.read.test_hub import embcli
 
@@ -140,24 +141,6 @@ def test_reading_imports_no_torch(model_dirs, tmp_path):
     proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=env)
     assert proc.returncode == 0, proc.stderr
     assert "TORCH False" in proc.stdout
-
-
-class Shell:
-    """Unpickling this runs a shell command (as any pickle may)."""
-
-    def __init__(self, marker: Path) -> None:
-        self.marker = marker
-
-    def __reduce__(self):
-        return (os.system, (f"touch {self.marker}",))
-
-
-class Evaluate:
-    def __init__(self, marker: Path) -> None:
-        self.marker = marker
-
-    def __reduce__(self):
-        return (eval, (f"open({str(self.marker)!r}, 'w')",))
 
 
 @pytest.mark.parametrize(("payload", "global_name"), [(Shell, "posix.system"),

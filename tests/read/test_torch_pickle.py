@@ -10,7 +10,6 @@ code; these call :func:`load_tensors` directly.
 from __future__ import annotations
 
 import io
-import os
 import pickle
 import zipfile
 from collections import OrderedDict
@@ -21,6 +20,7 @@ import torch
 
 from embcli.errors import EmbcliError
 from embcli.read.torch_pickle import Refused, load_tensors
+from tests.hostile_pickles import Evaluate, Shell
 
 
 def data_pkl(state, tmp_path: Path) -> bytes:
@@ -65,22 +65,6 @@ def test_a_state_dict_nested_under_a_known_key_is_found(tmp_path, wrap):
     inner = OrderedDict(w=torch.ones(3, 2))
     tensors = load_tensors(data_pkl({wrap: inner, "epoch": 4, "lr": 0.1}, tmp_path), "m.bin")
     assert list(tensors) == ["w"] and tensors["w"].shape == (3, 2)
-
-
-class Shell:
-    def __init__(self, marker: Path) -> None:
-        self.marker = marker
-
-    def __reduce__(self):
-        return (os.system, (f"touch {self.marker}",))
-
-
-class Evaluate:
-    def __init__(self, marker: Path) -> None:
-        self.marker = marker
-
-    def __reduce__(self):
-        return (eval, (f"open({str(self.marker)!r}, 'w')",))
 
 
 @pytest.mark.parametrize("protocol", [2, pickle.DEFAULT_PROTOCOL])
