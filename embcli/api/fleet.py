@@ -20,6 +20,7 @@ import signal
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Executor, Future, ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from embcli.api import checks
@@ -29,8 +30,11 @@ from embcli.view import Result, View
 
 #: Table methods a fleet may ask (each returns a ``Result``).
 QUESTIONS = frozenset(
-    ["info", "stats", "undertrained", "neighbors", "similarity", "analogy", "analogies"]
-)
+    ["info", "stats", "undertrained", "neighbors", "similarity", "analogy", "analogies", "weat",
+     "weat_all", "axis", "size"]
+)  # fmt: skip
+#: Questions of a model's config, not of a table: the task opens no table (``size``).
+CONFIG_QUESTIONS = frozenset(["size"])
 #: ``progress(done, total, failed)``: models answered so far, of how many, how many failed.
 FleetProgress = Callable[[int, int, int], None]
 #: Seconds to wait for a Dask scheduler before saying it cannot be reached.
@@ -56,19 +60,34 @@ def answer(ref: ModelRef, question: Question, cache_dir: str | None) -> dict[str
     from embcli.api.model import Model
 
     notices: list[str] = []
-    model = Model(ref.source, revision=ref.revision, cache_dir=cache_dir,
-                  allow_pickle=ref.allow_pickle, notice=notices.append, file=ref.file,
-                  quant=ref.quant)  # fmt: skip
     try:
-        table = model.table(ref.role, ref.tensor)
-        result = getattr(table, question.method)(*question.args, **question.kwargs)
+        if question.method in CONFIG_QUESTIONS:  # sized from its config: no table is read
+            from embcli.api.sizes import size
+
+            result: Any = size(ref.source, file=ref.file, quant=ref.quant, notice=notices.append,
+                               **question.kwargs)  # fmt: skip
+        else:
+            model = Model(ref.source, revision=ref.revision, cache_dir=cache_dir,
+                          allow_pickle=ref.allow_pickle, notice=notices.append, file=ref.file,
+                          quant=ref.quant)  # fmt: skip
+            table = model.table(ref.role, ref.tensor)
+            result = getattr(table, question.method)(*question.args, **question.kwargs)
     except UnresolvedWord as exc:  # a single query the model cannot resolve: its miss
         return {"data": None, "view": None, "missed": [exc.one_line()], "notices": notices}
     except EmbcliError as exc:
         return {"error": exc.one_line(), "exit_code": exc.exit_code, "notices": notices}
     view = getattr(result, question.view)(**question.view_kwargs)
-    missed = [exc.one_line() for exc in getattr(result, "failed", ())]
+    missed = [_missed(failure) for failure in getattr(result, "failed", ())]
     return {"data": result.to_dict(), "view": view, "missed": missed, "notices": notices}
+
+
+def _missed(failure: EmbcliError | tuple[str, EmbcliError]) -> str:
+    """One line of what a model could not answer: a query's error, or (what, why) of a batch
+    (``weat --all``'s test whose words the table lacks)."""
+    if isinstance(failure, tuple):
+        name, exc = failure
+        return f"{name}: {exc.one_line()}"
+    return failure.one_line()
 
 
 @dataclass
@@ -113,6 +132,21 @@ class FleetResult(Result):
 
     def to_dict(self) -> list[dict[str, Any]]:
         return [r for a in self.answers for r in a.records()]
+
+    def figure(self) -> Any:
+        """The comparison picture (a matplotlib ``Figure``; :mod:`embcli.api.fleet_plot`):
+        ``stats`` as bars per figure, ``neighbors`` as a grid, ``undertrained`` and ``size``
+        as bars; None when no model answered."""
+        from embcli.api.fleet_plot import figure
+
+        return figure(self)
+
+    def plot(self, out: str | os.PathLike[str]) -> Path | None:
+        """Write :meth:`figure` to ``out`` (.png/.svg/.pdf); None (nothing written) when no
+        model answered."""
+        from embcli.api.fleet_plot import plot
+
+        return plot(self, out)
 
     def view(self) -> View:
         """One table, ``model`` first: a listing (``info``, ``stats``) becomes one row per model

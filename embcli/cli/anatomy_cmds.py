@@ -41,20 +41,19 @@ def stats(
         typer.Option(
             "--plot",
             metavar="FILE",
-            help="Also draw norms, spectrum and cosines (.png/.svg/.pdf).",
+            help="Also draw norms, spectrum and cosines (.png/.svg/.pdf); with several "
+            "models, each figure across models as bars.",
             show_default=False,
         ),
     ] = None,
 ) -> None:
     """Shape and health of a table: norms, duplicates, anisotropy, isotropy, effective rank.
 
-    Several models (-m repeated, --models FILE): one row each.
+    Several models (-m repeated, --models FILE): one row each (--plot: bars across models).
     """
     if settings.many():
-        if plot is not None:
-            raise UsageProblem("--plot draws one model's table: give one --model")
-        return ask_models(settings, "stats", options={"remove_pcs": remove_pcs, "samples": samples,
-                                                       "seed": seed})  # fmt: skip
+        options = {"remove_pcs": remove_pcs, "samples": samples, "seed": seed}
+        return ask_models(settings, "stats", options=options, plot=plot)
     settings.will_write(plot)
     result = table_of(settings).stats(remove_pcs=remove_pcs, samples=samples, seed=seed, plot=plot)
     if plot is not None:
@@ -94,11 +93,21 @@ def undertrained(
     all_rows: Annotated[
         bool, typer.Option("--all", help="Rank every row outside the reference, unfiltered.")
     ] = False,
+    plot: Annotated[
+        Path | None,
+        typer.Option(
+            "--plot",
+            metavar="FILE",
+            help="With several models: draw how many rows each lists, as bars (.png/.svg/.pdf).",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Tokens that were probably never trained (Land and Bartolo 2024, 'Fishing for Magikarp').
 
     Scores the output head unless --table input is given (for a tied model it is the table).
-    Several models (-m repeated, --models FILE): one table, a model column first.
+    Several models (-m repeated, --models FILE): one table, a model column first (--plot: the
+    counts as bars).
     """
     if settings.many():
         stdin_once(settings, reference)
@@ -108,7 +117,10 @@ def undertrained(
 
             ref = [token for _, token in read_lines("-", comments=False)]
         options = {"reference": ref, "percentile": percentile, "all_rows": all_rows}
-        return ask_models(settings, "undertrained", k, options=options, default=Role.output)
+        return ask_models(settings, "undertrained", k, options=options, default=Role.output,
+                          plot=plot)  # fmt: skip
+    if plot is not None:
+        raise UsageProblem("--plot draws several models: give -m more than once or --models")
     head = table_of(settings, default=Role.output)
     result = head.undertrained(k, reference=reference, percentile=percentile, all_rows=all_rows)
     emit(settings.format, result.to_dict(), result.view())

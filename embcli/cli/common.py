@@ -13,7 +13,10 @@ from embcli.cli.progress import progress_bar
 from embcli.errors import UsageProblem
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from embcli.api import Model, Table
+    from embcli.api.fleet import FleetResult
 
 
 def notice(message: str) -> None:
@@ -46,16 +49,18 @@ def table_of(settings: Settings, default: Role = Role.input) -> Table:
 
 def ask_models(settings: Settings, method: str, *args: Any, options: dict[str, Any] | None = None,
                default: Role = Role.input, view: str = "view",
-               view_kwargs: dict[str, Any] | None = None) -> None:  # fmt: skip
+               view_kwargs: dict[str, Any] | None = None,
+               plot: Path | None = None) -> None:  # fmt: skip
     """Ask every model the settings name (``-m`` repeated, ``--models FILE``) the ``Table``
-    method ``method``, print one table with a model column, and exit as ``history`` does: 4 when
-    a model failed (each said on stderr as it fails), 3 when a model missed a word."""
+    method ``method``, print one table with a model column (``plot``: and draw the comparison),
+    and exit as ``history`` does: 4 when a model failed (each said on stderr as it fails), 3
+    when a model missed a word."""
     from embcli.api import Model
     from embcli.api.fleet import Question, ask_many
-    from embcli.cli.output import emit
+    from embcli.api.fleet_plot import check_plot
     from embcli.cli.progress import fleet_progress
-    from embcli.errors import PartlyFailed, UnresolvedWord
 
+    out = check_plot(method, plot) if plot is not None else None
     specs = settings.specs
     role = (settings.role or default).value
     file = settings.file if settings.declares("file") else None
@@ -67,12 +72,27 @@ def ask_models(settings: Settings, method: str, *args: Any, options: dict[str, A
     result = ask_many(refs, question, labels=specs, cache_dir=settings.cache_dir,
                       jobs=settings.jobs, scheduler=settings.scheduler, notice=notice,
                       progress=fleet_progress(len(specs)))  # fmt: skip
+    say_many(settings, result, len(specs), out)
+
+
+def say_many(settings: Settings, result: FleetResult, total: int, plot: Path | None) -> None:
+    """Print many models' answers as one table, draw ``plot`` from them, and exit 4 when a
+    model failed, 3 when a model missed a word (each said on stderr)."""
+    from embcli.cli.output import emit
+    from embcli.errors import PartlyFailed, UnresolvedWord
+
     for model, line in result.missed:
         notice(f"{model}: {line}")
+    if plot is not None:
+        settings.will_write(plot)
+        if result.plot(plot) is not None:
+            notice(f"wrote {plot}")
+        else:
+            notice(f"{plot} was not written: no model answered")
     emit(settings.format, result.to_dict(), result.view())
     if result.failed:
         names = ", ".join(a.model for a in result.failed)
-        raise PartlyFailed(f"{len(result.failed)} of {len(specs)} models failed: {names}")
+        raise PartlyFailed(f"{len(result.failed)} of {total} models failed: {names}")
     if result.missed:
         raise typer.Exit(UnresolvedWord.exit_code)
 

@@ -16,8 +16,9 @@ from typing import Annotated, Any
 
 import typer
 
-from embcli.cli.common import table_of
+from embcli.cli.common import ask_models, stdin_once, table_of
 from embcli.cli.options import (
+    MANY_OPTIONS,
     TABLE_OPTIONS,
     AllTokensOpt,
     CenterOpt,
@@ -54,7 +55,7 @@ PAIRS_HELP = ("Word pairs a:b,c:d; a file with one pair a line ('a b' or 'a:b'; 
 WORDS_HELP = "Comma-separated words, or a file with one a line ('-': stdin)."
 
 
-@command(*TABLE_OPTIONS, "format")
+@command(*TABLE_OPTIONS, "format", *MANY_OPTIONS)
 def axis(
     settings: Settings,
     pairs: Annotated[str | None, _option("--pairs", "PAIRS", PAIRS_HELP)] = None,
@@ -105,26 +106,33 @@ def axis(
     Scores are the cosine of each word's unit row with the axis: --words, sorted, or without
     them the -k word-like tokens furthest at each end of the table. A pair with a word not in
     the table is left out (and named); fewer than two pairs left is an error, as one pair is.
+    Several models (-m repeated, --models FILE): one table, a model column first.
     """
     from embcli.api import inputs
 
     _one_stdin(pairs, start, end, words, pairs2, start2, end2, remove_axis)
-    result = table_of(settings).axis(
-        inputs.axis_pairs(pairs) if pairs is not None else None,
-        poles=_poles(start, end, "--from", "--to"),
-        method=method.value,
-        words=inputs.word_list(words, "--words") if words is not None else None,
-        k=k,
-        pairs2=inputs.axis_pairs(pairs2) if pairs2 is not None else None,
-        poles2=_poles(start2, end2, "--from2", "--to2"),
-        pool=pool is not None,
-        center=center,
-        remove_pcs=remove_pcs,
-        remove_axis=axis_to_remove(remove_axis),
-        all_tokens=all_tokens,
-        keep_inputs=keep_inputs,
-        plot=plot,
-    )
+    stdin_once(settings, pairs, start, end, words, pairs2, start2, end2, remove_axis)
+    many = settings.many()
+    if many and plot is not None:
+        raise UsageProblem("--plot draws one model's table: give one --model")
+    options: dict[str, Any] = {
+        "poles": _poles(start, end, "--from", "--to"),
+        "method": method.value,
+        "words": inputs.word_list(words, "--words") if words is not None else None,
+        "k": k,
+        "pairs2": inputs.axis_pairs(pairs2) if pairs2 is not None else None,
+        "poles2": _poles(start2, end2, "--from2", "--to2"),
+        "pool": pool is not None,
+        "center": center,
+        "remove_pcs": remove_pcs,
+        "remove_axis": axis_to_remove(remove_axis),
+        "all_tokens": all_tokens,
+        "keep_inputs": keep_inputs,
+    }
+    chosen = inputs.axis_pairs(pairs) if pairs is not None else None
+    if many:
+        return ask_models(settings, "axis", chosen, options=options)
+    result = table_of(settings).axis(chosen, **options, plot=plot)
     if plot is not None:
         print(f"embcli: wrote {plot}", file=sys.stderr)
     emit(settings.format, result.to_dict(), result.view())
@@ -145,7 +153,7 @@ def _one_stdin(*values: str | None) -> None:
         raise UsageProblem("only one option can read stdin ('-')")
 
 
-@command(*TABLE_OPTIONS, "format")
+@command(*TABLE_OPTIONS, "format", *MANY_OPTIONS)
 def weat(
     settings: Settings,
     test: Annotated[
@@ -198,7 +206,10 @@ def weat(
 
     Effect sizes divide by the standard deviation with ddof 0, as WEFE computes them; the
     paper's own effect sizes (from its vectors, not these) are shown beside bundled tests.
+    Several models (-m repeated, --models FILE): one table, a model column first.
     """
+    if targets is not None or attributes is not None:
+        stdin_once(settings, *(targets or ()), *(attributes or ()))
     sets = _weat_sets(targets, attributes)
     given = [test is not None, all_tests, sets is not None]
     if sum(given) != 1:
@@ -208,6 +219,11 @@ def weat(
                                "allow_missing": allow_missing, "pool": pool is not None,
                                "center": center, "remove_pcs": remove_pcs,
                                "remove_axis": axis_to_remove(remove_axis)}  # fmt: skip
+    if settings.many():
+        if all_tests:
+            return ask_models(settings, "weat_all", options=options)
+        words = sets or {}
+        return ask_models(settings, "weat", test, options={**options, **words})
     table = table_of(settings)
     if all_tests:
         results = table.weat_all(**options)

@@ -255,6 +255,13 @@ class Settings:
         self._specs = specs or [one]
         return self._specs
 
+    @property
+    def named(self) -> list[str]:
+        """The models named on the command line (``-m``, ``--models``); none when neither was
+        given (``--model``'s default and ``EMBCLI_MODEL`` do not count)."""
+        listed = "models" in self.uses and self.models is not None
+        return self.specs if self._values["model_given"] or listed else []
+
     def many(self) -> bool:
         """Whether several models are asked (``-m`` repeated, or ``--models``)."""
         if "jobs" in self.uses and self.jobs < 1:
@@ -320,7 +327,8 @@ def one_model(ctx: typer.Context, name: str, after: bool, many: bool, given_at_r
     if len(specs) > 1 and not many:
         raise UsageProblem(
             f"--model was given {len(specs)} times, but 'embcli {name}' takes one model",
-            "info, stats, undertrained, neighbors, similarity and analogy take several",
+            "info, stats, undertrained, neighbors, similarity, analogy, weat, axis and size "
+            "take several",
         )
     typed = (after and on_command_line(ctx, "model")) or "model" in given_at_root
     merged["model_given"] = specs if typed else []

@@ -84,12 +84,23 @@ def neighbors(
     remove_pcs: RemovePcsOpt = 0,
     remove_axis: RemoveAxisOpt = None,
     all_tokens: AllTokensOpt = False,
+    plot: Annotated[
+        Path | None,
+        typer.Option(
+            "--plot",
+            metavar="FILE",
+            help="With several models: draw each query's neighbours per model as a grid "
+            "(.png/.svg/.pdf).",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Nearest tokens by cosine similarity.
 
     Leaves out the query token, its case and space variants, special tokens and word fragments
     unless --all-tokens is given; --among FILE restricts the candidates to a word list.
-    Several models (-m repeated, --models FILE): one table, a model column first.
+    Several models (-m repeated, --models FILE): one table, a model column first (--plot: a
+    grid of model x rank).
     """
     words = words or []
     stdin_once(settings, words[0] if words == ["-"] else None, among, vector)
@@ -110,7 +121,9 @@ def neighbors(
                                "remove_pcs": remove_pcs, "all_tokens": all_tokens,
                                "remove_axis": axis_to_remove(remove_axis)}  # fmt: skip
     if settings.many():
-        return ask_models(settings, "neighbors", query, k, options=options)
+        return ask_models(settings, "neighbors", query, k, options=options, plot=plot)
+    if plot is not None:
+        raise UsageProblem("--plot draws several models: give -m more than once or --models")
     result = table_of(settings).neighbors(query, k, **options)
     render(settings, result)
 
