@@ -28,11 +28,12 @@ def register(app: typer.Typer) -> None:
 @command("format", "file", "quant", "model", *MANY_OPTIONS)
 def size(
     settings: Settings,
-    models: Annotated[
+    given: Annotated[
         list[str] | None,
         typer.Argument(
+            metavar="[MODELS]...",
             help="Hub ids, local model dirs, config.json paths, GGUF files, ollama:NAME or "
-            "catalog names."
+            "catalog names.",
         ),
     ] = None,
     vocab: Annotated[
@@ -77,7 +78,7 @@ def size(
         listing = catalog(dtype)
         emit(settings.format, listing.to_dict(), listing.view())
         return
-    named = settings.named
+    named, models = settings.named, given
     if named and models:
         raise UsageProblem("name the models as arguments or with -m/--models, not both")
     if settings.many() or plot is not None:

@@ -1,0 +1,196 @@
+"""Many models for ``size``, ``weat`` and ``axis`` (``-m`` repeated, ``--models FILE``), and
+``--plot`` across models: each model's answer is the one-model command's, byte for byte in
+JSON; a failing model is named and the others answer (exit 4); a word a model lacks is its miss
+(exit 3). The pictures' numbers are checked in tests/draw/test_fleet_plots.py."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.cli.test_many_models import word_vectors
+from tests.static_models import tiny_model2vec
+
+
+@pytest.fixture(scope="module")
+def fleet(model_dirs, tmp_path_factory) -> list[str]:
+    """GPT-2 and BERT checkpoints, a model2vec static model and a word-vector file."""
+    root = tmp_path_factory.mktemp("fleet-more")
+    static = tiny_model2vec(root / "static")
+    vectors = word_vectors(root / "words.vec")
+    return [str(model_dirs["gpt2"]), str(model_dirs["bert"]), str(static), str(vectors)]
+
+
+def many(*specs: str) -> list[str]:
+    return [a for s in specs for a in ("-m", s)]
+
+
+def dumped(value: object) -> str:
+    return json.dumps(value, ensure_ascii=False, indent=2) + "\n"
+
+
+def same_as_alone(cli, name: str, records: list[dict], spec: str, args: list[str]) -> None:
+    """``spec``'s records are the one-model JSON, byte for byte (``model`` first)."""
+    one = cli(name, "-m", spec, *args, "-f", "json")
+    assert one.code == 0, one.err
+    alone = json.loads(one.out)
+    mine = [r for r in records if r["model"] in (spec, alone.get("model") if isinstance(alone, dict)
+                                                 else None)]  # fmt: skip
+    assert mine and all(next(iter(r)) == "model" for r in mine)
+    if isinstance(alone, dict) and "model" in alone:  # its own model key is the record's
+        assert len(mine) == 1 and dumped(mine[0]) == one.out
+    elif isinstance(alone, dict):
+        assert len(mine) == 1 and dumped({k: v for k, v in mine[0].items() if k != "model"}) == (
+            one.out
+        )
+    else:
+        assert dumped([{k: v for k, v in r.items() if k != "model"} for r in mine]) == one.out
+
+
+WEAT = ["--targets", "king,man", "queen,woman", "--attributes", "paris,berlin", "cat,dog",
+        "--permutations", "20", "--pool", "mean", "--allow-missing"]  # fmt: skip
+AXIS = ["--pairs", "king:queen,man:woman", "-k", "3"]
+
+
+ASKED = [("weat", WEAT), ("axis", AXIS), ("axis", [*AXIS[:2], "--words", "cat,dog,the"])]
+
+
+@pytest.mark.parametrize(("name", "args"), ASKED)
+def test_weat_and_axis_answer_each_model_as_alone(cli, fleet, name, args):
+    res = cli(name, *many(*fleet), *args, "-f", "json")
+    assert res.code == 0, res.err
+    records = json.loads(res.out)
+    assert list(dict.fromkeys(r["model"] for r in records)) == fleet  # the order given
+    for spec in fleet:
+        same_as_alone(cli, name, records, spec, args)
+    tsv = cli(name, *many(*fleet), *args, "-f", "tsv")
+    header, *rows = tsv.out.splitlines()
+    assert header.startswith("model\t")
+    assert list(dict.fromkeys(r.split("\t")[0] for r in rows)) == fleet
+
+
+def test_weat_all_is_a_record_per_model_and_test(cli, fleet):
+    specs = [fleet[0], fleet[3]]
+    args = ["--all", "--permutations", "10", "--pool", "mean", "--allow-missing"]
+    res = cli("weat", *many(*specs), *args, "-f", "json")
+    records = json.loads(res.out)
+    for spec in specs:
+        one = cli("weat", "-m", spec, *args, "-f", "json")
+        assert res.code == one.code or one.code == 0, (res.err, one.err)
+        mine = [{k: v for k, v in r.items() if k != "model"} for r in records
+                if r["model"] == spec and set(r) != {"model", "missing"}]  # fmt: skip
+        assert dumped(mine) == one.out
+        # a test whose words the model lacks: said with its model, recorded as its miss
+        for line in one.err.strip().splitlines():
+            assert line.replace("embcli: ", f"embcli: {spec}: ", 1) in res.err
+
+
+def test_a_word_one_model_lacks_is_its_miss(cli, fleet):
+    vectors, static = fleet[3], fleet[2]
+    args = ["--targets", "xylophone,king", "queen,woman", "--attributes", "paris,berlin",
+            "cat,dog", "--permutations", "10"]  # fmt: skip
+    alone = cli("weat", "-m", static, *args, "-f", "json")
+    assert alone.code == 3  # not a word of the static model
+    res = cli("weat", *many(vectors, static), *args, "-f", "json")
+    assert res.code == 3, res.err
+    records = json.loads(res.out)
+    same_as_alone(cli, "weat", [r for r in records if r["model"] == vectors], vectors, args)
+    missing = [r for r in records if r["model"] == static]
+    assert len(missing) == 1 and set(missing[0]) == {"model", "missing"}
+    assert alone.err.strip() == "embcli: " + missing[0]["missing"]
+    assert f"embcli: {static}: {missing[0]['missing']}" in res.err
+
+
+def test_a_failing_model_among_good_ones(cli, fleet, tmp_path):
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "config.json").write_text("{not json")
+    for name, args in (("axis", AXIS), ("weat", WEAT), ("size", [])):
+        specs = [fleet[0], str(broken), fleet[1]]
+        res = cli(name, *many(*specs), *args, "-f", "json")
+        assert res.code == 4, (name, res.err)
+        records = json.loads(res.out)
+        bad = [r for r in records if r["model"] == str(broken)]
+        assert len(bad) == 1 and set(bad[0]) == {"model", "error"} and bad[0]["error"]
+        for spec in (fleet[0], fleet[1]):
+            same_as_alone(cli, name, records, spec, args)
+        err = res.err.strip().splitlines()
+        assert f"embcli: {broken}: {bad[0]['error']}" in err
+        assert err[-1] == f"embcli: 1 of 3 models failed: {broken}"
+        assert "Traceback" not in res.err
+
+
+def test_size_takes_many_models_as_the_others_do(cli, fleet, tmp_path):
+    specs = fleet[:2]
+    res = cli("size", *many(*specs), "-f", "json")
+    assert res.code == 0, res.err
+    records = json.loads(res.out)
+    assert [r["model"] for r in records] == specs
+    for spec, record in zip(specs, records, strict=True):
+        one = cli("size", "-m", spec, "-f", "json")
+        assert one.code == 0 and dumped(record) == one.out
+        assert cli("size", spec, "-f", "json").out == one.out  # -m once: as an argument
+    # the records are those `size A B` gives (positional models, one report)
+    assert json.loads(cli("size", *specs, "-f", "json").out) == records
+    listing = tmp_path / "models.txt"
+    listing.write_text("\n".join(specs) + "\n")
+    assert cli("size", "--models", listing, "-f", "json").out == res.out
+    # TSV: the exact integers, a model column first, as `size A B` prints them
+    tsv = cli("size", *many(*specs), "-f", "tsv")
+    assert tsv.out == cli("size", *specs, "-f", "tsv").out
+    # the what-if table comes first, as with positional models
+    what = cli("size", *many(*specs), "--vocab", "1000", "--dim", "64", "-f", "json")
+    assert json.loads(what.out) == json.loads(
+        cli("size", *specs, "--vocab", "1000", "--dim", "64", "-f", "json").out
+    )
+
+
+def test_size_refuses_models_two_ways(cli, fleet):
+    res = cli("size", fleet[0], "-m", fleet[1])
+    assert res.code == 2 and "not both" in res.err and len(res.err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["axis", *AXIS, "--plot", "{png}"], "--plot draws one model's table"),
+        (["similarity", "#1", "#2", "--plot", "{png}"], "No such option"),
+        (["stats", "--plot", "{txt}"], "cannot write p.txt"),
+        (["info", "--plot", "{png}"], "No such option"),
+    ],
+)
+def test_plot_is_refused_where_there_is_no_comparison_picture(cli, fleet, tmp_path, args,
+                                                               message):  # fmt: skip
+    paths = {"png": str(tmp_path / "p.png"), "txt": str(tmp_path / "p.txt")}
+    res = cli(args[0], *many(*fleet[:2]), *[a.format(**paths) for a in args[1:]])
+    assert res.code == 2, res.err
+    assert message in res.err and res.out == ""
+    assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("name", ["neighbors", "undertrained", "size"])
+def test_plot_of_one_model_only_where_one_model_draws(cli, fleet, tmp_path, name):
+    args = {"neighbors": ["#3"], "undertrained": [], "size": []}[name]
+    res = cli(name, "-m", fleet[0], *args, "--plot", tmp_path / "p.png")
+    assert res.code == 2 and "--plot draws several models" in res.err, res.err
+    assert not (tmp_path / "p.png").exists()
+
+
+@pytest.mark.parametrize(
+    ("name", "args"),
+    [
+        ("stats", ["--samples", "100"]),
+        ("neighbors", ["#3", "#5", "-k", "4"]),
+        ("undertrained", ["--table", "input", "-k", "0"]),
+        ("size", []),
+    ],
+)
+def test_plot_across_models_writes_the_picture(cli, fleet, tmp_path, name, args):
+    specs = fleet[:2] if name in ("undertrained", "size") else fleet
+    out = tmp_path / "fleet.png"
+    res = cli(name, *many(*specs), *args, "--plot", out, "-f", "json")
+    plain = cli(name, *many(*specs), *args, "-f", "json")
+    assert out.read_bytes().startswith(b"\x89PNG")
+    assert res.out == plain.out and res.code == plain.code
+    assert f"embcli: wrote {out}" in res.err
