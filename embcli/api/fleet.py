@@ -57,9 +57,11 @@ def answer(ref: ModelRef, question: Question, cache_dir: str | None) -> dict[str
     """One model's answer: ``{"data", "view", "missed", "notices"}``, or ``{"error",
     "exit_code", "notices"}`` when the model cannot answer. Runs wherever the task lands: it
     reads the table itself (from the cache directory, or builds it there)."""
+    from embcli.api import fleet_memo
     from embcli.api.model import Model
 
     notices: list[str] = []
+    table = None
     try:
         if question.method in CONFIG_QUESTIONS:  # sized from its config: no table is read
             from embcli.api.sizes import size
@@ -71,6 +73,10 @@ def answer(ref: ModelRef, question: Question, cache_dir: str | None) -> dict[str
                           allow_pickle=ref.allow_pickle, notice=notices.append, file=ref.file,
                           quant=ref.quant)  # fmt: skip
             table = model.table(ref.role, ref.tensor)
+            kept = fleet_memo.recall(table, question)  # answered before: the entry keeps it
+            if kept is not None:
+                return kept | {"notices": notices + kept["notices"]}
+            said = len(notices)
             result = getattr(table, question.method)(*question.args, **question.kwargs)
     except UnresolvedWord as exc:  # a single query the model cannot resolve: its miss
         return {"data": None, "view": None, "missed": [exc.one_line()], "notices": notices}
@@ -78,7 +84,10 @@ def answer(ref: ModelRef, question: Question, cache_dir: str | None) -> dict[str
         return {"error": exc.one_line(), "exit_code": exc.exit_code, "notices": notices}
     view = getattr(result, question.view)(**question.view_kwargs)
     missed = [_missed(failure) for failure in getattr(result, "failed", ())]
-    return {"data": result.to_dict(), "view": view, "missed": missed, "notices": notices}
+    out = {"data": result.to_dict(), "view": view, "missed": missed, "notices": notices}
+    if table is not None:
+        fleet_memo.keep(table, question, out, notices[said:])
+    return out
 
 
 def _missed(failure: EmbcliError | tuple[str, EmbcliError]) -> str:
