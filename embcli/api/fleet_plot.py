@@ -100,7 +100,7 @@ def neighbor_values(
     queries: list[str] = []
     found: dict[tuple[int, str], list[tuple[str, float]]] = {}
     for i, a in enumerate(answers):
-        for record in a.data if isinstance(a.data, list) else []:
+        for record in a.data if isinstance(a.data, list) else [a.data]:  # several queries, one
             query = str(record["query"])
             queries += [query] if query not in queries else []
             found[(i, query)] = [(str(n["token"]), float(n.get("cosine", n.get("score", 0.0))))
@@ -111,8 +111,10 @@ def neighbor_values(
 def _neighbors(answers: list[ModelAnswer]) -> Any:
     from embcli.draw.fleet_plot import neighbor_grid
 
-    return neighbor_grid([a.model for a in answers], neighbor_values(answers),
-                         "nearest neighbours per model")  # fmt: skip
+    grids = neighbor_values(answers)
+    if not grids:  # every query missed by every model
+        return None
+    return neighbor_grid([a.model for a in answers], grids, "nearest neighbours per model")
 
 
 def undertrained_values(answers: list[ModelAnswer]) -> list[tuple[str, list[float]]]:
