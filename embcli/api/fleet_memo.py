@@ -56,6 +56,28 @@ def _stamps(question: Question) -> list[list[Any]]:
     return stamps
 
 
+def _encode(value: Any) -> Any:
+    """``value`` as JSON holds it, tuples marked so :func:`_decode` gives them back as tuples
+    (a kept answer equals the computed one in Python too, not only in its printed JSON)."""
+    if isinstance(value, tuple):
+        return {"(": [_encode(v) for v in value]}
+    if isinstance(value, list):
+        return [_encode(v) for v in value]
+    if isinstance(value, dict):
+        return {"{": [[k, _encode(v)] for k, v in value.items()]}
+    return value
+
+
+def _decode(value: Any) -> Any:
+    if isinstance(value, list):
+        return [_decode(v) for v in value]
+    if isinstance(value, dict) and "(" in value:
+        return tuple(_decode(v) for v in value["("])
+    if isinstance(value, dict):
+        return {k: _decode(v) for k, v in value["{"]}
+    return value
+
+
 def _name(key: str) -> str:
     return "answer-" + hashlib.sha256(key.encode()).hexdigest()[:24]
 
@@ -72,12 +94,12 @@ def recall(table: Table, question: Question) -> dict[str, Any] | None:
     if kept.get("key") != key:
         return None
     try:
-        view = kept["view"]
+        view = _decode(kept["view"])
         for name in _SETS:
             view[name] = set(view[name])
-        return {"data": kept["data"], "view": View(**view), "missed": list(kept["missed"]),
-                "notices": list(kept["notices"])}  # fmt: skip
-    except (KeyError, TypeError):
+        return {"data": _decode(kept["data"]), "view": View(**view),
+                "missed": list(kept["missed"]), "notices": list(kept["notices"])}  # fmt: skip
+    except (KeyError, TypeError, ValueError):
         return None
 
 
@@ -93,8 +115,8 @@ def keep(table: Table, question: Question, answer: dict[str, Any], notices: list
     view = asdict(answer["view"])
     for name in _SETS:
         view[name] = sorted(view[name])
-    record = {"key": key, "data": answer["data"], "view": view, "missed": answer["missed"],
-              "notices": notices}  # fmt: skip
+    record = {"key": key, "data": _encode(answer["data"]), "view": _encode(view),
+              "missed": answer["missed"], "notices": notices}  # fmt: skip
     try:
         json.dumps(record)
     except (TypeError, ValueError):  # a value JSON cannot hold: not kept
