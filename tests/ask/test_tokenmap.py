@@ -121,3 +121,139 @@ def test_clusters_are_named_by_their_most_central_tokens(gpt2_table):
         centre = u[members].mean(axis=0)
         best = pool[np.argsort(-(u[pool] @ centre), kind="stable")[0]]
         assert name.split(" ")[1] == visible(gpt2_table.tokens[best])
+
+
+# -- the under-trained flag, the axis and the comparison layers -----------------------------------
+
+
+def test_the_undertrained_flag_is_what_undertrained_flags(model_dirs, tmp_path):
+    from embcli.ask.undertrained import REACH_PARTIAL, reachability
+
+    table = embcli.Model(str(model_dirs["gpt2"]), cache_dir=tmp_path / "cache").table()
+    found = token_map(table.embeddings, "input", clusters=3, k=3)
+    codes, names = found.categories["under-trained"]
+    flag = np.array([names[c] for c in codes])
+    said = table.undertrained(k=0)
+    candidates = sorted(c["id"] for c in said.candidates)
+    assert candidates and sorted(np.flatnonzero(flag == "flagged").tolist()) == candidates
+    reach = reachability(table.embeddings)
+    for c in said.unreachable:
+        assert flag[c["id"]] == ("partial UTF-8" if reach[c["id"]] == REACH_PARTIAL
+                                 else "unreachable")  # fmt: skip
+    assert int(np.isin(flag, ["unreachable", "partial UTF-8"]).sum()) == len(said.unreachable)
+    assert int((flag == "known unused").sum()) == said.reference["size"]
+    for c in said.candidates:
+        assert found.undertrained[c["id"]] == pytest.approx(c["score"], abs=1e-6)
+
+
+def write_vectors(path, words, vectors):
+    """A word2vec text file (9 significant digits round-trip float32)."""
+    with path.open("w", encoding="utf-8") as fh:
+        fh.write(f"{len(words)} {vectors.shape[1]}\n")
+        for w, v in zip(words, np.asarray(vectors, np.float32).tolist(), strict=True):
+            fh.write(w + " " + " ".join(f"{x:.9g}" for x in v) + "\n")
+    return path
+
+
+def unit64(x):
+    x = np.asarray(x, np.float32).astype(np.float64)
+    return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+
+def top_lists(u, k):
+    """Each row's top-k other rows by float64 cosine, ties by id."""
+    cos = u @ u.T
+    np.fill_diagonal(cos, -np.inf)
+    return np.array([np.lexsort((np.arange(len(c)), -c))[:k] for c in cos])
+
+
+def jaccards(a, b):
+    pairs = zip(a, b, strict=True)
+    return np.array([len(set(x) & set(y)) / len(set(x) | set(y)) for x, y in pairs])
+
+
+@pytest.fixture
+def planted(tmp_path):
+    words = [f"w{i}" for i in range(300)]
+    w = np.random.default_rng(5).normal(size=(300, 24))
+    return words, w, tmp_path
+
+
+def open_vectors(path, cache):
+    return embcli.Model(str(path), cache_dir=cache).table()
+
+
+def test_the_axis_layer_is_embcli_axis_score_of_every_row(planted):
+    words, w, tmp = planted
+    t = open_vectors(write_vectors(tmp / "a.txt", words, w), tmp / "cache")
+    pairs = "w1:w2,w3:w4,w5:w6,w7:w8"
+    found = token_map(t.embeddings, "input", clusters=2, k=3, axis=pairs)
+    (name,) = found.numbers
+    assert name == "axis w1:w2, w3:w4, w5:w6 and 1 more"
+    got = found.numbers[name]
+    u = unit64(w)
+    d = u[[2, 4, 6, 8]] - u[[1, 3, 5, 7]]
+    v = np.linalg.svd(d)[2][0]
+    v = v if (d @ v).sum() >= 0 else -v
+    np.testing.assert_allclose(got, u @ v, atol=1e-6)
+    said = t.axis(pairs, words=words)  # the words' vectors: float32 rows
+    layer = dict(zip(words, got.tolist(), strict=True))
+    assert {s.word: s.score for s in said} == pytest.approx(layer, abs=1e-7)
+    ends = t.axis(pairs, k=5)  # the ends of the table: float64, as the layer
+    assert ends.words and all(got[s.id] == pytest.approx(s.score, abs=1e-12) for s in ends)
+
+
+def test_compare_by_id_finds_the_perturbed_rows(planted):
+    words, w, tmp = planted
+    rng = np.random.default_rng(1)
+    w_b = w + rng.normal(scale=1e-3, size=w.shape)
+    bad = np.sort(rng.choice(len(words), 25, replace=False))
+    w_b[bad] = rng.normal(size=(len(bad), w.shape[1]))
+    a = open_vectors(write_vectors(tmp / "a.txt", words, w), tmp / "cache").embeddings
+    b = open_vectors(write_vectors(tmp / "b.txt", words, w_b), tmp / "cache").embeddings
+    k = 5
+    found = token_map(a, "input", clusters=2, k=k, compare=b)
+    cos, jac = found.numbers["cosine with B"], found.numbers[f"Jaccard@{k} with B"]
+    ua, ub = unit64(w), unit64(w_b)
+    np.testing.assert_allclose(cos, np.einsum("ij,ij->i", ua, ub), atol=1e-6)
+    np.testing.assert_allclose(jac, jaccards(top_lists(ua, k), top_lists(ub, k)), atol=1e-12)
+    good = np.setdiff1d(np.arange(len(words)), bad)
+    assert cos[bad].max() < 0.7 < 0.99 < cos[good].min()
+    assert jac[bad].mean() < 0.3 < 0.6 < jac[good].mean()  # bad rows also leave good lists
+    assert found.parameters["rows matched"].startswith("by id")
+    assert not found.notices
+
+
+def test_compare_by_word_aligns_a_rotated_reordered_table(planted):
+    words, w, tmp = planted
+    rng = np.random.default_rng(2)
+    q, r = np.linalg.qr(rng.normal(size=(24, 24)))
+    keep = np.sort(rng.choice(len(words), 260, replace=False))  # 40 words B lacks
+    order = rng.permutation(keep)
+    w_b = (w @ (q * np.sign(np.diag(r))))[order]
+    bad = order[:20]  # rows of A whose words B holds with another vector
+    w_b[:20] = rng.normal(size=(20, 24))
+    a = open_vectors(write_vectors(tmp / "a.txt", words, w), tmp / "cache").embeddings
+    b = open_vectors(write_vectors(tmp / "b.txt", [words[i] for i in order], w_b),
+                     tmp / "cache").embeddings  # fmt: skip
+    k = 5
+    found = token_map(a, "input", clusters=2, k=k, compare=b)
+    cos, jac = found.numbers["aligned cosine with B"], found.numbers[f"Jaccard@{k} with B"]
+    # the reference: compare's recipe written out in float64 over the shared words
+    where = {int(i): n for n, i in enumerate(order)}
+    ua = unit64(w[keep])
+    ub = unit64(w_b[[where[int(i)] for i in keep]])
+    xa, xb = (unit64(x - x.mean(axis=0)) for x in (ua, ub))
+    uu, _, vt = np.linalg.svd(xa.T @ xb)
+    ref = np.full(len(words), np.nan)
+    ref[keep] = np.einsum("ij,ij->i", xa @ (uu @ vt), xb)
+    np.testing.assert_allclose(cos, ref, atol=1e-5)
+    ref_j = np.full(len(words), np.nan)
+    ref_j[keep] = jaccards(top_lists(ua, k), top_lists(ub, k))
+    np.testing.assert_allclose(jac, ref_j, atol=1e-12)
+    lacking = np.setdiff1d(np.arange(len(words)), keep)
+    assert np.isnan(cos[lacking]).all() and np.isnan(jac[lacking]).all()
+    good = np.setdiff1d(keep, bad)
+    assert cos[bad].max() < 0.7 < 0.95 < cos[good].min()
+    assert found.parameters["rows matched"].startswith("by word")
+    assert any("40 of 300 rows shown have none" in n for n in found.notices)
