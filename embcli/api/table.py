@@ -823,7 +823,7 @@ class Table:
             other = compare.embeddings
         elif isinstance(compare, type(self.model)):  # a Model: api.model imports this module
             other = compare.table(self.role).embeddings
-        elif compare is not None:
+        elif isinstance(compare, (str, os.PathLike)):
             other = self.model.sibling(compare).table(self.role).embeddings
         progress = self.model.progress
 

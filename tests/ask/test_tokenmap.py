@@ -11,6 +11,7 @@ import embcli
 from embcli.ask import tokenmap
 from embcli.ask.tokenmap import KINDS, token_kinds, token_map
 from embcli.ask.words import resolve
+from embcli.errors import UsageProblem
 from embcli.read.tokens import visible
 
 
@@ -257,3 +258,38 @@ def test_compare_by_word_aligns_a_rotated_reordered_table(planted):
     assert cos[bad].max() < 0.7 < 0.95 < cos[good].min()
     assert found.parameters["rows matched"].startswith("by word")
     assert any("40 of 300 rows shown have none" in n for n in found.notices)
+
+
+@pytest.mark.slow  # numba compiles umap-learn's code on first use: about 20 s
+@pytest.mark.filterwarnings("ignore:n_jobs value")
+def test_umap_layout_is_umap_learns_by_cosine_and_is_kept(gpt2_table, monkeypatch):
+    import umap
+
+    found = token_map(gpt2_table, "input", method="umap", clusters=2, k=3, seed=3,
+                      umap_neighbors=10, umap_min_dist=0.2)  # fmt: skip
+    reducer = umap.UMAP(n_components=2, n_neighbors=10, min_dist=0.2, metric="cosine",
+                        random_state=3)  # fmt: skip
+    ref = reducer.fit_transform(np.asarray(gpt2_table.unit, np.float32))
+    np.testing.assert_allclose(found.coords, ref, atol=1e-4)
+    assert found.method == "umap"
+    assert found.parameters["neighbours (UMAP)"] == 10 and found.parameters["min_dist"] == 0.2
+    assert found.parameters["seed"] == 3 and found.parameters["metric"] == "cosine"
+    assert (gpt2_table.path / "derived" / "map-umap-420-3-10-0.2.npz").exists()
+
+    def fails(*args, **kwargs):
+        raise AssertionError("computed again")
+
+    monkeypatch.setattr(tokenmap, "umap_coords", fails)
+    again = token_map(gpt2_table, "input", method="umap", clusters=2, k=3, seed=3,
+                      umap_neighbors=10, umap_min_dist=0.2)  # fmt: skip
+    assert np.array_equal(again.coords, found.coords)
+    with pytest.raises(AssertionError, match="computed again"):  # another seed: another layout
+        token_map(gpt2_table, "input", method="umap", clusters=2, k=3, seed=4,
+                  umap_neighbors=10, umap_min_dist=0.2)  # fmt: skip
+
+
+def test_umap_of_too_many_rows_is_refused_with_the_way_out(gpt2_table, monkeypatch):
+    monkeypatch.setattr(tokenmap, "UMAP_MAX_ROWS", 100)
+    with pytest.raises(UsageProblem, match="UMAP of 420 rows would take too long") as err:
+        token_map(gpt2_table, "input", method="umap", clusters=2, k=3)
+    assert err.value.param == "method" and "--sample 100" in (err.value.hint or "")
