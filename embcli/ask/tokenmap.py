@@ -420,12 +420,15 @@ class Comparison:
 
 
 def rows_in_common(a: EmbeddingTable, b: EmbeddingTable) -> int | None:
-    """How many leading rows hold the same token in both tables (every row of the shorter one)
-    when their vocabularies agree row for row (same tokenizer size, same tokens); else None."""
+    """How many leading rows the two tables share (every row of the shorter one) when their
+    vocabularies agree row for row (same tokenizer size, the same token in every row below
+    it: rows past the tokenizer are the same padding rows, whatever each reader calls them);
+    else None."""
     if a.tokenizer_size != b.tokenizer_size:
         return None
     n = min(a.shape[0], b.shape[0])
-    if n < 1 or list(a.tokens[:n]) != list(b.tokens[:n]):
+    named = min(n, a.tokenizer_size or n)
+    if named < 1 or list(a.tokens[:named]) != list(b.tokens[:named]):
         return None
     return n
 

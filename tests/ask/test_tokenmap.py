@@ -293,3 +293,27 @@ def test_umap_of_too_many_rows_is_refused_with_the_way_out(gpt2_table, monkeypat
     with pytest.raises(UsageProblem, match="UMAP of 420 rows would take too long") as err:
         token_map(gpt2_table, "input", method="umap", clusters=2, k=3)
     assert err.value.param == "method" and "--sample 100" in (err.value.hint or "")
+
+
+def test_compare_with_a_gguf_quantisation_matches_rows_by_id(model_dirs, tmp_path):
+    import gguf
+
+    from tests.cli.test_gguf_commands import llama_as_gguf
+
+    path, values = llama_as_gguf(model_dirs["llama"], tmp_path / "q")
+    a = embcli.Model(str(model_dirs["llama"]), cache_dir=tmp_path / "cache").table().embeddings
+    b = embcli.Model(str(path), cache_dir=tmp_path / "cache").table().embeddings
+    found = token_map(a, "input", clusters=2, k=4, compare=b)
+    assert found.parameters["rows matched"].startswith("by id")
+    q8 = gguf.GGMLQuantizationType.Q8_0
+    deq = gguf.quants.dequantize(gguf.quants.quantize(values.astype(np.float32), q8), q8)
+    x, y = values.astype(np.float64), deq.astype(np.float64)
+    lengths = np.linalg.norm(x, axis=1) * np.linalg.norm(y, axis=1)
+    ref = np.where(lengths > 0, np.einsum("ij,ij->i", x, y) / np.where(lengths > 0, lengths, 1),
+                   np.nan)  # fmt: skip
+    np.testing.assert_allclose(found.numbers["cosine with B"], ref, atol=1e-6)
+    assert np.nanmin(ref) > 0.99
+    lists_b = token_map(b, "input", clusters=2, k=4).neighbors
+    ref_j = [len(set(p) & set(q)) / len(set(p) | set(q))
+             for p, q in zip(found.neighbors.tolist(), lists_b.tolist(), strict=True)]  # fmt: skip
+    np.testing.assert_allclose(found.numbers["Jaccard@4 with B"], ref_j, atol=1e-12)
