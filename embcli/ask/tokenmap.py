@@ -33,8 +33,9 @@ KINDS = ("word", "piece", "byte", "special", "number/punct", "padding", "unused"
 METHODS = ("pca", "tsne", "umap")
 TSNE_MAX_ROWS = 10_000  # t-SNE on 2 cores: about a minute for 10,000 rows
 UMAP_MAX_ROWS = 100_000  # UMAP on 2 cores: 30,522 x 384 in about 100 s (bench/map_build.py)
-#: ``undertrained``'s verdict of a row, as the map's category layer names it (codes in order).
-FLAGS = ("not flagged", "flagged", "unreachable", "partial UTF-8", "known unused", "special")
+#: ``undertrained``'s verdict of a row, as the map's category layer names it (codes in order;
+#: the page colours categories by code: flagged orange, known unused light orange).
+FLAGS = ("not flagged", "special", "flagged", "known unused", "unreachable", "partial UTF-8")
 NEIGHBOR_BLOCK = 1024  # rows per top-k call while building the neighbour lists
 CLUSTER_NAMES = 3  # tokens naming a cluster
 BYTES = re.compile(r"^(?:\\x[0-9a-f]{2})+$")
