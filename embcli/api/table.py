@@ -816,7 +816,7 @@ class Table:
             import importlib.util
 
             if importlib.util.find_spec("umap") is None:
-                raise EmbcliError("--method umap needs umap-learn, which is not installed",
+                raise EmbcliError("the umap layout needs umap-learn, which is not installed",
                                   "pip install 'embcli[map]'")  # fmt: skip
         other = None
         if isinstance(compare, Table):

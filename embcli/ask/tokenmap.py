@@ -164,7 +164,7 @@ def umap_coords(unit: np.ndarray, neighbors: int, min_dist: float, seed: int) ->
         import umap
     except ImportError:
         raise EmbcliError(
-            "--method umap needs umap-learn, which is not installed", "pip install 'embcli[map]'"
+            "the umap layout needs umap-learn, which is not installed", "pip install 'embcli[map]'"
         ) from None
     model = umap.UMAP(n_components=2, n_neighbors=neighbors, min_dist=min_dist, metric="cosine",
                       random_state=seed, low_memory=True)  # fmt: skip
@@ -538,6 +538,8 @@ def token_map(
 
     n = table.shape[0]
     rows = sample_rows(n, sample, seed)
+    # the axis first: pairs the table cannot build an axis from are said before the work
+    along, direction = axis_scores(table, axis) if axis is not None else (None, None)
     coords, params = layout(table, rows, method, seed, perplexity, umap_neighbors, umap_min_dist)
     unit = np.asarray(table.unit)
     tokens_all = list(table.tokens)
@@ -569,8 +571,7 @@ def token_map(
         categories["under-trained"] = (flags[rows], list(FLAGS))
     extra_params: dict[str, Any] = {}
     notices: list[str] = []
-    if axis is not None:
-        along, direction = axis_scores(table, axis)
+    if along is not None and direction is not None:
         if direction.missing:
             from embcli.ask.words import shortlist
 
