@@ -160,6 +160,17 @@ def test_without_plotly_the_map_says_how_to_get_it(table, monkeypatch):
     assert err.value.hint == "pip install 'embcli[map]'"
 
 
+def test_without_umap_learn_the_umap_layout_says_how_to_get_it(table, monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "umap" else real(name, *a))  # fmt: skip
+    with pytest.raises(EmbcliError, match="umap layout needs umap-learn") as err:
+        table.map(method="umap")
+    assert err.value.hint == "pip install 'embcli[map]'"
+
+
 def test_cli_map_with_axis_and_compare_layers(cli, model_dirs, tmp_path):
     out = tmp_path / "page.html"
     res = cli("map", "-m", model_dirs["gpt2"], "-o", out, "--clusters", "2", "-k", "3",
