@@ -49,7 +49,7 @@ PathLike = str | os.PathLike[str]
 AxisToRemove = str | Sequence[str] | Sequence[tuple[str, str]] | np.ndarray | None
 METHODS = ("3cosadd", "3cosmul")
 PROJECTIONS = ("pca", "tsne")
-MAP_METHODS = ("pca", "tsne")
+MAP_METHODS = ("pca", "tsne", "umap")
 PLOT_QUERIES = 300  # query words whose neighbour ranks the compare picture shows
 
 
@@ -771,16 +771,27 @@ class Table:
         clusters: int = 20,
         k: int = 10,
         perplexity: float = 30.0,
+        umap_neighbors: int = 15,
+        umap_min_dist: float = 0.1,
+        axis: str | Sequence[str] | Sequence[tuple[str, str]] | None = None,
+        compare: Table | Model | PathLike | None = None,
         output: PathLike | None = None,
     ) -> MapPage:
         """The whole table as one self-contained interactive page (``embcli map``): a
         ``MapPage`` (``.save(path)``; shown inline in Jupyter).
 
         Every row is a point (``sample``: that many, chosen by ``seed``), placed by ``method``
-        ("pca" of the unit rows; "tsne" for at most 10,000 rows), with its layers (id, token,
-        kind, norm, a k-means cluster of ``clusters``, the under-trained score) and its exact
-        top-``k`` neighbours over the full table. ``output`` writes the page (``.html``).
-        Needs plotly (``pip install 'embcli[map]'``): its plotly.js is inlined in the page.
+        ("pca" of the unit rows; "umap" of them by cosine, ``umap_neighbors`` and
+        ``umap_min_dist``, seeded by ``seed``, for at most 100,000 rows; "tsne" for at most
+        10,000 rows), with its layers (id, token, kind, norm, a k-means cluster of
+        ``clusters``, the under-trained score and flag as ``undertrained`` finds them) and its
+        exact top-``k`` neighbours over the full table. ``axis``: pairs as :meth:`axis` takes
+        them (``"man:woman,he:she"``, a section of the analogy set), for a layer of every
+        row's score on that axis. ``compare``: another table B (a ``Table``, a ``Model``, or a
+        model's name, opened as this one is, its table of the same role), for layers of each
+        row's cosine with its row in B and the Jaccard@``k`` of its neighbour lists in A and
+        B. ``output`` writes the page (``.html``). Needs plotly (and umap-learn for "umap"):
+        ``pip install 'embcli[map]'``.
         """
         from embcli.ask.tokenmap import token_map
         from embcli.draw.map_page import MapPage, plotly_js
@@ -792,15 +803,42 @@ class Table:
         checks.count("clusters", clusters, 1, 255)
         checks.count("k", k, 1, 100)
         checks.number("perplexity", perplexity, 1.0)
+        checks.count("umap_neighbors", umap_neighbors, 2, 200)
+        checks.number("umap_min_dist", umap_min_dist, 0.0, 1.0)
+        pairs = checks.axis_pairs("axis", axis) if axis is not None else None
+        if compare is not None and not isinstance(compare, (Table, type(self.model), str,
+                                                            os.PathLike)):  # fmt: skip
+            raise UsageProblem(f"compare takes a Table, a Model or a model's name, not "
+                               f"{type(compare).__name__}", param="compare")  # fmt: skip
         out = checks.output_file(output, (".html",), "map") if output is not None else None
         plotly_js()  # said before the work when plotly is missing
+        if method == "umap":
+            import importlib.util
+
+            if importlib.util.find_spec("umap") is None:
+                raise EmbcliError("the umap layout needs umap-learn, which is not installed",
+                                  "pip install 'embcli[map]'")  # fmt: skip
+        other = None
+        if isinstance(compare, Table):
+            other = compare.embeddings
+        elif isinstance(compare, type(self.model)):  # a Model: api.model imports this module
+            other = compare.table(self.role).embeddings
+        elif isinstance(compare, (str, os.PathLike)):
+            other = self.model.sibling(compare).table(self.role).embeddings
         progress = self.model.progress
-        report = (
-            (lambda done, total: progress(done, total, "neighbour lists")) if progress else None
-        )
+
+        def report(what: str) -> Any:
+            if progress is None:
+                return None
+            return lambda done, total: progress(done, total, what)
+
         found = token_map(self.embeddings, self.role, sample=sample, method=method, seed=seed,
                           clusters=clusters, k=k, perplexity=perplexity,
-                          progress=report)  # fmt: skip
+                          progress=report("neighbour lists"), umap_neighbors=umap_neighbors,
+                          umap_min_dist=umap_min_dist, axis=pairs, compare=other,
+                          compare_progress=report("neighbour lists of B"))  # fmt: skip
+        for note in found.notices:
+            self.model.notice(note)
         page = MapPage(found)
         if out is not None:
             page.save(out)

@@ -1,8 +1,10 @@
 """The whole table as a map: every row's 2-D place, its layers and its exact neighbours.
 
 :func:`token_map` gathers what ``embcli map`` draws (:mod:`embcli.draw.map_page` makes the
-page): coordinates (PCA of the unit rows, or t-SNE on a sample), one value per row for each
-layer (id, token, kind, row norm, k-means cluster, under-trained score), every shown row's exact
+page): coordinates (PCA of the unit rows, UMAP of them, or t-SNE on a sample), one value per
+row for each layer (id, token, kind, row norm, k-means cluster, under-trained score and flag,
+and when asked the score on a semantic axis and the cosine and neighbour agreement with
+another table), every shown row's exact
 top-k neighbours over the full table (the rows ``embcli neighbors`` ranks, found by
 :func:`embcli.ask.queries.top_k`, so a row's list equals ``embcli neighbors #id``), and the
 search table: each word a user may type, resolved as the CLI resolves it.
@@ -28,8 +30,12 @@ if TYPE_CHECKING:
 
 #: Kinds of token, in the order of their codes.
 KINDS = ("word", "piece", "byte", "special", "number/punct", "padding", "unused")
-METHODS = ("pca", "tsne")
+METHODS = ("pca", "tsne", "umap")
 TSNE_MAX_ROWS = 10_000  # t-SNE on 2 cores: about a minute for 10,000 rows
+UMAP_MAX_ROWS = 100_000  # UMAP on 2 cores: 30,522 x 384 in about 100 s (bench/map_build.py)
+#: ``undertrained``'s verdict of a row, as the map's category layer names it (codes in order;
+#: the page colours categories by code: flagged orange, known unused light orange).
+FLAGS = ("not flagged", "special", "flagged", "known unused", "unreachable", "partial UTF-8")
 NEIGHBOR_BLOCK = 1024  # rows per top-k call while building the neighbour lists
 CLUSTER_NAMES = 3  # tokens naming a cluster
 BYTES = re.compile(r"^(?:\\x[0-9a-f]{2})+$")
@@ -60,6 +66,13 @@ class TokenMap:
     method: str
     parameters: dict[str, Any]
     notes: list[str] = field(default_factory=list)
+    #: Further number layers by name, each [n] float64 aligned with ``rows`` (NaN: no value,
+    #: a row of A that B lacks): the axis score, the cosine and Jaccard with another table.
+    numbers: dict[str, np.ndarray] = field(default_factory=dict)
+    #: Further category layers by name: ([n] uint8 codes, the categories' names).
+    categories: dict[str, tuple[np.ndarray, list[str]]] = field(default_factory=dict)
+    #: The notes a caller should also say (the axis's words not in the table, rows B lacks).
+    notices: list[str] = field(default_factory=list)
 
 
 def token_kinds(
@@ -142,8 +155,33 @@ def sample_rows(n: int, sample: int | None, seed: int) -> np.ndarray:
     return np.sort(rng.choice(n, size=sample, replace=False)).astype(np.int64)
 
 
+def umap_coords(unit: np.ndarray, neighbors: int, min_dist: float, seed: int) -> np.ndarray:
+    """UMAP (umap-learn, McInnes et al. 2018) of the unit rows by cosine, seeded (and so run
+    on one thread: umap-learn gives up parallelism for a fixed seed)."""
+    import warnings
+
+    try:
+        import umap
+    except ImportError:
+        raise EmbcliError(
+            "the umap layout needs umap-learn, which is not installed", "pip install 'embcli[map]'"
+        ) from None
+    model = umap.UMAP(n_components=2, n_neighbors=neighbors, min_dist=min_dist, metric="cosine",
+                      random_state=seed, low_memory=True)  # fmt: skip
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "n_jobs value 1 overridden to 1 by setting random_state"
+        coords = model.fit_transform(np.asarray(unit, np.float32))
+    return np.asarray(coords, np.float32)
+
+
 def layout(
-    table: EmbeddingTable, rows: np.ndarray, method: str, seed: int, perplexity: float
+    table: EmbeddingTable,
+    rows: np.ndarray,
+    method: str,
+    seed: int,
+    perplexity: float,
+    umap_neighbors: int = 15,
+    umap_min_dist: float = 0.1,
 ) -> tuple[np.ndarray, dict[str, Any]]:
     """The rows' 2-D coordinates (kept as a derived file) and the parameters that made them."""
     n = table.shape[0]
@@ -158,6 +196,8 @@ def layout(
         explained = [round(float(v), 4) for v in kept["explained"]]
         params: dict[str, Any] = {"of": "unit rows", "explained variance": explained}
         return np.asarray(kept["coords"][rows], np.float32), params
+    if method == "umap":
+        return umap_layout(table, rows, seed, umap_neighbors, umap_min_dist)
     from embcli.ask.projection import clamp_perplexity, tsne_2d
 
     if len(rows) > TSNE_MAX_ROWS:
@@ -176,6 +216,34 @@ def layout(
     if not np.array_equal(kept["rows"], rows):  # another sample under the same name
         kept = {"coords": tsne_2d(np.asarray(table.unit)[rows], used, seed)}
     params = {"of": "unit rows", "metric": "cosine", "perplexity": used, "seed": seed}
+    return np.asarray(kept["coords"], np.float32), params
+
+
+def umap_layout(
+    table: EmbeddingTable, rows: np.ndarray, seed: int, neighbors: int, min_dist: float
+) -> tuple[np.ndarray, dict[str, Any]]:
+    """UMAP coordinates of ``rows``, kept as a derived file keyed by the rows shown, the seed
+    and the parameters (a sample is checked row for row, as t-SNE's is)."""
+    if len(rows) > UMAP_MAX_ROWS:
+        raise UsageProblem(
+            f"UMAP of {len(rows):,} rows would take too long here (at most {UMAP_MAX_ROWS:,})",
+            f"add --sample {UMAP_MAX_ROWS} or use --method pca",
+            param="method",
+        )
+    used = max(2, min(neighbors, len(rows) - 1))
+    key = f"map-umap-{len(rows)}-{seed}-{used}-{min_dist:g}.npz"
+
+    def compute() -> np.ndarray:
+        return umap_coords(np.asarray(table.unit)[rows], used, min_dist, seed)
+
+    kept = table.derived.arrays(
+        key, lambda: {"rows": rows, "coords": compute()},
+        {"rows": rows.shape, "coords": (len(rows), 2)},
+    )  # fmt: skip
+    if not np.array_equal(kept["rows"], rows):  # another sample under the same name
+        kept = {"coords": compute()}
+    params = {"of": "unit rows", "metric": "cosine", "neighbours (UMAP)": used,
+              "min_dist": min_dist, "seed": seed}  # fmt: skip
     return np.asarray(kept["coords"], np.float32), params
 
 
@@ -221,7 +289,7 @@ def all_neighbors(
     unit = np.asarray(table.unit)
     wordlike = np.asarray(table.wordlike, bool)
     allowed = wordlike if wordlike.any() else None
-    groups = np.asarray(table._variant_group) if allowed is not None else None
+    groups = np.asarray(table.variant_groups) if allowed is not None else None
     members: dict[int, np.ndarray] = {}
     if groups is not None:
         order = np.argsort(groups, kind="stable")
@@ -288,18 +356,160 @@ def _lowercases(table: EmbeddingTable) -> bool:
         return False
 
 
-def undertrained_scores(table: EmbeddingTable) -> tuple[np.ndarray | None, str]:
-    """``undertrained``'s score of every row, or None and why not (no known-unused rows)."""
-    from embcli.ask.undertrained import cosine_distance_scores, default_reference
+def undertrained_layers(
+    table: EmbeddingTable,
+) -> tuple[np.ndarray | None, np.ndarray | None, str]:
+    """``undertrained``'s score of every row and its verdict as codes into :data:`FLAGS`
+    (both from :func:`embcli.ask.undertrained.verdicts`, the command's own code path, at its
+    default percentile), and what the reference set is or why there is none. A table with no
+    reachable row outside the reference (no tokenizer) has a score and no flag."""
+    from embcli.ask.undertrained import REACH_PARTIAL, REACH_SPECIAL, REACH_UNREACHABLE, verdicts
 
     try:
-        ref, how = default_reference(table)
+        found = verdicts(table)
     except EmbcliError as exc:
-        return None, str(exc)
+        try:
+            found = verdicts(table, all_rows=True)
+        except EmbcliError:
+            return None, None, str(exc)
+        return found.scores.astype(np.float32), None, found.how
+    codes = np.zeros(table.shape[0], np.uint8)
+    special = found.reach == REACH_SPECIAL
+    codes[special] = FLAGS.index("special")
+    codes[found.unreachable & (found.reach == REACH_PARTIAL)] = FLAGS.index("partial UTF-8")
+    codes[found.unreachable & (found.reach == REACH_UNREACHABLE)] = FLAGS.index("unreachable")
+    codes[found.flagged] = FLAGS.index("flagged")
+    codes[found.in_reference] = FLAGS.index("known unused")
+    how = (f"{found.how}; flagged: the lowest 2% of reachable rows' scores "
+           f"(<= {found.threshold:.4f})")  # fmt: skip
+    return found.scores.astype(np.float32), codes, how
+
+
+def axis_scores(table: EmbeddingTable, pairs: Any, method: str = "pca") -> tuple[np.ndarray, Any]:
+    """Every row's score on the axis ``pairs`` make (``embcli axis``'s pairs, built by
+    :func:`embcli.ask.directions.build` in the table's own rows): the float64 cosine of its
+    unit row with the axis, what ``embcli axis`` reports; and the :class:`Direction`."""
+    from embcli.ask.directions import build
+
+    direction = build(table, pairs, None, method=method)
+    space = table.space()
     n = table.shape[0]
-    norms = np.asarray(table.norms)
-    pc = linalg.first_component(table.unit, norms, np.arange(n))
-    return cosine_distance_scores(table.unit, norms, ref, pc).astype(np.float32), how
+    out = np.empty(n, np.float64)
+    for lo in range(0, n, NEIGHBOR_BLOCK * 16):
+        ids = np.arange(lo, min(n, lo + NEIGHBOR_BLOCK * 16))
+        out[ids] = space.exact(ids, direction.vector)
+    return out, direction
+
+
+@dataclass
+class Comparison:
+    """Each row of table A against table B (``map --compare``): ``cosine`` and ``jaccard``
+    are [rows of A] float64, NaN where A's row has no match in B. ``by`` says how rows were
+    matched ("id": the vocabularies are the same row for row; "word": word-like tokens by
+    text, as ``embcli compare`` matches them), ``aligned`` whether the cosine is taken after
+    ``compare``'s Procrustes alignment (else directly, row against row), ``k`` the lists'
+    length, ``matched`` how many rows of A have a cosine."""
+
+    cosine: np.ndarray
+    jaccard: np.ndarray
+    by: str
+    aligned: bool
+    k: int
+    matched: int
+    label: str
+    shape: tuple[int, int]
+
+
+def rows_in_common(a: EmbeddingTable, b: EmbeddingTable) -> int | None:
+    """How many leading rows the two tables share (every row of the shorter one) when their
+    vocabularies agree row for row (same tokenizer size, the same token in every row below
+    it: rows past the tokenizer are the same padding rows, whatever each reader calls them);
+    else None."""
+    if a.tokenizer_size != b.tokenizer_size:
+        return None
+    n = min(a.shape[0], b.shape[0])
+    named = min(n, a.tokenizer_size or n)
+    if named < 1 or list(a.tokens[:named]) != list(b.tokens[:named]):
+        return None
+    return n
+
+
+def list_jaccard(lists_a: np.ndarray, lists_b: np.ndarray) -> np.ndarray:
+    """Per row, |A ∩ B| / |A ∪ B| of two id lists padded with -1 (padding is no member)."""
+    a = np.where(lists_a < 0, -1, lists_a)
+    b = np.where(lists_b < 0, -2, lists_b)
+    inter = (a[:, :, None] == b[:, None, :]).any(axis=2).sum(axis=1)
+    union = (a >= 0).sum(axis=1) + (b >= 0).sum(axis=1) - inter
+    out: np.ndarray = np.where(union > 0, inter / np.maximum(union, 1), np.nan)
+    return out
+
+
+def kept_neighbors(
+    table: EmbeddingTable, k: int, progress: Any = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Every row's top-``k`` (:func:`all_neighbors`), kept as ``derived/map-neighbors-k``."""
+    n = table.shape[0]
+    kept = table.derived.arrays(
+        f"map-neighbors-{k}.npz",
+        lambda: dict(
+            zip(("ids", "scores"), all_neighbors(table, np.arange(n), k, progress), strict=True)
+        ),
+        {"ids": (n, k), "scores": (n, k)},
+    )
+    return np.asarray(kept["ids"]), np.asarray(kept["scores"])
+
+
+def compare_rows(
+    a: EmbeddingTable, b: EmbeddingTable, k: int, lists_a: np.ndarray, progress: Any = None
+) -> Comparison:
+    """Each row of A against B (see :class:`Comparison`), as ``embcli compare`` compares them.
+
+    When the vocabularies agree row for row (:func:`rows_in_common`: a quantisation, a
+    fine-tune, a checkpoint of one model) row i is matched with row i; the cosine is taken
+    directly (``compare``'s row cosine) when the widths agree, and each row's neighbour list
+    in A (``lists_a``, the map's) is compared with its list in B, found the same way. Else
+    the word-like tokens are matched by text (``compare``'s shared vocabulary: case folded,
+    the lowest id wins); the cosine is taken after ``compare``'s alignment (centred unit rows,
+    the wider side reduced by PCA, orthogonal Procrustes fitted on every shared word) and the
+    neighbour lists are those among the shared words on each side (``compare``'s Jaccard)."""
+    from embcli.ask import compare as C
+
+    n_a = a.shape[0]
+    cosine = np.full(n_a, np.nan)
+    jaccard = np.full(n_a, np.nan)
+    common = rows_in_common(a, b)
+    if common is not None:
+        lists_b, _ = kept_neighbors(b, k, progress)
+        jaccard[:common] = list_jaccard(lists_a[:common], lists_b[:common])
+        if a.shape[1] == b.shape[1]:
+            rows, cos = C.row_cosines(a.unit, a.norms, b.unit, b.norms, common)
+            cosine[rows] = cos
+            return Comparison(cosine, jaccard, "id", False, k, len(rows), b.label, b.shape)
+        ids_a = ids_b = np.flatnonzero(np.asarray(a.wordlike[:common], bool))
+    else:
+        rows_a = C.word_rows(a.tokens, a.wordlike, a.style)
+        rows_b = C.word_rows(b.tokens, b.wordlike, b.style)
+        vocab = C.shared_vocabulary(rows_a, rows_b)
+        ids_a, ids_b = vocab.ids_a, vocab.ids_b
+    if len(ids_a) < 3:
+        raise EmbcliError(
+            f"{a.label} and {b.label} share {len(ids_a)} word-like tokens: too few to compare "
+            "(need at least 3)"
+        )
+    ua = np.asarray(a.unit[ids_a], np.float32)
+    ub = np.asarray(b.unit[ids_b], np.float32)
+    if common is None:
+        k_eff = max(1, min(k, len(ids_a) - 1))
+        everyone = np.arange(len(ids_a))
+        jaccard[ids_a] = C.jaccard(C.neighbor_lists(ua, everyone, k_eff),
+                                   C.neighbor_lists(ub, everyone, k_eff))  # fmt: skip
+    dim = min(ua.shape[1], ub.shape[1])
+    xa, _ = C.prepare(ua, dim if ua.shape[1] > dim else None)
+    xb, _ = C.prepare(ub, dim if ub.shape[1] > dim else None)
+    mapped = xa @ linalg.procrustes(xa, xb)
+    cosine[ids_a] = np.einsum("ij,ij->i", mapped, xb)
+    by = "id" if common is not None else "word"
+    return Comparison(cosine, jaccard, by, True, k, len(ids_a), b.label, b.shape)
 
 
 def token_map(
@@ -313,14 +523,24 @@ def token_map(
     k: int = 10,
     perplexity: float = 30.0,
     progress: Any = None,
+    umap_neighbors: int = 15,
+    umap_min_dist: float = 0.1,
+    axis: Any = None,
+    compare: EmbeddingTable | None = None,
+    compare_progress: Any = None,
 ) -> TokenMap:
-    """Everything the map of ``table`` shows (see the module docstring)."""
+    """Everything the map of ``table`` shows (see the module docstring). ``axis``: pairs (as
+    ``embcli axis`` takes them) for a layer of every row's score on their axis; ``compare``:
+    another table B, for the layers of :func:`compare_rows` (``compare_progress`` hears B's
+    neighbour lists being built)."""
     from embcli.ask.projection import title_name
     from embcli.read.tokens import visible
 
     n = table.shape[0]
     rows = sample_rows(n, sample, seed)
-    coords, params = layout(table, rows, method, seed, perplexity)
+    # the axis first: pairs the table cannot build an axis from are said before the work
+    along, direction = axis_scores(table, axis) if axis is not None else (None, None)
+    coords, params = layout(table, rows, method, seed, perplexity, umap_neighbors, umap_min_dist)
     unit = np.asarray(table.unit)
     tokens_all = list(table.tokens)
     wordlike = np.asarray(table.wordlike, bool)
@@ -341,10 +561,50 @@ def token_map(
         {"ids": (n, k), "scores": (n, k)},
     )
     neighbors, scores = kept["ids"][rows], kept["scores"][rows]
-    under, how = undertrained_scores(table)
+    under, flags, how = undertrained_layers(table)
     notes = [
         f"under-trained score: {how}" if under is not None else f"no under-trained score: {how}"
     ]
+    numbers: dict[str, np.ndarray] = {}
+    categories: dict[str, tuple[np.ndarray, list[str]]] = {}
+    if flags is not None:
+        categories["under-trained"] = (flags[rows], list(FLAGS))
+    extra_params: dict[str, Any] = {}
+    notices: list[str] = []
+    if along is not None and direction is not None:
+        if direction.missing:
+            from embcli.ask.words import shortlist
+
+            notices.append(f"axis: not in the table, skipped: {shortlist(direction.missing, 10)}")
+        name = f"axis {direction.label()}"
+        numbers[name] = along[rows]
+        extra_params[name] = "cosine of each unit row with the axis, " + direction.caption()
+    if compare is not None:
+        found = compare_rows(table, compare, k, np.asarray(kept["ids"]), compare_progress)
+        cos_name = "aligned cosine with B" if found.aligned else "cosine with B"
+        numbers[cos_name] = found.cosine[rows]
+        numbers[f"Jaccard@{k} with B"] = found.jaccard[rows]
+        extra_params["B"] = f"{found.label} ({found.shape[0]:,} x {found.shape[1]:,})"
+        extra_params["rows matched"] = (
+            "by id (the vocabularies agree row for row)" if found.by == "id"
+            else "by word-like token text, case folded (as compare)"
+        )  # fmt: skip
+        extra_params[cos_name] = (
+            "each row against its row in B after compare's Procrustes alignment, fitted on "
+            f"{found.matched:,} shared words" if found.aligned
+            else "each row against its row in B, directly"
+        )  # fmt: skip
+        extra_params[f"Jaccard@{k} with B"] = (
+            "the row's neighbour list in A against its list in B (both as the map lists them)"
+            if found.by == "id"
+            else "neighbours among the shared words in A and in B (as compare)"
+        )
+        shown_cos, shown_jac = found.cosine[rows], found.jaccard[rows]
+        for label, values in ((cos_name, shown_cos), (f"Jaccard@{k} with B", shown_jac)):
+            lacking = int(np.isnan(values).sum())
+            if lacking:
+                notices.append(f"{label}: {lacking:,} of {len(rows):,} rows shown have none "
+                               "(not in B, or not a shared word)")  # fmt: skip
     shown = set(rows.tolist())
     extra = {
         int(i): tokens_all[int(i)] for i in np.unique(neighbors) if i >= 0 and int(i) not in shown
@@ -377,6 +637,10 @@ def token_map(
             **params,
             "clusters": f"k-means, {clusters} on unit rows, seed {seed}",
             "neighbours": f"exact top-{k} by cosine among word-like rows",
+            **extra_params,
         },
-        notes=notes,
+        notes=notes + notices,
+        numbers=numbers,
+        categories=categories,
+        notices=notices,
     )

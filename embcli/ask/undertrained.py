@@ -244,6 +244,63 @@ class UndertrainedResult(Result):
         )
 
 
+@dataclass
+class Verdicts:
+    """``undertrained``'s judgement of every row: the score, the reference set (``reference``
+    ids, ``in_reference`` mask, ``how`` it was found), each row's reachability code, the rows
+    that are bytes of the alphabet, and the two lists the command prints as masks: ``flagged``
+    (the candidates: reachable, outside the reference, not a byte, score at or below
+    ``threshold``, the ``percentile`` of those rows' scores) and ``unreachable`` (unreachable
+    or partial UTF-8 rows outside the reference). ``threshold`` is None for ``all_rows``."""
+
+    scores: np.ndarray
+    reference: np.ndarray
+    how: str
+    in_reference: np.ndarray
+    reach: np.ndarray
+    alphabet_bytes: set[int]
+    flagged: np.ndarray
+    unreachable: np.ndarray
+    threshold: float | None
+
+
+def verdicts(
+    head: EmbeddingTable,
+    reference: Sequence[tuple[int, str]] | None = None,
+    source: str = "the reference",
+    percentile: float = 2.0,
+    all_rows: bool = False,
+) -> Verdicts:
+    """Score and judge every row of ``head`` (see :class:`Verdicts`): what
+    :func:`find_undertrained` ranks, and what ``map``'s under-trained layers show."""
+    rows = head.shape[0]
+    if reference is not None:
+        ref, how = reference_rows(head, reference, source)
+    else:
+        ref, how = default_reference(head)
+    norms = np.asarray(head.norms)
+    pc = linalg.first_component(head.unit, norms, np.arange(rows))
+    scores = cosine_distance_scores(head.unit, norms, ref, pc)
+    size = min(rows, head.tokenizer_size or rows)
+    reach = reachability(head)
+    in_ref = np.zeros(rows, bool)
+    in_ref[ref] = True
+    alphabet_bytes = {i for i in range(size) if _byte(head, i) is not None}
+    flagged = np.zeros(rows, bool)
+    unreachable = np.zeros(rows, bool)
+    threshold = None
+    if not all_rows:
+        ok = (reach == REACH_OK) & ~in_ref
+        ok[list(alphabet_bytes)] = False
+        if not ok.any():
+            raise EmbcliError(f"{head.label} has no reachable tokens outside the reference set")
+        threshold = float(np.percentile(scores[ok], percentile))
+        flagged = ok & (scores <= threshold)
+        unreachable = np.isin(reach, [REACH_UNREACHABLE, REACH_PARTIAL]) & ~in_ref
+    return Verdicts(scores, ref, how, in_ref, reach, alphabet_bytes, flagged, unreachable,
+                    threshold)  # fmt: skip
+
+
 INDICATOR = "cosine distance to the reference mean, first principal component removed"
 
 
@@ -266,14 +323,10 @@ def find_undertrained(
     guessing which rows correspond.
     """
     rows = head.shape[0]
-    if reference is not None:
-        ref, how = reference_rows(head, reference, source)
-    else:
-        ref, how = default_reference(head)
-    norms = np.asarray(head.norms)
-    pc = linalg.first_component(head.unit, norms, np.arange(rows))
-    scores = cosine_distance_scores(head.unit, norms, ref, pc)
+    found = verdicts(head, reference, source, percentile, all_rows)
+    ref, how, scores, reach = found.reference, found.how, found.scores, found.reach
     notes = []
+    norms = np.asarray(head.norms)
     shown = norms
     if input_table is not None and input_table.shape[0] != rows:
         notes.append(
@@ -285,10 +338,8 @@ def find_undertrained(
         notes.append("norm = the input table's row norm (their first indicator for untied models).")
     size = min(rows, head.tokenizer_size or rows)
     norm_pct = percentile_of(shown, shown[:size])
-    reach = reachability(head)
-    in_ref = np.zeros(rows, bool)
-    in_ref[ref] = True
-    alphabet_bytes = {i for i in range(size) if _byte(head, i) is not None}
+    in_ref = found.in_reference
+    alphabet_bytes = found.alphabet_bytes
 
     def record(rank: int, i: int) -> dict[str, Any]:
         reasons = []
@@ -317,21 +368,15 @@ def find_undertrained(
         }
 
     order = np.argsort(scores, kind="stable")
+    threshold = found.threshold
     if all_rows:
         ranked = [int(i) for i in order if not in_ref[i]]
         cands = [record(n + 1, i) for n, i in enumerate(ranked[:k] if k else ranked)]
         unreachable: list[dict[str, Any]] = []
-        threshold = None
     else:
-        ok = (reach == REACH_OK) & ~in_ref
-        ok[list(alphabet_bytes)] = False
-        if not ok.any():
-            raise EmbcliError(f"{head.label} has no reachable tokens outside the reference set")
-        threshold = float(np.percentile(scores[ok], percentile))
-        picked = [int(i) for i in order if ok[i] and scores[i] <= threshold]
+        picked = [int(i) for i in order if found.flagged[i]]
         cands = [record(n + 1, i) for n, i in enumerate(picked[:k] if k else picked)]
-        apart = (np.isin(reach, [REACH_UNREACHABLE, REACH_PARTIAL])) & ~in_ref
-        odd = [int(i) for i in order if apart[i]]
+        odd = [int(i) for i in order if found.unreachable[i]]
         unreachable = [record(n + 1, i) for n, i in enumerate(odd[:k] if k else odd)]
     return UndertrainedResult(
         model=head.label,

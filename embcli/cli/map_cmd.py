@@ -15,6 +15,7 @@ from embcli.cli.options import TABLE_OPTIONS, Settings, command
 class Layout(str, Enum):
     pca = "pca"
     tsne = "tsne"
+    umap = "umap"
 
 
 def register(app: typer.Typer) -> None:
@@ -48,9 +49,15 @@ def map_(
     ] = None,
     method: Annotated[
         Layout,
-        typer.Option("--method", help="pca (of the unit rows) or tsne (10,000 rows at most)."),
+        typer.Option(
+            "--method",
+            help="pca (of the unit rows), umap (by cosine; 100,000 rows at most) or tsne "
+            "(10,000 rows at most).",
+        ),
     ] = Layout.pca,
-    seed: Annotated[int, typer.Option("--seed", help="Seed of the sample, k-means and t-SNE.")] = 0,
+    seed: Annotated[
+        int, typer.Option("--seed", help="Seed of the sample, k-means, UMAP and t-SNE.")
+    ] = 0,
     clusters: Annotated[
         int, typer.Option("--clusters", help="k-means clusters of the unit rows (1 to 255).")
     ] = 20,
@@ -58,15 +65,47 @@ def map_(
     perplexity: Annotated[
         float, typer.Option("--perplexity", help="t-SNE's perplexity (1 or more).")
     ] = 30.0,
+    umap_neighbors: Annotated[
+        int, typer.Option("--umap-neighbors", help="UMAP's n_neighbors (2 to 200).")
+    ] = 15,
+    umap_min_dist: Annotated[
+        float, typer.Option("--umap-min-dist", help="UMAP's min_dist (0 to 1).")
+    ] = 0.1,
+    axis: Annotated[
+        str | None,
+        typer.Option(
+            "--axis",
+            metavar="PAIRS",
+            help="A layer of every row's score on the axis these pairs make, as embcli axis "
+            "--pairs takes them: a:b,c:d, a file with one pair a line, or a section of the "
+            "bundled analogy set.",
+            show_default=False,
+        ),
+    ] = None,
+    compare: Annotated[
+        str | None,
+        typer.Option(
+            "--compare",
+            metavar="MODEL",
+            help="Layers of each row's cosine with its row in this other table B (named as "
+            "-m names a model: a GGUF quantisation, a fine-tune, a checkpoint) and of the "
+            "Jaccard@k of its neighbour lists in both.",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Write one HTML page of every row of the table: zoom, hover, search, neighbours.
 
     The page is self-contained (plotly.js and the data inlined: it opens from file:// with no
-    network). Each point is a row; colour by kind, k-means cluster, norm, id or under-trained
-    score; filter by kind; search a word as embcli resolves it; click a point for its exact
-    nearest rows in the full table. Coordinates, clusters and neighbours are kept in the cache,
-    so a second map of the table is quick. Needs pip install 'embcli[map]'.
+    network). Each point is a row; colour by kind, k-means cluster, norm, id, under-trained
+    score or flag (as undertrained finds them), and with --axis a semantic axis, with --compare
+    the cosine and neighbour agreement with another table; filter by kind; search a word as
+    embcli resolves it; click a point for its exact nearest rows in the full table. The layout,
+    clusters and neighbours are kept in the cache, so a second map of the table is quick.
+    Needs pip install 'embcli[map]'.
     """
+    from embcli.api import inputs
+
     out = output if output is not None else Path(f"embcli-map-{_short(settings.model)}.html")
     settings.will_write(out)
     table_of(settings).map(
@@ -76,6 +115,10 @@ def map_(
         clusters=clusters,
         k=k,
         perplexity=perplexity,
+        umap_neighbors=umap_neighbors,
+        umap_min_dist=umap_min_dist,
+        axis=inputs.axis_pairs(axis) if axis is not None else None,
+        compare=compare,
         output=out,
     )
     print(out)

@@ -78,6 +78,17 @@ def quantised(
     return {"lo": lo, "hi": lo + span, "q16": _b64(q)}
 
 
+def number_layer(values: np.ndarray) -> dict[str, Any]:
+    """A number layer; rows without a value (NaN) are stored at ``lo`` and listed in
+    ``missing``, one byte per row (1: no value), base64, when there are any."""
+    v = np.asarray(values, np.float64)
+    out = {"type": "number", **quantised(v)}
+    absent = ~np.isfinite(v)
+    if absent.any():
+        out["missing"] = _b64(absent.astype(np.uint8))
+    return out
+
+
 def page_data(found: TokenMap) -> dict[str, Any]:
     """The page's data document (see the module docstring)."""
     n_rows = found.shape[0]
@@ -103,6 +114,10 @@ def page_data(found: TokenMap) -> dict[str, Any]:
     }
     if found.undertrained is not None:
         layers["under-trained score"] = {"type": "number", **quantised(found.undertrained)}
+    for name, (codes, names) in found.categories.items():
+        layers[name] = {"type": "category", "codes": _b64(codes.astype(np.uint8)), "names": names}
+    for name, values in found.numbers.items():
+        layers[name] = number_layer(values)
     return {
         "title": f"{found.label} ({found.role} table, {found.shape[0]:,} x {found.shape[1]:,})",
         "method": found.method,

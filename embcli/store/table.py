@@ -166,12 +166,14 @@ class EmbeddingTable:
         return self._variant_index.get(text.strip().casefold(), [])
 
     @cached_property
-    def _variant_group(self) -> np.ndarray:
+    def variant_groups(self) -> np.ndarray:
+        """One group number per row: rows spelling the same word up to case and surrounding
+        space share it (``" Paris"``, ``"paris"``); kept with the entry (``variant_group.npy``)."""
         return mapped(self.path / "variant_group.npy")
 
     def variants(self, token_id: int) -> list[int]:
         """Rows spelling the same word up to case and surrounding space (" Paris", "paris")."""
-        groups = self._variant_group
+        groups = self.variant_groups
         return np.flatnonzero(np.asarray(groups) == groups[token_id]).tolist()
 
     @cached_property

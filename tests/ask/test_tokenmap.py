@@ -11,6 +11,7 @@ import embcli
 from embcli.ask import tokenmap
 from embcli.ask.tokenmap import KINDS, token_kinds, token_map
 from embcli.ask.words import resolve
+from embcli.errors import UsageProblem
 from embcli.read.tokens import visible
 
 
@@ -121,3 +122,198 @@ def test_clusters_are_named_by_their_most_central_tokens(gpt2_table):
         centre = u[members].mean(axis=0)
         best = pool[np.argsort(-(u[pool] @ centre), kind="stable")[0]]
         assert name.split(" ")[1] == visible(gpt2_table.tokens[best])
+
+
+# -- the under-trained flag, the axis and the comparison layers -----------------------------------
+
+
+def test_the_undertrained_flag_is_what_undertrained_flags(model_dirs, tmp_path):
+    from embcli.ask.undertrained import REACH_PARTIAL, reachability
+
+    table = embcli.Model(str(model_dirs["gpt2"]), cache_dir=tmp_path / "cache").table()
+    found = token_map(table.embeddings, "input", clusters=3, k=3)
+    codes, names = found.categories["under-trained"]
+    flag = np.array([names[c] for c in codes])
+    said = table.undertrained(k=0)
+    candidates = sorted(c["id"] for c in said.candidates)
+    assert candidates and sorted(np.flatnonzero(flag == "flagged").tolist()) == candidates
+    reach = reachability(table.embeddings)
+    for c in said.unreachable:
+        assert flag[c["id"]] == ("partial UTF-8" if reach[c["id"]] == REACH_PARTIAL
+                                 else "unreachable")  # fmt: skip
+    assert int(np.isin(flag, ["unreachable", "partial UTF-8"]).sum()) == len(said.unreachable)
+    assert int((flag == "known unused").sum()) == said.reference["size"]
+    for c in said.candidates:
+        assert found.undertrained[c["id"]] == pytest.approx(c["score"], abs=1e-6)
+
+
+def write_vectors(path, words, vectors):
+    """A word2vec text file (9 significant digits round-trip float32)."""
+    with path.open("w", encoding="utf-8") as fh:
+        fh.write(f"{len(words)} {vectors.shape[1]}\n")
+        for w, v in zip(words, np.asarray(vectors, np.float32).tolist(), strict=True):
+            fh.write(w + " " + " ".join(f"{x:.9g}" for x in v) + "\n")
+    return path
+
+
+def unit64(x):
+    x = np.asarray(x, np.float32).astype(np.float64)
+    return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+
+def top_lists(u, k):
+    """Each row's top-k other rows by float64 cosine, ties by id."""
+    cos = u @ u.T
+    np.fill_diagonal(cos, -np.inf)
+    return np.array([np.lexsort((np.arange(len(c)), -c))[:k] for c in cos])
+
+
+def jaccards(a, b):
+    pairs = zip(a, b, strict=True)
+    return np.array([len(set(x) & set(y)) / len(set(x) | set(y)) for x, y in pairs])
+
+
+@pytest.fixture
+def planted(tmp_path):
+    words = [f"w{i}" for i in range(300)]
+    w = np.random.default_rng(5).normal(size=(300, 24))
+    return words, w, tmp_path
+
+
+def open_vectors(path, cache):
+    return embcli.Model(str(path), cache_dir=cache).table()
+
+
+def test_the_axis_layer_is_embcli_axis_score_of_every_row(planted):
+    words, w, tmp = planted
+    t = open_vectors(write_vectors(tmp / "a.txt", words, w), tmp / "cache")
+    pairs = "w1:w2,w3:w4,w5:w6,w7:w8"
+    found = token_map(t.embeddings, "input", clusters=2, k=3, axis=pairs)
+    (name,) = found.numbers
+    assert name == "axis w1:w2, w3:w4, w5:w6 and 1 more"
+    got = found.numbers[name]
+    u = unit64(w)
+    d = u[[2, 4, 6, 8]] - u[[1, 3, 5, 7]]
+    v = np.linalg.svd(d)[2][0]
+    v = v if (d @ v).sum() >= 0 else -v
+    np.testing.assert_allclose(got, u @ v, atol=1e-6)
+    said = t.axis(pairs, words=words)  # the words' vectors: float32 rows
+    layer = dict(zip(words, got.tolist(), strict=True))
+    assert {s.word: s.score for s in said} == pytest.approx(layer, abs=1e-7)
+    ends = t.axis(pairs, k=5)  # the ends of the table: float64, as the layer
+    assert ends.words and all(got[s.id] == pytest.approx(s.score, abs=1e-12) for s in ends)
+
+
+def test_compare_by_id_finds_the_perturbed_rows(planted):
+    words, w, tmp = planted
+    rng = np.random.default_rng(1)
+    w_b = w + rng.normal(scale=1e-3, size=w.shape)
+    bad = np.sort(rng.choice(len(words), 25, replace=False))
+    w_b[bad] = rng.normal(size=(len(bad), w.shape[1]))
+    a = open_vectors(write_vectors(tmp / "a.txt", words, w), tmp / "cache").embeddings
+    b = open_vectors(write_vectors(tmp / "b.txt", words, w_b), tmp / "cache").embeddings
+    k = 5
+    found = token_map(a, "input", clusters=2, k=k, compare=b)
+    cos, jac = found.numbers["cosine with B"], found.numbers[f"Jaccard@{k} with B"]
+    ua, ub = unit64(w), unit64(w_b)
+    np.testing.assert_allclose(cos, np.einsum("ij,ij->i", ua, ub), atol=1e-6)
+    np.testing.assert_allclose(jac, jaccards(top_lists(ua, k), top_lists(ub, k)), atol=1e-12)
+    good = np.setdiff1d(np.arange(len(words)), bad)
+    assert cos[bad].max() < 0.7 < 0.99 < cos[good].min()
+    assert jac[bad].mean() < 0.3 < 0.6 < jac[good].mean()  # bad rows also leave good lists
+    assert found.parameters["rows matched"].startswith("by id")
+    assert not found.notices
+
+
+def test_compare_by_word_aligns_a_rotated_reordered_table(planted):
+    words, w, tmp = planted
+    rng = np.random.default_rng(2)
+    q, r = np.linalg.qr(rng.normal(size=(24, 24)))
+    keep = np.sort(rng.choice(len(words), 260, replace=False))  # 40 words B lacks
+    order = rng.permutation(keep)
+    w_b = (w @ (q * np.sign(np.diag(r))))[order]
+    bad = order[:20]  # rows of A whose words B holds with another vector
+    w_b[:20] = rng.normal(size=(20, 24))
+    a = open_vectors(write_vectors(tmp / "a.txt", words, w), tmp / "cache").embeddings
+    b = open_vectors(write_vectors(tmp / "b.txt", [words[i] for i in order], w_b),
+                     tmp / "cache").embeddings  # fmt: skip
+    k = 5
+    found = token_map(a, "input", clusters=2, k=k, compare=b)
+    cos, jac = found.numbers["aligned cosine with B"], found.numbers[f"Jaccard@{k} with B"]
+    # the reference: compare's recipe written out in float64 over the shared words
+    where = {int(i): n for n, i in enumerate(order)}
+    ua = unit64(w[keep])
+    ub = unit64(w_b[[where[int(i)] for i in keep]])
+    xa, xb = (unit64(x - x.mean(axis=0)) for x in (ua, ub))
+    uu, _, vt = np.linalg.svd(xa.T @ xb)
+    ref = np.full(len(words), np.nan)
+    ref[keep] = np.einsum("ij,ij->i", xa @ (uu @ vt), xb)
+    np.testing.assert_allclose(cos, ref, atol=1e-5)
+    ref_j = np.full(len(words), np.nan)
+    ref_j[keep] = jaccards(top_lists(ua, k), top_lists(ub, k))
+    np.testing.assert_allclose(jac, ref_j, atol=1e-12)
+    lacking = np.setdiff1d(np.arange(len(words)), keep)
+    assert np.isnan(cos[lacking]).all() and np.isnan(jac[lacking]).all()
+    good = np.setdiff1d(keep, bad)
+    assert cos[bad].max() < 0.7 < 0.95 < cos[good].min()
+    assert found.parameters["rows matched"].startswith("by word")
+    assert any("40 of 300 rows shown have none" in n for n in found.notices)
+
+
+@pytest.mark.slow  # numba compiles umap-learn's code on first use: about 20 s
+@pytest.mark.filterwarnings("ignore:n_jobs value")
+def test_umap_layout_is_umap_learns_by_cosine_and_is_kept(gpt2_table, monkeypatch):
+    import umap
+
+    found = token_map(gpt2_table, "input", method="umap", clusters=2, k=3, seed=3,
+                      umap_neighbors=10, umap_min_dist=0.2)  # fmt: skip
+    reducer = umap.UMAP(n_components=2, n_neighbors=10, min_dist=0.2, metric="cosine",
+                        random_state=3)  # fmt: skip
+    ref = reducer.fit_transform(np.asarray(gpt2_table.unit, np.float32))
+    np.testing.assert_allclose(found.coords, ref, atol=1e-4)
+    assert found.method == "umap"
+    assert found.parameters["neighbours (UMAP)"] == 10 and found.parameters["min_dist"] == 0.2
+    assert found.parameters["seed"] == 3 and found.parameters["metric"] == "cosine"
+    assert (gpt2_table.path / "derived" / "map-umap-420-3-10-0.2.npz").exists()
+
+    def fails(*args, **kwargs):
+        raise AssertionError("computed again")
+
+    monkeypatch.setattr(tokenmap, "umap_coords", fails)
+    again = token_map(gpt2_table, "input", method="umap", clusters=2, k=3, seed=3,
+                      umap_neighbors=10, umap_min_dist=0.2)  # fmt: skip
+    assert np.array_equal(again.coords, found.coords)
+    with pytest.raises(AssertionError, match="computed again"):  # another seed: another layout
+        token_map(gpt2_table, "input", method="umap", clusters=2, k=3, seed=4,
+                  umap_neighbors=10, umap_min_dist=0.2)  # fmt: skip
+
+
+def test_umap_of_too_many_rows_is_refused_with_the_way_out(gpt2_table, monkeypatch):
+    monkeypatch.setattr(tokenmap, "UMAP_MAX_ROWS", 100)
+    with pytest.raises(UsageProblem, match="UMAP of 420 rows would take too long") as err:
+        token_map(gpt2_table, "input", method="umap", clusters=2, k=3)
+    assert err.value.param == "method" and "--sample 100" in (err.value.hint or "")
+
+
+def test_compare_with_a_gguf_quantisation_matches_rows_by_id(model_dirs, tmp_path):
+    import gguf
+
+    from tests.cli.test_gguf_commands import llama_as_gguf
+
+    path, values = llama_as_gguf(model_dirs["llama"], tmp_path / "q")
+    a = embcli.Model(str(model_dirs["llama"]), cache_dir=tmp_path / "cache").table().embeddings
+    b = embcli.Model(str(path), cache_dir=tmp_path / "cache").table().embeddings
+    found = token_map(a, "input", clusters=2, k=4, compare=b)
+    assert found.parameters["rows matched"].startswith("by id")
+    q8 = gguf.GGMLQuantizationType.Q8_0
+    deq = gguf.quants.dequantize(gguf.quants.quantize(values.astype(np.float32), q8), q8)
+    x, y = values.astype(np.float64), deq.astype(np.float64)
+    lengths = np.linalg.norm(x, axis=1) * np.linalg.norm(y, axis=1)
+    ref = np.where(lengths > 0, np.einsum("ij,ij->i", x, y) / np.where(lengths > 0, lengths, 1),
+                   np.nan)  # fmt: skip
+    np.testing.assert_allclose(found.numbers["cosine with B"], ref, atol=1e-6)
+    assert np.nanmin(ref) > 0.99
+    lists_b = token_map(b, "input", clusters=2, k=4).neighbors
+    ref_j = [len(set(p) & set(q)) / len(set(p) | set(q))
+             for p, q in zip(found.neighbors.tolist(), lists_b.tolist(), strict=True)]  # fmt: skip
+    np.testing.assert_allclose(found.numbers["Jaccard@4 with B"], ref_j, atol=1e-12)

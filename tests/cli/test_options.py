@@ -107,7 +107,8 @@ def arguments(name: str, tmp_path, inputs) -> list[str]:
         "index rm": ["idx"],
         "search": ["king", "--index", "idx", "-k", "1"],
         "map": ["-o", str(tmp_path / "m.html"), "--sample", "40", "--clusters", "3", "-k", "3",
-                "--seed", "1", "--method", "pca", "--perplexity", "5"],
+                "--seed", "1", "--method", "pca", "--perplexity", "5", "--umap-neighbors", "10",
+                "--umap-min-dist", "0.2", "--axis", "king:queen,man:woman"],
     }.get(name, [])  # fmt: skip
 
 
@@ -172,6 +173,8 @@ def test_every_option_a_command_accepts_is_read(cli, model_dirs, tmp_path, input
     before = [v for o in walked if o in own for v in given[o]]
     after = [v for o in walked if o not in own for v in given[o]]
     after += arguments(name, tmp_path, inputs)
+    if name == "map":  # B: another table, here the same model
+        after += ["--compare", str(model_dirs["gpt2"])]
     assert unread_options(cli, name, cmd, before, after) == set()
 
 

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 import embcli
+from embcli.ask.tokenmap import FLAGS
 from embcli.errors import EmbcliError, UsageProblem
 from embcli.read.tokens import visible
 
@@ -76,14 +77,56 @@ def test_jupyter_shows_the_page_in_an_iframe(table):
 
 @pytest.mark.parametrize(
     ("options", "param"),
-    [({"method": "umap"}, "method"), ({"sample": 1}, "sample"), ({"clusters": 0}, "clusters"),
+    [({"method": "isomap"}, "method"), ({"sample": 1}, "sample"), ({"clusters": 0}, "clusters"),
      ({"clusters": 256}, "clusters"), ({"k": 0}, "k"),
-     ({"perplexity": float("nan")}, "perplexity")],
+     ({"perplexity": float("nan")}, "perplexity"), ({"umap_neighbors": 1}, "umap_neighbors"),
+     ({"umap_min_dist": 1.5}, "umap_min_dist"), ({"axis": "man:woman"}, "axis"),
+     ({"axis": 3}, "axis"), ({"compare": 3}, "compare")],
 )  # fmt: skip
 def test_bad_arguments_are_said_in_pythons_names(table, options, param):
     with pytest.raises(UsageProblem) as err:
         table.map(**options)
     assert err.value.param == param
+
+
+def test_the_layers_ride_in_the_page(table, model_dirs, tmp_path):
+    pairs = "man:woman,king:queen,prince:princess"
+    page = table.map(clusters=2, k=3, axis=pairs, compare=str(model_dirs["gpt2"]))
+    found, data = page.map, data_of(page.html)
+    layers = data["layers"]
+    codes, names = found.categories["under-trained"]
+    assert layers["under-trained"]["type"] == "category"
+    assert layers["under-trained"]["names"] == names == list(FLAGS)
+    got = np.frombuffer(base64.b64decode(layers["under-trained"]["codes"]), np.uint8)
+    assert np.array_equal(got, codes)
+    name = "axis man:woman, king:queen, prince:princess"
+    assert layers[name]["type"] == "number" and "missing" not in layers[name]
+    step = (layers[name]["hi"] - layers[name]["lo"]) / 65535
+    np.testing.assert_allclose(numbers(layers[name]), found.numbers[name], atol=step)
+    assert name in data["parameters"] and "B" in data["parameters"]
+    # B is the same model: every row its own match, cosine 1 and the same neighbours
+    np.testing.assert_allclose(found.numbers["cosine with B"], 1.0, atol=1e-6)
+    assert np.all(found.numbers["Jaccard@3 with B"] == 1.0)
+
+
+def test_a_number_layer_says_which_rows_have_no_value():
+    from embcli.draw.map_page import number_layer
+
+    values = np.array([0.5, np.nan, -1.0, 2.0, np.nan])
+    layer = number_layer(values)
+    missing = np.frombuffer(base64.b64decode(layer["missing"]), np.uint8)
+    assert missing.tolist() == [0, 1, 0, 0, 1]
+    assert layer["lo"] == -1.0 and layer["hi"] == 2.0
+    np.testing.assert_allclose(numbers(layer)[[0, 2, 3]], [0.5, -1.0, 2.0], atol=3 / 65535)
+    assert "missing" not in number_layer(np.array([1.0, 2.0]))
+
+
+def test_a_missing_axis_word_is_said_and_named_on_the_page(table):
+    heard: list[str] = []
+    model = embcli.Model(table.model.spec, cache_dir=table.model.cache_dir, notice=heard.append)
+    page = model.table().map(clusters=2, k=2, axis="man:woman,king:queen,zebra:horse")
+    assert any("axis: not in the table, skipped: zebra" in n for n in heard)
+    assert any("zebra" in n for n in page.map.notes)
 
 
 def test_a_bad_output_is_said_before_the_work_and_leaves_nothing(table, tmp_path, monkeypatch):
@@ -115,6 +158,30 @@ def test_without_plotly_the_map_says_how_to_get_it(table, monkeypatch):
     with pytest.raises(EmbcliError, match="needs plotly") as err:
         table.map()
     assert err.value.hint == "pip install 'embcli[map]'"
+
+
+def test_without_umap_learn_the_umap_layout_says_how_to_get_it(table, monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "umap" else real(name, *a))  # fmt: skip
+    with pytest.raises(EmbcliError, match="umap layout needs umap-learn") as err:
+        table.map(method="umap")
+    assert err.value.hint == "pip install 'embcli[map]'"
+
+
+def test_cli_map_with_axis_and_compare_layers(cli, model_dirs, tmp_path):
+    out = tmp_path / "page.html"
+    res = cli("map", "-m", model_dirs["gpt2"], "-o", out, "--clusters", "2", "-k", "3",
+              "--axis", "man:woman,king:queen", "--compare", model_dirs["llama"])  # fmt: skip
+    assert res.code == 0, res.err
+    layers = data_of(out.read_text(encoding="utf-8"))["layers"]
+    assert {"axis man:woman, king:queen", "under-trained", "Jaccard@3 with B"} <= set(layers)
+    assert "aligned cosine with B" in layers  # another vocabulary: matched by word, aligned
+    assert "rows shown have none" in res.err  # said on stderr, as notices are
+    bad = cli("map", "-m", model_dirs["gpt2"], "-o", out, "--axis", "man:woman")
+    assert bad.code == 2 and bad.err.count("\n") == 1 and "--axis" in bad.err
 
 
 def test_cli_map_writes_the_page(cli, model_dirs, tmp_path):
