@@ -288,10 +288,12 @@ function ask(endpoint, params) {
 function askNeighbours(q) {
   return ask("neighbors", {word: q, k: k}).then(function (doc) {
     message("");
+    state.asked = doc;
     var t = doc.tokens[0], items = doc.neighbors.map(function (nb) {
       return {id: nb.id, token: onPage(nb.id) ? tokenOf(nb.id) : nb.token, score: nb.cosine};
     });
     var label = onPage(t.id) ? tokenOf(t.id) : t.token;
+    if (!onPage(t.id)) message("#" + t.id + " is not on this page (sampled): its neighbours from the server");
     return showNeighbours(t.id, label, items, true).then(function () { return t.id; });
   }, function (e) { message(e.message); return null; });
 }
@@ -330,6 +332,7 @@ function ringAnswers(ids, ids2) {
 function analogy(a, b, c, kk) {
   var box = document.getElementById("analogy-out");
   return ask("analogy", {a: a, b: b, c: c, k: kk || 5}).then(function (doc) {
+    state.analogy = doc;
     box.innerHTML = "";
     answerList(box, doc.results.map(function (r) { return {id: r.id, token: r.token, score: r.score}; }), "score");
     box.insertAdjacentHTML("afterbegin", '<div class="muted">' + escape(doc.formula) + "</div>");
@@ -339,6 +342,7 @@ function analogy(a, b, c, kk) {
 function similarity(a, b) {
   var box = document.getElementById("similarity-out");
   return ask("similarity", {a: a, b: b}).then(function (doc) {
+    state.similarity = doc;
     box.innerHTML = "cosine <b>" + doc.cosine.toFixed(4) + "</b> <span class=\"muted\">&middot; dot " +
                     doc.dot.toFixed(4) + "</span>";
     var ids = doc.a_tokens.concat(doc.b_tokens).map(function (t) { return t.id; });
@@ -348,11 +352,14 @@ function similarity(a, b) {
 function axis(pairs, kk) {
   var box = document.getElementById("axis-out");
   return ask("axis", {pairs: pairs, k: kk || 10}).then(function (doc) {
+    state.axis = doc;
     var words = doc.words, half = Math.ceil(words.length / 2);
     var idOf = function (w) { var id = resolve(w.word); return id === null ? undefined : id; };
     var items = words.map(function (w) { return {id: idOf(w), token: w.word, score: w.score}; });
-    box.innerHTML = '<div class="muted">variance explained ' +
-      (100 * doc.axis.variance_explained).toFixed(1) + "%</div>";
+    var explained = doc.axis.variance_explained;
+    box.innerHTML = '<div class="muted">' + (typeof explained === "number" ? "variance explained " +
+      (100 * explained).toFixed(1) + "%; " : "") + "ringed: green the first " + half +
+      ", purple the last " + (words.length - half) + "</div>";
     answerList(box, items, "score");
     var hi = items.slice(0, half), lo = items.slice(half);
     var ids = function (l) { return l.filter(function (it) { return it.id !== undefined; }).map(function (it) { return it.id; }); };

@@ -34,7 +34,7 @@ def minilm_map(minilm_dir, tmp_path_factory):
     pytest.importorskip("plotly")
     import embcli
 
-    cache = tmp_path_factory.mktemp("map-cache")
+    cache = tmp_path_factory.getbasetemp() / "minilm-map-cache"  # shared with test_map_serve
     table = embcli.Model(str(minilm_dir), cache_dir=cache).table()
     out = tmp_path_factory.mktemp("map") / "map.html"
     page = table.map(output=out)
