@@ -26,6 +26,7 @@ from __future__ import annotations
 import errno
 import ipaddress
 import json
+import socket
 import sys
 import threading
 from collections.abc import Callable
@@ -95,7 +96,8 @@ class MapApp:
             "/api/axis": self.axis,
         }
         try:
-            self.server = _Server((self.host, port), _Handler)
+            kind = _Server6 if ":" in self.host else _Server
+            self.server = kind((self.host, port), _Handler)
         except OSError as exc:
             why = "address already in use" if exc.errno == errno.EADDRINUSE else exc.strerror
             raise EmbcliError(f"cannot listen on {self.host}:{port}: {why or exc}",
@@ -210,6 +212,10 @@ class _Server(ThreadingHTTPServer):
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         pass  # a client gone mid-answer (reset, broken pipe) is no error of the server's
+
+
+class _Server6(_Server):
+    address_family = socket.AF_INET6
 
 
 class _Handler(BaseHTTPRequestHandler):

@@ -193,8 +193,10 @@ D.kinds.forEach(function (name, c) {
 function redraw() {
   var keep = {"xaxis.range": gd._fullLayout.xaxis.range.slice(), "yaxis.range": gd._fullLayout.yaxis.range.slice()};
   var lay = Object.assign({}, gd.layout, {xaxis: Object.assign({}, gd.layout.xaxis, {range: keep["xaxis.range"]}),
-                                          yaxis: Object.assign({}, gd.layout.yaxis, {range: keep["yaxis.range"]})});
+                                          yaxis: Object.assign({}, gd.layout.yaxis, {range: keep["yaxis.range"]}),
+                                          selections: []});
   setSelection([]);
+  tip.style.display = "none";
   return Plotly.react(gd, traces(state.colour), lay, config);
 }
 function setColour(name) {

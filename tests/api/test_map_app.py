@@ -248,3 +248,31 @@ def test_serve_options_are_checked(planted, cli, tmp_path):
     assert not (tmp_path / "x.html").exists()
     ran = cli("-m", planted, "map", "--serve", "--port", "-1")
     assert ran.code == 2 and ran.err.startswith("embcli: --port must be 0 or more")
+
+
+def test_a_host_that_cannot_be_bound_is_one_line(planted, cli):
+    ran = cli("-m", planted, "map", "--serve", "--host", "nosuch.invalid", "--port", "0")
+    assert ran.code == 1 and ran.out == ""
+    assert ran.err.startswith("embcli: cannot listen on nosuch.invalid:0: ")
+    assert ran.err.count("\n") == 1
+
+
+def test_ipv6_loopback_is_served_and_guarded(planted, tmp_path):
+    if not socket.has_ipv6:
+        pytest.skip("no IPv6 here")
+    table = embcli.Model(str(planted), cache_dir=tmp_path / "c").table()
+    try:
+        served = MapApp(table, host="::1", port=0)
+    except EmbcliError as exc:
+        pytest.skip(f"::1 cannot be bound here: {exc}")
+    assert served.url == f"http://[::1]:{served.port}/"
+    thread = threading.Thread(target=served.serve_forever, daemon=True)
+    thread.start()
+    try:
+        conn = http.client.HTTPConnection("::1", served.port, timeout=30)
+        conn.request("GET", "/api/similarity?a=cat&b=dog")
+        resp = conn.getresponse()
+        assert resp.status == 200 and "cosine" in json.loads(resp.read())
+        conn.close()
+    finally:
+        served.close()
