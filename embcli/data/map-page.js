@@ -483,7 +483,9 @@ Plotly.newPlot(gd, traces("kind"), layout, config).then(function () {
     var i = pointAt(ev.points[0]);
     if (i !== undefined) choose(i, false);
   });
+  gd.on("plotly_selecting", function () { tip.style.display = "none"; });
   gd.on("plotly_selected", function (ev) {
+    tip.style.display = "none";
     var pts = ev && ev.points ? ev.points.filter(function (p) { return p.curveNumber < groups.length; })
                                         .map(pointAt) : [];
     setSelection(pts);
