@@ -42,6 +42,7 @@ if TYPE_CHECKING:
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8765
+LIVE_MARK = '<script id="map-data" type="application/json">{'
 MAX_QUERY = 8192  # characters of a query string: more is refused (400)
 
 
@@ -112,10 +113,11 @@ class MapApp:
         return f"http://{host}:{self.port}/"
 
     def show(self, page: MapPage) -> None:
-        """Serve ``page`` (its data marked live) at ``/``."""
-        from embcli.draw.map_page import page_data, plotly_js, render
-
-        self.page = render({**page_data(page.map), "live": True}, plotly_js()).encode("utf-8")
+        """Serve ``page`` at ``/``: the very page ``map -o`` writes, its data marked live."""
+        marker = LIVE_MARK
+        if page.html.count(marker) != 1:
+            raise EmbcliError("the map page has no data document to mark live")
+        self.page = page.html.replace(marker, marker + '"live":true,', 1).encode("utf-8")
 
     def serve_forever(self) -> None:
         """Answer requests until interrupted (Ctrl-C: KeyboardInterrupt), then close."""
