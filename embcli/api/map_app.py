@@ -44,6 +44,7 @@ DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8765
 LIVE_MARK = '<script id="map-data" type="application/json">{'
 MAX_QUERY = 8192  # characters of a query string: more is refused (400)
+MAX_K = 1000  # results per answer
 
 
 class BadRequest(UsageProblem):
@@ -66,9 +67,12 @@ def _int(params: dict[str, str], name: str, default: int) -> int:
     if text is None:
         return default
     try:
-        return int(text)
+        value = int(text)
     except ValueError:
         raise BadRequest(f"{name} takes a whole number, not {text!r}", param=name) from None
+    if value > MAX_K:  # a page lists tens; a million rows of JSON would only stall the app
+        raise BadRequest(f"{name} must be at most {MAX_K:,} here, not {value:,}", param=name)
+    return value
 
 
 def _list(text: str) -> list[str]:

@@ -129,6 +129,7 @@ def models_rows(planted):
         ("/api/neighbors?k=3", 400, "missing parameter word"),
         ("/api/neighbors?word=paris&k=x", 400, "k takes a whole number, not 'x'"),
         ("/api/neighbors?word=paris&k=-2", 400, "k must be 0 or more, not -2"),
+        ("/api/neighbors?word=paris&k=1001", 400, "k must be at most 1,000 here, not 1,001"),
         ("/api/neighbors?word=paris&word=rome", 400, "word is given twice"),
         ("/api/neighbors?word=paris&top=3", 400, "unknown parameter top"),
         ("/api/neighbors?word=%ff%fe", 400, "unreadable query"),
