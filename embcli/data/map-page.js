@@ -57,6 +57,16 @@ function hoverHtml(i) {
   });
   return t;
 }
+// a token from the server as the page shows tokens (embcli's read.tokens.visible: " Paris" -> ␣Paris)
+function visible(t) {
+  return String(t).replace(/[\u0000-\u001f\u007f ]/g, function (ch) {
+    if (ch === " ") return "\u2423";
+    if (ch === "\n") return "\\n";
+    if (ch === "\t") return "\\t";
+    if (ch === "\r") return "\\r";
+    return "\\x" + ("0" + ch.charCodeAt(0).toString(16)).slice(-2);
+  });
+}
 function tokenOf(id) {
   return onPage(id) ? D.tokens[pointOfRow[id]] : (D.extra[String(id)] || "#" + id);
 }
@@ -292,9 +302,9 @@ function askNeighbours(q) {
     message("");
     state.asked = doc;
     var t = doc.tokens[0], items = doc.neighbors.map(function (nb) {
-      return {id: nb.id, token: onPage(nb.id) ? tokenOf(nb.id) : nb.token, score: nb.cosine};
+      return {id: nb.id, token: onPage(nb.id) ? tokenOf(nb.id) : visible(nb.token), score: nb.cosine};
     });
-    var label = onPage(t.id) ? tokenOf(t.id) : t.token;
+    var label = onPage(t.id) ? tokenOf(t.id) : visible(t.token);
     if (!onPage(t.id)) message("#" + t.id + " is not on this page (sampled): its neighbours from the server");
     return showNeighbours(t.id, label, items, true).then(function () { return t.id; });
   }, function (e) { message(e.message); return null; });
@@ -336,7 +346,7 @@ function analogy(a, b, c, kk) {
   return ask("analogy", {a: a, b: b, c: c, k: kk || 5}).then(function (doc) {
     state.analogy = doc;
     box.innerHTML = "";
-    answerList(box, doc.results.map(function (r) { return {id: r.id, token: r.token, score: r.score}; }), "score");
+    answerList(box, doc.results.map(function (r) { return {id: r.id, token: visible(r.token), score: r.score}; }), "score");
     box.insertAdjacentHTML("afterbegin", '<div class="muted">' + escape(doc.formula) + "</div>");
     return ringAnswers(doc.results.map(function (r) { return r.id; })).then(function () { return doc; });
   }, function (e) { box.textContent = e.message; return null; });
@@ -357,7 +367,7 @@ function axis(pairs, kk) {
     state.axis = doc;
     var words = doc.words, half = Math.ceil(words.length / 2);
     var idOf = function (w) { var id = resolve(w.word); return id === null ? undefined : id; };
-    var items = words.map(function (w) { return {id: idOf(w), token: w.word, score: w.score}; });
+    var items = words.map(function (w) { return {id: idOf(w), token: visible(w.word), score: w.score}; });
     var explained = doc.axis.variance_explained;
     box.innerHTML = '<div class="muted">' + (typeof explained === "number" ? "variance explained " +
       (100 * explained).toFixed(1) + "%; " : "") + "ringed: green the first " + half +
