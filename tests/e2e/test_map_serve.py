@@ -359,3 +359,59 @@ def test_selection_works_offline_too(browser, live, tmp_path):
         check_selection(page, map_page, box, tmp_path, "offline-box")
     finally:
         page.close()
+
+
+# -- a page of 262,144 rows ----------------------------------------------------------------------
+
+
+def test_a_page_of_262144_rows_draws_every_point_and_lists_32_bit_neighbours(browser, tmp_path):
+    """A Gemma-sized page (random data of ``page_data``'s shape): every point drawn, colours
+    switch, and a row's neighbours (32-bit ids past 65,535 rows) are the ones the page holds.
+    How fast it draws is bench/map_serve.py's to say."""
+    pytest.importorskip("plotly")
+    from embcli.ask.tokenmap import KINDS, TokenMap
+    from embcli.draw.map_page import MapPage
+
+    n, k = 262_144, 10
+    rng = np.random.default_rng(0)
+    tokens = [f"t{i}" for i in range(n)]
+    found = TokenMap(
+        label="big", role="input", shape=(n, 2304), rows=np.arange(n, dtype=np.int64),
+        coords=rng.normal(size=(n, 2)).astype(np.float32), tokens=tokens,
+        kinds=rng.integers(0, len(KINDS), n).astype(np.uint8),
+        norms=rng.uniform(0.5, 2, n).astype(np.float32),
+        clusters=rng.integers(0, 20, n).astype(np.int16),
+        cluster_names=[f"{c}: a b c" for c in range(20)], undertrained=None,
+        neighbors=rng.integers(0, n, (n, k)),
+        scores=-np.sort(-rng.uniform(0.2, 0.9, (n, k)), axis=1).astype(np.float32),
+        extra_tokens={}, search={t: i for i, t in enumerate(tokens)}, lowercase=False,
+        method="pca", parameters={"explained variance": [0.05, 0.03]},
+    )  # fmt: skip
+    out = tmp_path / "big.html"
+    MapPage(found).save(out)
+    page = browser.new_page(viewport={"width": 1280, "height": 800})
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    try:
+        page.goto(out.as_uri(), timeout=120_000)
+        page.wait_for_function("window.embcliMap && window.embcliMap.state.ready", timeout=120_000)
+        assert page.evaluate("window.embcliMap.drawn().length") == n
+        from tests.e2e.test_map_browser import coloured, plot_pixels
+
+        assert coloured(plot_pixels(page, tmp_path / "big.png")) > 50_000
+        assert "5.0%, 3.0%" in page.locator("#about").inner_text()
+        target = int(np.flatnonzero(found.neighbors.max(axis=1) > 65_535)[0])
+        page.evaluate(f"window.embcliMap.search('t{target}')")
+        page.wait_for_function(f"window.embcliMap.state.selected === {target}", timeout=30_000)
+        listed = page.locator("#neighbors li").evaluate_all("l => l.map(e => +e.dataset.id)")
+        assert listed == found.neighbors[target].tolist()
+        assert max(listed) > 65_535  # ids only 32 bits hold
+        dtype = "JSON.parse(document.getElementById('map-data').textContent).neighbors.dtype"
+        assert page.evaluate(dtype) == "i32"
+        page.select_option("#colour", "norm")
+        page.wait_for_timeout(500)
+        assert page.evaluate("window.embcliMap.drawn().length") == n
+        plot_pixels(page, tmp_path / "big-norm.png")
+        assert not errors, errors
+    finally:
+        page.close()
