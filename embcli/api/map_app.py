@@ -229,6 +229,7 @@ class _Handler(BaseHTTPRequestHandler):
     server_version = "embcli-map"
     sys_version = ""
     protocol_version = "HTTP/1.1"
+    timeout = 120  # seconds an idle kept-alive connection holds its thread
 
     def log_message(self, format: str, *args: Any) -> None:
         pass  # quiet: the terminal shows the URL and notices, not a line per request
