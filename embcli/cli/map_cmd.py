@@ -10,6 +10,7 @@ import typer
 
 from embcli.cli.common import table_of
 from embcli.cli.options import TABLE_OPTIONS, Settings, command
+from embcli.errors import Interrupted, UsageProblem
 
 
 class Layout(str, Enum):
@@ -93,6 +94,30 @@ def map_(
             show_default=False,
         ),
     ] = None,
+    serve: Annotated[
+        bool,
+        typer.Option(
+            "--serve",
+            help="Serve the page as a live local app (neighbours of any word, analogy, "
+            "similarity, axis: docs/map.md) and print its URL; Ctrl-C stops it.",
+        ),
+    ] = False,
+    port: Annotated[
+        int | None,
+        typer.Option(
+            "--port",
+            help="With --serve: the port (default: 8765; 0: any free one).",
+            show_default=False,
+        ),
+    ] = None,
+    host: Annotated[
+        str | None,
+        typer.Option(
+            "--host",
+            help="With --serve: the address to listen on (default: 127.0.0.1, this machine only).",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Write one HTML page of every row of the table: zoom, hover, search, neighbours.
 
@@ -101,14 +126,29 @@ def map_(
     score or flag (as undertrained finds them), and with --axis a semantic axis, with --compare
     the cosine and neighbour agreement with another table; filter by kind; search a word as
     embcli resolves it; click a point for its exact nearest rows in the full table. The layout,
-    clusters and neighbours are kept in the cache, so a second map of the table is quick.
-    Needs pip install 'embcli[map]'.
+    clusters and neighbours are kept in the cache, so a second map of the table is quick. With
+    --serve, the page is served on 127.0.0.1 (--port, --host) as a live app that also asks the
+    table: neighbours of any word, a - b + c, similarity, an axis from pairs (JSON endpoints,
+    docs/map.md). Needs pip install 'embcli[map]'.
     """
     from embcli.api import inputs
 
-    out = output if output is not None else Path(f"embcli-map-{_short(settings.model)}.html")
-    settings.will_write(out)
-    table_of(settings).map(
+    if not serve and (host is not None or port is not None):
+        raise UsageProblem("--host and --port go with --serve")
+    if serve and output is not None:
+        raise UsageProblem("--serve serves the page: leave out --output, or --serve")
+    table = table_of(settings)
+    app = None
+    if serve:
+        from embcli.api.map_app import MapApp
+
+        # bound first: a port in use is said before the minutes of work
+        app = MapApp(table, host, 8765 if port is None else port)
+        out = None
+    else:
+        out = output if output is not None else Path(f"embcli-map-{_short(settings.model)}.html")
+        settings.will_write(out)
+    page = table.map(
         sample=sample,
         method=method.value,
         seed=seed,
@@ -121,4 +161,12 @@ def map_(
         compare=compare,
         output=out,
     )
-    print(out)
+    if app is None:
+        print(out)
+        return
+    app.show(page)
+    print(app.url, flush=True)
+    try:
+        app.serve_forever()
+    except KeyboardInterrupt:
+        raise Interrupted(f"stopped serving {app.url}") from None

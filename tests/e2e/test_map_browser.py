@@ -34,7 +34,7 @@ def minilm_map(minilm_dir, tmp_path_factory):
     pytest.importorskip("plotly")
     import embcli
 
-    cache = tmp_path_factory.mktemp("map-cache")
+    cache = tmp_path_factory.getbasetemp() / "minilm-map-cache"  # shared with test_map_serve
     table = embcli.Model(str(minilm_dir), cache_dir=cache).table()
     out = tmp_path_factory.mktemp("map") / "map.html"
     page = table.map(output=out)
@@ -93,8 +93,9 @@ def coloured(pixels: np.ndarray) -> int:
 
 
 def test_page_opens_offline_and_draws_every_point(opened, tmp_path):
-    page, _, _ = opened
+    page, page_obj, _ = opened
     assert page.evaluate("window.embcliMap.rows.length") == 30522
+    assert page.evaluate("window.embcliMap.drawn()") == list(range(30522))
     drawn = coloured(plot_pixels(page, tmp_path / "map.png"))
     assert drawn > 20_000, f"only {drawn} coloured pixels: the points were not drawn"
     buttons = page.evaluate(
@@ -103,6 +104,9 @@ def test_page_opens_offline_and_draws_every_point(opened, tmp_path):
     assert not [b for b in buttons if "share" in b.lower() or "cloud" in b.lower()], buttons
     about = page.locator("#about").inner_text()
     assert "pca" in about and "explained variance" in about
+    # shown as percentages of the variance, from the fractions the page holds
+    shares = page_obj.map.parameters["explained variance"]
+    assert ", ".join(f"{100 * v:.1f}%" for v in shares) in about
 
 
 def test_search_paris_flies_to_row_3000_with_the_neighbors_embcli_lists(
@@ -117,7 +121,8 @@ def test_search_paris_flies_to_row_3000_with_the_neighbors_embcli_lists(
     # ringed on the map: the "selected" trace is row 3000's point, the orange rings its neighbours
     ringed = page.evaluate(
         "(() => { const d = document.getElementById('plot').data, m = window.embcliMap;"
-        " return [d[2].x[0] === m.X[3000] && d[2].y[0] === m.Y[3000], d[1].x.length]; })()"
+        " const r = m.rings(), s = d[r.selected.trace], nb = d[r.neighbours.trace];"
+        " return [s.x[0] === m.X[3000] && s.y[0] === m.Y[3000], nb.x.length]; })()"
     )
     assert ringed == [True, 10]
     listed = [
@@ -166,8 +171,8 @@ def test_clicking_a_point_lists_its_neighbors(opened, tmp_path):
             break
     assert target is not None
     page.mouse.move(*xy[target])
-    page.wait_for_selector(".hoverlayer .hovertext", timeout=10_000)
-    hover = page.locator(".hoverlayer .hovertext").text_content()
+    page.wait_for_selector("#hover", state="visible", timeout=10_000)
+    hover = page.locator("#hover").inner_text()
     assert found.tokens[target] in hover and f"#{found.rows[target]}" in hover
     assert "kind: " in hover and "cluster: " in hover and "norm: " in hover
     page.mouse.click(*xy[target])
@@ -204,9 +209,6 @@ def test_colour_layer_changes_the_pixels_and_kind_filter_hides_special_rows(open
     assert special.any()
     page.locator('#kinds input[value="special"]').uncheck()
     page.wait_for_timeout(500)
-    xs = page.evaluate(
-        "Array.from(document.getElementById('plot').data[0].x, v => Number.isNaN(v) ? null : v)"
-    )
-    hidden = np.array([v is None for v in xs])
-    assert np.array_equal(hidden, special)
+    drawn = page.evaluate("window.embcliMap.drawn()")
+    assert drawn == np.flatnonzero(~special).tolist()
     plot_pixels(page, tmp_path / "no-special.png")
