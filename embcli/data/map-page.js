@@ -38,8 +38,10 @@ var layers = {};
 Object.keys(D.layers).forEach(function (name) {
   var L = D.layers[name];
   layers[name] = L.type === "category" ? {type: "category", names: L.names, codes: bytes(L.codes)}
-                                       : {type: "number", values: numbers(L)};
+                                       : {type: "number", values: numbers(L),
+                                          missing: L.missing ? bytes(L.missing) : null};
 });
+function absent(L, i) { return L.type === "number" && L.missing !== null && L.missing[i] === 1; }
 var kindOf = layers.kind.codes, shownKinds = D.kinds.map(function () { return true; });
 function escape(s) {
   return String(s).replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;")
@@ -53,7 +55,7 @@ function hoverHtml(i) {
     if (name === "id") return;
     var L = layers[name];
     t += "<br>" + escape(name) + ": " + (L.type === "category" ? escape(L.names[L.codes[i]])
-                                                                : fmt(L.values[i]));
+                                         : absent(L, i) ? "no value" : fmt(L.values[i]));
   });
   return t;
 }
@@ -88,6 +90,7 @@ function paletteOf(name) { return name === "kind" ? D.kind_colours : D.cluster_c
 var VIRIDIS = ["#440154", "#48186a", "#472d7b", "#424086", "#3b528b", "#33638d", "#2c728e",
   "#26828e", "#21918c", "#1fa088", "#28ae80", "#3fbc73", "#5ec962", "#84d44b", "#addc30",
   "#d8e219", "#fde725"];
+var NO_VALUE = "#c7c7c7";  // a number layer's rows without a value
 // Points are drawn as one trace per colour (a category, or a bin of a number layer): a trace of
 // one colour costs plotly.js almost nothing, where a colour per point costs it a string per point
 // (seconds for 262,144 rows). groups[g].members are the shown points trace g draws.
@@ -99,12 +102,18 @@ function grouping(name) {
     colours = names.map(function (_, c) { return pal[c % pal.length]; });
   } else {
     var lo = Infinity, hi = -Infinity, v = L.values, B = VIRIDIS.length;
-    for (var i = 0; i < n; i++) { if (v[i] < lo) lo = v[i]; if (v[i] > hi) hi = v[i]; }
+    for (var i = 0; i < n; i++) {
+      if (absent(L, i)) continue;
+      if (v[i] < lo) lo = v[i]; if (v[i] > hi) hi = v[i];
+    }
+    if (lo > hi) { lo = 0; hi = 1; }
     var span = hi > lo ? hi - lo : 1;
     codes = new Uint8Array(n);
-    for (var i = 0; i < n; i++) codes[i] = Math.min(B - 1, Math.floor((v[i] - lo) / span * B));
-    colours = VIRIDIS;
-    names = VIRIDIS.map(function (_, b) { return fmt(lo + span * b / B) + " to " + fmt(lo + span * (b + 1) / B); });
+    for (var i = 0; i < n; i++)  // a row with no value (no row in B) is grey, after the bins
+      codes[i] = absent(L, i) ? B : Math.min(B - 1, Math.floor((v[i] - lo) / span * B));
+    colours = VIRIDIS.concat([NO_VALUE]);
+    names = VIRIDIS.map(function (_, b) { return fmt(lo + span * b / B) + " to " + fmt(lo + span * (b + 1) / B); })
+                   .concat(["no value"]);
     L.lo = lo; L.hi = lo + span;
   }
   var count = new Int32Array(colours.length);
@@ -133,6 +142,10 @@ function legend(name) {
   } else {
     h = '<div class="muted">' + escape(name) + ": colour scale on the right (" + VIRIDIS.length +
         " steps)</div>";
+    var none = 0;
+    for (var i = 0; i < n; i++) if (absent(L, i)) none++;
+    if (none) h += '<div><span class="sw" style="background:' + NO_VALUE + '"></span>no value ' +
+                   '<span class="muted">(' + none + ")</span></div>";
   }
   box.innerHTML = h;
 }
@@ -508,6 +521,7 @@ Plotly.newPlot(gd, traces("kind"), layout, config).then(function () {
 });
 // what the tests and a console user can reach
 window.embcliMap = {state: state, search: search, choose: choose, setColour: setColour,
+  groups: function () { return groups.map(function (g) { return {colour: g.colour, name: g.name, members: Array.from(g.members)}; }); },
   refilter: refilter, drawn: drawn, rings: function () { var o = {}; Object.keys(RING).forEach(function (r) { o[r] = {trace: groups.length + RING[r], points: ringed[RING[r]].slice()}; }); return o; },
   rows: rows, X: X, Y: Y, kinds: kindOf, shownKinds: shownKinds,
   analogy: analogy, similarity: similarity, axis: axis, setDrag: setDrag,

@@ -212,3 +212,40 @@ def test_colour_layer_changes_the_pixels_and_kind_filter_hides_special_rows(open
     drawn = page.evaluate("window.embcliMap.drawn()")
     assert drawn == np.flatnonzero(~special).tolist()
     plot_pixels(page, tmp_path / "no-special.png")
+
+
+def test_rows_without_a_value_are_grey_others_in_their_bin(browser, model_dirs, tmp_path):
+    """A --compare layer against a table with another vocabulary: rows B lacks have no value.
+    The page draws them in their own grey group, never in the scale's lowest bin, and every
+    other row in the bin its value falls in (values computed in Python)."""
+    pytest.importorskip("plotly")
+    import embcli
+
+    table = embcli.Model(str(model_dirs["gpt2"]), cache_dir=tmp_path / "c").table()
+    out = tmp_path / "compare.html"
+    found = table.map(clusters=2, k=3, compare=str(model_dirs["llama"]), output=out).map
+    name = next(n for n in found.numbers if n.startswith("aligned cosine"))
+    values = np.asarray(found.numbers[name], np.float64)
+    none = np.flatnonzero(~np.isfinite(values))
+    assert 0 < len(none) < len(values)  # some rows have no match in B, some have
+    page = browser.new_page(viewport={"width": 1000, "height": 700})
+    page.goto(out.as_uri())
+    page.wait_for_function("window.embcliMap && window.embcliMap.state.ready", timeout=60_000)
+    page.evaluate(f"window.embcliMap.setColour({json.dumps(name)})")
+    groups = page.evaluate("window.embcliMap.groups()")
+    grey = [g for g in groups if g["name"] == "no value"]
+    assert len(grey) == 1 and sorted(grey[0]["members"]) == none.tolist()
+    assert "no value" in page.locator("#legend").inner_text()
+    have = values[np.isfinite(values)]
+    lo, hi = have.min(), have.max()
+    step = (hi - lo) / 65535  # the page holds 16-bit steps of the range
+    for g in groups:
+        if g["name"] == "no value":
+            continue
+        a, b = (float(x) for x in g["name"].split(" to "))
+        v = values[g["members"]]
+        assert np.all(np.isfinite(v))
+        slack = 2 * step + 1e-3 * max(abs(a), abs(b))
+        assert np.all(v >= a - slack) and np.all(v <= b + slack)
+    page.screenshot(path=str(tmp_path / "no-value.png"))
+    page.close()
