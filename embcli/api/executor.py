@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 import signal
-from concurrent.futures import Executor, Future, ProcessPoolExecutor
+from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
 from typing import Any
 
 from embcli.errors import EmbcliError
@@ -38,11 +38,15 @@ def _outcome(fut: Future[dict[str, Any]]) -> dict[str, Any]:
 
 class _Pool:
     """The pool tasks run in, and the cache directory they are given: a process pool of
-    ``jobs`` workers (the cache directory resolved here, so every worker shares it), or a Dask
-    cluster's executor (the directory as the user gave it, else each worker's default)."""
+    ``jobs`` workers (the cache directory resolved here, so every worker shares it), ``jobs``
+    threads of this process (``threads=True``: the directory as given), or a Dask cluster's
+    executor (the directory as the user gave it, else each worker's default)."""
 
-    def __init__(self, scheduler: str | None, jobs: int, cache_dir: str | None) -> None:
+    def __init__(
+        self, scheduler: str | None, jobs: int, cache_dir: str | None, threads: bool = False
+    ) -> None:
         self.scheduler, self.jobs, self.cache_dir = scheduler, jobs, cache_dir
+        self.threads = threads
         self.client: Any = None
         self.pool: Executor | None = None
 
@@ -51,6 +55,9 @@ class _Pool:
             self.client = connect(self.scheduler)
             self.pool = self.client.get_executor(pure=False)
             return self.pool, self.cache_dir or os.environ.get("EMBCLI_CACHE") or None
+        if self.threads:  # tasks that stop at a flag the caller sets (they cannot be killed)
+            self.pool = ThreadPoolExecutor(self.jobs, thread_name_prefix="embcli-task")
+            return self.pool, self.cache_dir
         import multiprocessing
 
         from embcli.store.cache import cache_root
@@ -61,7 +68,9 @@ class _Pool:
 
     def __exit__(self, kind: object, exc: object, tb: object) -> None:
         stopping = kind is not None
-        if isinstance(self.pool, ProcessPoolExecutor):
+        if isinstance(self.pool, ThreadPoolExecutor):
+            self.pool.shutdown(wait=True, cancel_futures=True)
+        elif isinstance(self.pool, ProcessPoolExecutor):
             if stopping:  # Ctrl-C or an error: the tasks still running are not waited for
                 for proc in list(getattr(self.pool, "_processes", {}).values()):
                     proc.terminate()
