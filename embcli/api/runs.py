@@ -41,6 +41,10 @@ if TYPE_CHECKING:
 
 PathLike = str | os.PathLike[str]
 DEFAULT_JOBS = 4
+#: Held while a task computes: reads run ``jobs`` at once, the arithmetic one task at a time per
+#: process, each with all of BLAS's threads. Two BLAS calls at once split their sums otherwise
+#: (measured: CKA moved by 1e-9), and a report would depend on which tasks overlapped.
+_COMPUTE = threading.Lock()
 
 
 class Cancelled(Exception):
@@ -239,7 +243,9 @@ def read_task(
     fetched = [0]
     try:
         table = _open(ref, cache_dir, stop, notices, fetched)
-        return {"read": read_checkpoint(table, seed), "fetched": fetched[0], "notices": notices}
+        with _COMPUTE:
+            found = read_checkpoint(table, seed)
+        return {"read": found, "fetched": fetched[0], "notices": notices}
     except UsageProblem:
         raise
     except (EmbcliError, OSError) as exc:
@@ -260,7 +266,8 @@ def reference_task(
     from embcli.ask.history import reference
 
     table = _open(ref, cache_dir, stop, [], [0])
-    return reference(table, words, sample, seed)
+    with _COMPUTE:
+        return reference(table, words, sample, seed)
 
 
 def compare_task(
@@ -283,7 +290,8 @@ def compare_task(
         table = _open(ref, cache_dir, stop, notices, fetched)
         before = _open(prev, cache_dir, stop, notices, fetched) if prev is not None else None
         end = table if last == ref else _open(last, cache_dir, stop, notices, fetched)
-        found = compare_checkpoint(table, before, end, queries, word_rows, k)
+        with _COMPUTE:
+            found = compare_checkpoint(table, before, end, queries, word_rows, k)
         return {"compared": found, "fetched": fetched[0]}
     except UsageProblem:
         raise
