@@ -113,7 +113,7 @@ def history(
     out = checks.output_file(plot, IMAGE_SUFFIXES, "history --plot") if plot else None
     chosen, label = _checkpoints(specs, revisions, every, count, cache_dir, say)
 
-    refs = [ModelRef(c.spec, revision=c.revision, role=role, tensor=tensor,
+    refs = [ModelRef(_where(c, scheduler), revision=c.revision, role=role, tensor=tensor,
                      allow_pickle=allow_pickle) for c in chosen]  # fmt: skip
     run = _Run(chosen, refs, word_list, k, sample, seed, say, progress)
     cache = str(cache_dir) if cache_dir is not None else None
@@ -127,6 +127,16 @@ def history(
 
         history_plot(result, out)
     return result
+
+
+def _where(checkpoint: Checkpoint, scheduler: str | None) -> str:
+    """How a task names the checkpoint: a local directory as an absolute path when the tasks
+    run on a cluster (its workers do not share this process's working directory)."""
+    spec = checkpoint.spec
+    path = os.path.expanduser(spec)
+    if scheduler is not None and checkpoint.revision is None and os.path.exists(path):
+        return os.path.abspath(path)
+    return spec
 
 
 def _checkpoints(
