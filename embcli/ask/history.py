@@ -436,10 +436,8 @@ def assemble(
             jac = _mean_jaccard(mine, prev) if prev is not None else None
             record.drift_prev = {**found_drift[0], "jaccard": jac}
         lists.append(mine)
-        word_rows = len(found["words"])
-        width = max(k, SETTLE_K)
-        ids = np.array(m.compared["ids"], np.int64).reshape(word_rows, width)
-        word_lists.append((ids, np.array(m.compared["cos"], np.float64).reshape(word_rows, width)))
+        word_lists.append((_matrix(m.compared["ids"], np.int64),
+                           _matrix(m.compared["cos"], np.float64)))  # fmt: skip
         tokens.update({int(i): t for i, t in m.compared["tokens"].items()})
         prev = mine
     inside = [r for r in records if r.excluded is None]
@@ -522,6 +520,11 @@ def _space(memos: _Memos, table: EmbeddingTable) -> linalg.UnitSpace:
 
     kept = memos.get(table, "space", compute)
     return linalg.UnitSpace(table.unit, np.array(kept["mean"], np.float64), kept["scatter_norm"])
+
+
+def _matrix(rows: list[list[Any]], dtype: type) -> np.ndarray:
+    """Rows of equal length as a matrix (no rows: 0 x 0)."""
+    return np.array(rows, dtype).reshape(len(rows), -1) if rows else np.empty((0, 0), dtype)
 
 
 def _known_space(memos: _Memos, table: EmbeddingTable) -> linalg.UnitSpace:
