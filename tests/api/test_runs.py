@@ -121,14 +121,27 @@ def test_an_unreachable_scheduler_is_one_line_quickly(run, cli, monkeypatch):
 # -- on a Dask cluster ----------------------------------------------------------------------------
 
 
-def test_a_dask_cluster_gives_the_local_report(cluster, run, tmp_path):
+def test_a_dask_cluster_gives_the_local_report(cluster, run, tmp_path, monkeypatch):
     """Cold on the cluster (its workers read every checkpoint into the shared cache), then the
-    CLI on the cluster against the CLI in threads: the same JSON, byte for byte."""
+    CLI on the cluster against the CLI in threads: the same JSON, byte for byte. The workers
+    kept every result in the checkpoints' memos: a rerun here reads and computes nothing."""
     cache = tmp_path / "c"
     remote = embcli.history(run["glob"], cache_dir=cache, scheduler=cluster.scheduler_address,
                             **ARGS)  # fmt: skip
     assert remote.failed == []
     assert json.dumps(remote.to_dict()) == run["json"]
+    import embcli.ask.history as h
+    import embcli.store.build as build
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("recomputed")
+
+    with monkeypatch.context() as patched:
+        for module, name in ((build, "write_table"), (h, "checkpoint_stats"), (h, "drift"),
+                             (h, "neighbor_lists"), (h, "top_k")):  # fmt: skip
+            patched.setattr(module, name, refuse)
+        again = embcli.history(run["glob"], cache_dir=cache, **ARGS)
+    assert json.dumps(again.to_dict()) == run["json"]
     from tests.conftest import run_subprocess
 
     args = ["history", "-m", run["glob"], "--words", ",".join(WORDS), "--sample", "300",
