@@ -21,9 +21,13 @@ and ``torch.load`` on one). ``config.json`` and ``tokenizer.json`` are hard link
 
 Measured, in one session: the cold run (``--revisions 'step*' --all``): wall time, bytes served
 against the files' total, peak RssAnon of the embcli process (polled); then the warm rerun
-(everything cached). Needs about 26 GB of free disk (7.9 GB of tables, 16.6 GB of cache);
-removes everything at the end.
-Run: python bench/history_pythia.py [--checkpoints N]   (N < 154: the first N branches, a trial)
+(everything cached). ``--cluster``: then the same cold run on a 2-worker Dask ``LocalCluster``
+(``--scheduler``, a fresh cache the workers share, the workers started before the timing, run
+with this process's BLAS threads): wall time, bytes served, and its JSON against the local
+run's. Needs about 26 GB of free disk (7.9 GB of tables, 16.6 GB of cache; 43 GB with
+``--cluster``); removes everything at the end.
+Run: python bench/history_pythia.py [--checkpoints N] [--cluster]   (N < 154: the first N
+branches, a trial)
 """
 
 from __future__ import annotations
@@ -199,14 +203,37 @@ def polled(cmd: list[str], env: dict[str, str], out: Path) -> dict:
     return {"wall": time.perf_counter() - t, "anon": peak, "err": err}
 
 
+def cluster_run(cmd: list[str], env: dict[str, str], root: Path, hub: HubServer) -> tuple:
+    """The cold run again on a 2-worker LocalCluster, into a fresh cache: (wall, bytes served,
+    ranged requests); its JSON in ``root / "cluster.json"``."""
+    import logging
+
+    import dask
+    import distributed
+
+    env = {**env, "EMBCLI_CACHE": str(root / "cache-cluster")}
+    os.environ.update(env)  # the workers are spawned with it: the Hub stand-in, the cache
+    hub.log.clear()
+    # the workers run with this process's BLAS threads (Dask's default is one each)
+    spawn = {"distributed.nanny.pre-spawn-environ": {"MALLOC_TRIM_THRESHOLD_": 65536}}
+    with dask.config.set(spawn), \
+            distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                     host="127.0.0.1", scheduler_port=0, dashboard_address=None,
+                                     silence_logs=logging.ERROR) as cluster:  # fmt: skip
+        run = polled([*cmd, "--scheduler", cluster.scheduler_address], env, root / "cluster.json")
+    requests = len([s for s in hub.log if s.filename == "pytorch_model.bin"])
+    return run["wall"], hub.bytes_served("pytorch_model.bin"), requests
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--checkpoints", type=int, default=len(STEPS))
     parser.add_argument("--jobs", type=int, default=4)
+    parser.add_argument("--cluster", action="store_true", help="also on a 2-worker LocalCluster")
     args = parser.parse_args()
     steps = STEPS[: args.checkpoints]
     free = shutil.disk_usage(tempfile.gettempdir()).free
-    need = NEED_FREE * len(steps) / len(STEPS)
+    need = NEED_FREE * len(steps) / len(STEPS) * (1.65 if args.cluster else 1)
     if free < need:
         raise SystemExit(f"needs {need / 1e9:.0f} GB free in {tempfile.gettempdir()}, has "
                          f"{free / 1e9:.0f} GB")  # fmt: skip
@@ -233,9 +260,13 @@ def main() -> None:
             warm = polled(cmd, env, root / "warm.json")
             warm_served = hub.bytes_served("pytorch_model.bin")
             warm_requests = len(hub.log)
+            if args.cluster:
+                on_cluster = cluster_run(cmd, env, root, hub)
         cache = sum(p.stat().st_size for p in (root / "cache").rglob("*") if p.is_file())
         result = json.loads((root / "cold.json").read_text())
         assert json.loads((root / "warm.json").read_text()) == result
+        if args.cluster:
+            same = (root / "cluster.json").read_bytes() == (root / "cold.json").read_bytes()
     finally:
         shutil.rmtree(root, ignore_errors=True)
     n = len(steps)
@@ -249,6 +280,11 @@ def main() -> None:
     print(f"warm rerun            : {warm['wall']:.2f} s, {warm_served} weight bytes, "
           f"{warm_requests} requests; peak RssAnon {warm['anon'] / 2**20:,.0f} MiB")  # fmt: skip
     print(f"cache                 : {cache / 1e9:.2f} GB ({cache / n / 1e6:.0f} MB a checkpoint)")
+    if args.cluster:
+        wall, got, asked = on_cluster
+        print(f"2-worker LocalCluster  : {wall:.1f} s, {wall / n:.2f} s a checkpoint (cold, fresh "
+              f"cache); {got / 1e9:.2f} GB fetched in {asked} ranged requests; JSON "
+              f"{'byte-identical to' if same else 'DIFFERENT from'} the local run's")  # fmt: skip
     words = {w["word"]: w["settle_step"] for w in result["words"]}
     quarters = [q["median_settle_step"] for q in result["sample"]["settle_by_quartile"]]
     print(f"settle steps          : {words}; sample medians by quartile {quarters}")

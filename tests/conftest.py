@@ -31,6 +31,7 @@ SLOW_FIXTURES = {
     "bart",  # a BART checkpoint built and run with torch (run/test_context)
     "st_model",  # sentence-transformers' own model (run/test_sentences)
     "big_table",  # a table big enough to interrupt mid-write, in processes (e2e/test_interrupts)
+    "cluster",  # a Dask LocalCluster of two worker processes (api/test_fleet, api/test_runs)
 }
 
 
@@ -88,6 +89,25 @@ class Result:
     code: int
     out: str
     err: str
+
+
+@pytest.fixture
+def cluster():
+    """A Dask ``LocalCluster`` of two worker processes on 127.0.0.1 (many-model and ``history``
+    tasks). Dask starts its workers with one BLAS thread each (OMP/MKL/OPENBLAS_NUM_THREADS=1),
+    which moves the last digits (about 1e-10 relative) of the sums made through BLAS: here they
+    run with this process's threads, so their answers can be compared bit for bit."""
+    distributed = pytest.importorskip("distributed")
+    import logging
+
+    import dask
+
+    environ = {"MALLOC_TRIM_THRESHOLD_": 65536}
+    with dask.config.set({"distributed.nanny.pre-spawn-environ": environ}), \
+            distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  host="127.0.0.1", scheduler_port=0, dashboard_address=None,
+                                  silence_logs=logging.ERROR) as local:  # fmt: skip
+        yield local
 
 
 @pytest.fixture

@@ -15,15 +15,15 @@ which models finished.
 
 from __future__ import annotations
 
-import os
-import signal
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import Executor, Future, ProcessPoolExecutor, as_completed
+from concurrent.futures import Future, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from embcli.api import checks
+from embcli.api.executor import _outcome, _Pool
+from embcli.api.executor import connect as connect  # re-exported: its home was here
 from embcli.errors import EmbcliError, Interrupted, UnresolvedWord, UsageProblem
 from embcli.read.ref import ModelRef
 from embcli.view import Result, View
@@ -37,8 +37,6 @@ QUESTIONS = frozenset(
 CONFIG_QUESTIONS = frozenset(["size"])
 #: ``progress(done, total, failed)``: models answered so far, of how many, how many failed.
 FleetProgress = Callable[[int, int, int], None]
-#: Seconds to wait for a Dask scheduler before saying it cannot be reached.
-CONNECT_TIMEOUT = 5.0
 
 
 @dataclass(frozen=True)
@@ -273,75 +271,3 @@ def ask_many(
     except KeyboardInterrupt:
         raise Interrupted(f"interrupted; {finished()}") from None
     return FleetResult(question.method, [a for a in answers if a is not None])
-
-
-def _outcome(fut: Future[dict[str, Any]]) -> dict[str, Any]:
-    """A task's answer, or its failure as that model's error (a worker that died, a task the
-    cluster gave up on, an error embcli did not expect)."""
-    try:
-        return fut.result()
-    except EmbcliError as exc:
-        return {"error": exc.one_line(), "exit_code": exc.exit_code}
-    except Exception as exc:  # one model's failure, never the fleet's
-        text = str(exc).strip().splitlines()
-        detail = f": {text[0]}" if text else ""
-        return {"error": f"{type(exc).__name__}{detail}", "exit_code": 1}
-
-
-class _Pool:
-    """The pool tasks run in, and the cache directory they are given: a process pool of
-    ``jobs`` workers (the cache directory resolved here, so every worker shares it), or a Dask
-    cluster's executor (the directory as the user gave it, else each worker's default)."""
-
-    def __init__(self, scheduler: str | None, jobs: int, cache_dir: str | None) -> None:
-        self.scheduler, self.jobs, self.cache_dir = scheduler, jobs, cache_dir
-        self.client: Any = None
-        self.pool: Executor | None = None
-
-    def __enter__(self) -> tuple[Executor, str | None]:
-        if self.scheduler is not None:
-            self.client = connect(self.scheduler)
-            self.pool = self.client.get_executor(pure=False)
-            return self.pool, self.cache_dir or os.environ.get("EMBCLI_CACHE") or None
-        import multiprocessing
-
-        from embcli.store.cache import cache_root
-
-        context = multiprocessing.get_context("spawn")  # no inherited threads or locks
-        self.pool = ProcessPoolExecutor(self.jobs, mp_context=context, initializer=_quiet)
-        return self.pool, str(cache_root(self.cache_dir))
-
-    def __exit__(self, kind: object, exc: object, tb: object) -> None:
-        stopping = kind is not None
-        if isinstance(self.pool, ProcessPoolExecutor):
-            if stopping:  # Ctrl-C or an error: the tasks still running are not waited for
-                for proc in list(getattr(self.pool, "_processes", {}).values()):
-                    proc.terminate()
-            self.pool.shutdown(wait=not stopping, cancel_futures=True)
-        elif self.pool is not None:  # a Dask executor: closing the client releases its tasks
-            self.pool.shutdown(wait=not stopping)
-        if self.client is not None:
-            self.client.close()
-
-
-def _quiet() -> None:
-    """A pool worker leaves Ctrl-C to the parent, which cancels and ends it."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-
-
-def connect(address: str) -> Any:
-    """A ``distributed.Client`` of the scheduler at ``address``, or one line saying why not
-    (the ``cluster`` extra missing, the scheduler not answering within ``CONNECT_TIMEOUT``)."""
-    try:
-        from distributed import Client as make_client
-    except ImportError:
-        raise EmbcliError(
-            "a Dask scheduler needs the 'distributed' package",
-            "pip install 'embcli[cluster]'",
-        ) from None
-    try:
-        client: Any = make_client  # untyped: distributed has no type information for it
-        return client(address, timeout=CONNECT_TIMEOUT, set_as_default=False)
-    except (OSError, TimeoutError, ValueError) as exc:
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise EmbcliError(f"cannot reach the Dask scheduler at {address}: {first}") from None

@@ -1,43 +1,54 @@
-"""``embcli.history``: a run's checkpoints, fetched concurrently, analysed in order.
+"""``embcli.history``: a run's checkpoints, a map over checkpoints then a reduce over pairs.
 
 The checkpoints are Hub revisions of one repo (``revisions="step*"`` or a comma list) or local
-directories (several specs, or one glob). Each is opened as any model is (the same cache entry
-and refs, so ``neighbors -m X --revision step1000`` afterwards is warm), by ``jobs`` threads:
-downloads and cache builds spend their time in network and disk I/O and in numpy, all of which
-release the GIL. The analysis (:mod:`embcli.ask.history`) runs in the calling thread, in step
-order, as the tables arrive; the last checkpoint is fetched first, since every other one is
-compared with it.
+directories (several specs, or one glob). Each is one task, which takes a :class:`ModelRef` to
+the checkpoint (never a matrix), opens it as any model is opened (the same cache entry and refs,
+so ``neighbors -m X --revision step1000`` afterwards is warm) and measures it; then each
+checkpoint is compared with the one before it and with the last, one task each, which read the
+tables from the cache; the report is assembled here from the tasks' small results
+(:mod:`embcli.ask.history`). Tasks run ``jobs`` at a time in threads of this process (reading is
+network and disk I/O, measuring is numpy: both release the GIL), or on a Dask cluster
+(``scheduler``, :mod:`embcli.api.executor`), whose workers must see the cache directory for the
+comparisons to find the tables the reads cached. Either way the numbers are the same.
 
 A checkpoint that cannot be read is named (through ``notice``) and left out; the result lists it
-in ``failed`` and the CLI exits with code 4. Finished checkpoints stay cached, so a rerun
-fetches only what is missing, and each entry keeps its computed results, so a rerun of the same
-question is answered in seconds.
+in ``failed`` and the CLI exits with code 4. Finished checkpoints stay cached, and each entry
+keeps its computed results (its memo, written by the task, on a worker too), so a rerun reads and
+computes only what is missing. Ctrl-C cancels the tasks not yet done and says which checkpoints
+were.
 """
 
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, wait
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from embcli.api import checks
 from embcli.api.defaults import IMAGE_SUFFIXES
+from embcli.api.executor import _Pool
 from embcli.api.model import ROLES, Model
-from embcli.errors import EmbcliError, UsageProblem
+from embcli.errors import EmbcliError, Interrupted, UsageProblem
+from embcli.read.ref import ModelRef
 
 if TYPE_CHECKING:
-    from embcli.ask.history import HistoryResult
+    from embcli.ask.history import HistoryResult, Measured
     from embcli.read.checkpoints import Checkpoint
     from embcli.store.table import EmbeddingTable
 
 PathLike = str | os.PathLike[str]
 DEFAULT_JOBS = 4
+#: Held while a task computes: reads run ``jobs`` at once, the arithmetic one task at a time per
+#: process, each with all of BLAS's threads. Two BLAS calls at once split their sums otherwise
+#: (measured: CKA moved by 1e-9), and a report would depend on which tasks overlapped.
+_COMPUTE = threading.Lock()
 
 
 class Cancelled(Exception):
-    """Raised inside a fetch thread (from its progress callback) once the run is stopped."""
+    """Raised inside a task thread (from its progress callback) once the run is stopped."""
 
 
 def history(
@@ -53,6 +64,7 @@ def history(
     sample: int = 1000,
     seed: int = 0,
     jobs: int = DEFAULT_JOBS,
+    scheduler: str | None = None,
     plot: PathLike | None = None,
     cache_dir: PathLike | None = None,
     allow_pickle: bool = False,
@@ -68,9 +80,11 @@ def history(
     whole. ``role``/``tensor`` choose the table as for any model. ``words`` are followed
     through the checkpoints (their top-``k`` neighbours, and the step at which each settles);
     ``sample`` word-like tokens (seeded by ``seed``) give the neighbour drift and settle steps
-    by quartile of row id. ``jobs`` checkpoints are fetched at once. ``plot`` draws the metrics
-    over steps (.png, .svg, .pdf). A ``Model`` given as ``model`` lends its cache directory,
-    pickle policy and notices.
+    by quartile of row id. ``jobs`` checkpoints are read and measured at once, in threads of this
+    process; ``scheduler`` (a Dask scheduler's address, ``tcp://host:8786``) runs them on that
+    cluster instead, whose workers must see the checkpoints and, shared, the cache directory.
+    ``plot`` draws the metrics over steps (.png, .svg, .pdf). A ``Model`` given as ``model``
+    lends its cache directory, pickle policy and notices.
 
         >>> r = embcli.history("EleutherAI/pythia-70m", revisions="step*",
         ...                    words=["cat"])                              # doctest: +SKIP
@@ -99,22 +113,30 @@ def history(
     out = checks.output_file(plot, IMAGE_SUFFIXES, "history --plot") if plot else None
     chosen, label = _checkpoints(specs, revisions, every, count, cache_dir, say)
 
-    from embcli.ask.history import Point
-    from embcli.ask.history import history as analyse
+    refs = [ModelRef(_where(c, scheduler), revision=c.revision, role=role, tensor=tensor,
+                     allow_pickle=allow_pickle) for c in chosen]  # fmt: skip
+    run = _Run(chosen, refs, word_list, k, sample, seed, say, progress)
+    cache = str(cache_dir) if cache_dir is not None else None
+    run.go(scheduler, jobs, cache)
+    from embcli.ask.history import assemble
 
-    fetched: dict[Checkpoint, int] = {}
-    with _Fetcher(chosen, role, tensor, cache_dir, allow_pickle, say, jobs, fetched) as fetcher:
-        points = [Point(c.name, c.step, fetcher.opener(c)) for c in chosen]
-        result = analyse(points, model=label, role=role, words=word_list, k=k, sample=sample,
-                         seed=seed, notice=say, progress=progress)  # fmt: skip
-    by_name = {c.name: fetched.get(c, 0) for c in chosen}
-    for record in result.checkpoints:
-        record.fetched = by_name.get(record.revision, 0)
+    result = assemble(run.measured, run.ref_index(), run.found or {}, model=label, role=role, k=k,
+                      seed=seed, notice=say)  # fmt: skip
     if out is not None:
         from embcli.draw.history_plot import history_plot
 
         history_plot(result, out)
     return result
+
+
+def _where(checkpoint: Checkpoint, scheduler: str | None) -> str:
+    """How a task names the checkpoint: a local directory as an absolute path when the tasks
+    run on a cluster (its workers do not share this process's working directory)."""
+    spec = checkpoint.spec
+    path = os.path.expanduser(spec)
+    if scheduler is not None and checkpoint.revision is None and os.path.exists(path):
+        return os.path.abspath(path)
+    return spec
 
 
 def _checkpoints(
@@ -189,80 +211,276 @@ def _common_parent(paths: list[str]) -> str:
         return ", ".join(paths)
 
 
-class _Fetcher:
-    """Opens checkpoints' tables in ``jobs`` threads; ``opener(c)()`` waits for one of them.
+# -- the tasks: each takes references and small options, opens its tables itself --------------
 
-    The last checkpoint is submitted first, then the rest in order. Each fetch reports bytes and
-    rows to a callback that counts the bytes fetched and raises :class:`Cancelled` once the run
-    is stopped (an error, Ctrl-C), so leaving the ``with`` block ends every fetch at its next
-    chunk, and the cache's build directories are removed as for any interrupted build.
-    """
+
+def _open(
+    ref: ModelRef,
+    cache_dir: str | None,
+    stop: threading.Event | None,
+    notices: list[str],
+    fetched: list[int],
+) -> EmbeddingTable:
+    """The checkpoint's table (from the cache, or read into it); its notices kept, its bytes
+    fetched added to ``fetched[0]``; ``stop`` set ends a read at its next chunk."""
+    got = [0]
+
+    def watch(done: int, total: int, unit: str) -> None:
+        if stop is not None and stop.is_set():
+            raise Cancelled()
+        if unit == "bytes":
+            got[0] = max(got[0], done)
+
+    if stop is not None and stop.is_set():
+        raise Cancelled()
+    model = Model(ref.source, revision=ref.revision, cache_dir=cache_dir,
+                  allow_pickle=ref.allow_pickle, notice=notices.append, progress=watch,
+                  file=ref.file, quant=ref.quant)  # fmt: skip
+    try:
+        return model.embeddings(ref.role, ref.tensor)
+    finally:
+        fetched[0] += got[0]
+
+
+def read_task(
+    ref: ModelRef, cache_dir: str | None, seed: int, stop: threading.Event | None = None
+) -> dict[str, Any]:
+    """Read one checkpoint and measure it alone: ``{"read", "fetched", "notices"}``, or
+    ``{"error", "fetched", "notices"}`` when it cannot be read."""
+    from embcli.ask.history import read_checkpoint
+
+    notices: list[str] = []
+    fetched = [0]
+    try:
+        table = _open(ref, cache_dir, stop, notices, fetched)
+        with _COMPUTE:
+            found = read_checkpoint(table, seed)
+        return {"read": found, "fetched": fetched[0], "notices": notices}
+    except UsageProblem:
+        raise
+    except (EmbcliError, OSError) as exc:
+        message = exc.one_line() if isinstance(exc, EmbcliError) else str(exc)
+        return {"error": message, "fetched": fetched[0], "notices": notices}
+
+
+def reference_task(
+    ref: ModelRef,
+    cache_dir: str | None,
+    words: list[str],
+    sample: int,
+    seed: int,
+    stop: threading.Event | None = None,
+) -> dict[str, Any]:
+    """What the reference checkpoint fixes: the sample and the words' rows
+    (:func:`embcli.ask.history.reference`); an unknown word raises, as it stops the run."""
+    from embcli.ask.history import reference
+
+    table = _open(ref, cache_dir, stop, [], [0])
+    with _COMPUTE:
+        return reference(table, words, sample, seed)
+
+
+def compare_task(
+    ref: ModelRef,
+    prev: ModelRef | None,
+    last: ModelRef,
+    cache_dir: str | None,
+    queries: list[int],
+    word_rows: list[int],
+    k: int,
+    stop: threading.Event | None = None,
+) -> dict[str, Any]:
+    """One checkpoint compared with ``prev`` and ``last`` (:func:`embcli.ask.history.
+    compare_checkpoint`): ``{"compared", "fetched"}``, or ``{"error", "fetched"}``."""
+    from embcli.ask.history import compare_checkpoint
+
+    notices: list[str] = []
+    fetched = [0]
+    try:
+        table = _open(ref, cache_dir, stop, notices, fetched)
+        before = _open(prev, cache_dir, stop, notices, fetched) if prev is not None else None
+        end = table if last == ref else _open(last, cache_dir, stop, notices, fetched)
+        with _COMPUTE:
+            found = compare_checkpoint(table, before, end, queries, word_rows, k)
+        return {"compared": found, "fetched": fetched[0]}
+    except UsageProblem:
+        raise
+    except (EmbcliError, OSError) as exc:
+        message = exc.one_line() if isinstance(exc, EmbcliError) else str(exc)
+        return {"error": message, "fetched": fetched[0]}
+
+
+def _failure(fut: Future[Any]) -> dict[str, Any]:
+    """A task's result, or what stopped it as its error: a worker that died, a task the
+    cluster gave up on, an error embcli did not expect (a usage problem stops the run)."""
+    try:
+        result: dict[str, Any] = fut.result()
+        return result
+    except UsageProblem:
+        raise
+    except EmbcliError as exc:
+        return {"error": exc.one_line(), "fetched": 0}
+    except Exception as exc:  # that checkpoint's failure, never the run's
+        text = str(exc).strip().splitlines()
+        return {"error": f"{type(exc).__name__}{': ' + text[0] if text else ''}", "fetched": 0}
+
+
+class _Run:
+    """The tasks of one history, submitted as soon as what they need is known: every read at
+    once (the last checkpoint's first); the reference once the last readable checkpoint is
+    known; each comparison once the checkpoints before it are read (which one is its previous)
+    and the reference's sample is known."""
 
     def __init__(
         self,
         chosen: list[Checkpoint],
-        role: str,
-        tensor: str | None,
-        cache_dir: PathLike | None,
-        allow_pickle: bool,
+        refs: list[ModelRef],
+        words: list[str],
+        k: int,
+        sample: int,
+        seed: int,
         notice: Callable[[str], None],
-        jobs: int,
-        fetched: dict[Checkpoint, int],
+        progress: Callable[[int, int, str], None] | None,
     ) -> None:
-        import threading
+        from embcli.ask.history import Measured
 
-        self.role, self.tensor = role, tensor
-        self.cache_dir, self.allow_pickle, self.notice = cache_dir, allow_pickle, notice
-        self.fetched = fetched
-        self.stop = threading.Event()
-        self.lock = threading.Lock()
+        self.refs, self.words, self.k, self.sample, self.seed = refs, words, k, sample, seed
+        self.notice, self.progress = notice, progress
+        self.measured: list[Measured] = [Measured(c.name, c.step) for c in chosen]
+        self.found: dict[str, Any] | None = None
         self.said: set[str] = set()
-        self.pool = ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="embcli-fetch")
-        order = chosen[-1:] + chosen[:-1]
-        self.futures: dict[Checkpoint, Future[EmbeddingTable]] = {
-            c: self.pool.submit(self._open, c) for c in order
-        }
+        self.stop = threading.Event()
 
-    def __enter__(self) -> _Fetcher:
-        return self
+    # what is known
+    def ref_index(self) -> int:
+        """The last checkpoint read (every later one failed), or -1 while unknown or none."""
+        for i in reversed(range(len(self.measured))):
+            m = self.measured[i]
+            if m.read is not None:
+                return i
+            if m.error is None:
+                return -1
+        return -1
 
-    def __exit__(self, *exc: object) -> None:
-        self.stop.set()
-        self.pool.shutdown(wait=True, cancel_futures=True)
+    def _done(self, m: Measured) -> bool:
+        """Whether nothing more is to be done for ``m``: it failed, was compared, or has another
+        shape than the reference (left out of drift)."""
+        if m.error is not None or m.compared is not None or m.compare_error is not None:
+            return True
+        ref = self.ref_index()
+        theirs = self.measured[ref].read if ref >= 0 else None
+        return m.read is not None and theirs is not None and m.read["shape"] != theirs["shape"]
 
-    def opener(self, checkpoint: Checkpoint) -> Callable[[], EmbeddingTable]:
-        def wait() -> EmbeddingTable:
-            from embcli.ask.history import CheckpointFailed
-
+    def go(self, scheduler: str | None, jobs: int, cache_dir: str | None) -> None:
+        n = len(self.measured)
+        pending: dict[Future[Any], tuple[str, int]] = {}
+        compared: set[int] = set()
+        reference_sent = False
+        threads = scheduler is None
+        with _Pool(scheduler, jobs, cache_dir, threads=threads) as (pool, task_dir):
+            extra = {"stop": self.stop} if threads else {}
             try:
-                return self.futures[checkpoint].result()
-            except UsageProblem:
+                for i in [n - 1, *range(n - 1)]:
+                    fut = pool.submit(read_task, self.refs[i], task_dir, self.seed, **extra)
+                    pending[fut] = ("read", i)
+                while pending:
+                    finished, _ = wait(list(pending), return_when=FIRST_COMPLETED)
+                    for fut in finished:
+                        kind, i = pending.pop(fut)
+                        self._take(kind, i, fut)
+                    ref = self.ref_index()
+                    if ref < 0 and all(m.error is not None for m in self.measured):
+                        break
+                    if ref >= 0 and not reference_sent:
+                        reference_sent = True
+                        fut = pool.submit(reference_task, self.refs[ref], task_dir, self.words,
+                                          self.sample, self.seed, **extra)  # fmt: skip
+                        pending[fut] = ("reference", ref)
+                    if self.found is None:
+                        continue
+                    for i, prev in self._ready(ref, compared):
+                        compared.add(i)
+                        before = self.refs[prev] if prev is not None else None
+                        fut = pool.submit(compare_task, self.refs[i], before, self.refs[ref],
+                                          task_dir, self.found["queries"],
+                                          [w[1] for w in self.found["words"]], self.k,
+                                          **extra)  # fmt: skip
+                        pending[fut] = ("compare", i)
+            except KeyboardInterrupt:
+                self.stop.set()
+                for fut in pending:
+                    fut.cancel()
+                raise Interrupted(f"interrupted; {self._finished()}") from None
+            except BaseException:
+                self.stop.set()
+                for fut in pending:
+                    fut.cancel()
                 raise
-            except (EmbcliError, OSError) as exc:
-                message = exc.one_line() if isinstance(exc, EmbcliError) else str(exc)
-                raise CheckpointFailed(message) from None
+        if self.ref_index() < 0:
+            raise EmbcliError(
+                f"none of the {n} checkpoints could be read",
+                "; ".join(f"{m.name}: {m.error}" for m in self.measured)[:500],
+            )
 
-        return wait
+    def _ready(self, ref: int, sent: set[int]) -> list[tuple[int, int | None]]:
+        """The comparisons that can start: (checkpoint, its previous included checkpoint)."""
+        theirs = self.measured[ref].read
+        shape = theirs["shape"] if theirs is not None else None
+        out: list[tuple[int, int | None]] = []
+        prev: int | None = None
+        for i, m in enumerate(self.measured):
+            if m.read is None and m.error is None:
+                break  # not read yet: what follows does not know its previous checkpoint
+            if m.read is None or m.read["shape"] != shape:
+                continue
+            if i not in sent:
+                out.append((i, prev))
+            prev = i
+        return out
 
-    def _open(self, checkpoint: Checkpoint) -> EmbeddingTable:
-        if self.stop.is_set():
-            raise Cancelled()
-        name = checkpoint.name
+    def _take(self, kind: str, i: int, fut: Future[Any]) -> None:
+        m = self.measured[i]
+        if kind == "reference":
+            try:
+                self.found = fut.result()
+            except EmbcliError:
+                raise  # an unknown word stops the run (exit 3)
+            except Exception as exc:
+                first = (str(exc).strip().splitlines() or [""])[0]
+                raise EmbcliError(
+                    f"{m.name}: the reference checkpoint could not be read: "
+                    f"{type(exc).__name__}: {first}"
+                ) from None
+            return
+        got = _failure(fut)
+        for line in got.get("notices", ()):
+            self._say(m.name, line)
+        m.fetched += int(got.get("fetched", 0))
+        if kind == "read":
+            if "read" in got:
+                m.read = got["read"]
+            else:
+                m.error = str(got["error"])
+                self.notice(f"{m.name}: {m.error}")
+        elif "compared" in got:
+            m.compared = got["compared"]
+        else:
+            m.compare_error = str(got["error"])
+            self.notice(f"{m.name}: could not be compared: {m.compare_error}")
+        if self.progress is not None:
+            self.progress(sum(self._done(x) for x in self.measured), len(self.measured),
+                          "checkpoints")  # fmt: skip
 
-        def watch(done: int, total: int, unit: str) -> None:
-            if self.stop.is_set():
-                raise Cancelled()
-            if unit == "bytes":
-                self.fetched[checkpoint] = max(self.fetched.get(checkpoint, 0), done)
-
-        def say(message: str) -> None:
-            """Each notice once per run (a tied head is said for one checkpoint, not 154)."""
-            with self.lock:
-                if message in self.said:
-                    return
-                self.said.add(message)
+    def _say(self, name: str, message: str) -> None:
+        """Each notice once per run (a tied head is said for one checkpoint, not 154)."""
+        if message not in self.said:
+            self.said.add(message)
             self.notice(f"{name}: {message}")
 
-        model = Model(checkpoint.spec, revision=checkpoint.revision, cache_dir=self.cache_dir,
-                      allow_pickle=self.allow_pickle, notice=say, progress=watch)  # fmt: skip
-        return model.embeddings(self.role, self.tensor)
+    def _finished(self) -> str:
+        done = [m.name for m in self.measured if self._done(m)]
+        left = [m.name for m in self.measured if not self._done(m)]
+        said = f"{len(done)} of {len(self.measured)} checkpoints done"
+        said += f" ({', '.join(done)})" if done else ""
+        said += f"; not done: {', '.join(left)}" if left else ""
+        return said + "; what was read and computed is kept in the cache"

@@ -51,20 +51,6 @@ MEMO_VERSION = 1  # bump when a kept figure's definition changes: older memos ar
 SHOWN_NEIGHBORS = 3  # per word and checkpoint in the terminal table
 
 
-class CheckpointFailed(EmbcliError):
-    """A checkpoint that could not be read (the run goes on without it)."""
-
-
-@dataclass(frozen=True)
-class Point:
-    """A checkpoint as the analysis sees it: its name and step, and how to open its table
-    (``open()`` blocks until the table is there, or raises :class:`CheckpointFailed`)."""
-
-    name: str
-    step: int | None
-    open: Callable[[], EmbeddingTable]
-
-
 # -- plain functions over arrays -----------------------------------------------------------------
 
 
@@ -307,97 +293,159 @@ def _when(step: float | None, revision: str | None) -> str:
     return revision or "?"
 
 
-# -- the run -------------------------------------------------------------------------------------
+# -- the run: a map over checkpoints, a reduce over pairs ---------------------------------------
+#
+# Each checkpoint is read and measured by itself (``read_checkpoint``: statistics, its space's
+# mean and scatter norm); the last that could be read is the reference (``reference``: the
+# sample, the words' rows); then each checkpoint of the reference's shape is compared with the
+# one before it and with the last (``compare_checkpoint``: the sample's neighbour lists, the
+# words' neighbours, CKA and Procrustes over all rows, which need both tables whole and so run
+# where the tables are). Each returns a small dict; ``assemble`` makes the report from them in
+# the calling process. Every step keeps what it computed in the checkpoint's memo.
 
 
-def history(
-    points: Sequence[Point],
-    *,
-    model: str,
-    role: str = "input",
-    words: Sequence[str] = (),
-    k: int = 10,
-    sample: int = DEFAULT_SAMPLE,
-    seed: int = SEED,
-    notice: Callable[[str], None] | None = None,
-    progress: Callable[[int, int, str], None] | None = None,
-) -> HistoryResult:
-    """Analyse ``points`` (in order) as described in the module docstring.
-
-    Tables are opened in order of need: the last readable checkpoint first (the reference), then
-    each from the start; ``Point.open`` may be backed by fetches running meanwhile. A checkpoint
-    that fails is recorded in ``failed`` and the others go on; if none can be read, this raises.
-    ``progress(done, total, "checkpoints")`` hears each checkpoint analysed.
-    """
-    say = notice or (lambda message: None)
-    failed: dict[int, str] = {}
-    tables: dict[int, EmbeddingTable] = {}
-
-    def open_point(i: int) -> EmbeddingTable | None:
-        if i in failed:
-            return None
-        if i not in tables:
-            try:
-                tables[i] = points[i].open()
-            except CheckpointFailed as exc:
-                failed[i] = exc.one_line()
-                say(f"{points[i].name}: {failed[i]}")
-                return None
-        return tables[i]
-
-    ref_index = next((i for i in reversed(range(len(points))) if open_point(i) is not None), None)
-    if ref_index is None:
-        raise EmbcliError(
-            f"none of the {len(points)} checkpoints of {model} could be read",
-            "; ".join(f"{points[i].name}: {m}" for i, m in failed.items())[:500],
-        )
-    ref = tables[ref_index]
-    resolved = [resolve(ref, w) for w in words]  # an unknown word stops the run (exit 3)
-    queries, pool = sample_rows(ref, sample, seed)
-    query_key = hashlib.sha256(np.asarray(queries, np.int64).tobytes()).hexdigest()[:16]
-    word_rows = np.array([r.ids[0] for r in resolved], np.int64)
+def read_checkpoint(table: EmbeddingTable, seed: int = SEED) -> dict[str, Any]:
+    """One checkpoint alone: its shape, its statistics, and its space's mean and scatter norm
+    (kept in its memo, for the comparisons)."""
     memos = _Memos()
     try:
-        ref_space = _space(memos, ref)
-        _drifts(memos, ref, ref_space, [])  # its scatter norm, which every CKA with it needs
-        ref_lists = _sample_lists(memos, ref, queries, query_key)
-        records: list[CheckpointRecord] = []
-        lists: list[np.ndarray] = []  # the sample's top-10 lists at each included checkpoint
-        word_lists: list[tuple[np.ndarray, np.ndarray]] = []  # the words' (ids, cosines)
-        prev: tuple[EmbeddingTable, linalg.UnitSpace, np.ndarray] | None = None
-        for i, point in enumerate(points):
-            table = open_point(i)
-            if table is not None:
-                record = CheckpointRecord(point.name, point.step, _stats(memos, table, seed))
-                if table.shape != ref.shape:
-                    record.excluded = (
-                        f"its table is {table.shape[0]:,} x {table.shape[1]:,}, the last "
-                        f"checkpoint's {ref.shape[0]:,} x {ref.shape[1]:,}"
-                    )
-                    say(f"{point.name}: {record.excluded}; left out of drift")
-                else:
-                    space = ref_space if i == ref_index else _space(memos, table)
-                    mine = _sample_lists(memos, table, queries, query_key)
-                    others = [(ref, ref_space)] if prev is None else [prev[:2], (ref, ref_space)]
-                    found = _drifts(memos, table, space, others)
-                    record.drift_last = {**found[-1], "jaccard": _mean_jaccard(mine, ref_lists)}
-                    if prev is not None:
-                        record.drift_prev = {**found[0], "jaccard": _mean_jaccard(mine, prev[2])}
-                    lists.append(mine)
-                    word_lists.append(_word_neighbors(memos, table, word_rows, max(k, SETTLE_K)))
-                    prev = (table, space, mine)
-                records.append(record)
-                if i != ref_index:
-                    memos.flush(table)
-                    tables.pop(i, None)
-            if progress:
-                progress(i + 1, len(points), "checkpoints")
+        stats = _stats(memos, table, seed)
+        _drifts(memos, table, _space(memos, table), [])  # its scatter norm: one pass
     finally:
-        memos.flush()  # what was computed is kept, even when the run is interrupted
+        memos.flush()
+    return {"shape": [int(n) for n in table.shape], "stats": stats}
 
-    included = [r for r in records if r.excluded is None]
-    word_records = _words(resolved, word_rows, ref, included, word_lists, k)
-    sample_info, settle, which = _sample_settle(queries, pool, lists, included, seed)
+
+def reference(
+    table: EmbeddingTable, words: Sequence[str], sample: int, seed: int = SEED
+) -> dict[str, Any]:
+    """What the reference (the last checkpoint read) fixes for the run: the seeded sample of
+    word-like rows, each one's quartile of row id and the quartiles' ranges, and each word's row
+    and token (an unknown word raises :class:`~embcli.errors.UnresolvedWord`)."""
+    resolved = [resolve(table, w) for w in words]
+    queries, pool = sample_rows(table, sample, seed)
+    which, ranges = quartiles(queries, pool) if len(queries) else (np.zeros(0, np.int64), [])
+    return {
+        "queries": [int(q) for q in queries],
+        "quartile": [int(q) for q in which],
+        "ranges": [[int(lo), int(hi)] for lo, hi in ranges],
+        "words": [[r.query, int(r.ids[0]), table.tokens[int(r.ids[0])]] for r in resolved],
+    }
+
+
+def compare_checkpoint(
+    table: EmbeddingTable,
+    prev: EmbeddingTable | None,
+    last: EmbeddingTable,
+    queries: Sequence[int],
+    word_rows: Sequence[int],
+    k: int,
+) -> dict[str, Any]:
+    """One checkpoint against the one before it (``prev``, None for the first) and the last:
+    the sample's top-10 lists, the words' top-``max(k, 10)`` neighbours (ids, cosines, and the
+    tokens the last checkpoint gives those ids), and the drift (CKA, Procrustes cosine) from
+    ``prev`` and to ``last``, in that order. ``table`` may be ``last`` itself."""
+    memos, others = _Memos(), _Memos()  # the others' memos are read, never written here
+    rows = np.asarray(queries, np.int64)
+    key = hashlib.sha256(rows.tobytes()).hexdigest()[:16]
+    try:
+        space = _space(memos, table)
+        pairs = [] if prev is None else [(prev, _known_space(others, prev))]
+        pairs.append((last, space if last is table else _known_space(others, last)))
+        found = _drifts(memos, table, space, pairs)
+        lists = _sample_lists(memos, table, rows, key)
+        ids, cos = _word_neighbors(memos, table, np.asarray(word_rows, np.int64), max(k, SETTLE_K))
+    finally:
+        memos.flush()
+    shown = sorted({int(i) for i in ids[:, :k].ravel() if i >= 0})
+    return {
+        "drift": found,
+        "lists": lists.tolist(),
+        "ids": ids.tolist(),
+        "cos": cos.tolist(),
+        "tokens": {i: last.tokens[i] for i in shown},
+    }
+
+
+@dataclass
+class Measured:
+    """A checkpoint's part of the run, as the caller gathers it: its ``read_checkpoint`` dict
+    (or why it could not be read), and its ``compare_checkpoint`` dict (or why not)."""
+
+    name: str
+    step: int | None
+    read: dict[str, Any] | None = None
+    error: str | None = None
+    compared: dict[str, Any] | None = None
+    compare_error: str | None = None
+    fetched: int = 0
+
+
+def assemble(
+    measured: Sequence[Measured],
+    ref: int,
+    found: dict[str, Any],
+    *,
+    model: str,
+    role: str,
+    k: int,
+    seed: int,
+    notice: Callable[[str], None] | None = None,
+) -> HistoryResult:
+    """The report, from each checkpoint's results (``measured``, in order), the reference's
+    index ``ref`` and what ``reference`` found for it: Jaccard drift from the sample's lists,
+    when words and the sample settle. Pure: no table is read."""
+    say = notice or (lambda message: None)
+    ref_read = measured[ref].read
+    if ref_read is None:
+        raise EmbcliError(f"the reference checkpoint ({measured[ref].name}) was not read")
+    shape = ref_read["shape"]
+    last = measured[ref].compared
+    if last is None:
+        raise EmbcliError(
+            f"the last checkpoint read ({measured[ref].name}) could not be compared with "
+            f"itself: {measured[ref].compare_error}"
+        )
+    ref_lists = np.array(last["lists"], np.int64).reshape(-1, SETTLE_K)
+    records: list[CheckpointRecord] = []
+    lists: list[np.ndarray] = []
+    word_lists: list[tuple[np.ndarray, np.ndarray]] = []
+    tokens: dict[int, str] = {}
+    prev: np.ndarray | None = None  # the previous included checkpoint's lists (None: unknown)
+    for m in measured:
+        if m.read is None:
+            continue
+        record = CheckpointRecord(m.name, m.step, dict(m.read["stats"]), fetched=m.fetched)
+        records.append(record)
+        if m.read["shape"] != shape:
+            rows, dim = m.read["shape"]
+            record.excluded = (
+                f"its table is {rows:,} x {dim:,}, the last checkpoint's {shape[0]:,} x "
+                f"{shape[1]:,}"
+            )
+            say(f"{m.name}: {record.excluded}; left out of drift")
+            continue
+        if m.compared is None:
+            record.excluded = f"it could not be compared: {m.compare_error}"
+            prev = None  # the next one's drift_prev is from this one: its Jaccard is unknown
+            continue
+        mine = np.array(m.compared["lists"], np.int64).reshape(-1, SETTLE_K)
+        found_drift = m.compared["drift"]
+        record.drift_last = {**found_drift[-1], "jaccard": _mean_jaccard(mine, ref_lists)}
+        if len(found_drift) == 2:
+            jac = _mean_jaccard(mine, prev) if prev is not None else None
+            record.drift_prev = {**found_drift[0], "jaccard": jac}
+        lists.append(mine)
+        word_lists.append((_matrix(m.compared["ids"], np.int64),
+                           _matrix(m.compared["cos"], np.float64)))  # fmt: skip
+        tokens.update({int(i): t for i, t in m.compared["tokens"].items()})
+        prev = mine
+    inside = [r for r in records if r.excluded is None]
+    queries = np.array(found["queries"], np.int64)
+    which = np.array(found["quartile"], np.int64)
+    ranges = [(int(lo), int(hi)) for lo, hi in found["ranges"]]
+    word_records = _words(found["words"], inside, word_lists, k, tokens)
+    sample_info, settle = _sample_settle(queries, which, ranges, lists, inside, seed)
     return HistoryResult(
         model=model,
         table=role,
@@ -405,8 +453,9 @@ def history(
         words=word_records,
         sample=sample_info,
         failed=[
-            {"revision": points[i].name, "step": points[i].step, "error": m}
-            for i, m in sorted(failed.items())
+            {"revision": m.name, "step": m.step, "error": m.error or f"compare: {m.compare_error}"}
+            for m in measured
+            if m.error is not None or m.compare_error is not None
         ],
         sample_ids=queries,
         sample_settle=settle,
@@ -473,6 +522,19 @@ def _space(memos: _Memos, table: EmbeddingTable) -> linalg.UnitSpace:
     return linalg.UnitSpace(table.unit, np.array(kept["mean"], np.float64), kept["scatter_norm"])
 
 
+def _matrix(rows: list[list[Any]], dtype: type) -> np.ndarray:
+    """Rows of equal length as a matrix (no rows: 0 x 0)."""
+    return np.array(rows, dtype).reshape(len(rows), -1) if rows else np.empty((0, 0), dtype)
+
+
+def _known_space(memos: _Memos, table: EmbeddingTable) -> linalg.UnitSpace:
+    """The table's space with its scatter norm (from its memo, else computed here)."""
+    space = _space(memos, table)
+    if space.scatter_norm is None:
+        linalg.paired_products(space, [])
+    return space
+
+
 def _drifts(
     memos: _Memos,
     table: EmbeddingTable,
@@ -535,20 +597,21 @@ def _word_neighbors(
 
 
 def _words(
-    resolved: Sequence[Any],
-    rows: np.ndarray,
-    ref: EmbeddingTable,
+    words: Sequence[Sequence[Any]],
     included: list[CheckpointRecord],
     found: list[tuple[np.ndarray, np.ndarray]],
     k: int,
+    tokens: dict[int, str],
 ) -> list[WordRecord]:
-    if not len(rows) or not included:
+    """Each word (``[query, row, token]``) through the included checkpoints: its neighbours
+    (spelt as the last checkpoint spells them, ``tokens``) and its settle step."""
+    if not len(words) or not included:
         return []
     last = found[-1][0][:, :SETTLE_K]
     scores = np.stack([jaccard(ids[:, :SETTLE_K], last) for ids, _ in found], axis=1)
     settle = settle_index(scores)
     out = []
-    for w, r in enumerate(resolved):
+    for w, (query, row, token) in enumerate(words):
         steps = []
         for c, (ids, cos) in zip(included, found, strict=True):
             steps.append(
@@ -556,34 +619,26 @@ def _words(
                     "revision": c.revision,
                     "step": c.step,
                     "neighbors": [
-                        {"id": int(i), "token": ref.tokens[int(i)], "cosine": float(s)}
+                        {"id": int(i), "token": tokens[int(i)], "cosine": float(s)}
                         for i, s in zip(ids[w, :k], cos[w, :k], strict=True)
                         if i >= 0
                     ],
                 }
             )
         at = included[int(settle[w])]
-        out.append(
-            WordRecord(
-                r.query,
-                int(rows[w]),
-                ref.tokens[int(rows[w])],
-                int(settle[w]),
-                at.step,
-                at.revision,
-                steps,
-            )
-        )
+        at_step = (int(settle[w]), at.step, at.revision)
+        out.append(WordRecord(str(query), int(row), str(token), *at_step, steps))
     return out
 
 
 def _sample_settle(
     queries: np.ndarray,
-    pool: np.ndarray,
+    which: np.ndarray,
+    ranges: list[tuple[int, int]],
     lists: list[np.ndarray],
     included: list[CheckpointRecord],
     seed: int,
-) -> tuple[dict[str, Any], np.ndarray, np.ndarray]:
+) -> tuple[dict[str, Any], np.ndarray]:
     info: dict[str, Any] = {
         "size": len(queries),
         "seed": seed,
@@ -592,10 +647,9 @@ def _sample_settle(
         "settle_by_quartile": [],
     }
     if not len(queries) or not lists:
-        return info, np.zeros(0, np.int64), np.zeros(0, np.int64)
+        return info, np.zeros(0, np.int64)
     scores = np.stack([jaccard(mine, lists[-1]) for mine in lists], axis=1)
     settle = settle_index(scores)
-    which, ranges = quartiles(queries, pool)
     steps = [c.step for c in included]
     known = all(s is not None for s in steps)
     last = len(included) - 1
@@ -613,4 +667,4 @@ def _sample_settle(
                 "settled_before_last": float((mine < last).mean()) if len(mine) else None,
             }
         )
-    return info, settle, which
+    return info, settle

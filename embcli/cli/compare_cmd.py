@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -19,7 +19,7 @@ def register(app: typer.Typer) -> None:
     app.command("compare")(compare)
 
 
-@command(*TABLE_OPTIONS, "format")
+@command(*TABLE_OPTIONS, "format", "jobs", "scheduler")
 def compare(
     settings: Settings,
     model: Annotated[
@@ -28,6 +28,17 @@ def compare(
             "--model",
             "-m",
             help="Give twice: A, then B. Once with --tensor-b: the same model's other tensor.",
+            show_default=False,
+        ),
+    ] = None,
+    against: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--against",
+            metavar="MODEL",
+            help="Compare A (-m, given once) with this model's table; repeat it for several: "
+            "one table, a row per B (--table-b/--tensor-b choose each B's table; --jobs, "
+            "--scheduler run the pairs at once).",
             show_default=False,
         ),
     ] = None,
@@ -88,6 +99,17 @@ def compare(
     """
     settings.will_write(plot)
     names = list(model or [])
+    jobs, scheduler = settings.jobs, settings.scheduler  # the pairs' executor, with --against
+    if against:
+        if len(names) > 1:
+            raise UsageProblem("with --against, give -m once: the table compared with each")
+        if plot is not None:
+            raise UsageProblem("--plot draws one pair: leave it out with --against")
+        _against(settings, names[0] if names else None, against, table_b, tensor_b, jobs,
+                 scheduler, {"k": k, "case_sensitive": case_sensitive, "sample": sample,
+                             "show": show, "words": word_list(words, "--words")
+                             if words is not None else None})  # fmt: skip
+        return
     if len(names) > 2:
         raise UsageProblem(f"--model given {len(names)} times: give A and B")
     # --file/--quant choose B's GGUF file when there are two models (A is -m's first)
@@ -108,3 +130,42 @@ def compare(
     if plot is not None:
         print(f"embcli: wrote {plot}", file=sys.stderr)
     emit(settings.format, result.to_dict(), result.view())
+
+
+def _against(
+    settings: Settings,
+    spec: str | None,
+    others: list[str],
+    table_b: Role | None,
+    tensor_b: str | None,
+    jobs: int,
+    scheduler: str | None,
+    options: dict[str, Any],
+) -> None:
+    """A compared with each of ``others``, each pair a task: one table, a row per B; exit 4
+    when a pair failed (each said on stderr as it fails)."""
+    from embcli.api import Model
+    from embcli.api.pairs import compare_many
+    from embcli.cli.common import notice
+    from embcli.cli.progress import fleet_progress
+    from embcli.errors import PartlyFailed
+
+    if jobs < 1:
+        raise UsageProblem(f"--jobs must be 1 or more, not {jobs}")
+    read: dict[str, Any] = {
+        "revision": settings.revision,
+        "file": settings.file,
+        "quant": settings.quant,
+        "allow_pickle": settings.allow_pickle,
+    }
+    role = settings.role.value if settings.role else "input"
+    a = Model(spec or settings.model, **read).ref.but(role=role, tensor=settings.tensor)
+    role_b = table_b.value if table_b else "input"
+    bs = [Model(b, **read).ref.but(role=role_b, tensor=tensor_b) for b in others]
+    result = compare_many(a, bs, labels=others, cache_dir=settings.cache_dir, jobs=jobs,
+                          scheduler=scheduler, notice=notice,
+                          progress=fleet_progress(len(others)), **options)  # fmt: skip
+    emit(settings.format, result.to_dict(), result.view())
+    if result.failed:
+        names = ", ".join(x.model for x in result.failed)
+        raise PartlyFailed(f"{len(result.failed)} of {len(others)} pairs failed: {names}")

@@ -23,7 +23,7 @@ def register(app: typer.Typer) -> None:
     app.command("history")(history)
 
 
-@command("model", "tensor", "role", "cache_dir", "allow_pickle", "format")
+@command("model", "tensor", "role", "cache_dir", "allow_pickle", "format", "scheduler")
 def history(
     settings: Settings,
     model: Annotated[
@@ -71,7 +71,15 @@ def history(
         ),
     ] = 1000,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the samples.")] = 0,
-    jobs: Annotated[int, typer.Option("--jobs", "-j", help="Checkpoints fetched at once.")] = 4,
+    jobs: Annotated[
+        int,
+        typer.Option(
+            "--jobs",
+            "-j",
+            help="Checkpoints read and measured at once, in threads of this process (with "
+            "--scheduler the cluster's workers decide).",
+        ),
+    ] = 4,
     plot: Annotated[
         Path | None,
         typer.Option(
@@ -86,8 +94,10 @@ def history(
 
     For every checkpoint: mean row norm, anisotropy, effective rank and isotropy (as stats),
     and drift from the previous and to the last checkpoint (CKA, Procrustes-aligned cosine,
-    Jaccard@10 of neighbour lists). --words: when each word's neighbours settle. Fetches run
-    concurrently and stay cached: a rerun reads only what is missing.
+    Jaccard@10 of neighbour lists). --words: when each word's neighbours settle. Each checkpoint
+    is a task (read and measured, then compared with the one before and the last), --jobs at
+    once here or on a Dask cluster (--scheduler); tables and results stay cached, so a rerun
+    reads and computes only what is missing.
     """
     settings.will_write(plot)
     specs = list(model or [settings.model])
@@ -104,6 +114,7 @@ def history(
         sample=sample,
         seed=seed,
         jobs=jobs,
+        scheduler=settings.scheduler,
         plot=plot,
         cache_dir=settings.cache_dir,
         allow_pickle=settings.allow_pickle,
@@ -115,7 +126,10 @@ def history(
     emit(settings.format, result.to_dict(), result.view())
     if result.failed:
         names = ", ".join(f["revision"] for f in result.failed)
+        shown = {c.revision for c in result.checkpoints}
+        total = len(shown) + len([f for f in result.failed if f["revision"] not in shown])
+        read = all(f["revision"] not in shown for f in result.failed)
+        how = "read" if read else "read or compared"
         raise PartlyFailed(
-            f"{len(result.failed)} of {len(result.failed) + len(result.checkpoints)} "
-            f"checkpoints could not be read: {names}"
+            f"{len(result.failed)} of {total} checkpoints could not be {how}: {names}"
         )

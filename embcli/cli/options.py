@@ -75,8 +75,8 @@ JobsOpt = Annotated[
     typer.Option(
         "--jobs",
         "-j",
-        help="With several models: worker processes reading tables at once (1: one after "
-        "another, in this process).",
+        help="With several models (compare: --against pairs): worker processes reading "
+        "tables at once (1: one after another, in this process).",
     ),
 ]
 SchedulerOpt = Annotated[
@@ -85,8 +85,9 @@ SchedulerOpt = Annotated[
         "--scheduler",
         envvar="DASK_SCHEDULER_ADDRESS",
         metavar="ADDRESS",
-        help="With several models: run them on this Dask cluster (tcp://HOST:8786; needs "
-        "embcli[cluster]); its workers must see the same model paths and --cache-dir.",
+        help="With several models (history: checkpoints; compare: --against pairs): run them "
+        "on this Dask cluster (tcp://HOST:8786; needs embcli[cluster]); its workers must see "
+        "the same model paths and --cache-dir.",
         show_default=False,
     ),
 ]

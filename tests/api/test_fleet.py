@@ -4,7 +4,6 @@ number."""
 
 from __future__ import annotations
 
-import logging
 import os
 import signal
 import time
@@ -105,23 +104,6 @@ def test_a_process_pool_gives_the_serial_answers(tables, tmp_path):
     assert [a.view for a in pooled.answers] == [
         a.view for a in ask_many(tables, STATS, cache_dir=cache).answers
     ]
-
-
-@pytest.fixture
-def cluster():
-    """Two worker processes on 127.0.0.1. Dask starts its workers with one BLAS thread each
-    (OMP/MKL/OPENBLAS_NUM_THREADS=1), which moves the last digits (about 1e-10 relative) of the
-    sums stats makes through BLAS: here they run with this process's threads, so their answers
-    can be compared bit for bit."""
-    distributed = pytest.importorskip("distributed")
-    import dask
-
-    environ = {"MALLOC_TRIM_THRESHOLD_": 65536}
-    with dask.config.set({"distributed.nanny.pre-spawn-environ": environ}), \
-            distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                  host="127.0.0.1", scheduler_port=0, dashboard_address=None,
-                                  silence_logs=logging.ERROR) as local:  # fmt: skip
-        yield local
 
 
 @pytest.mark.slow  # a Dask cluster of two worker processes
