@@ -772,6 +772,7 @@ class Table:
         k: int = 10,
         perplexity: float = 30.0,
         output: PathLike | None = None,
+        neighbors: str = "auto",
     ) -> MapPage:
         """The whole table as one self-contained interactive page (``embcli map``): a
         ``MapPage`` (``.save(path)``; shown inline in Jupyter).
@@ -780,8 +781,12 @@ class Table:
         ("pca" of the unit rows; "tsne" for at most 10,000 rows), with its layers (id, token,
         kind, norm, a k-means cluster of ``clusters``, the under-trained score) and its exact
         top-``k`` neighbours over the full table. ``output`` writes the page (``.html``).
+        ``neighbors``: "exact" lists, "ann" (an HNSW graph, usearch: candidates re-ranked
+        exactly, recall@10 measured on 1,000 rows and shown on the page) or "auto" (exact
+        where that takes about a minute, approximate beyond).
         Needs plotly (``pip install 'embcli[map]'``): its plotly.js is inlined in the page.
         """
+        from embcli.ask.neighbor_lists import HOW
         from embcli.ask.tokenmap import token_map
         from embcli.draw.map_page import MapPage, plotly_js
 
@@ -792,6 +797,7 @@ class Table:
         checks.count("clusters", clusters, 1, 255)
         checks.count("k", k, 1, 100)
         checks.number("perplexity", perplexity, 1.0)
+        checks.choice("neighbors", neighbors, HOW)
         out = checks.output_file(output, (".html",), "map") if output is not None else None
         plotly_js()  # said before the work when plotly is missing
         progress = self.model.progress
@@ -800,7 +806,7 @@ class Table:
         )
         found = token_map(self.embeddings, self.role, sample=sample, method=method, seed=seed,
                           clusters=clusters, k=k, perplexity=perplexity,
-                          progress=report)  # fmt: skip
+                          progress=report, neighbor_method=neighbors)  # fmt: skip
         page = MapPage(found)
         if out is not None:
             page.save(out)

@@ -313,6 +313,7 @@ def token_map(
     k: int = 10,
     perplexity: float = 30.0,
     progress: Any = None,
+    neighbor_method: str = "auto",
 ) -> TokenMap:
     """Everything the map of ``table`` shows (see the module docstring)."""
     from embcli.ask.projection import title_name
@@ -333,18 +334,16 @@ def token_map(
     kinds = token_kinds(
         tokens_all, wordlike, table.special_ids, bytes_, table.tokenizer_size, unused
     )
-    kept = table.derived.arrays(
-        f"map-neighbors-{k}.npz",
-        lambda: dict(
-            zip(("ids", "scores"), all_neighbors(table, np.arange(n), k, progress), strict=True)
-        ),
-        {"ids": (n, k), "scores": (n, k)},
-    )
-    neighbors, scores = kept["ids"][rows], kept["scores"][rows]
+    from embcli.ask.neighbor_lists import neighbor_lists
+
+    lists = neighbor_lists(table, k, neighbor_method, seed, progress)
+    neighbors, scores = lists.ids[rows], lists.scores[rows]
     under, how = undertrained_scores(table)
     notes = [
         f"under-trained score: {how}" if under is not None else f"no under-trained score: {how}"
     ]
+    if lists.note(k):
+        notes.append(str(lists.note(k)))
     shown = set(rows.tolist())
     extra = {
         int(i): tokens_all[int(i)] for i in np.unique(neighbors) if i >= 0 and int(i) not in shown
@@ -376,7 +375,7 @@ def token_map(
         parameters={
             **params,
             "clusters": f"k-means, {clusters} on unit rows, seed {seed}",
-            "neighbours": f"exact top-{k} by cosine among word-like rows",
+            "neighbours": lists.caption(k),
         },
         notes=notes,
     )

@@ -17,6 +17,12 @@ class Layout(str, Enum):
     tsne = "tsne"
 
 
+class Lists(str, Enum):
+    auto = "auto"
+    exact = "exact"
+    ann = "ann"
+
+
 def register(app: typer.Typer) -> None:
     app.command("map")(map_)
 
@@ -58,6 +64,15 @@ def map_(
     perplexity: Annotated[
         float, typer.Option("--perplexity", help="t-SNE's perplexity (1 or more).")
     ] = 30.0,
+    neighbors: Annotated[
+        Lists,
+        typer.Option(
+            "--neighbors",
+            help="How each row's neighbour list is found: exact, ann (an HNSW graph, usearch: "
+            "recall@10 measured and shown on the page; pip install 'embcli[ann]') or auto "
+            "(exact where that takes about a minute here, ann beyond).",
+        ),
+    ] = Lists.auto,
 ) -> None:
     """Write one HTML page of every row of the table: zoom, hover, search, neighbours.
 
@@ -77,5 +92,6 @@ def map_(
         k=k,
         perplexity=perplexity,
         output=out,
+        neighbors=neighbors.value,
     )
     print(out)
