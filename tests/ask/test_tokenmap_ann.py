@@ -90,6 +90,21 @@ def test_forced_ann_lists_equal_exact_lists_and_a_float64_reference(planted):
     assert ann.sample == planted.shape[0]  # fewer rows than the sample: every row
 
 
+def test_a_graph_on_fewer_axes_than_the_rows_still_lists_the_exact_neighbours(planted, monkeypatch):
+    """A table wider than GRAPH_DIMS is indexed on its top axes; the candidates are re-ranked
+    on the full rows, and the recall reported is the lists' recall against the reference."""
+    monkeypatch.setattr(nl, "GRAPH_DIMS", 8)
+    found = nl.ann_lists(planted, 5)
+    ref = reference(planted, 5)
+    assert found.dims == 8
+    assert found.recall >= nl.TARGET_RECALL
+    hits = sum(
+        len(set(f.tolist()) & set(r.tolist()) - {-1}) for f, r in zip(found.ids, ref, strict=False)
+    )
+    assert found.recall == pytest.approx(hits / (ref >= 0).sum(), abs=1e-12)
+    assert "on the top 8 axes" in found.caption(5)
+
+
 def test_the_recall_reported_is_the_recall_of_the_lists(tmp_path, monkeypatch):
     """A poor graph (two links a node, on unstructured rows) misses neighbours; the recall it
     reports is the share of the float64 reference's ids that its lists hold."""
