@@ -163,6 +163,16 @@ BREAKDOWN = r"""async () => {
   const textOf = new Array(D.n);
   for (let i = 0; i < D.n; i++) textOf[i] = "<b>" + D.tokens[i] + "</b><br>#" + i;
   const t3 = performance.now();
+  const real = new Array(D.n);  // the page's own hover text: every layer, values toPrecision(4)
+  for (let i = 0; i < D.n; i++) {
+    let s = "<b>" + D.tokens[i] + "</b><br>#" + i;
+    for (const name of Object.keys(D.layers)) {
+      const L = D.layers[name];
+      s += "<br>" + name + ": " + (L.codes ? L.names[0] : (0.5 + i / D.n).toPrecision(4));
+    }
+    real[i] = s;
+  }
+  const t3b = performance.now();
   const div = document.createElement("div");
   div.style.width = "1000px"; div.style.height = "700px"; document.body.appendChild(div);
   const colour = new Array(D.n); for (let i = 0; i < D.n; i++) colour[i] = D.kind_colours[i % 7];
@@ -172,7 +182,8 @@ BREAKDOWN = r"""async () => {
   return {html_bytes: text.length, response_end: nav.responseEnd,
           dom_interactive: nav.domInteractive, dom_content_loaded: nav.domContentLoadedEventEnd,
           load_event: nav.loadEventEnd, parse_json: t1 - t0, decode_arrays: t2 - t1,
-          hover_texts: t3 - t2, plotly_newplot: t4 - t3};
+          hover_texts_short: t3 - t2, hover_texts_as_the_page: t3b - t3,
+          plotly_newplot: t4 - t3b};
 }"""
 
 
@@ -196,6 +207,11 @@ def first_frame(page: Path) -> dict:
         px = np.asarray(Image.open(io.BytesIO(png)).convert("RGB")).astype(int)
         drawn = int(((px.max(axis=2) - px.min(axis=2)) > 40).sum())
         parts = tab.evaluate(BREAKDOWN)
+        # the HTML alone: the same page with scripts off (parsing, no plotly.js, no data work)
+        bare = browser.new_context(java_script_enabled=False).new_page()
+        start = time.perf_counter()
+        bare.goto(page.as_uri(), wait_until="load", timeout=300_000)
+        parts["html_load_without_scripts"] = (time.perf_counter() - start) * 1e3
         browser.close()
     return {"ready_s": ready, "coloured_pixels": drawn, **parts}
 
@@ -284,7 +300,11 @@ def main() -> None:
     ap.add_argument("--libraries", type=int, default=0, help="compare usearch and faiss first")
     ap.add_argument("--neighbors", default="auto")
     ap.add_argument("--keep", type=Path, help="work in this directory and leave it there")
+    ap.add_argument("--page", type=Path, help="only open this page in Chromium and time it")
     args = ap.parse_args()
+    if args.page:
+        print(json.dumps(first_frame(args.page), indent=1))
+        return
     with tempfile.TemporaryDirectory() as tmp:
         work = args.keep or Path(tmp)
         work.mkdir(parents=True, exist_ok=True)
