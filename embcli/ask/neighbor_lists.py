@@ -8,18 +8,18 @@ the 2-core CI machine (``queries.top_k`` of 1,024 rows ran at 24-26 billion mult
 second there: 30,522 x 384 and 20,000 x 2,304 tables, load 0.3), so MiniLM (3.6e11) is exact
 and a Gemma-shaped 262,144 x 2,304 table (1.6e14: over an hour) is not.
 
-**Approximate** lists come from an HNSW graph (usearch, the ``ann`` extra, imported only
-here) over the rows ``neighbors`` ranks (the word-like rows; every row when none is). A table
-wider than :data:`GRAPH_DIMS` is indexed by its rows' coordinates on the top ``GRAPH_DIMS``
-axes of the unit rows' second moment (fitted on :data:`FIT_SAMPLE` rows): inner products there
-approximate the cosines, and each distance costs a ninth of a 2,304-wide one (on 2 busy cores
-a graph of 8,192 full 2,304-wide rows took 30 s to build). Each row
-asks the graph for ``CANDIDATES x k`` rows; the row itself and its variants (case, surrounding
-space) are left out as ``neighbors`` leaves them out; the rest are ranked by their float32
-cosines and the best ``k`` re-scored in float64 and ordered by (score, id), exactly as
+**Approximate** lists come from an HNSW graph (usearch, in the ``map`` and ``ann`` extras,
+imported only here) over the rows ``neighbors`` ranks (the word-like rows; every row when none
+is). A table wider than :data:`GRAPH_DIMS` is indexed by its rows' coordinates on the top
+``GRAPH_DIMS`` axes of the unit rows' second moment (fitted on :data:`FIT_SAMPLE` rows): inner
+products there approximate the cosines, and each distance costs a ninth of a 2,304-wide one (on
+2 busy cores a graph of 8,192 full 2,304-wide rows took 30 s to build). Each row asks the graph
+for ``CANDIDATES x k`` rows; the row itself and its variants (case, surrounding space) are left
+out as ``neighbors`` leaves them out; the rest are ranked by their float32 cosines on the full
+rows and the best ``k`` re-scored in float64 and ordered by (score, id), exactly as
 ``queries.top_k`` orders its winners. A row left with fewer than ``k`` candidates is ranked
-exactly. The graph's search breadth is the smallest of :data:`EXPANSIONS` whose recall@10
-on a sample of :data:`RECALL_SAMPLE` rows (their exact lists computed for the purpose) reaches
+exactly. The graph's search breadth is the smallest of :data:`EXPANSIONS` whose recall@10 on a
+sample of :data:`RECALL_SAMPLE` rows (their exact lists computed for the purpose) reaches
 :data:`TARGET_RECALL`; the recall of the final lists on that sample is kept with them and shown
 on the page.
 
@@ -189,7 +189,7 @@ def ann_lists(
     except ImportError:
         raise EmbcliError(
             "approximate neighbour lists need usearch",
-            "pip install 'embcli[ann]', or pass --neighbors exact",
+            "pip install 'embcli[map]', or pass --neighbors exact",
         ) from None
     unit = np.asarray(table.unit)
     n, dim = unit.shape

@@ -69,7 +69,7 @@ def map_(
         typer.Option(
             "--neighbors",
             help="How each row's neighbour list is found: exact, ann (an HNSW graph, usearch: "
-            "recall@10 measured and shown on the page; pip install 'embcli[ann]') or auto "
+            "recall@10 measured and shown on the page) or auto "
             "(exact where that takes about a minute here, ann beyond).",
         ),
     ] = Lists.auto,
