@@ -116,8 +116,8 @@ def timed(name, f):
     return g
 tm.layout = timed("layout", tm.layout)
 nl.neighbor_lists = timed("neighbours", nl.neighbor_lists)
-tm.all_neighbors = timed("neighbours: exact lists (all rows, or the recall sample)",
-                         tm.all_neighbors)
+nl.exact_lists = timed("neighbours: exact lists (all rows, or the recall sample)",
+                       nl.exact_lists)
 nl._search = timed("neighbours: graph search and exact re-ranking", nl._search)
 tm.token_map = timed("token_map", tm.token_map)
 mp.MapPage = timed("page", mp.MapPage)

@@ -1,12 +1,12 @@
 """Every row's top-k neighbours for ``embcli map``: exact where that fits in about a minute,
 from an approximate (HNSW) index beyond it.
 
-**Exact** lists are :func:`embcli.ask.tokenmap.all_neighbors`: one :func:`queries.top_k` per
-block of rows over the full table, so a row's list equals ``embcli neighbors #id``. Their cost
-is ``rows x rows x dim`` multiply-adds; :data:`EXACT_MAX_WORK` is what about a minute buys on
-the 2-core CI machine (``queries.top_k`` of 1,024 rows ran at 24-26 billion multiply-adds a
-second there: 30,522 x 384 and 20,000 x 2,304 tables, load 0.3), so MiniLM (3.6e11) is exact
-and a Gemma-shaped 262,144 x 2,304 table (1.6e14: over an hour) is not.
+**Exact** lists (:func:`exact_lists`; ``tokenmap.all_neighbors`` answers with it) are one
+:func:`queries.top_k` per block of rows over the full table, so a row's list equals ``embcli
+neighbors #id``. Their cost is ``rows x rows x dim`` multiply-adds; :data:`EXACT_MAX_WORK` is
+what about a minute buys on the 2-core CI machine (``queries.top_k`` of 1,024 rows ran at
+24-26 billion multiply-adds a second there: 30,522 x 384 and 20,000 x 2,304 tables, load 0.3),
+so MiniLM (3.6e11) is exact and a Gemma-shaped 262,144 x 2,304 table (1.6e14: over an hour) is not.
 
 **Approximate** lists come from an HNSW graph (usearch, in the ``map`` and ``ann`` extras,
 imported only here) over the rows ``neighbors`` ranks (the word-like rows; every row when none
@@ -56,6 +56,7 @@ RECALL_SAMPLE = 1000
 RECALL_K = 10
 ADD_BLOCK = 16384  # rows handed to the graph at once (float32: 151 MB at 2,304 wide)
 SEARCH_BLOCK = 256  # rows searched and re-ranked at once
+EXACT_BLOCK = 1024  # rows per top-k call of the exact lists
 
 
 @dataclass
@@ -131,15 +132,13 @@ def neighbor_lists(
     table: EmbeddingTable, k: int, how: str = "auto", seed: int = 0, progress: Any = None
 ) -> NeighborLists:
     """Every row's top-``k`` (see the module docstring), kept as a derived file of ``table``."""
-    from embcli.ask.tokenmap import all_neighbors
-
     n, dim = table.shape
     chosen = choose(n, dim, how)
     if chosen == "exact":
         kept = table.derived.arrays(
             cache_name(k, "exact", seed),
             lambda: dict(
-                zip(("ids", "scores"), all_neighbors(table, np.arange(n), k, progress), strict=True)
+                zip(("ids", "scores"), exact_lists(table, np.arange(n), k, progress), strict=True)
             ),
             {"ids": (n, k), "scores": (n, k)},
         )
@@ -159,9 +158,45 @@ def neighbor_lists(
     )
 
 
+def exact_lists(
+    table: EmbeddingTable, rows: np.ndarray, k: int, progress: Any = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Exact top-``k`` of every row of ``rows`` over the full table, as ``embcli neighbors
+    #id`` ranks them: among the word-like rows (every row when none is), the row itself and its
+    variants (case, surrounding space) left out."""
+    from embcli.ask import queries
+
+    unit = np.asarray(table.unit)
+    wordlike = np.asarray(table.wordlike, bool)
+    allowed = wordlike if wordlike.any() else None
+    groups = np.asarray(table._variant_group) if allowed is not None else None
+    members: dict[int, np.ndarray] = {}
+    if groups is not None:
+        order = np.argsort(groups, kind="stable")
+        cuts = np.flatnonzero(np.diff(groups[order])) + 1
+        for part in np.split(order, cuts):
+            if len(part):
+                members[int(groups[part[0]])] = part
+    ids = np.full((len(rows), k), -1, np.int64)
+    scores = np.zeros((len(rows), k), np.float32)
+    for lo in range(0, len(rows), EXACT_BLOCK):
+        block = rows[lo : lo + EXACT_BLOCK]
+        if groups is None:
+            exclude = [[int(i)] for i in block]
+        else:
+            exclude = [sorted({int(i), *members[int(groups[i])].tolist()}) for i in block]
+        got_ids, got_scores = queries.top_k(unit, unit[block], k, allowed, exclude)
+        width = got_ids.shape[1]
+        ids[lo : lo + len(block), :width] = got_ids
+        scores[lo : lo + len(block), :width] = got_scores
+        if progress is not None:
+            progress(min(lo + EXACT_BLOCK, len(rows)), len(rows))
+    return ids, scores
+
+
 def _rules(table: EmbeddingTable) -> tuple[np.ndarray | None, np.ndarray | None]:
     """``neighbors``' rules as arrays: the candidate mask (None: every row) and each row's
-    variant group (None: only the row itself is left out), as ``all_neighbors`` reads them."""
+    variant group (None: only the row itself is left out), as :func:`exact_lists` reads them."""
     wordlike = np.asarray(table.wordlike, bool)
     if not wordlike.any():
         return None, None
@@ -182,8 +217,6 @@ def ann_lists(
     table: EmbeddingTable, k: int, seed: int = 0, progress: Any = None, threads: int | None = None
 ) -> NeighborLists:
     """Approximate top-``k`` of every row (see the module docstring)."""
-    from embcli.ask.tokenmap import all_neighbors
-
     try:
         from usearch.index import Index
     except ImportError:
@@ -208,7 +241,7 @@ def ann_lists(
             progress(lo + len(keys), steps)
     sample = np.sort(rng.choice(n, size=min(RECALL_SAMPLE, n), replace=False))
     recall_k = min(k, RECALL_K)
-    truth = all_neighbors(table, sample, recall_k)[0]
+    truth = exact_lists(table, sample, recall_k)[0]
     expansion = EXPANSIONS[-1]
     for expansion in EXPANSIONS:  # the smallest breadth that reaches the target
         graph.expansion_search = expansion  # type: ignore[misc]

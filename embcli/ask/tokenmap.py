@@ -214,36 +214,10 @@ def all_neighbors(
     table: EmbeddingTable, rows: np.ndarray, k: int, progress: Any = None
 ) -> tuple[np.ndarray, np.ndarray]:
     """Exact top-``k`` of every row of ``rows`` over the full table, as ``embcli neighbors
-    #id`` ranks them: among the word-like rows (every row when none is), the row itself and its
-    variants (case, surrounding space) left out."""
-    from embcli.ask import queries
+    #id`` ranks them (:func:`embcli.ask.neighbor_lists.exact_lists`)."""
+    from embcli.ask.neighbor_lists import exact_lists
 
-    unit = np.asarray(table.unit)
-    wordlike = np.asarray(table.wordlike, bool)
-    allowed = wordlike if wordlike.any() else None
-    groups = np.asarray(table._variant_group) if allowed is not None else None
-    members: dict[int, np.ndarray] = {}
-    if groups is not None:
-        order = np.argsort(groups, kind="stable")
-        cuts = np.flatnonzero(np.diff(groups[order])) + 1
-        for part in np.split(order, cuts):
-            if len(part):
-                members[int(groups[part[0]])] = part
-    ids = np.full((len(rows), k), -1, np.int64)
-    scores = np.zeros((len(rows), k), np.float32)
-    for lo in range(0, len(rows), NEIGHBOR_BLOCK):
-        block = rows[lo : lo + NEIGHBOR_BLOCK]
-        if groups is None:
-            exclude = [[int(i)] for i in block]
-        else:
-            exclude = [sorted({int(i), *members[int(groups[i])].tolist()}) for i in block]
-        got_ids, got_scores = queries.top_k(unit, unit[block], k, allowed, exclude)
-        width = got_ids.shape[1]
-        ids[lo : lo + len(block), :width] = got_ids
-        scores[lo : lo + len(block), :width] = got_scores
-        if progress is not None:
-            progress(min(lo + NEIGHBOR_BLOCK, len(rows)), len(rows))
-    return ids, scores
+    return exact_lists(table, rows, k, progress)
 
 
 def search_table(table: EmbeddingTable, rows: np.ndarray) -> tuple[dict[str, int], bool]:
