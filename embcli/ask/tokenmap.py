@@ -282,36 +282,10 @@ def all_neighbors(
     table: EmbeddingTable, rows: np.ndarray, k: int, progress: Any = None
 ) -> tuple[np.ndarray, np.ndarray]:
     """Exact top-``k`` of every row of ``rows`` over the full table, as ``embcli neighbors
-    #id`` ranks them: among the word-like rows (every row when none is), the row itself and its
-    variants (case, surrounding space) left out."""
-    from embcli.ask import queries
+    #id`` ranks them (:func:`embcli.ask.neighbor_lists.exact_lists`)."""
+    from embcli.ask.neighbor_lists import exact_lists
 
-    unit = np.asarray(table.unit)
-    wordlike = np.asarray(table.wordlike, bool)
-    allowed = wordlike if wordlike.any() else None
-    groups = np.asarray(table.variant_groups) if allowed is not None else None
-    members: dict[int, np.ndarray] = {}
-    if groups is not None:
-        order = np.argsort(groups, kind="stable")
-        cuts = np.flatnonzero(np.diff(groups[order])) + 1
-        for part in np.split(order, cuts):
-            if len(part):
-                members[int(groups[part[0]])] = part
-    ids = np.full((len(rows), k), -1, np.int64)
-    scores = np.zeros((len(rows), k), np.float32)
-    for lo in range(0, len(rows), NEIGHBOR_BLOCK):
-        block = rows[lo : lo + NEIGHBOR_BLOCK]
-        if groups is None:
-            exclude = [[int(i)] for i in block]
-        else:
-            exclude = [sorted({int(i), *members[int(groups[i])].tolist()}) for i in block]
-        got_ids, got_scores = queries.top_k(unit, unit[block], k, allowed, exclude)
-        width = got_ids.shape[1]
-        ids[lo : lo + len(block), :width] = got_ids
-        scores[lo : lo + len(block), :width] = got_scores
-        if progress is not None:
-            progress(min(lo + NEIGHBOR_BLOCK, len(rows)), len(rows))
-    return ids, scores
+    return exact_lists(table, rows, k, progress)
 
 
 def search_table(table: EmbeddingTable, rows: np.ndarray) -> tuple[dict[str, int], bool]:
@@ -444,30 +418,23 @@ def list_jaccard(lists_a: np.ndarray, lists_b: np.ndarray) -> np.ndarray:
     return out
 
 
-def kept_neighbors(
-    table: EmbeddingTable, k: int, progress: Any = None
-) -> tuple[np.ndarray, np.ndarray]:
-    """Every row's top-``k`` (:func:`all_neighbors`), kept as ``derived/map-neighbors-k``."""
-    n = table.shape[0]
-    kept = table.derived.arrays(
-        f"map-neighbors-{k}.npz",
-        lambda: dict(
-            zip(("ids", "scores"), all_neighbors(table, np.arange(n), k, progress), strict=True)
-        ),
-        {"ids": (n, k), "scores": (n, k)},
-    )
-    return np.asarray(kept["ids"]), np.asarray(kept["scores"])
-
-
 def compare_rows(
-    a: EmbeddingTable, b: EmbeddingTable, k: int, lists_a: np.ndarray, progress: Any = None
+    a: EmbeddingTable,
+    b: EmbeddingTable,
+    k: int,
+    lists_a: np.ndarray,
+    progress: Any = None,
+    *,
+    how: str = "auto",
+    seed: int = 0,
 ) -> Comparison:
     """Each row of A against B (see :class:`Comparison`), as ``embcli compare`` compares them.
 
     When the vocabularies agree row for row (:func:`rows_in_common`: a quantisation, a
     fine-tune, a checkpoint of one model) row i is matched with row i; the cosine is taken
     directly (``compare``'s row cosine) when the widths agree, and each row's neighbour list
-    in A (``lists_a``, the map's) is compared with its list in B, found the same way. Else
+    in A (``lists_a``, the map's) is compared with its list in B, found the same way (``how``,
+    ``seed``: :func:`embcli.ask.neighbor_lists.neighbor_lists`, kept in B's entry). Else
     the word-like tokens are matched by text (``compare``'s shared vocabulary: case folded,
     the lowest id wins); the cosine is taken after ``compare``'s alignment (centred unit rows,
     the wider side reduced by PCA, orthogonal Procrustes fitted on every shared word) and the
@@ -479,7 +446,9 @@ def compare_rows(
     jaccard = np.full(n_a, np.nan)
     common = rows_in_common(a, b)
     if common is not None:
-        lists_b, _ = kept_neighbors(b, k, progress)
+        from embcli.ask.neighbor_lists import neighbor_lists
+
+        lists_b = np.asarray(neighbor_lists(b, k, how, seed, progress).ids)
         jaccard[:common] = list_jaccard(lists_a[:common], lists_b[:common])
         if a.shape[1] == b.shape[1]:
             rows, cos = C.row_cosines(a.unit, a.norms, b.unit, b.norms, common)
@@ -528,6 +497,7 @@ def token_map(
     axis: Any = None,
     compare: EmbeddingTable | None = None,
     compare_progress: Any = None,
+    neighbor_method: str = "auto",
 ) -> TokenMap:
     """Everything the map of ``table`` shows (see the module docstring). ``axis``: pairs (as
     ``embcli axis`` takes them) for a layer of every row's score on their axis; ``compare``:
@@ -553,18 +523,16 @@ def token_map(
     kinds = token_kinds(
         tokens_all, wordlike, table.special_ids, bytes_, table.tokenizer_size, unused
     )
-    kept = table.derived.arrays(
-        f"map-neighbors-{k}.npz",
-        lambda: dict(
-            zip(("ids", "scores"), all_neighbors(table, np.arange(n), k, progress), strict=True)
-        ),
-        {"ids": (n, k), "scores": (n, k)},
-    )
-    neighbors, scores = kept["ids"][rows], kept["scores"][rows]
+    from embcli.ask.neighbor_lists import neighbor_lists
+
+    lists = neighbor_lists(table, k, neighbor_method, seed, progress)
+    neighbors, scores = lists.ids[rows], lists.scores[rows]
     under, flags, how = undertrained_layers(table)
     notes = [
         f"under-trained score: {how}" if under is not None else f"no under-trained score: {how}"
     ]
+    if lists.note(k):
+        notes.append(str(lists.note(k)))
     numbers: dict[str, np.ndarray] = {}
     categories: dict[str, tuple[np.ndarray, list[str]]] = {}
     if flags is not None:
@@ -580,7 +548,15 @@ def token_map(
         numbers[name] = along[rows]
         extra_params[name] = "cosine of each unit row with the axis, " + direction.caption()
     if compare is not None:
-        found = compare_rows(table, compare, k, np.asarray(kept["ids"]), compare_progress)
+        found = compare_rows(
+            table,
+            compare,
+            k,
+            np.asarray(lists.ids),
+            compare_progress,
+            how=neighbor_method,
+            seed=seed,
+        )
         cos_name = "aligned cosine with B" if found.aligned else "cosine with B"
         numbers[cos_name] = found.cosine[rows]
         numbers[f"Jaccard@{k} with B"] = found.jaccard[rows]
@@ -636,7 +612,7 @@ def token_map(
         parameters={
             **params,
             "clusters": f"k-means, {clusters} on unit rows, seed {seed}",
-            "neighbours": f"exact top-{k} by cosine among word-like rows",
+            "neighbours": lists.caption(k),
             **extra_params,
         },
         notes=notes + notices,

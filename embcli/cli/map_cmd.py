@@ -19,6 +19,12 @@ class Layout(str, Enum):
     umap = "umap"
 
 
+class Lists(str, Enum):
+    auto = "auto"
+    exact = "exact"
+    ann = "ann"
+
+
 def register(app: typer.Typer) -> None:
     app.command("map")(map_)
 
@@ -118,6 +124,15 @@ def map_(
             show_default=False,
         ),
     ] = None,
+    neighbors: Annotated[
+        Lists,
+        typer.Option(
+            "--neighbors",
+            help="How each row's neighbour list is found: exact, ann (an HNSW graph, usearch: "
+            "recall@10 measured and shown on the page) or auto "
+            "(exact where that takes about a minute here, ann beyond).",
+        ),
+    ] = Lists.auto,
 ) -> None:
     """Write one HTML page of every row of the table: zoom, hover, search, neighbours.
 
@@ -160,6 +175,7 @@ def map_(
         axis=inputs.axis_pairs(axis) if axis is not None else None,
         compare=compare,
         output=out,
+        neighbors=neighbors.value,
     )
     if app is None:
         print(out)
