@@ -73,6 +73,12 @@ class TokenMap:
     categories: dict[str, tuple[np.ndarray, list[str]]] = field(default_factory=dict)
     #: The notes a caller should also say (the axis's words not in the table, rows B lacks).
     notices: list[str] = field(default_factory=list)
+    #: A word-vector table (no tokenizer): the page resolves a word as ``embcli`` resolves it
+    #: in such a table, as typed, else lower-cased (``search``), else up to case (``fold``).
+    words: bool = False
+    #: Word-vector tables: a shown word's text lower-cased and case-folded -> the row ``embcli``
+    #: answers for a word that is no token as typed nor lower-cased (the lowest of its case forms).
+    fold: dict[str, int] = field(default_factory=dict)
 
 
 def token_kinds(
@@ -318,6 +324,30 @@ def search_table(table: EmbeddingTable, rows: np.ndarray) -> tuple[dict[str, int
         if len(got.ids) == 1 and got.ids[0] in shown:
             out[key] = int(got.ids[0])
     return out, lowercase
+
+
+def fold_table(table: EmbeddingTable, rows: np.ndarray) -> dict[str, int]:
+    """A word-vector table's last resolving step, for the page: a word that is no token as
+    typed nor lower-cased resolves to the lowest row spelling it up to case and surrounding
+    space (:func:`embcli.ask.words.resolve`). Keyed by every shown word's stripped text
+    lower-cased and case-folded (the page looks up the typed word lower-cased); only rows on
+    the page are kept."""
+    if table.style != "words":
+        return {}
+    tokens = table.tokens
+    shown = set(rows.tolist())
+    out: dict[str, int] = {}
+    for i in rows:
+        t = tokens[int(i)].strip()
+        if not t:
+            continue
+        for key in (t.lower(), t.casefold()):
+            if key in out:
+                continue
+            found = table.variants_of(key)
+            if found and min(found) in shown:
+                out[key] = int(min(found))
+    return out
 
 
 def _lowercases(table: EmbeddingTable) -> bool:
@@ -619,4 +649,6 @@ def token_map(
         numbers=numbers,
         categories=categories,
         notices=notices,
+        words=table.style == "words",
+        fold=fold_table(table, rows),
     )

@@ -244,6 +244,11 @@ function resolve(q) {
   if (Object.prototype.hasOwnProperty.call(D.search, q)) return D.search[q];
   if (D.lowercase && Object.prototype.hasOwnProperty.call(D.search, q.toLowerCase()))
     return D.search[q.toLowerCase()];
+  // a word-vector table, as embcli resolves there: as typed, else lower-cased, else up to case
+  if (D.words && Object.prototype.hasOwnProperty.call(D.search, q.toLowerCase()))
+    return D.search[q.toLowerCase()];
+  if (D.words && D.fold && Object.prototype.hasOwnProperty.call(D.fold, q.toLowerCase()))
+    return D.fold[q.toLowerCase()];
   return null;
 }
 function ringTrace(ring, points) {

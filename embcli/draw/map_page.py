@@ -135,6 +135,8 @@ def page_data(found: TokenMap) -> dict[str, Any]:
         "extra": {str(i): t for i, t in found.extra_tokens.items()},
         "search": found.search,
         "lowercase": found.lowercase,
+        "words": found.words,
+        "fold": found.fold,
         "kinds": list(KINDS),
         "kind_colours": list(KIND_COLOURS),
         "cluster_colours": list(CLUSTER_COLOURS),

@@ -317,3 +317,36 @@ def test_compare_with_a_gguf_quantisation_matches_rows_by_id(model_dirs, tmp_pat
     ref_j = [len(set(p) & set(q)) / len(set(p) | set(q))
              for p, q in zip(found.neighbors.tolist(), lists_b.tolist(), strict=True)]  # fmt: skip
     np.testing.assert_allclose(found.numbers["Jaccard@4 with B"], ref_j, atol=1e-12)
+
+
+def page_resolves(found, q):
+    """The page script's resolve() (map-page.js), step for step, on the page data."""
+    q = q.strip()
+    if q in found.search:
+        return found.search[q]
+    if (found.lowercase or found.words) and q.lower() in found.search:
+        return found.search[q.lower()]
+    if found.words and q.lower() in found.fold:
+        return found.fold[q.lower()]
+    return None
+
+
+def test_a_word_vector_page_resolves_capitalised_words_as_embcli_does(tmp_path):
+    # GloVe-like text: no tokenizer, so no lower-casing normalizer; embcli still falls back to
+    # the lower case, then to any case (the lowest row)
+    words = ["the", "paris", "Berlin", "BERLIN", "straße", "Rome", "rome", "ok", "x1", "Zoo"]
+    w = np.random.default_rng(3).normal(size=(len(words), 8))
+    path = tmp_path / "vec.txt"
+    lines = [f"{t} " + " ".join(f"{v:.6g}" for v in row) for t, row in zip(words, w, strict=True)]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    table = open_vectors(path, tmp_path / "cache").embeddings
+    found = token_map(table, "input", clusters=2, k=3)
+    assert found.words is True
+    queries = ["Paris", "PARIS", "paris", "Berlin", "BERLIN", "berlin", "bERLIN", "STRASSE",
+               "Straße", "ROME", "Rome", "zoo", "ZOO", "the", "The"]  # fmt: skip
+    for q in queries:
+        want = resolve(table, q).ids[0]
+        assert page_resolves(found, q) == want, q
+    assert page_resolves(found, "Paris") == words.index("paris")
+    assert page_resolves(found, "berlin") == words.index("Berlin")  # the lowest case form
+    assert page_resolves(found, "nowhere") is None
