@@ -79,7 +79,7 @@ def map_(
         float, typer.Option("--umap-min-dist", help="UMAP's min_dist (0 to 1).")
     ] = 0.1,
     axis: Annotated[
-        str | None,
+        list[str] | None,
         typer.Option(
             "--axis",
             metavar="PAIRS",
@@ -90,7 +90,7 @@ def map_(
         ),
     ] = None,
     compare: Annotated[
-        str | None,
+        list[str] | None,
         typer.Option(
             "--compare",
             metavar="MODEL",
@@ -148,6 +148,12 @@ def map_(
     """
     from embcli.api import inputs
 
+    for name, given, what in (("--compare", compare, "table"), ("--axis", axis, "axis")):
+        if given is not None and len(given) > 1:
+            raise UsageProblem(
+                f"{name} takes one {what}; it was given {len(given)} times "
+                f"({', '.join(given)}): make one map per {what}"
+            )
     if not serve and (host is not None or port is not None):
         raise UsageProblem("--host and --port go with --serve")
     if serve and output is not None:
@@ -172,8 +178,8 @@ def map_(
         perplexity=perplexity,
         umap_neighbors=umap_neighbors,
         umap_min_dist=umap_min_dist,
-        axis=inputs.axis_pairs(axis) if axis is not None else None,
-        compare=compare,
+        axis=inputs.axis_pairs(axis[0]) if axis else None,
+        compare=compare[0] if compare else None,
         output=out,
         neighbors=neighbors.value,
     )

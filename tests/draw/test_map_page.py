@@ -207,3 +207,19 @@ def test_building_the_neighbor_lists_reports_progress(model_dirs, tmp_path):
     heard.clear()
     table.map(clusters=2, k=2)  # kept: nothing to compute again
     assert not [h for h in heard if h[2] == "neighbour lists"]
+
+
+@pytest.mark.parametrize(
+    ("option", "first", "second", "what"),
+    [("--compare", "llama", "gpt2", "table"), ("--axis", "man:woman", "he:she", "axis")],
+)
+def test_a_repeated_compare_or_axis_is_refused_not_dropped(cli, model_dirs, tmp_path, option,
+                                                         first, second, what):  # fmt: skip
+    out = tmp_path / "page.html"
+    first = str(model_dirs[first]) if option == "--compare" else first
+    second = str(model_dirs[second]) if option == "--compare" else second
+    bad = cli("map", "-m", model_dirs["gpt2"], "-o", out, option, first, option, second)
+    assert bad.code == 2 and bad.out == ""
+    assert bad.err.count("\n") == 1
+    assert bad.err.startswith(f"embcli: {option} takes one {what}; it was given 2 times")
+    assert not out.exists()
