@@ -588,7 +588,7 @@ def token_map(
             seed=seed,
         )
         cos_name = "aligned cosine with B" if found.aligned else "cosine with B"
-        numbers[cos_name] = found.cosine[rows]
+        numbers[cos_name] = np.clip(found.cosine[rows], -1.0, 1.0)  # no 1.0000000000000004
         numbers[f"Jaccard@{k} with B"] = found.jaccard[rows]
         extra_params["B"] = f"{found.label} ({found.shape[0]:,} x {found.shape[1]:,})"
         extra_params["rows matched"] = (

@@ -39,7 +39,8 @@ Object.keys(D.layers).forEach(function (name) {
   var L = D.layers[name];
   layers[name] = L.type === "category" ? {type: "category", names: L.names, codes: bytes(L.codes)}
                                        : {type: "number", values: numbers(L),
-                                          missing: L.missing ? bytes(L.missing) : null};
+                                          missing: L.missing ? bytes(L.missing) : null,
+                                          lo: L.lo, hi: L.hi, one: L.lo === L.hi};
 });
 function absent(L, i) { return L.type === "number" && L.missing !== null && L.missing[i] === 1; }
 var kindOf = layers.kind.codes, shownKinds = D.kinds.map(function () { return true; });
@@ -107,14 +108,16 @@ function grouping(name) {
       if (v[i] < lo) lo = v[i]; if (v[i] > hi) hi = v[i];
     }
     if (lo > hi) { lo = 0; hi = 1; }
+    var one = lo === hi;  // every row with a value has the same one: one colour, no range
     var span = hi > lo ? hi - lo : 1;
     codes = new Uint8Array(n);
     for (var i = 0; i < n; i++)  // a row with no value (no row in B) is grey, after the bins
-      codes[i] = absent(L, i) ? B : Math.min(B - 1, Math.floor((v[i] - lo) / span * B));
+      codes[i] = absent(L, i) ? B : one ? 0 : Math.min(B - 1, Math.floor((v[i] - lo) / span * B));
     colours = VIRIDIS.concat([NO_VALUE]);
     names = VIRIDIS.map(function (_, b) { return fmt(lo + span * b / B) + " to " + fmt(lo + span * (b + 1) / B); })
                    .concat(["no value"]);
-    L.lo = lo; L.hi = lo + span;
+    if (one) names[0] = fmt(lo);
+    L.lo = lo; L.hi = one ? lo : lo + span; L.one = one;
   }
   var count = new Int32Array(colours.length);
   for (var i = 0; i < n; i++) if (shownKinds[kindOf[i]]) count[codes[i]]++;
@@ -140,7 +143,10 @@ function legend(name) {
                           escape(nm) + ' <span class="muted">(' + count[c] + ")</span></div>";
     });
   } else {
-    h = '<div class="muted">' + escape(name) + ": colour scale on the right (" + VIRIDIS.length +
+    h = L.one  // one value for every row that has one (stored lo == hi)
+      ? '<div><span class="sw" style="background:' + VIRIDIS[0] + '"></span>' + escape(name) +
+        ": every row " + escape(fmt(L.lo)) + " (" + String(L.lo) + ")</div>"
+      : '<div class="muted">' + escape(name) + ": colour scale on the right (" + VIRIDIS.length +
         " steps)</div>";
     var none = 0;
     for (var i = 0; i < n; i++) if (absent(L, i)) none++;
@@ -177,7 +183,7 @@ function traces(name) {
                                    y: ringed[j].map(function (p) { return Y[p]; })}));
   });
   var L = layers[name];
-  if (L.type === "number")  // the colour bar alone: a trace with no point drawn
+  if (L.type === "number" && !L.one)  // the colour bar alone: a trace with no point drawn
     out.push({type: "scatter", mode: "markers", x: [null], y: [null], hoverinfo: "skip",
               marker: {color: [L.lo, L.hi], cmin: L.lo, cmax: L.hi, colorscale: "Viridis",
                        showscale: true, colorbar: {title: {text: name}, thickness: 12}}});

@@ -68,11 +68,19 @@ def _b64(a: np.ndarray) -> str:
 def quantised(
     values: np.ndarray, lo: float | None = None, hi: float | None = None
 ) -> dict[str, Any]:
-    """``values`` as uint16 steps over ``[lo, hi]`` (their own range by default), base64."""
+    """``values`` as uint16 steps over ``[lo, hi]`` (their own range by default), base64.
+
+    Values of their own range that are all one number (to 12 significant digits: float noise,
+    a cosine of 1.0000000000000004, is no range) are stored as that number with ``lo == hi``,
+    every step 0, rather than given a made-up range."""
     v = np.asarray(values, np.float64)
     finite = v[np.isfinite(v)]
+    own = lo is None and hi is None and len(finite) > 0
     lo = float(finite.min()) if lo is None and len(finite) else (lo or 0.0)
     hi = float(finite.max()) if hi is None and len(finite) else (hi if hi is not None else 1.0)
+    if own and (hi == lo or float(f"{lo:.12g}") == float(f"{hi:.12g}")):
+        one = float(f"{lo:.12g}")
+        return {"lo": one, "hi": one, "q16": _b64(np.zeros(len(v), "<u2"))}
     span = hi - lo if hi > lo else 1.0
     q = np.clip(np.rint((np.nan_to_num(v, nan=lo) - lo) / span * Q), 0, Q).astype("<u2")
     return {"lo": lo, "hi": lo + span, "q16": _b64(q)}

@@ -107,6 +107,21 @@ def test_the_layers_ride_in_the_page(table, model_dirs, tmp_path):
     # B is the same model: every row its own match, cosine 1 and the same neighbours
     np.testing.assert_allclose(found.numbers["cosine with B"], 1.0, atol=1e-6)
     assert np.all(found.numbers["Jaccard@3 with B"] == 1.0)
+    # a constant layer is that one value (lo == hi), not a made-up range of 1 to 2
+    for layer in ("cosine with B", "Jaccard@3 with B"):
+        assert layers[layer]["lo"] == layers[layer]["hi"] == 1.0, layer
+        assert np.all(numbers(layers[layer]) == 1.0)
+
+
+def test_a_constant_number_layer_is_its_one_value():
+    from embcli.draw.map_page import number_layer
+
+    for values in ([0.25] * 4, [1.0, 1.0000000000000004, np.nan, 0.9999999999999998]):
+        layer = number_layer(np.array(values))
+        assert layer["lo"] == layer["hi"] == values[0]
+        got = numbers(layer)
+        assert np.all(got == values[0])
+    assert number_layer(np.array([1.0, 1.001]))["hi"] == 1.001  # a real range stays one
 
 
 def test_a_number_layer_says_which_rows_have_no_value():
