@@ -13,10 +13,13 @@ else, so no URL reaches the file system (there is no file-serving code at all):
 - ``/api/axis?pairs=a:b,c:d&k=10&method=pca[&words=w1,w2]``: :meth:`Table.axis`;
 
 each answered with the JSON ``embcli <command> -f json`` prints (the result's ``to_dict()``).
-Any other path (``/../x``, ``/%2e%2e/``, ``//etc/passwd``, ``/api/``) is 404; a bad or
-missing parameter is 400 and a word not in the table 404, each ``{"error": "one line"}``,
-never a traceback. The questions run one at a time under a lock (the table opens lazily and
-keeps what it computes; the memory-mapped rows are only read); the page is served beside them.
+Any other path (``/../x``, ``/%2e%2e/``, ``//etc/passwd``, ``/api/``) is 404 (a target in
+absolute form, ``http://HOST:PORT/api/...``, is taken when it names this server); a bad or
+missing parameter (an empty word, a query that is not UTF-8) is 400 and a word not in the
+table 404, each ``{"error": "one line"}``, never a traceback (http.server's own refusals, a
+malformed request line, are that JSON too). The questions run one at a time under a lock
+(the table opens lazily and keeps what it computes; the memory-mapped rows are only read); the
+page is served beside them.
 When bound to a loopback address, a request whose ``Host`` is not that address (a DNS-rebinding
 page in the user's browser) is refused with 403.
 """
@@ -32,7 +35,7 @@ import threading
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, urlsplit
 
 from embcli.errors import EmbcliError, UnresolvedWord, UsageProblem
 
@@ -59,6 +62,13 @@ def _one(params: dict[str, str], name: str, default: str | None = None) -> str:
     value = params.get(name, default)
     if value is None:
         raise BadRequest(f"missing parameter {name}", param=name)
+    return value
+
+
+def _word(params: dict[str, str], name: str) -> str:
+    value = _one(params, name)
+    if not value.strip():  # a bad parameter (400), not a word missing from the table (404)
+        raise BadRequest(f"empty word: {name} is blank", param=name)
     return value
 
 
@@ -160,18 +170,18 @@ class MapApp:
 
     def neighbors(self, params: dict[str, str]) -> Any:
         _allowed(params, "word", "k")
-        word = _one(params, "word")
+        word = _word(params, "word")
         return self.table.neighbors(word, _int(params, "k", 10)).to_dict()
 
     def analogy(self, params: dict[str, str]) -> Any:
         _allowed(params, "a", "b", "c", "k", "method")
-        a, b, c = (_one(params, name) for name in "abc")
+        a, b, c = (_word(params, name) for name in "abc")
         method = _one(params, "method", "3cosadd")
         return self.table.analogy(a, b, c, _int(params, "k", 5), method=method).to_dict()
 
     def similarity(self, params: dict[str, str]) -> Any:
         _allowed(params, "a", "b")
-        return self.table.similarity(_one(params, "a"), _one(params, "b")).to_dict()
+        return self.table.similarity(_word(params, "a"), _word(params, "b")).to_dict()
 
     def axis(self, params: dict[str, str]) -> Any:
         _allowed(params, "pairs", "k", "method", "words")
@@ -234,6 +244,26 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         pass  # quiet: the terminal shows the URL and notices, not a line per request
 
+    def version_string(self) -> str:
+        return self.server_version  # "embcli-map", no Python version nor trailing space
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """http.server's own refusals (a malformed request line, an unknown method, a header
+        too long) as the endpoints' JSON, not its HTML page."""
+        if self.request_version == "HTTP/0.9":  # unparsed: answer with a status line anyway
+            self.request_version = "HTTP/1.0"
+        self.close_connection = True
+        short = self.responses.get(code, ("error", ""))[0]
+        line = " ".join((message or short).split())[:200]
+        body = json.dumps({"error": line}, ensure_ascii=False).encode("utf-8")
+        self.send_response(code, short)
+        self.send_header("Content-Type", "application/json; charset=utf-8")
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Connection", "close")
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
     def _send(self, status: int, body: bytes, kind: str) -> None:
         self.send_response(status)
         self.send_header("Content-Type", kind)
@@ -248,25 +278,43 @@ class _Handler(BaseHTTPRequestHandler):
         body = json.dumps(doc, ensure_ascii=False).encode("utf-8")
         self._send(status, body, "application/json; charset=utf-8")
 
-    def _host_ok(self) -> bool:
+    def _host_ok(self, host: str) -> bool:
         app = self.server.app
         if not app.loopback:
             return True
-        host = (self.headers.get("Host") or "").strip().lower()
+        host = host.strip().lower()
         allowed = {f"{name}:{app.port}" for name in ("127.0.0.1", "localhost", "[::1]")}
         allowed.add(f"{app.host}:{app.port}".lower())
         return host in allowed
 
     def do_GET(self) -> None:
         app = self.server.app
-        if not self._host_ok():
+        try:  # http.server read the request line as latin-1: its bytes must be UTF-8
+            target = self.path.encode("latin-1").decode("utf-8")
+        except UnicodeError as exc:
+            self._json(400, {"error": f"unreadable query: {str(exc).splitlines()[0]}"})
+            return
+        host = self.headers.get("Host") or ""
+        if target[:7].lower() == "http://":  # absolute-form (RFC 9112 3.2.2): its authority
+            parts = urlsplit(target)  # stands for Host; another server's is a path unknown here
+            try:
+                port = parts.port
+            except ValueError:
+                port = None
+            own = self._host_ok(parts.netloc) and (app.loopback or port == app.port)
+            if not own:
+                self._json(404, {"error": f"no such path: {target[:200]}"})
+                return
+            host = parts.netloc
+            target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        if not self._host_ok(host):
             self._json(403, {"error": "this server answers only requests to " + app.url})
             return
-        path = self.path.partition("?")[0]
+        path = target.partition("?")[0]
         if path in ("/", "/index.html") and app.page is not None:
             self._send(200, app.page, "text/html; charset=utf-8")
             return
-        status, doc = app.answer(self.path)
+        status, doc = app.answer(target)
         self._json(status, doc)
 
     def do_HEAD(self) -> None:

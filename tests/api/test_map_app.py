@@ -133,6 +133,9 @@ def models_rows(planted):
         ("/api/neighbors?word=paris&word=rome", 400, "word is given twice"),
         ("/api/neighbors?word=paris&top=3", 400, "unknown parameter top"),
         ("/api/neighbors?word=%ff%fe", 400, "unreadable query"),
+        ("/api/neighbors?word=", 400, "empty word: word"),
+        ("/api/neighbors?word=%20", 400, "empty word: word"),
+        ("/api/similarity?a=cat&b=", 400, "empty word: b"),
         ("/api/neighbors?word=zebra", 404, "zebra"),
         ("/api/analogy?a=king&b=man", 400, "missing parameter c"),
         ("/api/analogy?a=king&b=man&c=woman&method=best", 400, "method must be"),
@@ -277,3 +280,58 @@ def test_ipv6_loopback_is_served_and_guarded(planted, tmp_path):
         conn.close()
     finally:
         served.close()
+
+
+def raw(app: MapApp, request: bytes) -> tuple[bytes, bytes]:
+    """The status line and headers, and the body, the server answers to raw request bytes."""
+    with socket.create_connection(("127.0.0.1", app.port), timeout=30) as conn:
+        conn.sendall(request)
+        got = b""
+        while chunk := conn.recv(65536):
+            got += chunk
+    head, _, body = got.partition(b"\r\n\r\n")
+    return head, body
+
+
+@pytest.mark.parametrize(
+    "line",
+    [b"GARBAGE", b"GET /api/neighbors?word=paris HTTP/1.1 extra", b"GET / HTTP/9.9",
+     b"BREW /api/neighbors?word=paris HTTP/1.1"],
+)  # fmt: skip
+def test_http_servers_own_refusals_are_json_too(app, line):
+    head, body = raw(app, line + b"\r\nHost: 127.0.0.1:%d\r\n\r\n" % app.port)
+    status = int(head.split(b" ")[1])
+    assert 400 <= status < 600
+    assert b"Content-Type: application/json; charset=utf-8" in head
+    doc = json.loads(body)
+    assert list(doc) == ["error"] and doc["error"] and "<" not in doc["error"]
+
+
+def test_raw_bytes_that_are_not_utf8_are_an_unreadable_query(app):
+    head, body = raw(app, b"GET /api/neighbors?word=\xff\xfe HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n"
+                          b"Connection: close\r\n\r\n" % app.port)  # fmt: skip
+    assert head.startswith(b"HTTP/1.1 400 ")
+    assert json.loads(body)["error"].startswith("unreadable query")
+    # raw UTF-8 is read as UTF-8, as its percent-encoded form is
+    head, body = raw(app, "GET /api/neighbors?word=pâris HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n"
+                          "Connection: close\r\n\r\n".encode() % app.port)  # fmt: skip
+    assert head.startswith(b"HTTP/1.1 404 ") and "pâris" in json.loads(body)["error"]
+
+
+def test_an_absolute_form_target_naming_this_server_is_answered(app):
+    plain = answer(app, "/api/similarity?a=cat&b=dog")
+    assert plain[0] == 200
+    for authority in (f"127.0.0.1:{app.port}", f"localhost:{app.port}"):
+        assert answer(app, f"http://{authority}/api/similarity?a=cat&b=dog") == plain
+    # another server's name is a path this one does not know, as before
+    assert answer(app, "http://evil.example/api/similarity?a=cat&b=dog")[0] == 404
+    assert answer(app, f"http://127.0.0.1:{app.port + 1}/api/similarity?a=cat&b=dog")[0] == 404
+
+
+def test_the_server_header_is_its_name_alone(app):
+    conn = http.client.HTTPConnection("127.0.0.1", app.port, timeout=30)
+    conn.request("GET", "/api/similarity?a=cat&b=dog")
+    resp = conn.getresponse()
+    resp.read()
+    conn.close()
+    assert resp.getheader("Server") == "embcli-map"
