@@ -100,14 +100,14 @@ def output_file(path: str | os.PathLike[str], suffixes: Sequence[str], what: str
     comparison takes. ``what`` names the picture or file in the message ("stats --plot").
     """
     out = Path(path).expanduser()
-    if out.suffix.lower() not in suffixes:
-        raise UsageProblem(f"cannot write {out.name}: use {_or(suffixes)} ({what})")
     try:
         is_dir = out.is_dir()
     except OSError as exc:  # a name too long for the file system
         raise EmbcliError(f"cannot write {out}: {exc.strerror or exc}") from None
-    if is_dir:
+    if is_dir:  # said first, naming the path given: its suffix is not the problem
         raise UsageProblem(f"cannot write {out}: it is a directory")
+    if out.suffix.lower() not in suffixes:
+        raise UsageProblem(f"cannot write {out.name}: use {_or(suffixes)} ({what})")
     writable_directory(out.parent if str(out.parent) else Path("."), out)
     return out
 

@@ -830,7 +830,13 @@ class Table:
         elif isinstance(compare, type(self.model)):  # a Model: api.model imports this module
             other = compare.table(self.role).embeddings
         elif isinstance(compare, (str, os.PathLike)):
-            other = self.model.sibling(compare).table(self.role).embeddings
+            try:
+                other = self.model.sibling(compare).table(self.role).embeddings
+            except EmbcliError as exc:  # say which table could not be opened: B, not -m's
+                exc.message = f"compare: {exc.message}"
+                exc.args = (exc.message,)
+                exc.param = "compare" if exc.param is None else f"compare,{exc.param}"
+                raise
         progress = self.model.progress
 
         def report(what: str) -> Any:

@@ -118,6 +118,13 @@ def default_reference(table: EmbeddingTable) -> tuple[np.ndarray, str]:
     if marked - named:
         how.append(f"{len(marked - named)} tokens the file marks unused")
     found |= named | invalid | marked
+    if not found and tok is None:
+        raise EmbcliError(
+            f"no known-unused tokens in {table.label}: "
+            + ("a word-vector file has no tokenizer to mark any unused"
+               if table.style == "words" else "it has no tokenizer to mark any unused"),
+            "give a reference set with --reference FILE (one token or #id per line)",
+        )  # fmt: skip
     if not found:
         raise EmbcliError(
             f"no known-unused tokens found in {table.label}'s tokenizer",

@@ -303,8 +303,15 @@ function choose(i, fly) {
   }
   return showNeighbours(rows[i], D.tokens[i], items, fly);
 }
+// a row id past the table's last row: what embcli says of it, not "not on this page"
+function beyond(id) {
+  if (id < D.table_rows) return false;
+  message("#" + id + " is not a row id of this table (0.." + (D.table_rows - 1) + ")");
+  return true;
+}
 function pick(id) {
   if (onPage(id)) return choose(pointOfRow[id], true);
+  if (beyond(id)) return Promise.resolve(null);
   if (state.live) return askNeighbours("#" + id);
   message("#" + id + " is not on this page (sampled)");
   return Promise.resolve(null);
@@ -336,6 +343,7 @@ function askNeighbours(q) {
 function search(q) {
   var id = resolve(q);
   if (id !== null && onPage(id)) { message(""); return choose(pointOfRow[id], true).then(function () { return id; }); }
+  if (id !== null && beyond(id)) return Promise.resolve(null);
   if (state.live && q.trim()) return askNeighbours(q.trim());
   if (id === null) { message(JSON.stringify(q) + " is not a single token of this table"); return Promise.resolve(null); }
   message("#" + id + " is not on this page (sampled)");

@@ -132,6 +132,7 @@ def page_data(found: TokenMap) -> dict[str, Any]:
         "parameters": found.parameters,
         "notes": found.notes,
         "n": len(found.rows),
+        "table_rows": n_rows,
         "rows": _b64(found.rows.astype("<i4")),
         "x": quantised(found.coords[:, 0]),
         "y": quantised(found.coords[:, 1]),

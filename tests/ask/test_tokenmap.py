@@ -350,3 +350,7 @@ def test_a_word_vector_page_resolves_capitalised_words_as_embcli_does(tmp_path):
     assert page_resolves(found, "Paris") == words.index("paris")
     assert page_resolves(found, "berlin") == words.index("Berlin")  # the lowest case form
     assert page_resolves(found, "nowhere") is None
+    # no tokenizer: the under-trained note says so, and does not speak of a tokenizer's tokens
+    note = tokenmap.undertrained_layers(table)[2]
+    assert "a word-vector file has no tokenizer to mark any unused" in note
+    assert "'s tokenizer" not in note

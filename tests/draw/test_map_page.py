@@ -152,7 +152,28 @@ def test_a_bad_output_is_said_before_the_work_and_leaves_nothing(table, tmp_path
         table.map(output=tmp_path / "m.txt")
     with pytest.raises(EmbcliError):
         table.map(output=tmp_path / "no" / "such" / "m.html")
-    assert list(tmp_path.glob("m*")) == []
+    (tmp_path / "mdir").mkdir()
+    with pytest.raises(UsageProblem, match=f"^cannot write {re.escape(str(tmp_path / 'mdir'))}: "
+                       "it is a directory$"):  # fmt: skip
+        table.map(output=tmp_path / "mdir")
+    with pytest.raises(EmbcliError, match=r"^compare: no such model directory") as err:
+        table.map(compare=str(tmp_path / "nonexistent"))
+    assert err.value.param == "compare"
+    assert [p.name for p in tmp_path.glob("m*")] == ["mdir"]
+
+
+def test_cli_says_which_option_a_bad_path_belongs_to(cli, model_dirs, tmp_path):
+    bad = cli("map", "-m", model_dirs["gpt2"], "-o", tmp_path)
+    assert bad.code == 2 and bad.err == f"embcli: cannot write {tmp_path}: it is a directory\n"
+    out = tmp_path / "page.html"
+    bad = cli("map", "-m", model_dirs["gpt2"], "-o", out, "--compare", tmp_path / "nonexistent")
+    assert bad.code == 1 and bad.out == "" and not out.exists()
+    assert bad.err == f"embcli: --compare: no such model directory: {tmp_path / 'nonexistent'}\n"
+
+
+def test_the_page_knows_the_tables_row_count(table):
+    data = data_of(table.map(sample=40, clusters=2, k=2).html)
+    assert data["n"] == 40 and data["table_rows"] == table.shape[0]
 
 
 def test_tsne_of_too_many_rows_is_refused_with_the_way_out(table, monkeypatch):
