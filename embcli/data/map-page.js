@@ -145,7 +145,7 @@ function legend(name) {
   } else {
     h = L.one  // one value for every row that has one (stored lo == hi)
       ? '<div><span class="sw" style="background:' + VIRIDIS[0] + '"></span>' + escape(name) +
-        ": every row " + escape(fmt(L.lo)) + " (" + String(L.lo) + ")</div>"
+        ": every row " + escape(fmt(L.lo)) + "</div>"
       : '<div class="muted">' + escape(name) + ": colour scale on the right (" + VIRIDIS.length +
         " steps)</div>";
     var none = 0;

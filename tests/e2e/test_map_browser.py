@@ -249,3 +249,56 @@ def test_rows_without_a_value_are_grey_others_in_their_bin(browser, model_dirs, 
         assert np.all(v >= a - slack) and np.all(v <= b + slack)
     page.screenshot(path=str(tmp_path / "no-value.png"))
     page.close()
+
+
+def test_a_word_vector_page_searches_as_embcli_and_draws_a_constant_layer_in_one_colour(
+    browser, cli, tmp_path
+):
+    """A GloVe-like text file (no tokenizer): ``Paris`` finds ``paris`` as ``embcli neighbors``
+    does; ``--compare`` with itself makes constant layers (cosine 1, Jaccard 1), drawn in one
+    colour with the value in the legend and no colour bar; ``#N`` past the table is said so."""
+    pytest.importorskip("plotly")
+    import embcli
+
+    words = ["the", "paris", "Berlin", "BERLIN", "rome", "france", "germany", "italy", "cat",
+             "dog", "king", "queen"]  # fmt: skip
+    w = np.random.default_rng(4).normal(size=(len(words), 8))
+    vec = tmp_path / "vec.txt"
+    lines = [f"{t} " + " ".join(f"{v:.6g}" for v in row) for t, row in zip(words, w, strict=True)]
+    vec.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    out = tmp_path / "words.html"
+    table = embcli.Model(str(vec), cache_dir=tmp_path / "c").table()
+    table.map(clusters=2, k=3, compare=str(vec), output=out)
+    page = browser.new_page(viewport={"width": 1000, "height": 700})
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(out.as_uri())
+    page.wait_for_function("window.embcliMap && window.embcliMap.state.ready", timeout=60_000)
+    for typed in ("Paris", "berlin", "ROME"):
+        got = cli("-m", str(vec), "neighbors", typed, "-f", "json")
+        assert got.code == 0, got.err
+        want = json.loads(got.out)["tokens"][0]["id"]
+        page.fill("#search", typed)
+        page.press("#search", "Enter")
+        page.wait_for_timeout(300)
+        assert page.locator("#selected").get_attribute("data-id") == str(want), typed
+    page.fill("#search", "#99999")
+    page.press("#search", "Enter")
+    page.wait_for_timeout(200)
+    said = page.locator("#message").inner_text()
+    assert said == f"#99999 is not a row id of this table (0..{len(words) - 1})"
+    for name in ("cosine with B", "Jaccard@3 with B"):
+        page.evaluate(f"window.embcliMap.setColour({json.dumps(name)})")
+        page.wait_for_timeout(200)
+        groups = page.evaluate("window.embcliMap.groups()")
+        assert [g["name"] for g in groups] == ["1.000"]
+        assert len(groups[0]["members"]) == len(words)
+        assert "every row 1.000" in page.locator("#legend").inner_text()
+        bars = page.evaluate(
+            "document.getElementById('plot').data.filter(t => t.marker && t.marker.showscale)"
+            ".length"
+        )
+        assert bars == 0
+    page.screenshot(path=str(tmp_path / "constant.png"))
+    assert not errors, errors
+    page.close()
