@@ -159,19 +159,24 @@ class FleetResult(Result):
     def view(self) -> View:
         """One table, ``model`` first: a listing (``info``, ``stats``) becomes one row per model
         with its fields as columns; a table gets each row prefixed with its model. A model that
-        failed is a row with its error."""
+        failed is a row with its error; when no model answered, a model that missed its words is a
+        row with its misses."""
         views = [a.view for a in self.answers if a.view is not None]
         wide = bool(views) and views[0].key_value
         columns: list[str] = []
         for v in views:
             names = [str(r[0]) for r in v.rows] if wide else [str(c) for c in v.columns]
             columns += [c for c in names if c not in columns and c != "model"]
+        if not columns:  # no model answered: one column says why, per model
+            columns = ["error" if self.failed else "unresolved"]
         rows: list[list[Any]] = []
         for a in self.answers:
             if a.view is None:
                 cells: dict[str, Any] = {}
                 if a.error is not None:
-                    cells = {columns[0] if columns else "error": f"error: {a.error}"}
+                    cells = {columns[0]: f"error: {a.error}"}
+                elif not views and a.missed:  # nothing else to show: its misses
+                    cells = {columns[0]: "unresolved: " + "; ".join(a.missed)}
                 rows += [[a.model, *(cells.get(c) for c in columns)]] if cells else []
             elif wide:
                 cells = {str(r[0]): r[1] for r in a.view.rows}
@@ -181,8 +186,6 @@ class FleetResult(Result):
                 for r in a.view.rows:
                     cells = dict(zip(names, r, strict=True))
                     rows.append([a.model, *(cells.get(c) for c in columns)])
-        if not columns:
-            columns = ["error"]
         captions = {v.caption for v in views}
         return View(
             ["model", *columns],

@@ -194,3 +194,33 @@ def test_plot_across_models_writes_the_picture(cli, fleet, tmp_path, name, args)
     assert out.read_bytes().startswith(b"\x89PNG")
     assert res.out == plain.out and res.code == plain.code
     assert f"embcli: wrote {out}" in res.err
+
+
+def test_when_every_model_fails_each_error_is_its_row(cli, tmp_path):
+    gone = [str(tmp_path / "no-such-a"), str(tmp_path / "no-such-b")]
+    res = cli("stats", "-m", gone[0], "-m", gone[1], "-f", "tsv")
+    assert res.code == 4, res.err
+    lines = res.out.splitlines()
+    assert lines[0] == "model\terror"
+    rows = [line.split("\t") for line in lines[1:]]
+    assert [r[0] for r in rows] == gone
+    for spec, row in zip(gone, rows, strict=True):
+        assert len(row) == 2 and row[1].startswith("error: ")
+        assert f"embcli: {spec}: {row[1].removeprefix('error: ')}" in res.err
+    table = cli("stats", "-m", gone[0], "-m", gone[1], "-f", "table")
+    assert table.code == 4 and "internal error" not in table.err, table.err
+    assert table.out.count("error:") == 2  # the terminal table (paths may wrap)
+
+
+def test_when_every_model_misses_the_word_each_miss_is_its_row(cli, fleet):
+    vectors, static = fleet[3], fleet[2]
+    res = cli("neighbors", *many(vectors, static), "zzqqx", "-k", "2", "-f", "tsv")
+    assert res.code == 3, res.err
+    lines = res.out.splitlines()
+    assert lines[0] == "model\tunresolved"
+    rows = [line.split("\t") for line in lines[1:]]
+    assert [r[0] for r in rows] == [vectors, static]
+    for spec, row in zip((vectors, static), rows, strict=True):
+        alone = cli("neighbors", "-m", spec, "zzqqx", "-k", "2")
+        assert alone.code == 3
+        assert row[1] == "unresolved: " + alone.err.strip().removeprefix("embcli: ")
