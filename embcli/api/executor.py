@@ -29,7 +29,7 @@ def _outcome(fut: Future[dict[str, Any]]) -> dict[str, Any]:
     try:
         return fut.result()
     except EmbcliError as exc:
-        return {"error": exc.one_line(), "exit_code": exc.exit_code}
+        return {"error": exc.one_line(), "exit_code": exc.exit_code, "param": exc.param}
     except Exception as exc:  # one model's failure, never the fleet's
         text = str(exc).strip().splitlines()
         detail = f": {text[0]}" if text else ""

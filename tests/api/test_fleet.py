@@ -82,6 +82,22 @@ def test_bad_arguments_are_said_before_anything_runs():
         ask_many(["x"], Question("export"))
 
 
+def test_arguments_every_model_refuses_alike_are_one_usage_problem(tables, tmp_path):
+    cache = str(tmp_path / "c")
+    bad = Question("neighbors", ("#3",), {"k": -3})
+    with pytest.raises(UsageProblem) as alone:
+        Model(tables[0], cache_dir=cache).table().neighbors("#3", k=-3)
+    notes: list[str] = []
+    with pytest.raises(UsageProblem) as caught:
+        ask_many(tables[:2], bad, cache_dir=cache, notice=notes.append)
+    assert (str(caught.value), caught.value.param) == (str(alone.value), "k")
+    assert notes == []  # said once, by the caller, not once per model
+    narrow = Question("stats", kwargs={"samples": 50, "remove_pcs": 8})  # too many for words.vec
+    mixed = ask_many([tables[0], tables[5]], narrow, cache_dir=cache, notice=notes.append)
+    assert [a.error is None for a in mixed.answers] == [True, False]  # that model's, alone
+    assert notes == [f"{tables[5]}: {mixed.answers[1].error}"]
+
+
 def test_ctrl_c_says_which_models_answered(tables, tmp_path):
     def stop(done: int, total: int, failed: int) -> None:
         if done == 2:

@@ -224,3 +224,36 @@ def test_when_every_model_misses_the_word_each_miss_is_its_row(cli, fleet):
         alone = cli("neighbors", "-m", spec, "zzqqx", "-k", "2")
         assert alone.code == 3
         assert row[1] == "unresolved: " + alone.err.strip().removeprefix("embcli: ")
+
+
+BAD_ARGUMENTS = [
+    ["neighbors", "#3", "-k", "-3"],
+    ["stats", "--samples", "1"],
+    ["axis", "--pairs", "man:woman"],
+    ["weat", "nosuchtest"],
+    ["similarity", "#1"],
+    ["neighbors"],
+]
+
+
+@pytest.mark.parametrize("args", BAD_ARGUMENTS, ids=lambda a: " ".join(a))
+def test_bad_arguments_are_said_once_as_the_one_model_command_says_them(cli, fleet, args):
+    one = cli(*args, "-m", fleet[0])
+    assert one.code == 2 and one.err.count("\n") == 1, one.err
+    res = cli(*args, *many(fleet[0], fleet[1]))
+    assert (res.code, res.out, res.err) == (2, "", one.err)
+    threads = cli(*args, *many(fleet[0], fleet[1]), "--jobs", "2")
+    assert (threads.code, threads.out, threads.err) == (2, "", one.err)
+
+
+def test_a_usage_problem_of_one_model_only_stays_that_models_error(cli, fleet):
+    vectors = fleet[3]  # 8 numbers a row: 8 components cannot be removed from it
+    args = ["stats", "--remove-pcs", "8", "--samples", "50", "-f", "json"]
+    alone = cli(*args, "-m", vectors)
+    assert alone.code == 2
+    res = cli(*args, *many(fleet[0], vectors))
+    assert res.code == 4, res.err
+    records = json.loads(res.out)
+    assert records[1] == {"model": vectors, "error": records[1]["error"]}
+    assert f"embcli: {vectors}: {records[1]['error']}" in res.err
+    assert dumped(records[0]) == cli(*args, "-m", fleet[0]).out
