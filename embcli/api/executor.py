@@ -88,7 +88,8 @@ def _quiet() -> None:
 
 def connect(address: str) -> Any:
     """A ``distributed.Client`` of the scheduler at ``address``, or one line saying why not
-    (the ``cluster`` extra missing, the scheduler not answering within ``CONNECT_TIMEOUT``)."""
+    (the ``cluster`` extra missing, an address that is not one, the scheduler not answering
+    within ``CONNECT_TIMEOUT``)."""
     try:
         from distributed import Client as make_client
     except ImportError:
@@ -96,9 +97,29 @@ def connect(address: str) -> Any:
             "a Dask scheduler needs the 'distributed' package",
             "pip install 'embcli[cluster]'",
         ) from None
+    _check_address(address)
     try:
         client: Any = make_client  # untyped: distributed has no type information for it
         return client(address, timeout=CONNECT_TIMEOUT, set_as_default=False)
     except (OSError, TimeoutError, ValueError) as exc:
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise EmbcliError(f"cannot reach the Dask scheduler at {address}: {first}") from None
+
+
+def _check_address(address: str) -> None:
+    """Refuse, by distributed's own parsing, an address no client could connect to (no port, a
+    scheme with no transport, empty) before a client is made: a client given one retries until
+    its timeout and then complains again as it is collected."""
+    from distributed.comm.addressing import parse_address, parse_host_port
+    from distributed.comm.registry import get_backend
+
+    try:
+        scheme, location = parse_address(address)
+        get_backend(scheme)
+        if scheme != "inproc":  # every other transport is HOST:PORT
+            parse_host_port(location)
+    except (TypeError, ValueError) as exc:
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise EmbcliError(
+            f"not a Dask scheduler address: {address!r}: {first}", "give tcp://HOST:8786"
+        ) from None

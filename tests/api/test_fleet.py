@@ -14,6 +14,7 @@ from embcli.api import Model
 from embcli.api.fleet import Question, answer, ask_many, connect
 from embcli.errors import EmbcliError, Interrupted, UsageProblem
 from tests.cli.test_many_models import word_vectors
+from tests.conftest import run_subprocess
 from tests.static_models import tiny_model2vec
 
 STATS = Question("stats", kwargs={"samples": 2000, "seed": 1})
@@ -178,6 +179,31 @@ def test_an_unreachable_scheduler_is_one_line_quickly():
     line = caught.value.one_line()
     assert line.startswith("cannot reach the Dask scheduler at tcp://127.0.0.1:1")
     assert "\n" not in line
+
+
+@pytest.mark.parametrize("address", ["bogus", "http://127.0.0.1:1", "", "tcp://host:port"])
+def test_a_malformed_scheduler_address_is_refused_before_any_client(address, monkeypatch):
+    distributed = pytest.importorskip("distributed")
+
+    def no_client(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a client was made of a malformed address")
+
+    monkeypatch.setattr(distributed, "Client", no_client)
+    with pytest.raises(EmbcliError) as caught:
+        connect(address)
+    assert caught.value.one_line().startswith(f"not a Dask scheduler address: {address!r}: ")
+
+
+def test_a_malformed_scheduler_address_is_one_line_on_the_cli(model_dirs):
+    pytest.importorskip("distributed")
+    specs = ["-m", str(model_dirs["gpt2"]), "-m", str(model_dirs["bert"])]
+    res = run_subprocess("stats", *specs, "--scheduler", "bogus")
+    assert res.code == 1
+    assert res.err == (
+        "embcli: not a Dask scheduler address: 'bogus': missing port number in address "
+        "'bogus' (give tcp://HOST:8786)\n"
+    )
+    assert res.out == ""
 
 
 def test_an_unexpected_error_is_that_models_error(tables, tmp_path, monkeypatch):
