@@ -257,3 +257,22 @@ def test_a_usage_problem_of_one_model_only_stays_that_models_error(cli, fleet):
     assert records[1] == {"model": vectors, "error": records[1]["error"]}
     assert f"embcli: {vectors}: {records[1]['error']}" in res.err
     assert dumped(records[0]) == cli(*args, "-m", fleet[0]).out
+
+
+def test_scheduler_with_one_model_is_said_and_the_model_answered_here(cli, fleet, monkeypatch):
+    args = ["stats", "-m", fleet[0], "--samples", "50", "-f", "json"]
+    plain = cli(*args)
+    typed = cli(*args, "--scheduler", "tcp://127.0.0.1:1")  # no cluster there: not asked
+    assert (typed.code, typed.out) == (0, plain.out)
+    assert typed.err == "embcli: --scheduler is not used: one model is answered in this process\n"
+    monkeypatch.setenv("DASK_SCHEDULER_ADDRESS", "tcp://127.0.0.1:1")
+    from_env = cli(*args)  # set for a whole session: one-model commands stay quiet
+    assert (from_env.code, from_env.out, from_env.err) == (0, plain.out, plain.err)
+
+
+def test_scheduler_and_jobs_together_are_refused(cli, fleet):
+    for before, after in (([], ["--jobs", "2"]), (["-j", "2"], [])):
+        res = cli(*before, "stats", *many(fleet[0], fleet[1]), "--scheduler",
+                  "tcp://127.0.0.1:1", *after)  # fmt: skip
+        assert (res.code, res.out) == (2, "")
+        assert res.err.startswith("embcli: --scheduler and --jobs cannot be used together (")
