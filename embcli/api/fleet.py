@@ -119,7 +119,7 @@ class ModelAnswer:
         if isinstance(data, list):
             out = [{"model": self.model} | r if isinstance(r, dict) else {"model": self.model,
                    "value": r} for r in data]  # fmt: skip
-        return out + [{"model": self.model, "missing": m} for m in self.missed]
+        return out + [{"model": self.model, "unresolved": m} for m in self.missed]
 
 
 @dataclass

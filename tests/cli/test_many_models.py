@@ -140,8 +140,8 @@ def test_a_word_one_model_lacks_is_its_miss(cli, fleet):
     assert len(mine) == 1
     assert json.dumps(mine[0], ensure_ascii=False, indent=2) + "\n" == one.out
     missing = [r for r in records if r["model"] == static]
-    assert len(missing) == 1 and set(missing[0]) == {"model", "missing"}
-    assert f"embcli: {static}: " + missing[0]["missing"] in res.err
+    assert len(missing) == 1 and set(missing[0]) == {"model", "unresolved"}
+    assert f"embcli: {static}: " + missing[0]["unresolved"] in res.err
 
 
 def test_models_file_and_stdin(cli, fleet, tmp_path, monkeypatch):

@@ -79,7 +79,7 @@ def test_weat_all_is_a_record_per_model_and_test(cli, fleet):
         one = cli("weat", "-m", spec, *args, "-f", "json")
         assert res.code == one.code or one.code == 0, (res.err, one.err)
         mine = [{k: v for k, v in r.items() if k != "model"} for r in records
-                if r["model"] == spec and set(r) != {"model", "missing"}]  # fmt: skip
+                if r["model"] == spec and set(r) != {"model", "unresolved"}]  # fmt: skip
         assert dumped(mine) == one.out
         # a test whose words the model lacks: said with its model, recorded as its miss
         for line in one.err.strip().splitlines():
@@ -97,9 +97,9 @@ def test_a_word_one_model_lacks_is_its_miss(cli, fleet):
     records = json.loads(res.out)
     same_as_alone(cli, "weat", [r for r in records if r["model"] == vectors], vectors, args)
     missing = [r for r in records if r["model"] == static]
-    assert len(missing) == 1 and set(missing[0]) == {"model", "missing"}
-    assert alone.err.strip() == "embcli: " + missing[0]["missing"]
-    assert f"embcli: {static}: {missing[0]['missing']}" in res.err
+    assert len(missing) == 1 and set(missing[0]) == {"model", "unresolved"}
+    assert alone.err.strip() == "embcli: " + missing[0]["unresolved"]
+    assert f"embcli: {static}: {missing[0]['unresolved']}" in res.err
 
 
 def test_a_failing_model_among_good_ones(cli, fleet, tmp_path):
