@@ -75,8 +75,9 @@ JobsOpt = Annotated[
     typer.Option(
         "--jobs",
         "-j",
-        help="With several models (compare: --against pairs): worker processes reading "
-        "tables at once (1: one after another, in this process).",
+        help="With several models (compare: --against pairs): how many are read and answered "
+        "at once, each in a worker process (1: one after another, in this process; not with "
+        "--scheduler, whose workers run them).",
     ),
 ]
 SchedulerOpt = Annotated[

@@ -276,3 +276,15 @@ def test_scheduler_and_jobs_together_are_refused(cli, fleet):
                   "tcp://127.0.0.1:1", *after)  # fmt: skip
         assert (res.code, res.out) == (2, "")
         assert res.err.startswith("embcli: --scheduler and --jobs cannot be used together (")
+
+
+def test_each_commands_jobs_help_says_what_its_jobs_run(cli, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "400")
+    said = {}
+    for name in ("stats", "info", "compare", "history"):
+        res = cli(name, "--help")
+        assert res.code == 0
+        said[name] = " ".join(line.strip(" │") for line in res.out.splitlines() if "--jobs" in line)
+    for name in ("stats", "info", "compare"):  # a process pool
+        assert "worker process" in said[name] and "not with --scheduler" in said[name], said
+    assert "threads of this process" in said["history"], said  # a thread pool
