@@ -12,8 +12,10 @@ that task's and never the run's.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
+from collections.abc import Iterator
 from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
 from typing import Any
 
@@ -72,13 +74,31 @@ class _Pool:
             self.pool.shutdown(wait=True, cancel_futures=True)
         elif isinstance(self.pool, ProcessPoolExecutor):
             if stopping:  # Ctrl-C or an error: the tasks still running are not waited for
-                for proc in list(getattr(self.pool, "_processes", {}).values()):
-                    proc.terminate()
-            self.pool.shutdown(wait=not stopping, cancel_futures=True)
+                with _no_ctrl_c():  # a second one would break the join with a traceback
+                    for proc in list(getattr(self.pool, "_processes", {}).values()):
+                        proc.terminate()
+                    self.pool.shutdown(wait=True, cancel_futures=True)  # workers ended: quick
+            else:
+                self.pool.shutdown(wait=True, cancel_futures=True)
         elif self.pool is not None:  # a Dask executor: closing the client releases its tasks
             self.pool.shutdown(wait=not stopping)
         if self.client is not None:
             self.client.close()
+
+
+@contextlib.contextmanager
+def _no_ctrl_c() -> Iterator[None]:
+    """SIGINT ignored meanwhile (in the main thread; elsewhere it cannot be set)."""
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    before = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, before)
 
 
 def _quiet() -> None:
