@@ -12,8 +12,10 @@ that task's and never the run's.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
+from collections.abc import Iterator
 from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
 from typing import Any
 
@@ -29,7 +31,7 @@ def _outcome(fut: Future[dict[str, Any]]) -> dict[str, Any]:
     try:
         return fut.result()
     except EmbcliError as exc:
-        return {"error": exc.one_line(), "exit_code": exc.exit_code}
+        return {"error": exc.one_line(), "exit_code": exc.exit_code, "param": exc.param}
     except Exception as exc:  # one model's failure, never the fleet's
         text = str(exc).strip().splitlines()
         detail = f": {text[0]}" if text else ""
@@ -72,13 +74,31 @@ class _Pool:
             self.pool.shutdown(wait=True, cancel_futures=True)
         elif isinstance(self.pool, ProcessPoolExecutor):
             if stopping:  # Ctrl-C or an error: the tasks still running are not waited for
-                for proc in list(getattr(self.pool, "_processes", {}).values()):
-                    proc.terminate()
-            self.pool.shutdown(wait=not stopping, cancel_futures=True)
+                with _no_ctrl_c():  # a second one would break the join with a traceback
+                    for proc in list(getattr(self.pool, "_processes", {}).values()):
+                        proc.terminate()
+                    self.pool.shutdown(wait=True, cancel_futures=True)  # workers ended: quick
+            else:
+                self.pool.shutdown(wait=True, cancel_futures=True)
         elif self.pool is not None:  # a Dask executor: closing the client releases its tasks
             self.pool.shutdown(wait=not stopping)
         if self.client is not None:
             self.client.close()
+
+
+@contextlib.contextmanager
+def _no_ctrl_c() -> Iterator[None]:
+    """SIGINT ignored meanwhile (in the main thread; elsewhere it cannot be set)."""
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    before = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, before)
 
 
 def _quiet() -> None:
@@ -88,7 +108,8 @@ def _quiet() -> None:
 
 def connect(address: str) -> Any:
     """A ``distributed.Client`` of the scheduler at ``address``, or one line saying why not
-    (the ``cluster`` extra missing, the scheduler not answering within ``CONNECT_TIMEOUT``)."""
+    (the ``cluster`` extra missing, an address that is not one, the scheduler not answering
+    within ``CONNECT_TIMEOUT``)."""
     try:
         from distributed import Client as make_client
     except ImportError:
@@ -96,9 +117,29 @@ def connect(address: str) -> Any:
             "a Dask scheduler needs the 'distributed' package",
             "pip install 'embcli[cluster]'",
         ) from None
+    _check_address(address)
     try:
         client: Any = make_client  # untyped: distributed has no type information for it
         return client(address, timeout=CONNECT_TIMEOUT, set_as_default=False)
     except (OSError, TimeoutError, ValueError) as exc:
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise EmbcliError(f"cannot reach the Dask scheduler at {address}: {first}") from None
+
+
+def _check_address(address: str) -> None:
+    """Refuse, by distributed's own parsing, an address no client could connect to (no port, a
+    scheme with no transport, empty) before a client is made: a client given one retries until
+    its timeout and then complains again as it is collected."""
+    from distributed.comm.addressing import parse_address, parse_host_port
+    from distributed.comm.registry import get_backend
+
+    try:
+        scheme, location = parse_address(address)
+        get_backend(scheme)
+        if scheme != "inproc":  # every other transport is HOST:PORT
+            parse_host_port(location)
+    except (TypeError, ValueError) as exc:
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise EmbcliError(
+            f"not a Dask scheduler address: {address!r}: {first}", "give tcp://HOST:8786"
+        ) from None

@@ -80,7 +80,8 @@ def answer(ref: ModelRef, question: Question, cache_dir: str | None) -> dict[str
     except UnresolvedWord as exc:  # a single query the model cannot resolve: its miss
         return {"data": None, "view": None, "missed": [exc.one_line()], "notices": notices}
     except EmbcliError as exc:
-        return {"error": exc.one_line(), "exit_code": exc.exit_code, "notices": notices}
+        return {"error": exc.one_line(), "exit_code": exc.exit_code, "param": exc.param,
+                "notices": notices}  # fmt: skip
     view = getattr(result, question.view)(**question.view_kwargs)
     missed = [_missed(failure) for failure in getattr(result, "failed", ())]
     out = {"data": result.to_dict(), "view": view, "missed": missed, "notices": notices}
@@ -118,7 +119,7 @@ class ModelAnswer:
         if isinstance(data, list):
             out = [{"model": self.model} | r if isinstance(r, dict) else {"model": self.model,
                    "value": r} for r in data]  # fmt: skip
-        return out + [{"model": self.model, "missing": m} for m in self.missed]
+        return out + [{"model": self.model, "unresolved": m} for m in self.missed]
 
 
 @dataclass
@@ -159,19 +160,24 @@ class FleetResult(Result):
     def view(self) -> View:
         """One table, ``model`` first: a listing (``info``, ``stats``) becomes one row per model
         with its fields as columns; a table gets each row prefixed with its model. A model that
-        failed is a row with its error."""
+        failed is a row with its error; when no model answered, a model that missed its words is a
+        row with its misses."""
         views = [a.view for a in self.answers if a.view is not None]
         wide = bool(views) and views[0].key_value
         columns: list[str] = []
         for v in views:
             names = [str(r[0]) for r in v.rows] if wide else [str(c) for c in v.columns]
             columns += [c for c in names if c not in columns and c != "model"]
+        if not columns:  # no model answered: one column says why, per model
+            columns = ["error" if self.failed else "unresolved"]
         rows: list[list[Any]] = []
         for a in self.answers:
             if a.view is None:
                 cells: dict[str, Any] = {}
                 if a.error is not None:
-                    cells = {columns[0] if columns else "error": f"error: {a.error}"}
+                    cells = {columns[0]: f"error: {a.error}"}
+                elif not views and a.missed:  # nothing else to show: its misses
+                    cells = {columns[0]: "unresolved: " + "; ".join(a.missed)}
                 rows += [[a.model, *(cells.get(c) for c in columns)]] if cells else []
             elif wide:
                 cells = {str(r[0]): r[1] for r in a.view.rows}
@@ -181,8 +187,6 @@ class FleetResult(Result):
                 for r in a.view.rows:
                     cells = dict(zip(names, r, strict=True))
                     rows.append([a.model, *(cells.get(c) for c in columns)])
-        if not columns:
-            columns = ["error"]
         captions = {v.caption for v in views}
         return View(
             ["model", *columns],
@@ -213,7 +217,10 @@ def ask_many(
     address, ``tcp://host:8786``) sends the tasks to that cluster, whose workers must see the
     same model paths and cache directory. ``notice(line)`` hears each model's notices and
     failures (prefixed with its label) as they arrive; ``progress(done, total, failed)`` each
-    model finished. A model that fails is recorded with its error and the others still answer.
+    model finished. A model that fails is recorded with its error and the others still answer;
+    but when every model refuses the question with the same usage line (``k`` below 0, a WEAT
+    test that does not exist: the arguments' problem, not a model's), that is raised once as a
+    :class:`UsageProblem` with its ``param``, as asking one model would.
     """
     if question.method not in QUESTIONS:
         raise UsageProblem(f"{question.method!r} cannot be asked of many models")
@@ -227,15 +234,36 @@ def ask_many(
     answers: list[ModelAnswer | None] = [None] * len(chosen)
     say = notice or (lambda _line: None)
     failures = 0
+    # While every model so far refused with one usage line, their lines wait: the question's
+    # own problem is said once (raised at the end); a model's own is said as it arrives.
+    same: list[tuple[str, Any]] = []
+    held: list[str] = []
+    mixed = False
+
+    def flush() -> None:
+        nonlocal mixed
+        mixed = True
+        for line in held:
+            say(line)
+        held.clear()
 
     def take(i: int, raw: dict[str, Any]) -> None:
         nonlocal failures
         name = names[i]
         for line in raw.get("notices", ()):
             say(f"{name}: {line}")
+        usage = None
+        if raw.get("error") is not None and raw.get("exit_code") == UsageProblem.exit_code:
+            usage = (str(raw["error"]), raw.get("param"))
+        if usage is not None and not mixed and (not same or same[0] == usage):
+            same[:] = [usage]
+            held.append(f"{name}: {usage[0]}")
+        elif not mixed:
+            flush()
         if raw.get("error") is not None:
             failures += 1
-            say(f"{name}: {raw['error']}")
+            if mixed:
+                say(f"{name}: {raw['error']}")
             answers[i] = ModelAnswer(name, error=str(raw["error"]))
         else:
             answers[i] = ModelAnswer(name, raw["data"], raw["view"], list(raw["missed"]))
@@ -270,5 +298,8 @@ def ask_many(
                         fut.cancel()
                     raise
     except KeyboardInterrupt:
+        flush()
         raise Interrupted(f"interrupted; {finished()}") from None
+    if same and not mixed:  # every model refused the arguments alike: the command's problem
+        raise UsageProblem(same[0][0], param=same[0][1])
     return FleetResult(question.method, [a for a in answers if a is not None])

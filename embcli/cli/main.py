@@ -196,10 +196,12 @@ def main(argv: list[str] | None = None) -> None:
         result = command.main(args=args, prog_name="embcli", standalone_mode=False)
         code = result if isinstance(result, int) else 0
         if code == INTERRUPTED:  # typer turned a Ctrl-C outside a command into a bare exit code
+            _ending(argv)
             print("embcli: interrupted; nothing was written", file=sys.stderr)
     except typer.Exit as exc:
         code = exc.exit_code
     except (typer.Abort, KeyboardInterrupt):
+        _ending(argv)
         print("embcli: interrupted; nothing was written", file=sys.stderr)
         code = INTERRUPTED
     except BrokenPipeError:
@@ -219,8 +221,21 @@ def main(argv: list[str] | None = None) -> None:
         if debug:
             raise
         message, code = explain(exc)
+        if code == INTERRUPTED:
+            _ending(argv)
         print(f"embcli: {message}", file=sys.stderr)
     sys.exit(code)
+
+
+def _ending(argv: list[str] | None) -> None:
+    """After Ctrl-C the process is ending: a second one (or the copy of the first that
+    ``timeout`` sends to the process group) would only break the exit's clean-up (a process
+    pool's threads being joined) with a traceback after the line said. Not when ``main`` is
+    called with arguments (from Python, a test): that process goes on."""
+    if argv is None:
+        import signal
+
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _shared_option_refused(exc: BaseException) -> str | None:

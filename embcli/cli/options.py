@@ -75,8 +75,9 @@ JobsOpt = Annotated[
     typer.Option(
         "--jobs",
         "-j",
-        help="With several models (compare: --against pairs): worker processes reading "
-        "tables at once (1: one after another, in this process).",
+        help="With several models (compare: --against pairs): how many are read and answered "
+        "at once, each in a worker process (1: one after another, in this process; not with "
+        "--scheduler, whose workers run them).",
     ),
 ]
 SchedulerOpt = Annotated[
@@ -263,11 +264,29 @@ class Settings:
         listed = "models" in self.uses and self.models is not None
         return self.specs if self._values["model_given"] or listed else []
 
-    def many(self) -> bool:
-        """Whether several models are asked (``-m`` repeated, or ``--models``)."""
+    def many(self, fleet: bool = False) -> bool:
+        """Whether several models are asked (``-m`` repeated, or ``--models``); ``fleet``: the
+        command asks them as a fleet anyway (``size A B --plot``).
+
+        ``--scheduler`` typed for one model answered here is said in a notice (from
+        ``DASK_SCHEDULER_ADDRESS`` alone it is not: set for a session, it would add a line to
+        every one-model command); ``--scheduler`` typed with ``--jobs`` is refused (the
+        cluster's workers run the tasks, ``--jobs`` would be ignored)."""
         if "jobs" in self.uses and self.jobs < 1:
             raise UsageProblem(f"--jobs must be 1 or more, not {self.jobs}")
-        return len(self.specs) > 1 or ("models" in self.uses and self.models is not None)
+        many = len(self.specs) > 1 or ("models" in self.uses and self.models is not None)
+        if "scheduler" in self.uses and self.scheduler is not None:
+            typed = self._values.get("typed", frozenset())
+            if "scheduler" in typed and "jobs" in typed and self.jobs != 1:
+                raise UsageProblem(
+                    "--scheduler and --jobs cannot be used together",
+                    "the Dask cluster's workers run the models: give one of them",
+                )
+            if not many and not fleet and "scheduler" in typed:
+                from embcli.cli.common import notice
+
+                notice("--scheduler is not used: one model is answered in this process")
+        return many
 
     def declares(self, name: str) -> bool:
         """Whether the command takes option ``name`` (asking does not count as reading it)."""
@@ -384,6 +403,9 @@ def command(*uses: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
                     merged[n] = here  # from the environment, after the name
                 else:
                     merged[n] = root[n]
+            merged["typed"] = frozenset(
+                n for n in uses if (n in after and on_command_line(ctx, n)) or n in given_at_root
+            )
             if "model" in uses:
                 one_model(ctx, name, "model" in after, "models" in uses, given_at_root, merged)
             for n in after:

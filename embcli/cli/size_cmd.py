@@ -81,7 +81,7 @@ def size(
     named, models = settings.named, given
     if named and models:
         raise UsageProblem("name the models as arguments or with -m/--models, not both")
-    if settings.many() or plot is not None:
+    if settings.many(fleet=plot is not None) or plot is not None:
         from embcli.api.fleet_plot import check_plot
         from embcli.api.fleet_size import size_many
         from embcli.cli.common import say_many

@@ -14,6 +14,7 @@ from embcli.api import Model
 from embcli.api.fleet import Question, answer, ask_many, connect
 from embcli.errors import EmbcliError, Interrupted, UsageProblem
 from tests.cli.test_many_models import word_vectors
+from tests.conftest import run_subprocess
 from tests.static_models import tiny_model2vec
 
 STATS = Question("stats", kwargs={"samples": 2000, "seed": 1})
@@ -80,6 +81,22 @@ def test_bad_arguments_are_said_before_anything_runs():
         ask_many([], STATS)
     with pytest.raises(UsageProblem, match="cannot be asked"):
         ask_many(["x"], Question("export"))
+
+
+def test_arguments_every_model_refuses_alike_are_one_usage_problem(tables, tmp_path):
+    cache = str(tmp_path / "c")
+    bad = Question("neighbors", ("#3",), {"k": -3})
+    with pytest.raises(UsageProblem) as alone:
+        Model(tables[0], cache_dir=cache).table().neighbors("#3", k=-3)
+    notes: list[str] = []
+    with pytest.raises(UsageProblem) as caught:
+        ask_many(tables[:2], bad, cache_dir=cache, notice=notes.append)
+    assert (str(caught.value), caught.value.param) == (str(alone.value), "k")
+    assert notes == []  # said once, by the caller, not once per model
+    narrow = Question("stats", kwargs={"samples": 50, "remove_pcs": 8})  # too many for words.vec
+    mixed = ask_many([tables[0], tables[5]], narrow, cache_dir=cache, notice=notes.append)
+    assert [a.error is None for a in mixed.answers] == [True, False]  # that model's, alone
+    assert notes == [f"{tables[5]}: {mixed.answers[1].error}"]
 
 
 def test_ctrl_c_says_which_models_answered(tables, tmp_path):
@@ -162,6 +179,31 @@ def test_an_unreachable_scheduler_is_one_line_quickly():
     line = caught.value.one_line()
     assert line.startswith("cannot reach the Dask scheduler at tcp://127.0.0.1:1")
     assert "\n" not in line
+
+
+@pytest.mark.parametrize("address", ["bogus", "http://127.0.0.1:1", "", "tcp://host:port"])
+def test_a_malformed_scheduler_address_is_refused_before_any_client(address, monkeypatch):
+    distributed = pytest.importorskip("distributed")
+
+    def no_client(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a client was made of a malformed address")
+
+    monkeypatch.setattr(distributed, "Client", no_client)
+    with pytest.raises(EmbcliError) as caught:
+        connect(address)
+    assert caught.value.one_line().startswith(f"not a Dask scheduler address: {address!r}: ")
+
+
+def test_a_malformed_scheduler_address_is_one_line_on_the_cli(model_dirs):
+    pytest.importorskip("distributed")
+    specs = ["-m", str(model_dirs["gpt2"]), "-m", str(model_dirs["bert"])]
+    res = run_subprocess("stats", *specs, "--scheduler", "bogus")
+    assert res.code == 1
+    assert res.err == (
+        "embcli: not a Dask scheduler address: 'bogus': missing port number in address "
+        "'bogus' (give tcp://HOST:8786)\n"
+    )
+    assert res.out == ""
 
 
 def test_an_unexpected_error_is_that_models_error(tables, tmp_path, monkeypatch):

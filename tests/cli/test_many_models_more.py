@@ -79,7 +79,7 @@ def test_weat_all_is_a_record_per_model_and_test(cli, fleet):
         one = cli("weat", "-m", spec, *args, "-f", "json")
         assert res.code == one.code or one.code == 0, (res.err, one.err)
         mine = [{k: v for k, v in r.items() if k != "model"} for r in records
-                if r["model"] == spec and set(r) != {"model", "missing"}]  # fmt: skip
+                if r["model"] == spec and set(r) != {"model", "unresolved"}]  # fmt: skip
         assert dumped(mine) == one.out
         # a test whose words the model lacks: said with its model, recorded as its miss
         for line in one.err.strip().splitlines():
@@ -97,9 +97,9 @@ def test_a_word_one_model_lacks_is_its_miss(cli, fleet):
     records = json.loads(res.out)
     same_as_alone(cli, "weat", [r for r in records if r["model"] == vectors], vectors, args)
     missing = [r for r in records if r["model"] == static]
-    assert len(missing) == 1 and set(missing[0]) == {"model", "missing"}
-    assert alone.err.strip() == "embcli: " + missing[0]["missing"]
-    assert f"embcli: {static}: {missing[0]['missing']}" in res.err
+    assert len(missing) == 1 and set(missing[0]) == {"model", "unresolved"}
+    assert alone.err.strip() == "embcli: " + missing[0]["unresolved"]
+    assert f"embcli: {static}: {missing[0]['unresolved']}" in res.err
 
 
 def test_a_failing_model_among_good_ones(cli, fleet, tmp_path):
@@ -194,3 +194,97 @@ def test_plot_across_models_writes_the_picture(cli, fleet, tmp_path, name, args)
     assert out.read_bytes().startswith(b"\x89PNG")
     assert res.out == plain.out and res.code == plain.code
     assert f"embcli: wrote {out}" in res.err
+
+
+def test_when_every_model_fails_each_error_is_its_row(cli, tmp_path):
+    gone = [str(tmp_path / "no-such-a"), str(tmp_path / "no-such-b")]
+    res = cli("stats", "-m", gone[0], "-m", gone[1], "-f", "tsv")
+    assert res.code == 4, res.err
+    lines = res.out.splitlines()
+    assert lines[0] == "model\terror"
+    rows = [line.split("\t") for line in lines[1:]]
+    assert [r[0] for r in rows] == gone
+    for spec, row in zip(gone, rows, strict=True):
+        assert len(row) == 2 and row[1].startswith("error: ")
+        assert f"embcli: {spec}: {row[1].removeprefix('error: ')}" in res.err
+    table = cli("stats", "-m", gone[0], "-m", gone[1], "-f", "table")
+    assert table.code == 4 and "internal error" not in table.err, table.err
+    assert table.out.count("error:") == 2  # the terminal table (paths may wrap)
+
+
+def test_when_every_model_misses_the_word_each_miss_is_its_row(cli, fleet):
+    vectors, static = fleet[3], fleet[2]
+    res = cli("neighbors", *many(vectors, static), "zzqqx", "-k", "2", "-f", "tsv")
+    assert res.code == 3, res.err
+    lines = res.out.splitlines()
+    assert lines[0] == "model\tunresolved"
+    rows = [line.split("\t") for line in lines[1:]]
+    assert [r[0] for r in rows] == [vectors, static]
+    for spec, row in zip((vectors, static), rows, strict=True):
+        alone = cli("neighbors", "-m", spec, "zzqqx", "-k", "2")
+        assert alone.code == 3
+        assert row[1] == "unresolved: " + alone.err.strip().removeprefix("embcli: ")
+
+
+BAD_ARGUMENTS = [
+    ["neighbors", "#3", "-k", "-3"],
+    ["stats", "--samples", "1"],
+    ["axis", "--pairs", "man:woman"],
+    ["weat", "nosuchtest"],
+    ["similarity", "#1"],
+    ["neighbors"],
+]
+
+
+@pytest.mark.parametrize("args", BAD_ARGUMENTS, ids=lambda a: " ".join(a))
+def test_bad_arguments_are_said_once_as_the_one_model_command_says_them(cli, fleet, args):
+    one = cli(*args, "-m", fleet[0])
+    assert one.code == 2 and one.err.count("\n") == 1, one.err
+    res = cli(*args, *many(fleet[0], fleet[1]))
+    assert (res.code, res.out, res.err) == (2, "", one.err)
+    threads = cli(*args, *many(fleet[0], fleet[1]), "--jobs", "2")
+    assert (threads.code, threads.out, threads.err) == (2, "", one.err)
+
+
+def test_a_usage_problem_of_one_model_only_stays_that_models_error(cli, fleet):
+    vectors = fleet[3]  # 8 numbers a row: 8 components cannot be removed from it
+    args = ["stats", "--remove-pcs", "8", "--samples", "50", "-f", "json"]
+    alone = cli(*args, "-m", vectors)
+    assert alone.code == 2
+    res = cli(*args, *many(fleet[0], vectors))
+    assert res.code == 4, res.err
+    records = json.loads(res.out)
+    assert records[1] == {"model": vectors, "error": records[1]["error"]}
+    assert f"embcli: {vectors}: {records[1]['error']}" in res.err
+    assert dumped(records[0]) == cli(*args, "-m", fleet[0]).out
+
+
+def test_scheduler_with_one_model_is_said_and_the_model_answered_here(cli, fleet, monkeypatch):
+    args = ["stats", "-m", fleet[0], "--samples", "50", "-f", "json"]
+    plain = cli(*args)
+    typed = cli(*args, "--scheduler", "tcp://127.0.0.1:1")  # no cluster there: not asked
+    assert (typed.code, typed.out) == (0, plain.out)
+    assert typed.err == "embcli: --scheduler is not used: one model is answered in this process\n"
+    monkeypatch.setenv("DASK_SCHEDULER_ADDRESS", "tcp://127.0.0.1:1")
+    from_env = cli(*args)  # set for a whole session: one-model commands stay quiet
+    assert (from_env.code, from_env.out, from_env.err) == (0, plain.out, plain.err)
+
+
+def test_scheduler_and_jobs_together_are_refused(cli, fleet):
+    for before, after in (([], ["--jobs", "2"]), (["-j", "2"], [])):
+        res = cli(*before, "stats", *many(fleet[0], fleet[1]), "--scheduler",
+                  "tcp://127.0.0.1:1", *after)  # fmt: skip
+        assert (res.code, res.out) == (2, "")
+        assert res.err.startswith("embcli: --scheduler and --jobs cannot be used together (")
+
+
+def test_each_commands_jobs_help_says_what_its_jobs_run(cli, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "400")
+    said = {}
+    for name in ("stats", "info", "compare", "history"):
+        res = cli(name, "--help")
+        assert res.code == 0
+        said[name] = " ".join(line.strip(" │") for line in res.out.splitlines() if "--jobs" in line)
+    for name in ("stats", "info", "compare"):  # a process pool
+        assert "worker process" in said[name] and "not with --scheduler" in said[name], said
+    assert "threads of this process" in said["history"], said  # a thread pool
