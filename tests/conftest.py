@@ -139,3 +139,28 @@ def run_subprocess(*args: str, env: dict | None = None, stdin: str | None = None
         timeout=300,
     )
     return Result(proc.returncode, proc.stdout, proc.stderr)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Ctrl-C as a terminal gives it: a suite started as a background job of a script (``cmd
+    &``) inherits SIGINT ignored, and so would every command the interrupt tests start and
+    signal (an ignored signal survives exec), so none of them could be interrupted."""
+    import signal
+
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+@pytest.fixture(autouse=True)
+def _sigint_left_as_found():
+    """A test must leave Ctrl-C as it found it: a SIGINT ignored here is inherited by every
+    later subprocess (an ignored signal survives exec), and the interrupt tests would fail
+    far from the cause."""
+    import signal
+
+    before = signal.getsignal(signal.SIGINT)
+    yield
+    after = signal.getsignal(signal.SIGINT)
+    if after is not before:
+        signal.signal(signal.SIGINT, before)
+        pytest.fail(f"the test left SIGINT's handler changed ({before!r} -> {after!r})")

@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import inspect
 import os
+import sys
 from collections.abc import Callable, Iterable, Sequence
 from enum import Enum
 from pathlib import Path
@@ -283,9 +284,8 @@ class Settings:
                     "the Dask cluster's workers run the models: give one of them",
                 )
             if not many and not fleet and "scheduler" in typed:
-                from embcli.cli.common import notice
-
-                notice("--scheduler is not used: one model is answered in this process")
+                print("embcli: --scheduler is not used: one model is answered in this process",
+                      file=sys.stderr)  # fmt: skip
         return many
 
     def declares(self, name: str) -> bool:
