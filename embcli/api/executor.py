@@ -15,8 +15,14 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-from collections.abc import Iterator
-from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import (
+    Executor,
+    Future,
+    ProcessPoolExecutor,
+    ThreadPoolExecutor,
+    as_completed,
+)
 from typing import Any
 
 from embcli.errors import EmbcliError
@@ -143,3 +149,36 @@ def _check_address(address: str) -> None:
         raise EmbcliError(
             f"not a Dask scheduler address: {address!r}: {first}", "give tcp://HOST:8786"
         ) from None
+
+
+def run_each(
+    task: Callable[..., dict[str, Any]],
+    args: Sequence[tuple[Any, ...]],
+    take: Callable[[int, dict[str, Any]], None],
+    *,
+    scheduler: str | None,
+    jobs: int,
+    cache_dir: str | None,
+) -> None:
+    """Run ``task(*args[i], cache_dir)`` for every i and hand each outcome (:func:`_outcome`:
+    its answer, or its failure as a dict) to ``take(i, outcome)`` as it arrives: in this
+    process one after another (``jobs=1``, no scheduler), else on :class:`_Pool`. An exception
+    (Ctrl-C among them) cancels what has not started and is raised on."""
+    if scheduler is None and jobs == 1:
+        for i, a in enumerate(args):
+            done: Future[dict[str, Any]] = Future()
+            try:
+                done.set_result(task(*a, cache_dir))
+            except Exception as exc:  # as a worker's failure is: that task's error
+                done.set_exception(exc)
+            take(i, _outcome(done))
+        return
+    with _Pool(scheduler, jobs, cache_dir) as (pool, task_dir):
+        futures = {pool.submit(task, *a, task_dir): i for i, a in enumerate(args)}
+        try:
+            for fut in as_completed(futures):
+                take(futures[fut], _outcome(fut))
+        except BaseException:
+            for fut in futures:
+                fut.cancel()
+            raise

@@ -17,14 +17,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import Future, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from embcli.api import checks
-from embcli.api.executor import _outcome, _Pool
 from embcli.api.executor import connect as connect  # re-exported: its home was here
+from embcli.api.executor import run_each
 from embcli.errors import EmbcliError, Interrupted, UnresolvedWord, UsageProblem
 from embcli.read.ref import ModelRef
 from embcli.view import Result, View
@@ -278,25 +277,8 @@ def ask_many(
         return said + (f"; not answered: {', '.join(left)}" if left else "")
 
     try:
-        if scheduler is None and jobs == 1:
-            for i, ref in enumerate(chosen):
-                done: Future[dict[str, Any]] = Future()
-                try:
-                    done.set_result(answer(ref, question, cache_dir))
-                except Exception as exc:  # as a worker's failure is: that model's error
-                    done.set_exception(exc)
-                take(i, _outcome(done))
-        else:
-            with _Pool(scheduler, jobs, cache_dir) as (pool, task_dir):
-                futures = {pool.submit(answer, r, question, task_dir): i
-                           for i, r in enumerate(chosen)}  # fmt: skip
-                try:
-                    for fut in as_completed(futures):
-                        take(futures[fut], _outcome(fut))
-                except BaseException:
-                    for fut in futures:
-                        fut.cancel()
-                    raise
+        run_each(answer, [(r, question) for r in chosen], take,
+                 scheduler=scheduler, jobs=jobs, cache_dir=cache_dir)  # fmt: skip
     except KeyboardInterrupt:
         flush()
         raise Interrupted(f"interrupted; {finished()}") from None

@@ -10,11 +10,10 @@ B's name as its ``model``, in the order given; a pair that fails is that pair's 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import Future, as_completed
 from typing import Any
 
 from embcli.api import checks
-from embcli.api.executor import _outcome, _Pool
+from embcli.api.executor import run_each
 from embcli.api.fleet import FleetProgress, FleetResult, ModelAnswer
 from embcli.errors import EmbcliError, Interrupted, UsageProblem
 from embcli.read.ref import ModelRef
@@ -102,25 +101,8 @@ def compare_many(
         return said + (f"; not compared: {', '.join(left)}" if left else "")
 
     try:
-        if scheduler is None and jobs == 1:
-            for i, ref in enumerate(chosen):
-                done: Future[dict[str, Any]] = Future()
-                try:
-                    done.set_result(compare_pair(base, ref, options, cache_dir))
-                except Exception as exc:  # as a worker's failure is: that pair's error
-                    done.set_exception(exc)
-                take(i, _outcome(done))
-        else:
-            with _Pool(scheduler, jobs, cache_dir) as (pool, task_dir):
-                futures = {pool.submit(compare_pair, base, r, options, task_dir): i
-                           for i, r in enumerate(chosen)}  # fmt: skip
-                try:
-                    for fut in as_completed(futures):
-                        take(futures[fut], _outcome(fut))
-                except BaseException:
-                    for fut in futures:
-                        fut.cancel()
-                    raise
+        run_each(compare_pair, [(base, r, options) for r in chosen], take,
+                 scheduler=scheduler, jobs=jobs, cache_dir=cache_dir)  # fmt: skip
     except KeyboardInterrupt:
         raise Interrupted(f"interrupted; {finished()}") from None
     return FleetResult("compare", [x for x in answers if x is not None])
