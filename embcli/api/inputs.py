@@ -3,9 +3,9 @@
 ``--among``, ``--words``, ``--pairs``, ``--file``, ``--reference``, ``--groups-file``,
 ``--corpus``, ``--targets``/``--attributes`` and the axis options (``--pairs``, ``--from``,
 ``--to``, ``--remove-axis``) all read a file (``-`` is stdin) through :func:`read_lines`, so
-they agree on
-encoding (UTF-8; anything else is one line saying so), on blank lines (skipped) and on comments
-(``#`` or ``# ...`` lines; ``#123`` is a row id and ``#word`` a word, so both are kept). The
+they agree on encoding (UTF-8, a leading byte-order mark dropped; anything else is one line
+saying so), on blank lines (skipped) and on comments (``#`` or ``# ...`` lines; ``#123`` is a
+row id and ``#word`` a word, so both are kept). The
 parsers turn those lines into what the questions take: words, pairs, analogy questions, groups,
 texts, a vector. Nothing here opens a table, so a bad file is said before any work.
 """
@@ -39,7 +39,7 @@ def read_text(source: Source) -> str:
                 raise EmbcliError("cannot read stdin: it is closed")
             stdin = getattr(sys.stdin, "buffer", None)  # strict (surrogateescape under C)
             if stdin is None:  # a text stream put in its place (tests, embedding)
-                return str(sys.stdin.read())
+                return str(sys.stdin.read()).removeprefix("\ufeff")
             data = bytes(stdin.read())
             name = "stdin"
         else:
@@ -52,6 +52,8 @@ def read_text(source: Source) -> str:
         raise EmbcliError(f"cannot read {name}: not UTF-8 text") from None
     if b"\0" in data:
         raise EmbcliError(f"cannot read {name}: not a text file (it holds NUL bytes)")
+    # a byte-order mark (Windows editors write one) is no part of the first line's word or spec
+    data = data.removeprefix(b"\xef\xbb\xbf")
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:

@@ -99,6 +99,7 @@ def compare(
     """
     settings.will_write(plot)
     names = list(model or [])
+    settings.check_executor(bool(against), "one pair is compared in this process")
     jobs, scheduler = settings.jobs, settings.scheduler  # the pairs' executor, with --against
     if against:
         if len(names) > 1:
@@ -150,8 +151,6 @@ def _against(
     from embcli.cli.progress import fleet_progress
     from embcli.errors import PartlyFailed
 
-    if jobs < 1:
-        raise UsageProblem(f"--jobs must be 1 or more, not {jobs}")
     read: dict[str, Any] = {
         "revision": settings.revision,
         "file": settings.file,

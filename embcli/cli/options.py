@@ -65,8 +65,8 @@ ModelsFileOpt = Annotated[
     typer.Option(
         "--models",
         metavar="FILE",
-        help="Ask every model of FILE: one spec a line ('-': stdin; blank lines and # "
-        "comments skipped), after any -m (which may be repeated too); the answers as one "
+        help="Ask every model of FILE: one spec a line ('-': stdin; blank lines and lines "
+        "starting with # skipped), after any -m (which may be repeated too); the answers as one "
         "table with a model column.",
         show_default=False,
     ),
@@ -250,7 +250,9 @@ class Settings:
             if file is not None:
                 from embcli.api.inputs import read_lines
 
+                # no spec starts with "#": here "#gpt2" (a model commented out) is a comment too
                 listed = [line.strip() for _, line in read_lines(file)]
+                listed = [spec for spec in listed if not spec.startswith("#")]
                 specs += listed
                 if not listed:
                     name = "stdin" if file == "-" else file
@@ -267,15 +269,20 @@ class Settings:
 
     def many(self, fleet: bool = False) -> bool:
         """Whether several models are asked (``-m`` repeated, or ``--models``); ``fleet``: the
-        command asks them as a fleet anyway (``size A B --plot``).
+        command asks them as a fleet anyway (``size A B --plot``). The executor's options are
+        checked here too (:meth:`check_executor`)."""
+        many = len(self.specs) > 1 or ("models" in self.uses and self.models is not None)
+        self.check_executor(many or fleet, "one model is answered in this process")
+        return many
 
-        ``--scheduler`` typed for one model answered here is said in a notice (from
+    def check_executor(self, used: bool, otherwise: str) -> None:
+        """Refuse ``--jobs`` below 1, and ``--scheduler`` typed with ``--jobs`` (the cluster's
+        workers run the tasks, ``--jobs`` would be ignored); when the executor is not ``used``,
+        ``--scheduler`` typed is said in a notice ending in ``otherwise`` (from
         ``DASK_SCHEDULER_ADDRESS`` alone it is not: set for a session, it would add a line to
-        every one-model command); ``--scheduler`` typed with ``--jobs`` is refused (the
-        cluster's workers run the tasks, ``--jobs`` would be ignored)."""
+        every one-model command)."""
         if "jobs" in self.uses and self.jobs < 1:
             raise UsageProblem(f"--jobs must be 1 or more, not {self.jobs}")
-        many = len(self.specs) > 1 or ("models" in self.uses and self.models is not None)
         if "scheduler" in self.uses and self.scheduler is not None:
             typed = self._values.get("typed", frozenset())
             if "scheduler" in typed and "jobs" in typed and self.jobs != 1:
@@ -283,10 +290,8 @@ class Settings:
                     "--scheduler and --jobs cannot be used together",
                     "the Dask cluster's workers run the models: give one of them",
                 )
-            if not many and not fleet and "scheduler" in typed:
-                print("embcli: --scheduler is not used: one model is answered in this process",
-                      file=sys.stderr)  # fmt: skip
-        return many
+            if not used and "scheduler" in typed:
+                print(f"embcli: --scheduler is not used: {otherwise}", file=sys.stderr)
 
     def declares(self, name: str) -> bool:
         """Whether the command takes option ``name`` (asking does not count as reading it)."""

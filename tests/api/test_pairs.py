@@ -76,6 +76,20 @@ def test_bad_uses_are_one_line(specs, cli, tmp_path):
     assert res.code == 2 and "--plot" in res.err and not (tmp_path / "x.png").exists()
     res = cli("compare", "-m", specs["llama"], "--against", specs["bert"], "--jobs", "0")
     assert res.code == 2 and "--jobs" in res.err
+    res = cli("compare", "-m", specs["llama"], "--against", specs["bert"], "--jobs", "2",
+              "--scheduler", "tcp://127.0.0.1:1")  # fmt: skip
+    assert (res.code, res.out) == (2, "") and "cannot be used together" in res.err
+
+
+def test_scheduler_for_one_pair_is_said_and_the_pair_compared_here(specs, cli):
+    args = ["compare", "-m", specs["llama"], "-m", specs["gpt2"], "-f", "json"]
+    plain = cli(*args)
+    typed = cli(*args, "--scheduler", "tcp://127.0.0.1:1")  # no cluster there: not asked
+    assert plain.code == 0, plain.err
+    assert (typed.code, typed.out) == (0, plain.out)
+    assert typed.err == plain.err + (
+        "embcli: --scheduler is not used: one pair is compared in this process\n"
+    )
     with pytest.raises(UsageProblem, match="plot"):
         compare_many(specs["llama"], [specs["bert"]], plot="x.png")
     with pytest.raises(UsageProblem, match="no tables"):

@@ -201,6 +201,18 @@ def test_undecodable_input_files_are_one_line(cli, model_dirs, tmp_path):
     assert_one_line_error(cli("undertrained", "--reference", nul, *m), "not a text file")
 
 
+def test_a_byte_order_mark_is_not_part_of_the_first_word(cli, model_dirs, tmp_path):
+    """Windows editors start UTF-8 files with a BOM: the first line's word is still the word."""
+    m = ("-m", model_dirs["gpt2"])
+    plain, marked = tmp_path / "plain.txt", tmp_path / "marked.txt"
+    plain.write_text("king\tqueen\nman\twoman\n", encoding="utf-8")
+    marked.write_bytes(b"\xef\xbb\xbf" + plain.read_bytes())
+    want = cli("similarity", "--pairs", plain, *m, "-f", "json")
+    got = cli("similarity", "--pairs", marked, *m, "-f", "json")
+    assert want.code == 0 and json.loads(want.out)[0]["a"] == "king", want.err
+    assert (got.code, got.out) == (0, want.out), got.err
+
+
 @pytest.mark.slow  # a process
 def test_bytes_that_are_not_utf8_on_stdin_or_in_an_argument_are_one_line(cli, model_dirs):
     """stdin is read as bytes and decoded as a file is (the locale's decoding may let bytes

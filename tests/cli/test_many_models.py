@@ -159,6 +159,11 @@ def test_models_file_and_stdin(cli, fleet, tmp_path, monkeypatch):
     monkeypatch.setattr(sys, "stdin", io.StringIO(f"{fleet[0]}\n{fleet[3]}\n"))
     by_stdin = cli("neighbors", "--models", "-", "#2", "-k", "2", "-f", "json")
     assert by_stdin.code == 0 and by_stdin.out == by_m.out
+    # a byte-order mark and a model commented out ("#spec": no spec starts with #) are skipped
+    marked = tmp_path / "marked.txt"
+    marked.write_bytes(f"\ufeff{fleet[0]}\n#{fleet[1]}\n{fleet[3]}\n".encode())
+    by_marked = cli("neighbors", "--models", marked, "#2", "-k", "2", "-f", "json")
+    assert by_marked.code == 0 and by_marked.out == by_m.out, by_marked.err
     # a listing of one model still answers in the many-model form (a model column)
     (tmp_path / "one.txt").write_text(fleet[0] + "\n")
     single = cli("neighbors", "--models", tmp_path / "one.txt", "#2", "-k", "1", "-f", "tsv")
