@@ -940,10 +940,11 @@ class Space:
             raise UsageProblem("name one or more words, or a vector")
         if vector is not None and word_or_words is not None:
             raise UsageProblem("give either words or a vector, not both")
+        query = checks.vector(vector) if vector is not None else None  # before any table is read
         table = self.table
         opts: dict[str, Any] = {"all_tokens": all_tokens, "among": candidates}
-        if vector is not None:
-            found = answers.neighbors_of_vector(table.embeddings, checks.vector(vector), k,
+        if query is not None:
+            found = answers.neighbors_of_vector(table.embeddings, query, k,
                                                 space=self.rows, name=vector_label,
                                                 **opts)  # fmt: skip
         else:

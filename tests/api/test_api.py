@@ -352,6 +352,18 @@ def test_a_string_or_a_number_where_a_list_belongs_is_refused(model_dirs, ask, s
         ask(embcli.load(model_dirs["gpt2"]))
 
 
+def test_a_bad_vector_is_refused_before_the_table_is_read(model_dirs, tmp_path):
+    """Refusing ``vector="abc"`` needs no table: nothing is cached for it (``Model.table()``
+    reads the table when a question first needs it)."""
+    cache = tmp_path / "cache"
+    t = embcli.Model(model_dirs["gpt2"], cache_dir=cache).table()
+    with pytest.raises(UsageProblem, match="a vector is numbers"):
+        t.neighbors(vector="abc")
+    assert not [p for p in cache.rglob("*") if p.is_file()]
+    assert t.neighbors(vector=t["king"], k=1)[0].token == " king"  # then the table is read
+    assert [p for p in cache.rglob("*") if p.is_file()]
+
+
 def test_most_similar_is_gensims(minilm_dir, ref):
     """``t.most_similar`` takes gensim's arguments and gives gensim's answer: the rows nearest
     the mean of the given words' unit vectors (negatives subtracted), the words left out."""
