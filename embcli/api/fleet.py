@@ -165,7 +165,8 @@ class FleetResult(Result):
         wide = bool(views) and views[0].key_value
         columns: list[str] = []
         for v in views:
-            names = [str(r[0]) for r in v.rows] if wide else [str(c) for c in v.columns]
+            # a listing's indented names ("  centred", under "mean cosine, raw") as plain columns
+            names = [str(r[0]).strip() for r in v.rows] if wide else [str(c) for c in v.columns]
             columns += [c for c in names if c not in columns and c != "model"]
         if not columns:  # no model answered: one column says why, per model
             columns = ["error" if self.failed else "unresolved"]
@@ -179,7 +180,7 @@ class FleetResult(Result):
                     cells = {columns[0]: "unresolved: " + "; ".join(a.missed)}
                 rows += [[a.model, *(cells.get(c) for c in columns)]] if cells else []
             elif wide:
-                cells = {str(r[0]): r[1] for r in a.view.rows}
+                cells = {str(r[0]).strip(): r[1] for r in a.view.rows}
                 rows.append([a.model, *(cells.get(c) for c in columns)])
             else:
                 names = [str(c) for c in a.view.columns]

@@ -259,8 +259,13 @@ class StatsResult(Result):
     def view(self) -> View:
         n, a, v = self.norms, self.anisotropy, self.variance_share
 
-        def ci(d: dict[str, Any]) -> str:
-            return f"{d['mean']:.4f}  (95% CI {d['ci95'][0]:.4f} to {d['ci95'][1]:.4f})"
+        def ci(d: dict[str, Any], more: str = "") -> str:
+            return f"{d['mean']:.4f}  (95% CI {d['ci95'][0]:.4f} to {d['ci95'][1]:.4f}{more})"
+
+        # the count goes in the value, so the row's name is the same for every table (one
+        # column when several models with different widths are shown together)
+        pcs = a["removed_pcs"]
+        removed = f"; {pcs} PC{'' if pcs == 1 else 's'}"
 
         q = self.quantisation
         stored = (
@@ -279,7 +284,7 @@ class StatsResult(Result):
                                f"{self.duplicate_rows['near_cosine']})"),
             ("mean cosine, raw", ci(a["raw"])),
             ("  centred", ci(a["centered"])),
-            (f"  top {a['removed_pcs']} PCs removed", ci(a["after_removal"])),
+            ("  top PCs removed", ci(a["after_removal"], removed)),
             ("variance in PCs 1/10/100", f"{v['1']:.1%} / {v['10']:.1%} / {v['100']:.1%}"),
             ("effective rank", f"{self.effective_rank:,.1f} of {self.dim:,}"),
             ("isotropy I(W)", f"{self.isotropy:.3g}  (1 = isotropic)"),

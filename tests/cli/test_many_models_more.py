@@ -259,6 +259,22 @@ def test_a_usage_problem_of_one_model_only_stays_that_models_error(cli, fleet):
     assert dumped(records[0]) == cli(*args, "-m", fleet[0]).out
 
 
+def test_stats_of_tables_of_different_widths_share_its_columns(cli, fleet, minilm_dir):
+    """The default number of components removed follows the width (1 at 32, 4 at 384): it is
+    in the value, so both tables fill one column, and the TSV's column names are unpadded."""
+    args = ["stats", *many(fleet[0], str(minilm_dir)), "--samples", "50"]
+    records = json.loads(cli(*args, "-f", "json").out)
+    assert [r["anisotropy"]["removed_pcs"] for r in records] == [1, 4]
+    res = cli(*args, "-f", "tsv")
+    assert res.code == 0, res.err
+    header, *rows = [line.split("\t") for line in res.out.splitlines()]
+    assert header == [name.strip() for name in header] and len(set(header)) == len(header)
+    removed = [row[header.index("top PCs removed")] for row in rows]
+    after = [r["anisotropy"]["after_removal"] for r in records]
+    assert removed == [f"{a['mean']:.4f}  (95% CI {a['ci95'][0]:.4f} to {a['ci95'][1]:.4f}; {n})"
+                       for a, n in zip(after, ["1 PC", "4 PCs"], strict=True)]  # fmt: skip
+
+
 def test_scheduler_with_one_model_is_said_and_the_model_answered_here(cli, fleet, monkeypatch):
     args = ["stats", "-m", fleet[0], "--samples", "50", "-f", "json"]
     plain = cli(*args)
