@@ -9,7 +9,8 @@ several models): what each question's JSON says, per model, drawn by
 - ``size``: each model's table in bytes at each dtype.
 
 The numbers are the JSON's own (``FleetResult.to_dict()``), so the picture says what the
-output says. A model that failed (or missed the query) has no bar (or a row saying so).
+output says. A model that failed keeps its place in the order given, with no bar and the word
+"failed" where its bar would be; a model that missed the query is a row saying so.
 """
 
 from __future__ import annotations
@@ -52,13 +53,13 @@ def check_plot(question: str, plot: str | os.PathLike[str]) -> Path:
 
 def figure(result: FleetResult) -> Any:
     """The comparison picture of ``result`` (a matplotlib ``Figure``), or None when no model
-    answered."""
+    answered. Failed models are drawn as such (``data`` None, ``error`` set)."""
     if result.question not in DRAWN:
         raise UsageProblem(f"no picture of {result.question} across models", param="plot")
-    answered = [a for a in result.answers if a.error is None and a.data is not None]
-    if not answered:
+    shown = [a for a in result.answers if a.error is not None or a.data is not None]
+    if not any(a.error is None for a in shown):
         return None
-    return DRAWN[result.question](answered)
+    return DRAWN[result.question](shown)
 
 
 def plot(result: FleetResult, out: str | os.PathLike[str]) -> Path | None:
@@ -71,6 +72,11 @@ def plot(result: FleetResult, out: str | os.PathLike[str]) -> Path | None:
     from embcli.draw.fleet_plot import save
 
     return save(fig, path)
+
+
+def _failed(answers: list[ModelAnswer]) -> list[str | None]:
+    """What to write where a model's bar would be: "failed" for a model that failed."""
+    return ["failed" if a.error is not None else None for a in answers]
 
 
 def _dig(data: Any, keys: tuple[str, ...]) -> float | None:
@@ -89,7 +95,8 @@ def stats_values(answers: list[ModelAnswer]) -> list[tuple[str, list[float | Non
 def _stats(answers: list[ModelAnswer]) -> Any:
     from embcli.draw.fleet_plot import metric_bars
 
-    return metric_bars([a.model for a in answers], stats_values(answers), "stats across models")
+    return metric_bars([a.model for a in answers], stats_values(answers), "stats across models",
+                       notes=_failed(answers))  # fmt: skip
 
 
 def neighbor_values(
@@ -100,6 +107,8 @@ def neighbor_values(
     queries: list[str] = []
     found: dict[tuple[int, str], list[tuple[str, float]]] = {}
     for i, a in enumerate(answers):
+        if a.data is None:  # failed
+            continue
         for record in a.data if isinstance(a.data, list) else [a.data]:  # several queries, one
             query = str(record["query"])
             queries += [query] if query not in queries else []
@@ -114,12 +123,14 @@ def _neighbors(answers: list[ModelAnswer]) -> Any:
     grids = neighbor_values(answers)
     if not grids:  # every query missed by every model
         return None
-    return neighbor_grid([a.model for a in answers], grids, "nearest neighbours per model")
+    return neighbor_grid([a.model for a in answers], grids, "nearest neighbours per model",
+                         notes=_failed(answers))  # fmt: skip
 
 
-def undertrained_values(answers: list[ModelAnswer]) -> list[tuple[str, list[float]]]:
-    """How many rows each model lists as candidates and as unreachable (capped by ``k``)."""
-    return [(name, [float(len(a.data[name])) for a in answers])
+def undertrained_values(answers: list[ModelAnswer]) -> list[tuple[str, list[float | None]]]:
+    """How many rows each model lists as candidates and as unreachable (capped by ``k``);
+    None for a model that failed."""
+    return [(name, [None if a.data is None else float(len(a.data[name])) for a in answers])
             for name in ("candidates", "unreachable")]  # fmt: skip
 
 
@@ -128,17 +139,18 @@ def _undertrained(answers: list[ModelAnswer]) -> Any:
 
     return grouped_bars([a.model for a in answers], undertrained_values(answers),
                         "under-trained tokens per model (each list stops at -k; -k 0: all)",
-                        "rows listed")  # fmt: skip
+                        "rows listed", notes=_failed(answers))  # fmt: skip
 
 
-def size_values(answers: list[ModelAnswer]) -> tuple[list[tuple[str, list[float]]], str]:
+def size_values(answers: list[ModelAnswer]) -> tuple[list[tuple[str, list[float | None]]], str]:
     """Each model's table in bytes at each of ``SIZE_DTYPES``, in one unit (kB, MB or GB,
-    chosen by the largest) and that unit's name."""
-    raw = [(d, [float(a.data["bytes"][d]) for a in answers]) for d in SIZE_DTYPES]
-    largest = max(v for _, values in raw for v in values)
+    chosen by the largest) and that unit's name; None for a model that failed."""
+    raw = [(d, [None if a.data is None else float(a.data["bytes"][d]) for a in answers])
+           for d in SIZE_DTYPES]  # fmt: skip
+    largest = max((v for _, values in raw for v in values if v is not None), default=0.0)
     unit, name = next(((u, n) for u, n in ((1e9, "GB"), (1e6, "MB")) if largest >= u),
                       (1e3, "kB"))  # fmt: skip
-    return [(d, [v / unit for v in values]) for d, values in raw], name
+    return [(d, [None if v is None else v / unit for v in values]) for d, values in raw], name
 
 
 def _size(answers: list[ModelAnswer]) -> Any:
@@ -146,7 +158,8 @@ def _size(answers: list[ModelAnswer]) -> Any:
 
     series, unit = size_values(answers)
     return grouped_bars([a.model for a in answers], series,
-                        "embedding table memory per model", f"table memory ({unit})")  # fmt: skip
+                        "embedding table memory per model", f"table memory ({unit})",
+                        notes=_failed(answers))  # fmt: skip
 
 
 #: The questions drawn across models, and how.

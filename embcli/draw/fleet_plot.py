@@ -36,10 +36,20 @@ def _height(models: int, per: float = 0.32, least: float = 2.6) -> float:
     return max(least, 1.2 + per * models)
 
 
+def _label_at(ax, value: float, y: float, text: str, fontsize: float) -> None:
+    """``text`` just beyond a horizontal bar's end: to the right of a positive bar, to the
+    left of a negative one (so it never sits on the bar or the zero line)."""
+    left = value < 0
+    ax.annotate(text, (value, y), xytext=(-3 if left else 3, 0), textcoords="offset points",
+                va="center", ha="right" if left else "left", fontsize=fontsize)  # fmt: skip
+
+
 def metric_bars(models: Sequence[str], panels: Sequence[tuple[str, Sequence[float | None]]],
-                title: str):  # fmt: skip
+                title: str, notes: Sequence[str | None] | None = None):  # fmt: skip
     """One panel per figure (``panels``: its name and one value per model, None where a model
-    has none), a horizontal bar per model, the value written at its end."""
+    has none), a horizontal bar per model, the value written at its end; where a model has no
+    value, its ``notes`` entry ("failed") or "none"."""
+    notes = list(notes) if notes is not None else [None] * len(models)
     columns = min(len(panels), 3)
     rows = -(-len(panels) // columns)
     fig = _figure(figsize=(5.2 * columns + 1.6, _height(len(models)) * rows), dpi=120)
@@ -51,9 +61,8 @@ def metric_bars(models: Sequence[str], panels: Sequence[tuple[str, Sequence[floa
         ax.barh(y, np.nan_to_num(heights), color=PALETTE[n % len(PALETTE)], height=0.6,
                 gid=label)  # fmt: skip
         for i, v in enumerate(heights):
-            said, at = ("none", 0.0) if np.isnan(v) else (f"{v:.4g}", v)
-            ax.annotate(said, (at, i), xytext=(3, 0), textcoords="offset points", va="center",
-                        fontsize=8)  # fmt: skip
+            said, at = (notes[i] or "none", 0.0) if np.isnan(v) else (f"{v:.4g}", v)
+            _label_at(ax, at, i, said, 8)
         ax.set_yticks(y, names if n % columns == 0 else [""] * len(names), fontsize=8)
         ax.invert_yaxis()
         ax.set_title(label, fontsize=10)
@@ -68,21 +77,28 @@ def metric_bars(models: Sequence[str], panels: Sequence[tuple[str, Sequence[floa
     return fig
 
 
-def grouped_bars(models: Sequence[str], series: Sequence[tuple[str, Sequence[float]]],
-                 title: str, xlabel: str):  # fmt: skip
+def grouped_bars(models: Sequence[str], series: Sequence[tuple[str, Sequence[float | None]]],
+                 title: str, xlabel: str, notes: Sequence[str | None] | None = None):  # fmt: skip
     """One panel: for each model a group of horizontal bars, one per series (a legend names
-    them), the value written at each bar's end."""
+    them), the value written at each bar's end; a model without values (None) has its
+    ``notes`` entry ("failed") in place of its group."""
+    notes = list(notes) if notes is not None else [None] * len(models)
     fig = _figure(figsize=(9.5, _height(len(models), 0.22 * len(series) + 0.2)), dpi=120)
     ax = fig.subplots()
     y = np.arange(len(models))
     width = 0.8 / max(len(series), 1)
     for n, (label, values) in enumerate(series):
         at = y - 0.4 + width * (n + 0.5)
-        ax.barh(at, values, height=width * 0.92, color=PALETTE[n % len(PALETTE)], label=label,
+        shown = [v for v in values if v is not None]
+        ax.barh([p for p, v in zip(at, values, strict=True) if v is not None], shown,
+                height=width * 0.92, color=PALETTE[n % len(PALETTE)], label=label,
                 gid=label)  # fmt: skip
         for pos, v in zip(at, values, strict=True):
-            ax.annotate(f"{v:,.4g}", (v, pos), xytext=(3, 0), textcoords="offset points",
-                        va="center", fontsize=7)  # fmt: skip
+            if v is not None:
+                _label_at(ax, v, pos, f"{v:,.4g}", 7)
+    for i, note in enumerate(notes):
+        if all(values[i] is None for _, values in series):
+            _label_at(ax, 0.0, i, note or "none", 8)
     ax.set_yticks(y, _names(models), fontsize=8)
     ax.invert_yaxis()
     ax.set_xlabel(xlabel)
@@ -97,9 +113,11 @@ def grouped_bars(models: Sequence[str], series: Sequence[tuple[str, Sequence[flo
 
 def neighbor_grid(models: Sequence[str],
                   grids: Sequence[tuple[str, Sequence[Sequence[tuple[str, float]] | None]]],
-                  title: str):  # fmt: skip
+                  title: str, notes: Sequence[str | None] | None = None):  # fmt: skip
     """One panel per query: a row per model, a column per rank, each cell the neighbour's
-    token and score, shaded by the score (a model without the query: a row saying so)."""
+    token and score, shaded by the score (a model without the query: a row saying so, its
+    ``notes`` entry ("failed") or "not in this model")."""
+    notes = list(notes) if notes is not None else [None] * len(models)
     ranks = max((len(r) for _, rows in grids for r in rows if r), default=1)
     fig = _figure(figsize=(2.6 + 1.25 * ranks, sum(_height(len(models), 0.42, 1.6)
                                                   for _ in grids)), dpi=120)  # fmt: skip
@@ -117,7 +135,8 @@ def neighbor_grid(models: Sequence[str],
                           aspect="auto", interpolation="nearest")  # fmt: skip
         for i, row in enumerate(rows):
             if not row:
-                ax.text(-0.4, i, "not in this model", va="center", fontsize=8, color="#999999")
+                ax.text(-0.4, i, notes[i] or "not in this model", va="center", fontsize=8,
+                        color="#999999")  # fmt: skip
             for j, (token, score) in enumerate(row or ()):
                 ax.text(j, i, f"{_cell(token)}\n{score:.3f}", ha="center", va="center",
                         fontsize=7)  # fmt: skip

@@ -114,16 +114,44 @@ def test_size_bars_are_each_tables_bytes(fleet, tmp_path):
     assert ax.get_xlabel() == "table memory (kB)"
 
 
-def test_a_failed_model_has_no_bar_and_nothing_is_drawn_without_answers(fleet, tmp_path):
+def test_a_failed_model_keeps_its_place_without_a_bar(fleet, tmp_path):
+    """A model that failed is said in the picture where its bar would be, in the order given;
+    with no answer at all, nothing is drawn."""
     nowhere = str(tmp_path / "nowhere")
-    result = ask_many([fleet[0], nowhere], Question("stats", kwargs={"samples": 50}),
+    result = ask_many([nowhere, fleet[0]], Question("stats", kwargs={"samples": 50}),
                       cache_dir=str(tmp_path))  # fmt: skip
     assert [a.model for a in result.failed] == [nowhere]
-    fig = result.figure()
-    assert ticks(fig.axes[0]) == [short_name(fleet[0])]
+    (record,) = [r for r in result.to_dict() if "error" not in r]
+    panels = [ax for ax in result.figure().axes if ax.get_visible()]
+    assert ticks(panels[0]) == [short_name(nowhere), short_name(fleet[0])]
+    for ax in panels:
+        assert bars(ax)[0] == 0.0 and bars(ax)[1] != 0.0
+        said = {round(t.xy[1]): t.get_text() for t in ax.texts}
+        assert said[0] == "failed" and said[1] != "failed"
+    assert bars(panels[2])[1] == pytest.approx(record["effective_rank"], rel=1e-12)
+    # the same in the other pictures: the grid's row, the groups' place
+    grid = ask_many([fleet[0], nowhere], Question("neighbors", ("#3", 2)), cache_dir=str(tmp_path))
+    (ax, *_colorbar) = grid.figure().axes
+    assert [t.get_text() for t in ax.texts if round(t.get_position()[1]) == 1] == ["failed"]
+    from embcli.api.fleet_size import size_many
+
+    sizes = size_many([fleet[0], nowhere])
+    assert [a.model for a in sizes.failed] == [nowhere], sizes.to_dict()
+    (ax,) = sizes.figure().axes
+    assert len(bars(ax)) == 4  # four dtypes of the one model that answered
+    assert [t.get_text() for t in ax.texts if round(t.xy[1]) == 1] == ["failed"]
     none = ask_many([nowhere], Question("stats"), cache_dir=str(tmp_path))
     assert none.figure() is None and none.plot(tmp_path / "x.png") is None
     assert not (tmp_path / "x.png").exists()
+
+
+def test_a_negative_value_is_written_left_of_its_bar():
+    from embcli.draw.fleet_plot import metric_bars
+
+    fig = metric_bars(["a", "b"], [("mean cosine", [0.25, -0.125])], "t")
+    (ax, *_hidden) = fig.axes
+    placed = {t.get_text(): (t.get_horizontalalignment(), t.xy[0]) for t in ax.texts}
+    assert placed == {"0.25": ("left", 0.25), "-0.125": ("right", -0.125)}
 
 
 def test_questions_without_a_picture_are_refused(fleet, tmp_path):
