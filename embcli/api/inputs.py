@@ -5,9 +5,9 @@
 ``--to``, ``--remove-axis``) all read a file (``-`` is stdin) through :func:`read_lines`, so
 they agree on encoding (UTF-8, a leading byte-order mark dropped; anything else is one line
 saying so), on blank lines (skipped) and on comments (``#`` or ``# ...`` lines; ``#123`` is a
-row id and ``#word`` a word, so both are kept). The
-parsers turn those lines into what the questions take: words, pairs, analogy questions, groups,
-texts, a vector. Nothing here opens a table, so a bad file is said before any work.
+row id and ``#word`` a word, so both are kept). The parsers turn those lines into what the
+questions take: words, pairs, analogy questions, groups, texts, a vector. Nothing here opens a
+table, so a bad file is said before any work.
 """
 
 from __future__ import annotations
